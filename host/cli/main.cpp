@@ -1,0 +1,622 @@
+// The `ringscan` command: generate, detect, evaluate, info.
+//
+// Exit codes: 0 success; 2 invalid usage (command line) or invalid input, including a job
+// over its memory budget; 1 any other failure. Every error is one line on stderr,
+// "ringscan: error: <message>". Results go to stdout, progress and logs to stderr, so that
+// `ringscan evaluate ... > metrics.json` stays clean.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <fmt/core.h>
+#include <iostream>
+#include <memory>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <spdlog/cfg/env.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#if defined(__has_include)
+#if __has_include(<faiss/Index.h>)
+// Only the version macros are used: the executable does not link FAISS itself (the library
+// does, privately), and the headers are the ones the library was built against.
+#include <faiss/Index.h>
+#define RINGSCAN_CLI_HAVE_FAISS_VERSION 1
+#endif
+#endif
+
+#include "cli/progress.hpp"
+#include "ringscan/context.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/evaluate.hpp"
+#include "ringscan/generate.hpp"
+#include "ringscan/io.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/report.hpp"
+
+#ifndef RINGSCAN_VERSION
+#define RINGSCAN_VERSION "unknown"
+#endif
+
+namespace {
+
+using ringscan::Context;
+using ringscan::InvalidInput;
+using ringscan::cli::Progress;
+using ringscan::cli::format_count;
+namespace fs = std::filesystem;
+
+// Options every data-processing subcommand takes.
+struct CommonArgs {
+  int threads = 0;
+  std::string memory_budget;  // empty: Context::default_memory_budget()
+  bool quiet = false;
+};
+
+// CLI11's own range validators print the whole double range in their message.
+CLI::Validator number_check(bool allow_zero) {
+  return CLI::Validator(
+      [allow_zero](std::string& text) -> std::string {
+        try {
+          std::size_t pos = 0;
+          const double v = std::stod(text, &pos);
+          if (pos == text.size() && (v > 0 || (allow_zero && v == 0))) return {};
+        } catch (const std::exception&) {
+        }
+        return std::string("must be a ") + (allow_zero ? "non-negative" : "positive") +
+               " number, got '" + text + "'";
+      },
+      allow_zero ? ">=0" : ">0");
+}
+
+void add_common_options(CLI::App* sub, CommonArgs& args) {
+  sub->add_option("--threads", args.threads, "CPU threads (0: all)")
+      ->check(number_check(true))
+      ->capture_default_str();
+  sub->add_option("--memory-budget", args.memory_budget,
+                  "Upper bound on the memory the job may hold, e.g. 512M, 8G, 1.5GiB")
+      ->type_name("SIZE")
+      ->default_str(ringscan::format_size(Context::default_memory_budget()) +
+                    " (80% of RAM)");
+  sub->add_flag("-q,--quiet", args.quiet, "No progress output on stderr");
+}
+
+Context make_context(const CommonArgs& args, Progress& progress) {
+  Context ctx;
+  ctx.threads = args.threads;
+  ctx.memory_budget = args.memory_budget.empty() ? Context::default_memory_budget()
+                                                 : ringscan::parse_size(args.memory_budget);
+  ctx.progress = progress.callback();
+  return ctx;
+}
+
+// Fails before any work when a result could not be written at the end (a missing
+// directory, no permission): a long detection should not be lost to a typo in -o.
+void require_writable(const std::string& path, const std::string& what) {
+  RINGSCAN_EXPECTS(!path.empty(), what + ": empty path");
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  RINGSCAN_EXPECTS(fs::is_directory(dir, ec),
+                   "cannot write " + what + " '" + path + "': directory '" + dir.string() +
+                       "' does not exist");
+  RINGSCAN_EXPECTS(access(dir.c_str(), W_OK | X_OK) == 0,
+                   "cannot write " + what + " '" + path + "': directory '" + dir.string() +
+                       "' is not writable");
+  RINGSCAN_EXPECTS(!fs::is_directory(path, ec),
+                   "cannot write " + what + " '" + path + "': it is a directory");
+}
+
+// True when both paths name the same existing file (a result must never replace its input).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec);
+}
+
+std::string version_text() {
+  const ringscan::BuildInfo info = ringscan::build_info();
+  std::string text = std::string("ringscan ") + RINGSCAN_VERSION + "\n";
+  text += std::string("backends: cpu") + (info.cuda_compiled ? ", cuda" : "") + "\n";
+  if (info.cuda_compiled) {
+    text += "CUDA devices: " + std::to_string(info.cuda_devices);
+    if (!info.cuda_device_names.empty()) text += " (" + info.cuda_device_names + ")";
+    text += "\n";
+  } else {
+    text += "CUDA devices: not probed (CUDA backend not compiled in)\n";
+  }
+#ifdef RINGSCAN_CLI_HAVE_FAISS_VERSION
+  text += fmt::format("FAISS {}.{}.{}\n", FAISS_VERSION_MAJOR, FAISS_VERSION_MINOR,
+                      FAISS_VERSION_PATCH);
+#endif
+  text.pop_back();  // CLI11 adds the final newline
+  return text;
+}
+
+std::string format_utc(int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return std::to_string(unix_seconds);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? " x " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// ---------------------------------------------------------------------------------------
+// generate
+
+struct GenerateArgs {
+  std::string output;
+  ringscan::GenerateOptions options;
+  bool no_shuffle = false;
+  CommonArgs common;
+};
+
+CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
+  CLI::App* sub = app.add_subcommand(
+      "generate", "Write a synthetic input file with planted rings and hard look-alikes");
+  sub->option_defaults()->always_capture_default();
+  auto& o = a.options;
+  sub->add_option("-o,--output", a.output, "Input file to create (HDF5)")->required();
+  sub->add_option("--accounts", o.accounts, "Total accounts")->check(number_check(false));
+  sub->add_option("--dim", o.dim, "Embedding width D")->check(number_check(false));
+  sub->add_option("--seed", o.seed, "Random seed (the file is a function of it)");
+  sub->add_option("--requests-per-account", o.requests_per_account,
+                  "Mean requests per account (heavy-tailed)");
+  sub->add_option("--ring-fraction", o.ring_fraction, "Share of accounts in rings");
+  sub->add_option("--lookalike-fraction", o.lookalike_fraction,
+                  "Share of accounts in look-alike teams and trending crowds");
+  sub->add_option("--viral-prompts", o.viral_prompts,
+                  "Prompts pasted by many unrelated accounts");
+  sub->add_option("--days", o.days, "Time span of the traffic in days");
+  sub->add_flag("--float16", o.float16, "Store embeddings as IEEE half floats");
+  sub->add_flag("--no-shuffle", a.no_shuffle,
+                "Write requests grouped by account instead of interleaved");
+  add_common_options(sub, a.common);
+  return sub;
+}
+
+int run_generate(GenerateArgs& a) {
+  require_writable(a.output, "output");
+  a.options.shuffle = !a.no_shuffle;
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  const Context ctx = make_context(a.common, progress);
+  const ringscan::GenerateSummary s = ringscan::generate_dataset(a.output, a.options, ctx);
+  progress.finish();
+  std::cout << fmt::format(
+      "wrote {}: {} accounts, {} requests, {} rings ({} accounts), {} teams, {} crowds, "
+      "{} viral prompts ({} accounts)\n",
+      a.output, s.accounts, s.requests, s.rings, s.ring_accounts, s.teams, s.crowds,
+      s.viral_prompts, s.viral_accounts);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// detect
+
+struct DetectArgs {
+  std::string input, output, report;
+  std::string device = "auto";
+  ringscan::DetectOptions options;
+  CommonArgs common;
+};
+
+CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
+  CLI::App* sub = app.add_subcommand("detect", "Find coordinated account rings in an input file");
+  sub->option_defaults()->always_capture_default();
+  auto& o = a.options;
+  sub->add_option("INPUT", a.input, "Input file (HDF5, schema ringscan v1)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("-o,--output", a.output, "Output file to write (HDF5)")->required();
+  sub->add_option("--report", a.report, "Also write the JSON report of the rings here");
+  sub->add_option("--device", a.device, "Backend: auto (CUDA when a device is present), cpu, cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_option("--duplicate-similarity", o.duplicate_similarity,
+                  "Cosine at or above which two prompts are near-duplicates");
+  sub->add_option("--duplicate-neighbours", o.duplicate_neighbours, "k of the request kNN");
+  sub->add_option("--exact-request-limit", o.exact_request_limit,
+                  "Exact (flat) request index up to this many requests, IVF above");
+  sub->add_option("--reduced-dim", o.reduced_dim, "Projection width of the IVF request index");
+  sub->add_option("--max-prompt-share", o.max_prompt_share,
+                  "Prompt groups sent by more than this share of accounts are common (no evidence)");
+  sub->add_option("--time-window", o.time_window_seconds,
+                  "Requests this close in time (seconds) count as co-active")
+      ->type_name("SECONDS");
+  sub->add_option("--account-neighbours", o.account_neighbours,
+                  "k of the account kNN over behaviour and timing profiles");
+  sub->add_option("--edge-threshold", o.edge_threshold,
+                  "Fused evidence at or above which an account pair is an edge");
+  sub->add_option("--min-ring-size", o.min_ring_size, "Smallest ring reported");
+  sub->add_option("--ring-threshold", o.ring_threshold,
+                  "Ring score at or above which a cluster is reported as a ring");
+  sub->add_option("--report-examples", o.report_examples,
+                  "Shared-prompt examples per ring in the report");
+  add_common_options(sub, a.common);
+  return sub;
+}
+
+void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
+  int64_t ring_accounts = 0;
+  for (const int64_t v : r.ring) ring_accounts += v >= 0;
+  out << fmt::format("{} rings among {} accounts ({} accounts in rings), backend {}\n",
+                     r.rings.size(), r.account_ids.size(), ring_accounts, r.backend);
+  if (r.rings.empty()) return;
+  const std::size_t shown = std::min<std::size_t>(r.rings.size(), 10);
+  out << fmt::format("top {} (ring = value in /accounts/ring; signals in [0, 1]):\n", shown);
+  out << fmt::format("{:>5} {:>6} {:>6} {:>7} {:>6} {:>6} {:>7} {:>9}  {}\n", "ring", "size",
+                     "score", "shared", "sync", "behav", "divers", "requests", "members");
+  constexpr std::size_t kMembersShown = 6;
+  for (std::size_t i = 0; i < shown; ++i) {
+    const ringscan::Ring& g = r.rings[i];
+    std::string members;
+    for (std::size_t m = 0; m < std::min(kMembersShown, g.members.size()); ++m)
+      members += (m ? " " : "") + std::to_string(g.members[m]);
+    if (g.members.size() > kMembersShown)
+      members += fmt::format(" ... (+{})", g.members.size() - kMembersShown);
+    out << fmt::format("{:>5} {:>6} {:>6.3f} {:>7.2f} {:>6.2f} {:>6.2f} {:>7.3f} {:>9}  {}\n",
+                       g.id, g.size, g.score, g.shared_prompt_strength, g.synchrony,
+                       g.behaviour_tightness, g.prompt_diversity,
+                       format_count(static_cast<int64_t>(g.volume)), members);
+    // The strongest shared-prompt group is the most legible evidence for a reviewer.
+    if (!g.examples.empty()) {
+      const ringscan::SharedPromptExample& e = g.examples.front();
+      out << fmt::format(
+          "{:>5} evidence: {} shared prompt group(s); strongest sent by {} of {} members and "
+          "{} accounts overall (idf {:.2f}), e.g. request rows",
+          "", g.examples.size(), e.accounts_in_ring, g.size, e.accounts_overall, e.idf);
+      for (std::size_t k = 0; k < std::min<std::size_t>(e.request_rows.size(), 3); ++k)
+        out << ' ' << e.request_rows[k];
+      out << '\n';
+    }
+  }
+  if (r.rings.size() > shown) out << fmt::format("... and {} more\n", r.rings.size() - shown);
+}
+
+int run_detect(DetectArgs& a) {
+  a.options.device = ringscan::parse_device(a.device);
+  RINGSCAN_EXPECTS(!same_file(a.input, a.output),
+                   "output '" + a.output + "' is the input file; refusing to overwrite it");
+  RINGSCAN_EXPECTS(a.report.empty() || (a.report != a.output && !same_file(a.report, a.output) &&
+                                        !same_file(a.report, a.input)),
+                   "report '" + a.report + "' must differ from the input and the output");
+  require_writable(a.output, "output");
+  if (!a.report.empty()) require_writable(a.report, "report");
+  if (a.options.device == ringscan::Device::Cuda) {
+    // Checked before loading: a large input takes minutes to read.
+    const ringscan::BuildInfo info = ringscan::build_info();
+    RINGSCAN_EXPECTS(info.cuda_compiled, "--device cuda: CUDA backend not compiled in");
+    RINGSCAN_EXPECTS(info.cuda_devices > 0, "--device cuda: no CUDA device found");
+  }
+
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  const Context ctx = make_context(a.common, progress);
+  ringscan::DetectionResult result;
+  {
+    // Scoped so the requests are freed before the output is written.
+    const ringscan::Dataset data = ringscan::load_dataset(a.input, ctx);
+    result = ringscan::detect_rings(data, a.options, ctx);
+  }
+  if (result.input_path.empty()) result.input_path = a.input;
+
+  ctx.report("write", 0, a.report.empty() ? 1 : 2);
+  ringscan::write_detection_output(a.output, result);
+  if (!a.report.empty()) {
+    ctx.report("write", 1, 2);
+    ringscan::write_file_atomically(a.report, ringscan::report_json(result, 2));
+    ctx.report("write", 2, 2);
+  } else {
+    ctx.report("write", 1, 1);
+  }
+  progress.finish();
+
+  print_top_rings(result, std::cout);
+  std::cout << "wrote " << a.output << (a.report.empty() ? "" : " and " + a.report) << "\n";
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// evaluate
+
+struct EvaluateArgs {
+  std::string output, truth, json;
+  CommonArgs common;
+};
+
+CLI::App* add_evaluate(CLI::App& app, EvaluateArgs& a) {
+  CLI::App* sub = app.add_subcommand(
+      "evaluate", "Compare the rings of a detect output with the ground truth of an input file");
+  sub->add_option("OUTPUT", a.output, "Output file of detect (HDF5)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("--truth", a.truth, "Input file with /accounts/label")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("--json", a.json, "Also write the metrics (JSON) to this file");
+  add_common_options(sub, a.common);
+  return sub;
+}
+
+// Truth labels in the order of `ids`; the two account sets must be equal.
+std::vector<int64_t> align_truth(const ringscan::DetectionLabels& det,
+                                 const ringscan::TruthLabels& truth, const std::string& output,
+                                 const std::string& truth_path) {
+  const std::string both = " (output '" + output + "', truth '" + truth_path + "')";
+  RINGSCAN_EXPECTS(truth.account_ids.size() == truth.label.size(),
+                   "truth file has " + std::to_string(truth.account_ids.size()) +
+                       " account ids but " + std::to_string(truth.label.size()) + " labels" +
+                       both);
+  RINGSCAN_EXPECTS(det.account_ids.size() == det.ring.size(),
+                   "output file has " + std::to_string(det.account_ids.size()) +
+                       " account ids but " + std::to_string(det.ring.size()) + " ring labels" +
+                       both);
+  RINGSCAN_EXPECTS(det.account_ids.size() == truth.account_ids.size(),
+                   "the output has " + std::to_string(det.account_ids.size()) +
+                       " accounts and the truth " + std::to_string(truth.account_ids.size()) +
+                       ": the account sets differ" + both);
+  std::unordered_map<int64_t, std::size_t> row;
+  row.reserve(truth.account_ids.size());
+  for (std::size_t i = 0; i < truth.account_ids.size(); ++i)
+    RINGSCAN_EXPECTS(row.emplace(truth.account_ids[i], i).second,
+                     "account id " + std::to_string(truth.account_ids[i]) +
+                         " appears twice in the truth" + both);
+  std::vector<int64_t> aligned(det.account_ids.size());
+  std::vector<char> used(truth.account_ids.size(), 0);
+  for (std::size_t i = 0; i < det.account_ids.size(); ++i) {
+    const auto it = row.find(det.account_ids[i]);
+    RINGSCAN_EXPECTS(it != row.end(), "account id " + std::to_string(det.account_ids[i]) +
+                                          " is in the output but not in the truth: the "
+                                          "account sets differ" + both);
+    RINGSCAN_EXPECTS(!used[it->second], "account id " + std::to_string(det.account_ids[i]) +
+                                            " appears twice in the output" + both);
+    used[it->second] = 1;
+    aligned[i] = truth.label[it->second];
+  }
+  return aligned;
+}
+
+int run_evaluate(EvaluateArgs& a) {
+  if (!a.json.empty()) require_writable(a.json, "metrics");
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  const Context ctx = make_context(a.common, progress);
+  const ringscan::DetectionLabels det = ringscan::read_detection_labels(a.output);
+  const ringscan::TruthLabels truth = ringscan::read_truth_labels(a.truth, ctx);
+  const std::vector<int64_t> labels = align_truth(det, truth, a.output, a.truth);
+  const ringscan::Evaluation ev = ringscan::evaluate_rings(det.ring, labels);
+  progress.finish();
+
+  nlohmann::ordered_json j;
+  j["output"] = a.output;
+  j["truth"] = a.truth;
+  j["accounts"] = det.account_ids.size();
+  j["ring_recall"] = ev.ring_recall;
+  j["account_precision"] = ev.account_precision;
+  j["account_recall"] = ev.account_recall;
+  j["adjusted_rand_index"] = ev.adjusted_rand_index;
+  j["planted_rings"] = ev.planted_rings;
+  j["reported_rings"] = ev.reported_rings;
+  j["found_rings"] = ev.found_rings;
+  j["false_ring_accounts"] = ev.false_ring_accounts;
+  nlohmann::ordered_json per_ring = nlohmann::ordered_json::array();
+  for (const ringscan::RingMatch& m : ev.matches) {
+    nlohmann::ordered_json e;
+    e["truth_label"] = m.truth_label;
+    e["truth_size"] = m.truth_size;
+    e["best_ring"] = m.best_ring;
+    e["jaccard"] = m.jaccard;
+    e["found"] = m.found;
+    per_ring.push_back(std::move(e));
+  }
+  j["per_ring"] = std::move(per_ring);
+  const std::string text = j.dump(2) + "\n";
+  if (!a.json.empty()) ringscan::write_file_atomically(a.json, text);
+  std::cout << text;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// info
+
+struct InfoArgs {
+  std::string input;
+  bool json = false;
+  CommonArgs common;
+};
+
+CLI::App* add_info(CLI::App& app, InfoArgs& a) {
+  CLI::App* sub = app.add_subcommand("info", "Validate an input file and describe it");
+  sub->add_option("FILE", a.input, "Input file (HDF5, schema ringscan v1)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_flag("--json", a.json, "Print the description as JSON");
+  add_common_options(sub, a.common);
+  return sub;
+}
+
+nlohmann::ordered_json info_json(const ringscan::InputSummary& s) {
+  nlohmann::ordered_json j;
+  j["path"] = s.path;
+  j["valid"] = true;
+  j["version"] = s.version;
+  j["requests"] = s.num_requests;
+  j["accounts"] = s.num_accounts;
+  j["accounts_derived"] = s.accounts_derived;
+  j["dim"] = s.dim;
+  j["feature_dim"] = s.feature_dim;
+  j["feature_names"] = s.feature_names;
+  j["has_time"] = s.has_time;
+  if (s.has_time) {
+    j["time_min"] = s.time_min;
+    j["time_max"] = s.time_max;
+  }
+  j["has_features"] = s.has_features;
+  j["has_labels"] = s.has_labels;
+  if (s.has_labels) {
+    j["labelled_rings"] = s.labelled_rings;
+    j["labelled_accounts"] = s.labelled_accounts;
+  }
+  j["has_infra"] = s.has_infra;
+  j["has_payment"] = s.has_payment;
+  j["accounts_without_requests"] = s.accounts_without_requests;
+  j["zero_norm_embeddings"] = s.zero_norm_embeddings;
+  j["memory_bytes"] = s.memory_bytes;
+  nlohmann::ordered_json datasets = nlohmann::ordered_json::array();
+  for (const ringscan::DatasetSummary& d : s.datasets)
+    datasets.push_back({{"name", d.name}, {"type", d.type}, {"shape", d.shape}});
+  j["datasets"] = std::move(datasets);
+  return j;
+}
+
+void print_info(const ringscan::InputSummary& s, std::ostream& out) {
+  out << fmt::format("{}: valid ringscan input (schema version {})\n", s.path, s.version);
+  std::size_t width = 0;
+  for (const auto& d : s.datasets) width = std::max(width, d.name.size());
+  out << "datasets:\n";
+  for (const auto& d : s.datasets)
+    out << fmt::format("  {:<{}}  {:<8} {}\n", d.name, width, d.type, shape_text(d.shape));
+  const auto row = [&out](const std::string& key, const std::string& value) {
+    out << fmt::format("  {:<26} {}\n", key, value);
+  };
+  out << "contents:\n";
+  row("requests", std::to_string(s.num_requests));
+  row("accounts", std::to_string(s.num_accounts) +
+                      (s.accounts_derived ? " (derived from /requests/account)" : ""));
+  row("embedding dim", std::to_string(s.dim));
+  if (s.has_time) {
+    const double days = static_cast<double>(s.time_max - s.time_min) / 86400.0;
+    row("time span", format_utc(s.time_min) + " .. " + format_utc(s.time_max) +
+                         fmt::format(" ({:.1f} days)", days));
+  } else {
+    row("time span", "no /requests/time (no timing evidence)");
+  }
+  if (s.has_features) {
+    std::string names;
+    for (std::size_t i = 0; i < s.feature_names.size(); ++i)
+      names += (i ? ", " : "") + s.feature_names[i];
+    row("behaviour features", std::to_string(s.feature_dim) + (names.empty() ? "" : ": " + names));
+  } else {
+    row("behaviour features", "none");
+  }
+  row("labels", s.has_labels ? fmt::format("{} rings, {} accounts labelled", s.labelled_rings,
+                                           s.labelled_accounts)
+                             : "none");
+  row("infrastructure tokens", s.has_infra ? "yes" : "no");
+  row("payment instruments", s.has_payment ? "yes" : "no");
+  row("accounts without requests", std::to_string(s.accounts_without_requests));
+  row("zero-norm embeddings", std::to_string(s.zero_norm_embeddings));
+  row("memory when loaded", ringscan::format_size(s.memory_bytes));
+}
+
+int run_info(InfoArgs& a) {
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  const Context ctx = make_context(a.common, progress);
+  const ringscan::InputSummary s = ringscan::describe_input(a.input, ctx);
+  progress.finish();
+  if (a.json)
+    std::cout << info_json(s).dump(2) << "\n";
+  else
+    print_info(s, std::cout);
+  return 0;
+}
+
+void setup_logging(bool quiet) {
+  // Logs go to stderr: stdout carries results (JSON for evaluate and info --json).
+  // Unnamed, like spdlog's own default logger, so that no name the library might register
+  // is taken.
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("", std::move(sink));
+  logger->set_pattern("ringscan: %l: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(quiet ? spdlog::level::warn : spdlog::level::info);
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug overrides, for diagnosis
+}
+
+void print_error(const char* message) {
+  std::cout.flush();
+  std::fprintf(stderr, "ringscan: error: %s\n", message);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringscan: finds coordinated account rings (distillation farms) among the "
+               "accounts of an LLM API"};
+  app.name("ringscan");
+  // Set before the subcommands are added: they copy it.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("ringscan: error: ") + e.what() +
+           "\nRun with --help for more information.\n";
+  });
+  app.set_version_flag("--version", version_text, "Print version, backends and devices");
+  app.require_subcommand(1);
+
+  GenerateArgs generate_args;
+  DetectArgs detect_args;
+  EvaluateArgs evaluate_args;
+  InfoArgs info_args;
+  CLI::App* generate = add_generate(app, generate_args);
+  CLI::App* detect = add_detect(app, detect_args);
+  CLI::App* evaluate = add_evaluate(app, evaluate_args);
+  CLI::App* info = add_info(app, info_args);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with code 0; every real parse error is usage: 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    // e.g. the version callback failing to probe devices
+    print_error(e.what());
+    return 1;
+  }
+
+  try {
+    if (*generate) {
+      setup_logging(generate_args.common.quiet);
+      return run_generate(generate_args);
+    }
+    if (*detect) {
+      setup_logging(detect_args.common.quiet);
+      return run_detect(detect_args);
+    }
+    if (*evaluate) {
+      setup_logging(evaluate_args.common.quiet);
+      return run_evaluate(evaluate_args);
+    }
+    if (*info) {
+      setup_logging(info_args.common.quiet);
+      return run_info(info_args);
+    }
+    print_error("no subcommand");  // unreachable: require_subcommand(1)
+    return 2;
+  } catch (const InvalidInput& e) {  // also BudgetExceeded
+    print_error(e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    print_error("out of memory (lower --memory-budget to fail early, or split the input)");
+    return 1;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  } catch (...) {
+    print_error("unknown failure");
+    return 1;
+  }
+}

@@ -1,0 +1,146 @@
+#include <cstdio>
+#include <cstdlib>
+#include "ringscan/clustering.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "ringscan/error.hpp"
+
+namespace ringscan {
+namespace {
+
+int64_t find_root(std::vector<int64_t>& parent, int64_t x) {
+  while (parent[x] != x) {
+    parent[x] = parent[parent[x]];
+    x = parent[x];
+  }
+  return x;
+}
+
+}  // namespace
+
+Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options,
+                            const Context& ctx) {
+  RINGSCAN_EXPECTS(options.min_core_degree >= 1, "--min-core-degree must be >= 1");
+  const int64_t A = g.num_accounts;
+  Clustering c;
+  c.label.assign(A, -1);
+  std::vector<uint8_t> core(A);
+  for (int64_t a = 0; a < A; ++a) core[a] = g.offsets[a + 1] - g.offsets[a] >= options.min_core_degree;
+
+  // Union-find over core-core edges; the smaller account becomes the root, so the root of a
+  // component is its smallest member whatever order edges are visited in.
+  std::vector<int64_t> parent(A);
+  std::iota(parent.begin(), parent.end(), 0);
+  for (int64_t a = 0; a < A; ++a) {
+    if (!core[a]) continue;
+    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
+      const int64_t b = g.neighbours[e];
+      if (b <= a || !core[b]) continue;
+      const int64_t ra = find_root(parent, a), rb = find_root(parent, b);
+      if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+    }
+  }
+  // Border accounts join the core neighbour with the strongest edge (ties: smaller account).
+  std::vector<int64_t> root(A, -1);
+  for (int64_t a = 0; a < A; ++a) {
+    if (core[a]) {
+      root[a] = find_root(parent, a);
+      continue;
+    }
+    int64_t best = -1;
+    float best_w = -1;
+    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
+      const int64_t b = g.neighbours[e];
+      if (core[b] && g.evidence[e].weight > best_w) {
+        best_w = g.evidence[e].weight;
+        best = b;
+      }
+    }
+    if (best >= 0) root[a] = find_root(parent, best);
+  }
+  // Components of two or more accounts become clusters, numbered by smallest member (canonical
+  // accounts are sorted by id, so this is the order of smallest account id).
+  std::vector<int64_t> size(A, 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (root[a] >= 0) ++size[root[a]];
+  std::vector<int64_t> id_of_root(A, -1);
+  for (int64_t a = 0; a < A; ++a) {
+    const int64_t r = root[a];
+    if (r < 0 || size[r] < 2) continue;
+    if (id_of_root[r] < 0) id_of_root[r] = c.num_clusters++;
+    c.label[a] = id_of_root[r];
+  }
+  ctx.report("clustering", A, A);
+  return c;
+}
+
+namespace {
+
+/// Renumbers labels 0..C-1 by smallest member (canonical accounts are sorted by id).
+int64_t relabel_canonically(std::vector<int64_t>& label, int64_t old_count) {
+  std::vector<int64_t> id(old_count, -1);
+  int64_t next = 0;
+  for (auto& l : label) {
+    if (l < 0) continue;
+    if (id[l] < 0) id[l] = next++;
+    l = id[l];
+  }
+  return next;
+}
+
+}  // namespace
+
+Clustering merge_coordinated_clusters(const Clustering& clusters, const AccountProfiles& profiles,
+                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                                      const DetectOptions& options, const Context& ctx) {
+  const int64_t C = clusters.num_clusters, B = profiles.feature_dim;
+  if (C < 2 || !profiles.has_timing || B == 0 || options.merge_threshold >= 1.0f) return clusters;
+  ThreadScope threads(ctx.threads);
+  std::vector<std::vector<int64_t>> sample(C);
+  for (int64_t a = 0; a < profiles.num_accounts; ++a) {
+    const int64_t c = clusters.label[a];
+    if (c >= 0 && int64_t(sample[c].size()) < kMergeSample) sample[c].push_back(a);
+  }
+  std::vector<std::pair<int64_t, int64_t>> linked;
+  for (const auto& [a, b] : account_pairs) {
+    const int64_t ca = clusters.label[a], cb = clusters.label[b];
+    if (ca >= 0 && cb >= 0 && ca != cb) linked.emplace_back(std::min(ca, cb), std::max(ca, cb));
+  }
+  std::sort(linked.begin(), linked.end());
+  linked.erase(std::unique(linked.begin(), linked.end()), linked.end());
+
+  std::vector<uint8_t> merge(linked.size(), 0);
+  const int64_t n = int64_t(linked.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& x = sample[linked[i].first];
+    const auto& y = sample[linked[i].second];
+    double sync = 0, behaviour = 0;
+    for (int64_t a : x)
+      for (int64_t b : y) {
+        const PairEvidence e = pair_evidence(profiles, a, b, 0.0f, options);
+        sync += e.synchrony;
+        behaviour += e.behaviour;
+      }
+    const double pairs = double(x.size() * y.size());
+    const double s = std::min(1.0, sync / pairs / kMergeSynchronyScale);
+    merge[i] = std::min(s, behaviour / pairs) >= options.merge_threshold;
+    if (getenv("RS_DEBUG") && x.size() >= 3 && y.size() >= 3) fprintf(stderr, "merge? %lld(%zu) %lld(%zu) s=%.2f b=%.2f\n", (long long)linked[i].first, x.size(), (long long)linked[i].second, y.size(), s, behaviour/pairs);
+  }
+  std::vector<int64_t> parent(C);
+  std::iota(parent.begin(), parent.end(), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!merge[i]) continue;
+    const int64_t ra = find_root(parent, linked[i].first), rb = find_root(parent, linked[i].second);
+    if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+  }
+  Clustering merged = clusters;
+  for (auto& l : merged.label)
+    if (l >= 0) l = find_root(parent, l);
+  merged.num_clusters = relabel_canonically(merged.label, C);
+  return merged;
+}
+
+}  // namespace ringscan

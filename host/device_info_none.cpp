@@ -1,0 +1,7 @@
+#include "ringscan/context.hpp"
+
+namespace ringscan {
+
+BuildInfo build_info() { return BuildInfo{}; }
+
+}  // namespace ringscan

@@ -1,0 +1,154 @@
+#include "ringscan/evidence_graph.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "evidence_math.hpp"
+#include "random.hpp"
+#include "ringscan/error.hpp"
+
+namespace ringscan {
+namespace {
+
+// Groups up to this many accounts contribute all their pairs; larger ones link each account
+// to its next kSampledLinks accounts in a per-group hashed order, which keeps the group
+// connected while bounding the pairs at kSampledLinks per account.
+constexpr int64_t kAllPairsLimit = 256;
+constexpr int64_t kSampledLinks = 32;
+
+struct PromptPair {
+  int64_t a, b;
+  float idf;
+  bool operator<(const PromptPair& o) const {
+    if (a != o.a) return a < o.a;
+    if (b != o.b) return b < o.b;
+    return idf < o.idf;
+  }
+};
+
+int64_t pairs_of_group(int64_t m) {
+  return m <= kAllPairsLimit ? m * (m - 1) / 2 : m * kSampledLinks;
+}
+
+}  // namespace
+
+PairEvidence pair_evidence(const AccountProfiles& profiles, int64_t a, int64_t b, float summed_idf,
+                           const DetectOptions& options) {
+  const int64_t D = profiles.dim, B = profiles.feature_dim;
+  PairEvidence e;
+  e.shared_prompts = shared_prompt_signal(summed_idf);
+  if (profiles.has_timing) {
+    const int64_t oa = profiles.request_offsets[a], ob = profiles.request_offsets[b];
+    e.synchrony = timing_synchrony(&profiles.request_time[oa], profiles.request_offsets[a + 1] - oa,
+                                   &profiles.request_time[ob], profiles.request_offsets[b + 1] - ob,
+                                   options.time_window_seconds);
+  }
+  if (B > 0) e.behaviour = behaviour_similarity(&profiles.behaviour[a * B], &profiles.behaviour[b * B], B);
+  e.content = content_signal(dot_product(&profiles.content[a * D], &profiles.content[b * D], D));
+  e.weight = fused_edge_weight(e.shared_prompts, e.synchrony, e.behaviour, e.content,
+                               options.corroboration_threshold);
+  return e;
+}
+
+EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                             const DetectOptions& options, const Context& ctx) {
+  const int64_t A = profiles.num_accounts;
+  ThreadScope threads(ctx.threads);
+  EvidenceGraph g;
+  g.num_accounts = A;
+
+  int64_t expected = 0;
+  for (int64_t grp = 0; grp < groups.num_groups; ++grp)
+    if (groups.is_evidence(grp)) expected += pairs_of_group(groups.accounts_in(grp));
+  ctx.require_memory(int64_t(double(expected) * sizeof(PromptPair) * 2 +
+                             double(account_pairs.size()) * 16 * 2),
+                     "evidence graph (" + std::to_string(expected) + " shared-prompt pairs)");
+
+  std::vector<PromptPair> prompt_pairs;
+  prompt_pairs.reserve(expected);
+  std::vector<int64_t> order;
+  for (int64_t grp = 0; grp < groups.num_groups; ++grp) {
+    if (!groups.is_evidence(grp)) continue;
+    const int64_t* acc = &groups.group_accounts[groups.account_offsets[grp]];
+    const int64_t m = groups.accounts_in(grp);
+    const float w = groups.idf[grp];
+    if (m <= kAllPairsLimit) {
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = i + 1; j < m; ++j) prompt_pairs.push_back({acc[i], acc[j], w});
+    } else {
+      order.assign(acc, acc + m);
+      std::sort(order.begin(), order.end(), [grp](int64_t x, int64_t y) {
+        const uint64_t hx = mix64(uint64_t(x) ^ mix64(uint64_t(grp))), hy = mix64(uint64_t(y) ^ mix64(uint64_t(grp)));
+        return hx != hy ? hx < hy : x < y;
+      });
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t s = 1; s <= kSampledLinks; ++s) {
+          const int64_t x = order[i], y = order[(i + s) % m];
+          prompt_pairs.push_back({std::min(x, y), std::max(x, y), w});
+        }
+    }
+  }
+  std::sort(prompt_pairs.begin(), prompt_pairs.end());
+
+  // Candidate pairs with their summed IDF, in (a, b) order; sums run in sorted order so they
+  // are reproducible bit for bit.
+  struct Candidate {
+    int64_t a, b;
+    float idf;
+  };
+  std::vector<Candidate> candidates;
+  candidates.reserve(prompt_pairs.size() / 2 + account_pairs.size());
+  std::size_t i = 0, j = 0;
+  while (i < prompt_pairs.size() || j < account_pairs.size()) {
+    const bool take_prompt =
+        j >= account_pairs.size() ||
+        (i < prompt_pairs.size() &&
+         std::make_pair(prompt_pairs[i].a, prompt_pairs[i].b) <= account_pairs[j]);
+    const int64_t a = take_prompt ? prompt_pairs[i].a : account_pairs[j].first;
+    const int64_t b = take_prompt ? prompt_pairs[i].b : account_pairs[j].second;
+    float idf = 0;
+    while (i < prompt_pairs.size() && prompt_pairs[i].a == a && prompt_pairs[i].b == b) idf += prompt_pairs[i++].idf;
+    while (j < account_pairs.size() && account_pairs[j].first == a && account_pairs[j].second == b) ++j;
+    candidates.push_back({a, b, idf});
+  }
+  g.prompt_pairs = int64_t(prompt_pairs.size());
+  prompt_pairs = {};
+  g.candidate_pairs = int64_t(candidates.size());
+
+  std::vector<PairEvidence> evidence(candidates.size());
+  const int64_t n = int64_t(candidates.size());
+#pragma omp parallel for schedule(dynamic, 1024)
+  for (int64_t c = 0; c < n; ++c) {
+    evidence[c] = pair_evidence(profiles, candidates[c].a, candidates[c].b, candidates[c].idf, options);
+  }
+
+  std::vector<int64_t> degree(A, 0);
+  int64_t edges = 0;
+  for (int64_t c = 0; c < n; ++c)
+    if (evidence[c].weight >= options.edge_threshold && evidence[c].weight > 0) {
+      ++degree[candidates[c].a];
+      ++degree[candidates[c].b];
+      ++edges;
+    }
+  g.offsets.assign(A + 1, 0);
+  for (int64_t a = 0; a < A; ++a) g.offsets[a + 1] = g.offsets[a] + degree[a];
+  g.neighbours.resize(2 * edges);
+  g.evidence.resize(2 * edges);
+  std::vector<int64_t> fill(g.offsets.begin(), g.offsets.end() - 1);
+  // Two passes keep each row ascending: neighbours below the row first, then above.
+  for (int pass = 0; pass < 2; ++pass)
+    for (int64_t c = 0; c < n; ++c) {
+      if (!(evidence[c].weight >= options.edge_threshold && evidence[c].weight > 0)) continue;
+      const int64_t row = pass == 0 ? candidates[c].b : candidates[c].a;
+      const int64_t col = pass == 0 ? candidates[c].a : candidates[c].b;
+      g.neighbours[fill[row]] = col;
+      g.evidence[fill[row]++] = evidence[c];
+    }
+  ctx.report("evidence graph", n, n);
+  return g;
+}
+
+}  // namespace ringscan

@@ -1,0 +1,745 @@
+// Validated reading of input files (schema `ringscan` v1), of ground truth and of detection
+// labels. Nothing in a file is trusted: shapes, types, links and values are checked before use.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "hdf5_handle.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/io.hpp"
+
+namespace ringscan {
+namespace {
+
+using h5::Handle;
+
+constexpr int64_t kMaxBytes = std::numeric_limits<int64_t>::max();
+/// Rows per hyperslab where the caller has no chunk size (labels of output files).
+constexpr int64_t kDefaultChunkRows = int64_t{1} << 16;
+
+/// a * b for non-negative sizes, saturating at kMaxBytes instead of overflowing.
+int64_t saturating_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? kMaxBytes : r;
+}
+
+/// a + b for non-negative sizes, saturating at kMaxBytes.
+int64_t saturating_add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? kMaxBytes : r;
+}
+
+/// Sizes `v` to n elements, turning an allocation failure into BudgetExceeded.
+template <class T>
+void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
+  try {
+    v.resize(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    throw BudgetExceeded(what + ": out of memory allocating " +
+                         format_size(saturating_mul(n, int64_t(sizeof(T)))));
+  } catch (const std::length_error&) {
+    throw BudgetExceeded(what + ": " + std::to_string(n) + " elements cannot be allocated");
+  }
+}
+
+/// True when `type` is IEEE binary16 (numpy's float16) in either byte order.
+bool is_binary16(hid_t type) {
+  size_t spos, epos, esize, mpos, msize;
+  return H5Tget_size(type) == 2 && H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) >= 0 &&
+         spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 &&
+         H5Tget_ebias(type) == 15 && H5Tget_norm(type) == H5T_NORM_IMPLIED;
+}
+
+/// The stored element type as people name it: "float16", "int64", "uint8", "string"...
+std::string type_name(hid_t type) {
+  const std::string bits = std::to_string(H5Tget_size(type) * 8);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER: return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + bits;
+    case H5T_FLOAT: {
+      size_t spos, epos, esize, mpos, msize;
+      if (is_binary16(type)) return "float16";
+      if (H5Tget_size(type) == 2 && H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) >= 0 &&
+          esize == 8 && msize == 7)
+        return "bfloat16";
+      return "float" + bits;
+    }
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_ARRAY: return "array";
+    case H5T_VLEN: return "variable-length sequence";
+    case H5T_REFERENCE: return "reference";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_BITFIELD: return "bitfield";
+    case H5T_TIME: return "time";
+    default: return "unknown type";
+  }
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? " x " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+enum class Numeric { Integer, Float };
+
+/// One dataset of a file, opened and checked for type and rank, before its data is read.
+struct Column {
+  std::string name;  ///< "/requests/embedding"
+  Handle dataset;
+  Handle type;       ///< element type as stored
+  std::vector<int64_t> shape;
+
+  bool present() const { return dataset.valid(); }
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  int64_t width() const { return shape.size() > 1 ? shape[1] : 1; }
+};
+
+/// An HDF5 file opened for reading whose objects are reached through hard links only; every
+/// problem becomes InvalidInput starting with the file's path.
+class SourceFile {
+ public:
+  explicit SourceFile(std::string path) : path_(std::move(path)) {
+    check_openable();
+    file_ = Handle(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!file_.valid()) throw InvalidInput(path_ + ": cannot open as HDF5: " + h5::last_error());
+    transfer_ = h5::make_range_checked_transfer(&range_);
+    if (!transfer_.valid()) throw InvalidInput(path_ + ": " + h5::last_error());
+  }
+  SourceFile(const SourceFile&) = delete;
+  SourceFile& operator=(const SourceFile&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  [[noreturn]] void fail(const std::string& object, const std::string& problem) const {
+    throw InvalidInput(path_ + ": " + object + ": " + problem);
+  }
+
+  /// Throws naming `object` when an HDF5 call failed.
+  template <class T>
+  T check(T status, const std::string& object) const {
+    if (status < 0) fail(object, h5::last_error());
+    return status;
+  }
+
+  /// Checks the root attributes that identify a file of `format` at schema version 1.
+  void check_identity(const std::string& format, const char* version_attribute) const {
+    const std::string found = scalar_string_attribute(file_.get(), "attribute format", "format");
+    if (found != format) {
+      std::string hint;
+      if (found == "ringscan-output") hint = " (this is a detection output, not an input file)";
+      if (found == "ringscan") hint = " (this is an input file, not a detection output)";
+      fail("attribute format", "is \"" + found + "\", expected \"" + format + "\"" + hint);
+    }
+    const std::string object = std::string("attribute ") + version_attribute;
+    Handle attr = open_attribute(file_.get(), object, version_attribute);
+    Handle type(check(H5Aget_type(attr.get()), object), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_INTEGER)
+      fail(object, "expected an integer, found " + type_name(type.get()));
+    require_single_element(attr.get(), object);
+    int64_t version = 0;
+    check(H5Aread(attr.get(), H5T_NATIVE_INT64, &version), object);
+    if (version != 1)
+      fail(object, "is " + std::to_string(version) + ", this ringscan reads schema version 1");
+  }
+
+  /// Opens dataset `name`; an absent optional one gives a Column that is not present().
+  Column column(const std::string& name, Numeric kind, int rank, bool required) const {
+    Column c;
+    c.name = name;
+    c.dataset = open_object(name, H5I_DATASET);
+    if (!c.dataset.valid()) {
+      if (required) fail(name, "missing (required)");
+      return c;
+    }
+    c.type = Handle(check(H5Dget_type(c.dataset.get()), name), H5Tclose);
+    check_element_type(c, kind);
+    c.shape = shape_of(c, rank);
+    check_storage(c);
+    return c;
+  }
+
+  /// Reads rows [first, first + count) of `c` as `memtype` into `out` (count x width values).
+  void read_rows(const Column& c, hid_t memtype, int64_t first, int64_t count, void* out) const {
+    if (count == 0) return;
+    const std::string rows = "rows " + std::to_string(first) + ".." + std::to_string(first + count - 1);
+    const hsize_t start[2] = {hsize_t(first), 0};
+    const hsize_t extent[2] = {hsize_t(count), hsize_t(c.width())};
+    const int rank = int(c.shape.size());
+    Handle file_space(check(H5Dget_space(c.dataset.get()), c.name), H5Sclose);
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr),
+          c.name);
+    Handle memory_space(check(H5Screate_simple(rank, extent, nullptr), c.name), H5Sclose);
+    range_.out_of_range = false;
+    if (H5Dread(c.dataset.get(), memtype, memory_space.get(), file_space.get(), transfer_.get(),
+                out) < 0) {
+      if (range_.out_of_range)
+        fail(c.name, "value out of the range of " + type_name(memtype) + " in " + rows);
+      fail(c.name, "cannot read " + rows + ": " + h5::last_error());
+    }
+  }
+
+  /// The strings of attribute `attribute` of dataset `c`, which must hold `count` of them
+  /// (fixed or variable length); empty when the attribute is absent.
+  std::vector<std::string> string_attribute(const Column& c, const char* attribute,
+                                            int64_t count) const {
+    const std::string object = c.name + " attribute " + attribute;
+    if (check(H5Aexists(c.dataset.get(), attribute), object) == 0) return {};
+    Handle attr(check(H5Aopen(c.dataset.get(), attribute, H5P_DEFAULT), object), H5Aclose);
+    return read_strings(attr.get(), object, count);
+  }
+
+  /// Opens the object at `name` ("/a/b") after checking that every link on the way is a
+  /// hard link to a group (a dataset at the end); empty when some link is absent.
+  Handle open_object(const std::string& name, H5I_type_t expected) const {
+    std::string prefix;
+    size_t begin = 1;
+    while (begin <= name.size()) {
+      size_t end = name.find('/', begin);
+      if (end == std::string::npos) end = name.size();
+      prefix = name.substr(0, end);
+      const bool last = end == name.size();
+      if (check(H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT), prefix) == 0) return Handle();
+      H5L_info_t link;
+      check(H5Lget_info(file_.get(), prefix.c_str(), &link, H5P_DEFAULT), prefix);
+      // Links out of the file would let a file make ringscan read other files.
+      if (link.type == H5L_TYPE_EXTERNAL)
+        fail(prefix, "external link refused (objects must be stored in this file)");
+      if (link.type != H5L_TYPE_HARD)
+        fail(prefix, std::string(link.type == H5L_TYPE_SOFT ? "soft" : "user-defined") +
+                         " link refused (objects must be reached by hard links)");
+      Handle object(check(H5Oopen(file_.get(), prefix.c_str(), H5P_DEFAULT), prefix), H5Oclose);
+      const H5I_type_t type = H5Iget_type(object.get());
+      const H5I_type_t wanted = last ? expected : H5I_GROUP;
+      if (type != wanted)
+        fail(prefix, std::string("expected a ") + (wanted == H5I_GROUP ? "group" : "dataset") +
+                         ", found " + (type == H5I_GROUP ? "a group" : "another kind of object"));
+      if (last) return object;
+      begin = end + 1;
+    }
+    return Handle();
+  }
+
+ private:
+  /// Checks before HDF5 sees the file, so missing, empty or foreign files get a plain message.
+  void check_openable() const {
+    struct stat st;
+    if (::stat(path_.c_str(), &st) != 0)
+      throw InvalidInput(path_ + ": cannot open: " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) throw InvalidInput(path_ + ": is a directory, not an HDF5 file");
+    if (!S_ISREG(st.st_mode)) throw InvalidInput(path_ + ": is not a regular file");
+    if (::access(path_.c_str(), R_OK) != 0)
+      throw InvalidInput(path_ + ": cannot read: " + std::strerror(errno));
+    if (st.st_size == 0) throw InvalidInput(path_ + ": is empty, not an HDF5 file");
+    if (H5Fis_hdf5(path_.c_str()) <= 0) throw InvalidInput(path_ + ": not an HDF5 file");
+  }
+
+  Handle open_attribute(hid_t owner, const std::string& object, const char* attribute) const {
+    if (check(H5Aexists(owner, attribute), object) == 0)
+      fail(object, "missing: not a ringscan file (or a file of another schema)");
+    return Handle(check(H5Aopen(owner, attribute, H5P_DEFAULT), object), H5Aclose);
+  }
+
+  void require_single_element(hid_t attr, const std::string& object) const {
+    Handle space(check(H5Aget_space(attr), object), H5Sclose);
+    if (check(H5Sget_simple_extent_npoints(space.get()), object) != 1)
+      fail(object, "expected a single value");
+  }
+
+  std::string scalar_string_attribute(hid_t owner, const std::string& object,
+                                      const char* attribute) const {
+    Handle attr = open_attribute(owner, object, attribute);
+    return read_strings(attr.get(), object, 1)[0];
+  }
+
+  /// Reads an attribute of `count` strings, fixed or variable length.
+  std::vector<std::string> read_strings(hid_t attr, const std::string& object,
+                                        int64_t count) const {
+    Handle type(check(H5Aget_type(attr), object), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_STRING)
+      fail(object, "expected strings, found " + type_name(type.get()));
+    Handle space(check(H5Aget_space(attr), object), H5Sclose);
+    const int64_t found = check(H5Sget_simple_extent_npoints(space.get()), object);
+    if (found != count)
+      fail(object, "has " + std::to_string(found) + " entries, expected " + std::to_string(count));
+    std::vector<std::string> out(static_cast<size_t>(count));
+    if (count == 0) return out;
+    if (check(H5Tis_variable_str(type.get()), object) > 0) {
+      Handle memtype(check(H5Tcopy(H5T_C_S1), object), H5Tclose);
+      check(H5Tset_size(memtype.get(), H5T_VARIABLE), object);
+      check(H5Tset_cset(memtype.get(), H5Tget_cset(type.get())), object);
+      std::vector<char*> pointers(static_cast<size_t>(count), nullptr);
+      check(H5Aread(attr, memtype.get(), pointers.data()), object);
+      for (int64_t i = 0; i < count; ++i)
+        if (pointers[i] != nullptr) out[i] = pointers[i];
+#if H5_VERSION_GE(1, 12, 0)
+      H5Treclaim(memtype.get(), space.get(), H5P_DEFAULT, pointers.data());
+#else
+      H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, pointers.data());
+#endif
+      return out;
+    }
+    const size_t size = H5Tget_size(type.get());
+    // Declared sizes are untrusted; real attributes are far smaller than this.
+    if (size == 0 || saturating_mul(int64_t(size), count) > (int64_t{16} << 20))
+      fail(object, "string attribute too large");
+    std::vector<char> buffer(size * static_cast<size_t>(count));
+    check(H5Aread(attr, type.get(), buffer.data()), object);  // the stored type: no conversion
+    const bool space_padded = H5Tget_strpad(type.get()) == H5T_STR_SPACEPAD;
+    for (int64_t i = 0; i < count; ++i) {
+      const char* text = buffer.data() + size * size_t(i);
+      std::string s(text, strnlen(text, size));
+      if (space_padded) s.erase(s.find_last_not_of(' ') + 1);
+      out[i] = std::move(s);
+    }
+    return out;
+  }
+
+  void check_element_type(const Column& c, Numeric kind) const {
+    const hid_t type = c.type.get();
+    const H5T_class_t cls = H5Tget_class(type);
+    const size_t size = H5Tget_size(type);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+      fail(c.name, "expected a numeric type, found " + type_name(type));
+    if (kind == Numeric::Integer) {
+      if (cls != H5T_INTEGER) fail(c.name, "expected an integer type, found " + type_name(type));
+      if (size > 8) fail(c.name, "unsupported integer type " + type_name(type));
+    } else {
+      if (cls != H5T_FLOAT)
+        fail(c.name, "expected a float type (float16, float32 or float64), found " + type_name(type));
+      if (size != 2 && size != 4 && size != 8)
+        fail(c.name, "unsupported float type " + type_name(type) +
+                         " (expected float16, float32 or float64)");
+    }
+  }
+
+  std::vector<int64_t> shape_of(const Column& c, int rank) const {
+    Handle space(check(H5Dget_space(c.dataset.get()), c.name), H5Sclose);
+    if (H5Sget_simple_extent_type(space.get()) == H5S_NULL) fail(c.name, "has no data (null dataspace)");
+    const int found = check(H5Sget_simple_extent_ndims(space.get()), c.name);
+    hsize_t dims[H5S_MAX_RANK] = {};
+    check(H5Sget_simple_extent_dims(space.get(), dims, nullptr), c.name);
+    std::vector<int64_t> shape;
+    for (int i = 0; i < found; ++i) {
+      if (dims[i] > hsize_t(std::numeric_limits<int64_t>::max()))
+        fail(c.name, "declared dimension " + std::to_string(dims[i]) + " is too large");
+      shape.push_back(int64_t(dims[i]));
+    }
+    if (found != rank)
+      fail(c.name, "expected rank " + std::to_string(rank) + (rank == 1 ? " [rows]" : " [rows, width]") +
+                       ", found rank " + std::to_string(found) + " " + shape_text(shape));
+    return shape;
+  }
+
+  /// Refuses datasets whose data would be read from other files.
+  void check_storage(const Column& c) const {
+    Handle plist(check(H5Dget_create_plist(c.dataset.get()), c.name), H5Pclose);
+    if (H5Pget_layout(plist.get()) == H5D_VIRTUAL)
+      fail(c.name, "virtual dataset refused (its data lives in other files)");
+    if (check(H5Pget_external_count(plist.get()), c.name) > 0)
+      fail(c.name, "external raw data storage refused (data must be stored in this file)");
+  }
+
+  std::string path_;
+  Handle file_;
+  mutable h5::RangeGuard range_;
+  Handle transfer_;
+};
+
+/// Fails naming `c` unless it has `rows` rows, as `reference` does.
+void require_rows(const SourceFile& f, const Column& c, int64_t rows, const std::string& reference) {
+  if (c.present() && c.rows() != rows)
+    f.fail(c.name, "has " + std::to_string(c.rows()) + " rows but " + reference + " has " +
+                       std::to_string(rows));
+}
+
+/// Calls fn(first, count) for consecutive blocks of at most `chunk` of `total` rows.
+template <class Fn>
+void for_each_chunk(int64_t total, int64_t chunk, Fn&& fn) {
+  for (int64_t first = 0; first < total; first += chunk) fn(first, std::min(chunk, total - first));
+}
+
+/// Index of the first NaN or infinity among n values, or n when all are finite.
+int64_t first_non_finite(const float* values, int64_t n) {
+  int64_t first = n;
+#pragma omp parallel for reduction(min : first)
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(values[i])) first = std::min(first, i);
+  return first;
+}
+
+/// Fails naming the row and column of the first non-finite value of a rows x width block.
+void require_finite(const SourceFile& f, const Column& c, const float* block, int64_t first_row,
+                    int64_t rows) {
+  const int64_t width = c.width();
+  const int64_t bad = first_non_finite(block, rows * width);
+  if (bad == rows * width) return;
+  const float v = block[bad];
+  const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
+  f.fail(c.name, std::string("contains ") + what + " at row " + std::to_string(first_row + bad / width) +
+                     ", column " + std::to_string(bad % width));
+}
+
+/// Open-addressing map from account id to its row in the account list.
+class AccountIndex {
+ public:
+  /// Bytes an index over `accounts` ids holds.
+  static int64_t bytes_for(int64_t accounts) { return saturating_mul(capacity_for(accounts), 16); }
+
+  explicit AccountIndex(int64_t accounts)
+      : mask_(uint64_t(capacity_for(accounts)) - 1), ids_(mask_ + 1), rows_(mask_ + 1, -1) {}
+
+  /// Records id at row; returns the row the id already had, or -1 when it is new.
+  int64_t insert(int64_t id, int64_t row) {
+    for (uint64_t s = slot(id);; s = (s + 1) & mask_) {
+      if (rows_[s] < 0) {
+        ids_[s] = id;
+        rows_[s] = row;
+        return -1;
+      }
+      if (ids_[s] == id) return rows_[s];
+    }
+  }
+  /// Row of `id`, or -1 when it is not an account.
+  int64_t find(int64_t id) const {
+    for (uint64_t s = slot(id);; s = (s + 1) & mask_) {
+      if (rows_[s] < 0) return -1;
+      if (ids_[s] == id) return rows_[s];
+    }
+  }
+
+ private:
+  static int64_t capacity_for(int64_t accounts) {
+    int64_t capacity = 16;
+    while (capacity < accounts * 2 && capacity < (int64_t{1} << 62)) capacity <<= 1;
+    return capacity;
+  }
+  uint64_t slot(int64_t id) const {
+    uint64_t x = uint64_t(id) + 0x9e3779b97f4a7c15ULL;  // splitmix64 finaliser
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return (x ^ (x >> 31)) & mask_;
+  }
+
+  uint64_t mask_;
+  std::vector<int64_t> ids_;
+  std::vector<int64_t> rows_;
+};
+
+/// Indexes unique account ids; fails naming the first duplicate.
+AccountIndex index_accounts(const SourceFile& f, const std::string& name,
+                            const std::vector<int64_t>& ids) {
+  AccountIndex index(int64_t(ids.size()));
+  for (int64_t row = 0; row < int64_t(ids.size()); ++row) {
+    const int64_t earlier = index.insert(ids[row], row);
+    if (earlier >= 0)
+      f.fail(name, "duplicate account id " + std::to_string(ids[row]) + " at rows " +
+                       std::to_string(earlier) + " and " + std::to_string(row));
+  }
+  return index;
+}
+
+/// Reads a whole rank-1 integer column as int64, `chunk` rows per hyperslab.
+std::vector<int64_t> read_integers(const SourceFile& f, const Column& c, int64_t chunk) {
+  std::vector<int64_t> out;
+  allocate(out, c.rows(), f.path() + ": " + c.name);
+  for_each_chunk(c.rows(), chunk, [&](int64_t first, int64_t count) {
+    f.read_rows(c, H5T_NATIVE_INT64, first, count, out.data() + first);
+  });
+  return out;
+}
+
+/// Replaces account ids by their rows in the index; fails naming the first unknown one.
+void map_to_rows(const SourceFile& f, const AccountIndex& index, int64_t* ids, int64_t first,
+                 int64_t count) {
+  int64_t bad = count;
+#pragma omp parallel for reduction(min : bad)
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = index.find(ids[i]);
+    if (row < 0) bad = std::min(bad, i);
+    else ids[i] = row;
+  }
+  if (bad < count)
+    f.fail("/requests/account", "account " + std::to_string(ids[bad]) + " at row " +
+                                    std::to_string(first + bad) + " is not in /accounts/id");
+}
+
+/// The schema's datasets of an input file, checked for type, rank and agreeing lengths.
+struct InputLayout {
+  Column account, embedding, time, infra;  // requests
+  Column ids, features, label, payment;    // accounts
+  int64_t requests = 0, dim = 0;
+  int64_t accounts = 0;  ///< declared A; 0 until known when derived
+  int64_t feature_dim = 0;
+  Handle half_type;  ///< valid when embeddings are IEEE float16: converted here, not by HDF5
+
+  bool derived() const { return !ids.present(); }
+};
+
+InputLayout open_layout(const SourceFile& f, bool with_labels) {
+  InputLayout l;
+  l.account = f.column("/requests/account", Numeric::Integer, 1, true);
+  l.embedding = f.column("/requests/embedding", Numeric::Float, 2, true);
+  l.time = f.column("/requests/time", Numeric::Integer, 1, false);
+  l.infra = f.column("/requests/infra", Numeric::Integer, 1, false);
+  l.ids = f.column("/accounts/id", Numeric::Integer, 1, false);
+  l.features = f.column("/accounts/features", Numeric::Float, 2, false);
+  // `detect` never touches ground truth, not even to validate it.
+  if (with_labels) l.label = f.column("/accounts/label", Numeric::Integer, 1, false);
+  l.payment = f.column("/accounts/payment", Numeric::Integer, 1, false);
+
+  l.requests = l.account.rows();
+  for (const Column* c : {&l.embedding, &l.time, &l.infra})
+    require_rows(f, *c, l.requests, "/requests/account");
+  l.dim = l.embedding.shape[1];
+  if (l.dim < 1) f.fail(l.embedding.name, "embedding width is 0 (must be at least 1)");
+  l.half_type = h5::make_half_type();
+  if (!l.half_type.valid() || H5Tequal(l.embedding.type.get(), l.half_type.get()) <= 0)
+    l.half_type.reset();
+
+  for (const Column* c : {&l.features, &l.label, &l.payment}) {
+    // Without ids there is no defined order in which these rows would match accounts.
+    if (l.derived() && c->present())
+      f.fail(c->name, "present without /accounts/id (its rows cannot be matched to accounts)");
+    require_rows(f, *c, l.ids.rows(), "/accounts/id");
+  }
+  l.accounts = l.ids.rows();
+  l.feature_dim = l.features.present() ? l.features.shape[1] : 0;
+  return l;
+}
+
+/// Bytes a Dataset loaded from `l` holds, from the declared shapes (saturating).
+int64_t dataset_bytes(const InputLayout& l, int64_t accounts) {
+  const int64_t r = l.requests;
+  int64_t bytes = saturating_mul(saturating_mul(r, l.dim), 4);
+  const int64_t request_columns = 1 + l.time.present() + l.infra.present();
+  bytes = saturating_add(bytes, saturating_mul(r, 8 * request_columns));
+  const int64_t account_columns = 1 + l.label.present() + l.payment.present();
+  bytes = saturating_add(bytes, saturating_mul(accounts, 8 * account_columns));
+  return saturating_add(bytes, saturating_mul(saturating_mul(accounts, l.feature_dim), 4));
+}
+
+/// Throws BudgetExceeded when `bytes` (possibly saturated) does not fit ctx's budget.
+void require_memory(const Context& ctx, int64_t bytes, const std::string& what) {
+  if (bytes == kMaxBytes) throw BudgetExceeded(what + ": the declared shapes overflow a 64-bit byte count");
+  ctx.require_memory(bytes, what);
+}
+
+void read_feature_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
+  if (l.features.present()) d.feature_names = f.string_attribute(l.features, "names", l.feature_dim);
+}
+
+/// Reads the /accounts group into d (ids, features, labels, payment) and indexes the ids.
+AccountIndex read_accounts(const SourceFile& f, const InputLayout& l, int64_t chunk, Dataset& d) {
+  d.account_ids = read_integers(f, l.ids, chunk);
+  AccountIndex index = index_accounts(f, l.ids.name, d.account_ids);
+  if (l.features.present()) {
+    allocate(d.features, saturating_mul(l.accounts, l.feature_dim), f.path() + ": " + l.features.name);
+    for_each_chunk(l.accounts, chunk, [&](int64_t first, int64_t count) {
+      float* block = d.features.data() + first * l.feature_dim;
+      f.read_rows(l.features, H5T_NATIVE_FLOAT, first, count, block);
+      require_finite(f, l.features, block, first, count);
+    });
+  }
+  read_feature_names(f, l, d);
+  if (l.label.present()) d.labels = read_integers(f, l.label, chunk);
+  if (l.payment.present()) d.account_payment = read_integers(f, l.payment, chunk);
+  return index;
+}
+
+/// Reads embedding rows [first, first + count) as float into `out`.
+void read_embedding_rows(const SourceFile& f, const InputLayout& l, int64_t first, int64_t count,
+                         float* out, std::vector<uint16_t>& staging) {
+  if (!l.half_type.valid()) {
+    f.read_rows(l.embedding, H5T_NATIVE_FLOAT, first, count, out);
+    return;
+  }
+  // HDF5's own float16 conversion runs at ~20M values/s; this one is limited by memory.
+  f.read_rows(l.embedding, l.half_type.get(), first, count, staging.data());
+  const int64_t n = count * l.dim;
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) out[i] = h5::half_to_float(staging[i]);
+}
+
+/// Replaces the account ids in d.request_account by rows of the sorted unique ids.
+void derive_accounts(const SourceFile& f, const InputLayout& l, const Context& ctx,
+                     const std::string& what, Dataset& d) {
+  std::vector<int64_t> ids = d.request_account;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const int64_t accounts = int64_t(ids.size());
+  require_memory(ctx, saturating_add(dataset_bytes(l, accounts), AccountIndex::bytes_for(accounts)),
+                 what);
+  d.account_ids = std::move(ids);
+  d.account_ids.shrink_to_fit();
+  const AccountIndex index = index_accounts(f, "/requests/account", d.account_ids);
+  map_to_rows(f, index, d.request_account.data(), 0, l.requests);
+  d.accounts_derived = true;
+}
+
+DatasetSummary summary_of(const Column& c) { return {c.name, type_name(c.type.get()), c.shape}; }
+
+/// Loads and validates `path`; `datasets` (optional) receives the schema datasets found.
+Dataset load(const std::string& path, const Context& ctx, const LoadOptions& options,
+             std::vector<DatasetSummary>* datasets) {
+  const h5::QuietErrors quiet;
+  if (options.chunk_rows <= 0)
+    throw InvalidInput(path + ": chunk_rows must be positive, got " + std::to_string(options.chunk_rows));
+  const ThreadScope threads(ctx.threads);
+  const SourceFile f(path);
+  f.check_identity("ringscan", "version");
+  const InputLayout l = open_layout(f, options.load_labels);
+  if (datasets != nullptr)
+    for (const Column* c : {&l.account, &l.embedding, &l.time, &l.infra, &l.ids, &l.features,
+                            &l.label, &l.payment})
+      if (c->present()) datasets->push_back(summary_of(*c));
+
+  const int64_t r = l.requests;
+  const int64_t chunk = options.chunk_rows;
+  const std::string what = path + ": loading " + l.embedding.name + " " + shape_text(l.embedding.shape) +
+                           " and the other datasets";
+  // Peak: the loaded arrays plus the account index, the float16 staging block and, when
+  // accounts are derived, the sorted copy of the request accounts.
+  int64_t peak = dataset_bytes(l, l.accounts);
+  peak = saturating_add(peak, l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
+  if (l.half_type.valid()) peak = saturating_add(peak, saturating_mul(saturating_mul(std::min(chunk, r), l.dim), 2));
+  require_memory(ctx, peak, what);
+
+  Dataset d;
+  d.source = path;
+  d.dim = l.dim;
+  d.feature_dim = l.feature_dim;
+  AccountIndex index(0);
+  if (!l.derived()) index = read_accounts(f, l, chunk, d);
+
+  allocate(d.request_account, r, what);
+  allocate(d.embeddings, saturating_mul(r, l.dim), what);
+  if (l.time.present()) allocate(d.request_time, r, what);
+  if (l.infra.present()) allocate(d.request_infra, r, what);
+  std::vector<uint16_t> staging;
+  if (l.half_type.valid()) allocate(staging, std::min(chunk, r) * l.dim, what);
+
+  ctx.report("load", 0, r);
+  for_each_chunk(r, chunk, [&](int64_t first, int64_t count) {
+    int64_t* accounts = d.request_account.data() + first;
+    f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
+    if (!l.derived()) map_to_rows(f, index, accounts, first, count);
+    float* block = d.embeddings.data() + first * l.dim;
+    read_embedding_rows(f, l, first, count, block, staging);
+    require_finite(f, l.embedding, block, first, count);
+    if (l.time.present()) f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
+    if (l.infra.present()) f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first);
+    ctx.report("load", first + count, r);
+  });
+  if (l.derived()) derive_accounts(f, l, ctx, what, d);
+  return d;
+}
+
+/// Bytes the arrays of `d` hold, ground truth excluded (what `detect` loads).
+int64_t held_bytes(const Dataset& d) {
+  int64_t bytes = int64_t(d.embeddings.size() * sizeof(float) + d.features.size() * sizeof(float));
+  for (const auto* v : {&d.account_ids, &d.request_account, &d.request_time, &d.request_infra,
+                        &d.account_payment})
+    bytes += int64_t(v->size() * sizeof(int64_t));
+  for (const auto& name : d.feature_names) bytes += int64_t(name.size());
+  return bytes;
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& path, const Context& ctx, const LoadOptions& options) {
+  return load(path, ctx, options, nullptr);
+}
+
+InputSummary describe_input(const std::string& path, const Context& ctx) {
+  InputSummary s;
+  LoadOptions options;
+  options.load_labels = true;  // for the label statistics; detect itself never loads them
+  const Dataset d = load(path, ctx, options, &s.datasets);
+  s.path = path;
+  s.version = 1;
+  s.num_requests = d.num_requests();
+  s.num_accounts = d.num_accounts();
+  s.dim = d.dim;
+  s.feature_dim = d.feature_dim;
+  s.feature_names = d.feature_names;
+  s.has_time = d.has_time();
+  s.has_features = d.has_features();
+  s.has_labels = std::any_of(s.datasets.begin(), s.datasets.end(),
+                             [](const DatasetSummary& ds) { return ds.name == "/accounts/label"; });
+  s.has_infra = !d.request_infra.empty();
+  s.has_payment = !d.account_payment.empty();
+  s.accounts_derived = d.accounts_derived;
+  if (d.has_time()) {
+    const auto [lo, hi] = std::minmax_element(d.request_time.begin(), d.request_time.end());
+    s.time_min = *lo;
+    s.time_max = *hi;
+  }
+  std::unordered_set<int64_t> rings;
+  for (const int64_t label : d.labels) {
+    if (label < 0) continue;
+    ++s.labelled_accounts;
+    rings.insert(label);
+  }
+  s.labelled_rings = int64_t(rings.size());
+  std::vector<char> has_request(size_t(d.num_accounts()), 0);
+  for (const int64_t row : d.request_account) has_request[size_t(row)] = 1;
+  s.accounts_without_requests = std::count(has_request.begin(), has_request.end(), 0);
+  for (int64_t i = 0; i < d.num_requests(); ++i) {
+    const float* row = d.embeddings.data() + i * d.dim;
+    s.zero_norm_embeddings += std::all_of(row, row + d.dim, [](float v) { return v == 0.0f; });
+  }
+  s.memory_bytes = held_bytes(d);
+  return s;
+}
+
+TruthLabels read_truth_labels(const std::string& path, const Context& ctx) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  f.check_identity("ringscan", "version");
+  Column label = f.column("/accounts/label", Numeric::Integer, 1, false);
+  if (!label.present())
+    throw InvalidInput(path + ": has no /accounts/label: ground truth needed for evaluate");
+  Column ids = f.column("/accounts/id", Numeric::Integer, 1, false);
+  if (!ids.present())
+    f.fail(label.name, "present without /accounts/id (its rows cannot be matched to accounts)");
+  require_rows(f, label, ids.rows(), ids.name);
+  const int64_t accounts = ids.rows();
+  require_memory(ctx, saturating_add(saturating_mul(accounts, 16), AccountIndex::bytes_for(accounts)),
+                 path + ": loading /accounts/id and /accounts/label");
+  TruthLabels t;
+  t.account_ids = read_integers(f, ids, kDefaultChunkRows);
+  index_accounts(f, ids.name, t.account_ids);
+  t.label = read_integers(f, label, kDefaultChunkRows);
+  return t;
+}
+
+DetectionLabels read_detection_labels(const std::string& path) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  f.check_identity("ringscan-output", "schema_version");
+  const Column ids = f.column("/accounts/id", Numeric::Integer, 1, true);
+  const Column cluster = f.column("/accounts/cluster", Numeric::Integer, 1, true);
+  const Column ring = f.column("/accounts/ring", Numeric::Integer, 1, true);
+  require_rows(f, cluster, ids.rows(), ids.name);
+  require_rows(f, ring, ids.rows(), ids.name);
+  DetectionLabels labels;
+  labels.account_ids = read_integers(f, ids, kDefaultChunkRows);
+  index_accounts(f, ids.name, labels.account_ids);
+  labels.cluster = read_integers(f, cluster, kDefaultChunkRows);
+  labels.ring = read_integers(f, ring, kDefaultChunkRows);
+  return labels;
+}
+
+}  // namespace ringscan

@@ -1,0 +1,137 @@
+#include "ringscan/pipeline.hpp"
+
+#include <chrono>
+#include <sstream>
+
+#include "ringscan/backend.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/ring_scoring.hpp"
+
+namespace ringscan {
+namespace {
+
+template <class T>
+std::string text(T v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+void validate(const DetectOptions& o) {
+  RINGSCAN_EXPECTS(o.duplicate_similarity > 0 && o.duplicate_similarity <= 1,
+                   "--duplicate-similarity must be in (0, 1]");
+  RINGSCAN_EXPECTS(o.duplicate_neighbours >= 1 && o.duplicate_neighbours <= 2048,
+                   "--duplicate-neighbours must be in [1, 2048]");
+  RINGSCAN_EXPECTS(o.exact_request_limit >= 0, "--exact-request-limit must be >= 0");
+  RINGSCAN_EXPECTS(o.reduced_dim >= 8, "--reduced-dim must be >= 8");
+  RINGSCAN_EXPECTS(o.max_prompt_share > 0 && o.max_prompt_share <= 1,
+                   "--max-prompt-share must be in (0, 1]");
+  RINGSCAN_EXPECTS(o.time_window_seconds >= 1 && o.time_window_seconds <= 366LL * 86400,
+                   "--time-window must be between 1 second and a year");
+  RINGSCAN_EXPECTS(o.account_neighbours >= 0 && o.account_neighbours <= 2048,
+                   "--account-neighbours must be in [0, 2048]");
+  RINGSCAN_EXPECTS(o.edge_threshold > 0 && o.edge_threshold <= 1, "--edge-threshold must be in (0, 1]");
+  RINGSCAN_EXPECTS(o.corroboration_threshold >= 0 && o.corroboration_threshold <= 1,
+                   "--corroboration-threshold must be in [0, 1]");
+  RINGSCAN_EXPECTS(o.min_core_degree >= 1, "--min-core-degree must be >= 1");
+  RINGSCAN_EXPECTS(o.merge_threshold >= 0 && o.merge_threshold <= 1.0f,
+                   "--merge-threshold must be in [0, 1] (1 disables merging)");
+  RINGSCAN_EXPECTS(o.min_ring_size >= 2, "--min-ring-size must be >= 2");
+  RINGSCAN_EXPECTS(o.ring_threshold >= 0 && o.ring_threshold <= 1, "--ring-threshold must be in [0, 1]");
+  RINGSCAN_EXPECTS(o.report_examples >= 0, "--report-examples must be >= 0");
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const {
+  return {{"device", device_name(device)},
+          {"duplicate_similarity", text(duplicate_similarity)},
+          {"duplicate_neighbours", text(duplicate_neighbours)},
+          {"exact_request_limit", text(exact_request_limit)},
+          {"reduced_dim", text(reduced_dim)},
+          {"max_prompt_share", text(max_prompt_share)},
+          {"time_window_seconds", text(time_window_seconds)},
+          {"account_neighbours", text(account_neighbours)},
+          {"edge_threshold", text(edge_threshold)},
+          {"corroboration_threshold", text(corroboration_threshold)},
+          {"min_core_degree", text(min_core_degree)},
+          {"merge_threshold", text(merge_threshold)},
+          {"min_ring_size", text(min_ring_size)},
+          {"ring_threshold", text(ring_threshold)},
+          {"report_examples", text(report_examples)}};
+}
+
+DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
+                             const Context& ctx) {
+  validate(options);
+  auto backend = make_backend(options.device);
+  DetectionResult result;
+  result.backend = backend->name();
+  result.input_path = data.source;
+  result.parameters = options.describe();
+  result.parameters.emplace_back("threads", text(ctx.threads));
+  result.parameters.emplace_back("memory_budget", text(ctx.memory_budget));
+
+  using clock = std::chrono::steady_clock;
+  auto started = clock::now();
+  auto lap = [&](const char* stage) {
+    const auto now = clock::now();
+    result.stage_seconds.emplace_back(stage, std::chrono::duration<double>(now - started).count());
+    started = now;
+  };
+
+  const CanonicalRequests req = canonical_requests(data, ctx);
+  lap("order");
+  bool exact = true;
+  const auto pairs = backend->near_duplicate_pairs(req, options, ctx, &exact);
+  lap("request_index");
+  const PromptGroups groups = prompt_groups(req, pairs, options);
+  lap("prompt_groups");
+  const AccountProfiles profiles = backend->account_profiles(req, options, ctx);
+  lap("account_profiles");
+  const auto account_pairs = backend->account_candidate_pairs(profiles, options, ctx);
+  lap("account_index");
+  const EvidenceGraph graph = backend->evidence_graph(groups, profiles, account_pairs, options, ctx);
+  lap("evidence_graph");
+  const Clustering clusters = merge_coordinated_clusters(
+      backend->cluster_accounts(graph, options, ctx), profiles, account_pairs, options, ctx);
+  lap("clustering");
+  result.rings = score_rings(req, groups, graph, clusters, options, ctx);
+  lap("ring_scoring");
+
+  const int64_t A = req.num_accounts;
+  std::vector<int64_t> ring_of_cluster(clusters.num_clusters, -1);
+  std::vector<float> score_of_cluster(clusters.num_clusters, 0.0f);
+  for (const Ring& r : result.rings) {
+    ring_of_cluster[r.cluster] = r.id;
+    score_of_cluster[r.cluster] = r.score;
+  }
+  result.account_ids = data.account_ids;
+  result.cluster.assign(A, -1);
+  result.ring.assign(A, -1);
+  result.ring_score.assign(A, 0.0f);
+  for (int64_t a = 0; a < A; ++a) {
+    const int64_t row = req.account_row[a], c = clusters.label[a];
+    result.cluster[row] = c;
+    if (c >= 0) {
+      result.ring[row] = ring_of_cluster[c];
+      result.ring_score[row] = score_of_cluster[c];
+    }
+  }
+  int64_t shared_groups = 0;
+  for (int64_t g = 0; g < groups.num_groups; ++g) shared_groups += groups.is_evidence(g);
+  result.statistics = {{"accounts", double(A)},
+                       {"requests", double(req.num_requests)},
+                       {"exact_request_index", exact ? 1.0 : 0.0},
+                       {"near_duplicate_pairs", double(groups.near_duplicate_pairs)},
+                       {"prompt_groups", double(groups.num_groups)},
+                       {"shared_prompt_groups", double(shared_groups)},
+                       {"account_index_pairs", double(account_pairs.size())},
+                       {"candidate_pairs", double(graph.candidate_pairs)},
+                       {"edges", double(graph.num_edges())},
+                       {"clusters", double(clusters.num_clusters)},
+                       {"rings", double(result.rings.size())}};
+  return result;
+}
+
+}  // namespace ringscan

@@ -1,0 +1,28 @@
+// Stage 3: per-account profiles: content, behaviour (robust z-scores) and timing activity.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ringscan/context.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+
+namespace ringscan {
+
+struct AccountProfiles {
+  int64_t num_accounts = 0, dim = 0, feature_dim = 0;
+  std::vector<float> content;            ///< [A x D] unit mean of the account's unit embeddings
+  std::vector<float> behaviour;          ///< [A x B] robust z-scores, clipped to +-8
+  std::vector<int64_t> request_offsets;  ///< [A+1] CSR over request_time
+  std::vector<int64_t> request_time;     ///< request times of each account, ascending
+  std::vector<int64_t> bucket_offsets;   ///< [A+1] CSR over active_buckets (width 2 windows)
+  std::vector<int32_t> active_buckets;   ///< time buckets the account was active in, ascending
+  std::vector<float> bucket_idf;         ///< [T] ln(active accounts / accounts active in bucket)
+  std::vector<float> timing_norm;        ///< [A] sqrt(sum of idf^2 over the account's buckets)
+  bool has_timing = false;
+};
+
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 const Context& ctx);
+
+}  // namespace ringscan

@@ -1,0 +1,43 @@
+// One interface per pipeline stage, implemented by each backend (CPU now, CUDA next).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "ringscan/account_index.hpp"
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/clustering.hpp"
+#include "ringscan/context.hpp"
+#include "ringscan/evidence_graph.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+
+namespace ringscan {
+
+/// The compute-heavy stages of detection. Load, ordering and scoring stay on the host.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  /// "cpu" or "cuda".
+  virtual const char* name() const = 0;
+  virtual std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
+                                                        const DetectOptions& options,
+                                                        const Context& ctx, bool* exact) = 0;
+  virtual AccountProfiles account_profiles(const CanonicalRequests& req,
+                                           const DetectOptions& options, const Context& ctx) = 0;
+  virtual std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(
+      const AccountProfiles& profiles, const DetectOptions& options, const Context& ctx) = 0;
+  virtual EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                                       const std::vector<std::pair<int64_t, int64_t>>& pairs,
+                                       const DetectOptions& options, const Context& ctx) = 0;
+  virtual Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
+                                      const Context& ctx) = 0;
+};
+
+/// The backend for `device`: Auto picks CUDA when compiled in and a device is present.
+/// Throws InvalidInput when `Cuda` is asked for and unavailable.
+std::unique_ptr<Backend> make_backend(Device device);
+
+}  // namespace ringscan

@@ -1,0 +1,32 @@
+// The input data of one detection job, in memory, validated.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ringscan {
+
+/// Requests and accounts as read from an input file (schema `ringscan` version 1).
+/// Arrays keep the file's order; `request_account` maps each request to its account's row.
+struct Dataset {
+  std::string source;                       ///< path the data came from (for messages)
+  std::vector<int64_t> account_ids;         ///< [A] unique account ids, file order
+  bool accounts_derived = false;            ///< true when /accounts/id was absent
+  std::vector<int64_t> request_account;     ///< [R] row in account_ids of each request
+  int64_t dim = 0;                          ///< D, embedding width
+  std::vector<float> embeddings;            ///< [R x D] row-major, as stored (not normalised)
+  std::vector<int64_t> request_time;        ///< [R] unix seconds, or empty
+  int64_t feature_dim = 0;                  ///< B, behaviour vector width (0 if absent)
+  std::vector<float> features;              ///< [A x B] row-major, or empty
+  std::vector<std::string> feature_names;   ///< [B] or empty
+  std::vector<int64_t> labels;              ///< [A] ground-truth ring id (-1 none); evaluate only
+  std::vector<int64_t> request_infra;       ///< [R] hashed infrastructure token, or empty
+  std::vector<int64_t> account_payment;     ///< [A] hashed payment instrument, or empty
+
+  int64_t num_accounts() const { return static_cast<int64_t>(account_ids.size()); }
+  int64_t num_requests() const { return static_cast<int64_t>(request_account.size()); }
+  bool has_time() const { return !request_time.empty(); }
+  bool has_features() const { return feature_dim > 0; }
+};
+
+}  // namespace ringscan

@@ -1,0 +1,74 @@
+// HDF5 input and output: validated loading, file summaries, atomic result writing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ringscan/context.hpp"
+#include "ringscan/dataset.hpp"
+#include "ringscan/result.hpp"
+
+namespace ringscan {
+
+struct LoadOptions {
+  bool load_labels = false;      ///< read /accounts/label (evaluate only; detect never does)
+  int64_t chunk_rows = 1 << 16;  ///< requests per hyperslab read
+};
+
+/// Reads and validates an input file; throws InvalidInput naming file, dataset and problem.
+/// Memory is checked against ctx.memory_budget from the declared shapes before allocating.
+Dataset load_dataset(const std::string& path, const Context& ctx, const LoadOptions& options = {});
+
+/// One dataset of a file as seen by `info`.
+struct DatasetSummary {
+  std::string name;             ///< "/requests/embedding"
+  std::string type;             ///< "float16", "int64", ...
+  std::vector<int64_t> shape;
+};
+
+/// Description of a valid input file (`ringscan info`).
+struct InputSummary {
+  std::string path;
+  int64_t version = 0;
+  int64_t num_requests = 0;
+  int64_t num_accounts = 0;
+  int64_t dim = 0;
+  int64_t feature_dim = 0;
+  std::vector<std::string> feature_names;
+  bool has_time = false, has_features = false, has_labels = false;
+  bool has_infra = false, has_payment = false, accounts_derived = false;
+  int64_t time_min = 0, time_max = 0;
+  int64_t labelled_rings = 0;         ///< distinct label values >= 0
+  int64_t labelled_accounts = 0;      ///< accounts with label >= 0
+  int64_t accounts_without_requests = 0;
+  int64_t zero_norm_embeddings = 0;
+  int64_t memory_bytes = 0;           ///< bytes the loaded data takes in memory
+  std::vector<DatasetSummary> datasets;
+};
+
+/// Validates `path` fully (as `detect` would load it) and describes it.
+InputSummary describe_input(const std::string& path, const Context& ctx);
+
+/// Writes the output file of the data contract atomically: to a temporary file beside
+/// `path`, renamed into place only on success; an existing file is untouched on failure.
+void write_detection_output(const std::string& path, const DetectionResult& result);
+
+/// Per-account labels read back from an output file (for `evaluate`).
+struct DetectionLabels {
+  std::vector<int64_t> account_ids;
+  std::vector<int64_t> cluster;
+  std::vector<int64_t> ring;
+};
+DetectionLabels read_detection_labels(const std::string& path);
+
+/// Ground truth: account ids and /accounts/label of an input file; throws if absent.
+struct TruthLabels {
+  std::vector<int64_t> account_ids;
+  std::vector<int64_t> label;
+};
+TruthLabels read_truth_labels(const std::string& path, const Context& ctx);
+
+/// Writes `text` to `path` atomically (temporary file, fsync, rename).
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace ringscan

@@ -1,0 +1,45 @@
+// The detection pipeline of DESIGN.md: parameters, and one call that runs every stage.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ringscan/context.hpp"
+#include "ringscan/dataset.hpp"
+#include "ringscan/result.hpp"
+
+namespace ringscan {
+
+/// Parameters of detection. The defaults work across sizes without retuning.
+struct DetectOptions {
+  Device device = Device::Auto;
+  // near-duplicate prompts
+  float duplicate_similarity = 0.90f;   ///< cosine at or above which two prompts are near-duplicates
+  int64_t duplicate_neighbours = 24;    ///< k of the request kNN
+  int64_t exact_request_limit = 20000;  ///< exact (flat) request index up to this many requests
+  int64_t reduced_dim = 96;             ///< projection width of the IVF request index
+  float max_prompt_share = 0.02f;       ///< groups sent by more than this share of accounts are common
+  // timing
+  int64_t time_window_seconds = 600;    ///< requests this close in time count as co-active
+  // account index
+  int64_t account_neighbours = 16;      ///< k of the account kNN over behaviour+timing profiles
+  // evidence fusion and clustering
+  float edge_threshold = 0.5f;          ///< fused evidence at or above which a pair is an edge
+  float corroboration_threshold = 0.35f;  ///< the second-strongest signal must reach this
+  int64_t min_core_degree = 2;          ///< edges an account needs to be a cluster core
+  float merge_threshold = 0.5f;         ///< cluster-level synchrony and behaviour to merge clusters
+  int64_t min_ring_size = 3;            ///< smallest ring reported
+  float ring_threshold = 0.5f;          ///< ring score at or above which a cluster is a ring
+  int64_t report_examples = 3;          ///< shared-prompt examples per ring in the report
+
+  /// name = value pairs, for the output's attributes.
+  std::vector<std::pair<std::string, std::string>> describe() const;
+};
+
+/// Runs every stage on `data` and returns labels in the input's account order.
+/// Deterministic for any thread count and any order of requests or accounts in the input.
+DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
+                             const Context& ctx);
+
+}  // namespace ringscan

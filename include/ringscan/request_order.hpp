@@ -1,0 +1,32 @@
+// Stage 0: a canonical order of accounts and requests, so every later stage is independent
+// of the order the input file happens to list them in.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ringscan/context.hpp"
+#include "ringscan/dataset.hpp"
+
+namespace ringscan {
+
+/// Requests grouped by account, accounts sorted by id, embeddings normalised.
+struct CanonicalRequests {
+  int64_t num_accounts = 0, num_requests = 0, dim = 0;
+  std::vector<int64_t> account_row;      ///< [A] canonical account -> row in the input
+  std::vector<int64_t> account_id;       ///< [A] canonical account -> id (ascending)
+  std::vector<int64_t> request_row;      ///< [R] canonical request -> row in the input
+  std::vector<int64_t> request_owner;    ///< [R] canonical request -> canonical account
+  std::vector<int64_t> account_offsets;  ///< [A+1] requests of account a: [off[a], off[a+1])
+  std::vector<float> unit_embeddings;    ///< [R x D] unit length (zero vectors stay zero)
+  std::vector<int64_t> time;             ///< [R] unix seconds, or empty
+  std::vector<float> features;           ///< [A x B] behaviour in canonical account order
+  int64_t feature_dim = 0;
+};
+
+/// Bytes canonical_requests() allocates for `data` (for the memory budget).
+int64_t canonical_requests_bytes(const Dataset& data);
+
+/// Sorts accounts by id and requests by (account, time, embedding); normalises embeddings.
+CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx);
+
+}  // namespace ringscan

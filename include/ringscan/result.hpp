@@ -1,0 +1,48 @@
+// What `detect` produces: per-account labels, ranked rings and their evidence.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ringscan {
+
+/// One group of near-duplicate prompts shared by a ring's accounts (report evidence).
+struct SharedPromptExample {
+  int64_t accounts_in_ring = 0;        ///< ring members that sent a prompt of the group
+  int64_t accounts_overall = 0;        ///< accounts in the whole input that sent one
+  float idf = 0;                       ///< rarity weight of the group, ln(A / accounts_overall)
+  std::vector<int64_t> request_rows;   ///< example requests, row numbers in the input file
+};
+
+/// A reported ring with the signals that support it (each in [0, 1] unless noted).
+struct Ring {
+  int64_t id = 0;                  ///< rank, 0 = highest score
+  int64_t cluster = 0;             ///< cluster id in the evidence graph
+  int64_t size = 0;                ///< member accounts
+  float score = 0;                 ///< ring score in [0, 1], see ring_scoring.hpp
+  float shared_prompt_strength = 0;  ///< share of members with rare prompts shared in the ring
+  float synchrony = 0;             ///< mean timing co-activity of member pairs
+  float behaviour_tightness = 0;   ///< mean behaviour similarity of member pairs
+  float prompt_diversity = 0;      ///< distinct prompt groups / requests (low = narrow focus)
+  float volume = 0;                ///< requests sent by the ring (count)
+  float internal_edge_weight = 0;  ///< mean fused edge weight inside the ring
+  std::vector<int64_t> members;    ///< account ids, ascending
+  std::vector<SharedPromptExample> examples;  ///< strongest shared prompt groups
+};
+
+/// Labels in the input's account order plus the ranked rings.
+struct DetectionResult {
+  std::vector<int64_t> account_ids;  ///< [A] input order
+  std::vector<int64_t> cluster;      ///< [A] cluster id, -1 = none
+  std::vector<int64_t> ring;         ///< [A] ring id, -1 = none
+  std::vector<float> ring_score;     ///< [A] score of the account's ring, 0 if none
+  std::vector<Ring> rings;           ///< ranked by score, descending
+  std::string backend;               ///< "cpu" or "cuda"
+  std::vector<std::pair<std::string, std::string>> parameters;  ///< every parameter used
+  std::vector<std::pair<std::string, double>> stage_seconds;     ///< wall time per stage
+  std::vector<std::pair<std::string, double>> statistics;        ///< counts (pairs, edges...)
+  std::string input_path;
+};
+
+}  // namespace ringscan

@@ -1,0 +1,24 @@
+// Stage 7: per-cluster signals, the ring score and the ring decision.
+//
+// score = 0.50 * min(1, shared_request_share / 0.4)   (prompts sent by >= 2 members)
+//       + 0.20 * synchrony                            (mean over internal edges)
+//       + 0.15 * behaviour_tightness                  (mean over internal edges)
+//       + 0.15 * (1 - prompt_diversity)               (distinct prompts / requests)
+// A cluster is reported as a ring when size >= min_ring_size and score >= ring_threshold.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ringscan/clustering.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/request_order.hpp"
+#include "ringscan/result.hpp"
+
+namespace ringscan {
+
+/// Scores every cluster and returns the rings, ranked (id = rank), members as account ids.
+std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& groups,
+                              const EvidenceGraph& graph, const Clustering& clusters,
+                              const DetectOptions& options, const Context& ctx);
+
+}  // namespace ringscan

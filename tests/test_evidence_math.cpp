@@ -1,0 +1,106 @@
+// The per-element logic both backends share.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "evidence_math.hpp"
+
+using namespace ringscan;
+
+TEST(SharedPromptSignal, IsZeroWithoutSharedPromptsAndGrowsWithRarity) {
+  EXPECT_EQ(shared_prompt_signal(0.0f), 0.0f);
+  const float viral = shared_prompt_signal(std::log(10.0f));    // sent by 10% of accounts
+  const float rare = shared_prompt_signal(std::log(1000.0f));   // sent by 0.1%
+  EXPECT_LT(viral, 0.5f);
+  EXPECT_GT(rare, 0.8f);
+  EXPECT_LT(rare, 1.0f);
+  EXPECT_LT(shared_prompt_signal(5.0f), shared_prompt_signal(5.5f));
+}
+
+TEST(BehaviourSimilarity, IdenticalVectorsAreFullySimilar) {
+  const std::vector<float> a = {0.1f, -2.0f, 3.0f, 0.0f, 1.0f, 1.0f, -1.0f, 0.5f};
+  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), a.data(), 8), 1.0f);
+}
+
+TEST(BehaviourSimilarity, IgnoresAQuarterOfTheFeaturesSoARotatedClientStillMatches) {
+  std::vector<float> a(8, 0.0f), b(8, 0.0f);
+  b[2] = 4.0f;  // two settings changed (a rotated client)
+  b[6] = -3.0f;
+  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), b.data(), 8), 1.0f);
+  b[0] = 4.0f;  // a third one is no longer ignored
+  EXPECT_LT(behaviour_similarity(a.data(), b.data(), 8), 0.01f);
+}
+
+TEST(BehaviourSimilarity, TrimsExactlyAQuarterWhenDifferencesTie) {
+  std::vector<float> a(8, 0.0f), b(8, 1.0f);  // eight equal squared differences of 1
+  const float expected = std::exp(-1.0f / (2 * kBehaviourWidth * kBehaviourWidth));
+  EXPECT_NEAR(behaviour_similarity(a.data(), b.data(), 8), expected, 1e-6f);
+}
+
+TEST(BehaviourSimilarity, HandlesTinyWidths) {
+  const float a[1] = {0.0f}, b[1] = {1.0f};
+  EXPECT_LT(behaviour_similarity(a, b, 1), 0.01f);
+  EXPECT_EQ(behaviour_similarity(a, b, 0), 0.0f);
+}
+
+TEST(TimingSynchrony, IdenticalScheduleIsOneAndDisjointIsZero) {
+  const std::vector<int64_t> a = {100, 5000, 9000}, far = {100000, 200000};
+  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 3, a.data(), 3, 60), 1.0f);
+  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 3, far.data(), 2, 60), 0.0f);
+  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 0, far.data(), 2, 60), 0.0f);
+}
+
+TEST(TimingSynchrony, CountsRequestsWithinTheWindowOnly) {
+  const std::vector<int64_t> a = {1000, 2000}, b = {1050, 2500};
+  // a[0] and b[0] are 50 s apart; the others are 500 s from anything.
+  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 2, b.data(), 2, 60), 0.5f);
+  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 2, b.data(), 2, 600), 1.0f);
+}
+
+TEST(TimingSynchrony, AHeavyAccountDoesNotMakeALightOneLookSynchronised) {
+  std::vector<int64_t> heavy;
+  for (int64_t t = 0; t < 100000; t += 300) heavy.push_back(t);
+  const std::vector<int64_t> light = {1000, 50000};
+  // Every light request is covered, but few heavy ones are: geometric mean stays low.
+  EXPECT_LT(timing_synchrony(light.data(), 2, heavy.data(), int64_t(heavy.size()), 120), 0.15f);
+}
+
+TEST(FusedEdgeWeight, NoSingleSignalMakesAnEdge) {
+  EXPECT_EQ(fused_edge_weight(1.0f, 0.0f, 0.0f, 1.0f, 0.35f), 0.0f);
+  EXPECT_EQ(fused_edge_weight(0.0f, 1.0f, 0.2f, 0.0f, 0.35f), 0.0f);
+  EXPECT_EQ(fused_edge_weight(0.0f, 0.1f, 1.0f, 1.0f, 0.35f), 0.0f);
+}
+
+TEST(FusedEdgeWeight, IsTheMeanOfTheTwoStrongestPlusAContentBonus) {
+  EXPECT_FLOAT_EQ(fused_edge_weight(0.8f, 0.4f, 0.1f, 0.0f, 0.35f), 0.6f);
+  EXPECT_FLOAT_EQ(fused_edge_weight(0.1f, 0.4f, 0.8f, 0.0f, 0.35f), 0.6f);
+  EXPECT_FLOAT_EQ(fused_edge_weight(0.4f, 0.8f, 0.1f, 1.0f, 0.35f), 0.6f + kContentBonus);
+  EXPECT_FLOAT_EQ(fused_edge_weight(1.0f, 1.0f, 1.0f, 1.0f, 0.35f), 1.0f);
+}
+
+TEST(ContentSignal, IsZeroBelowTheFloorAndOneForIdenticalProfiles) {
+  EXPECT_EQ(content_signal(0.2f), 0.0f);
+  EXPECT_EQ(content_signal(kContentFloor), 0.0f);
+  EXPECT_FLOAT_EQ(content_signal(1.0f), 1.0f);
+}
+
+TEST(DotProduct, MatchesADoublePrecisionSumForAnyLength) {
+  for (int64_t d : {1, 15, 16, 17, 64, 383}) {
+    std::vector<float> a(d), b(d);
+    double want = 0;
+    for (int64_t i = 0; i < d; ++i) {
+      a[i] = std::sin(float(i)) * 0.3f;
+      b[i] = std::cos(float(i) * 0.7f);
+      want += double(a[i]) * b[i];
+    }
+    EXPECT_NEAR(dot_product(a.data(), b.data(), d), want, 1e-5) << "d = " << d;
+  }
+}
+
+TEST(RingScore, StaysInTheUnitIntervalAndRewardsSharedPrompts) {
+  EXPECT_FLOAT_EQ(ring_score(1.0f, 1.0f, 1.0f, 0.0f), 1.0f);
+  EXPECT_FLOAT_EQ(ring_score(0.0f, 0.0f, 0.0f, 1.0f), 0.0f);
+  EXPECT_GT(ring_score(0.5f, 0.3f, 0.8f, 0.3f), 0.5f);
+  EXPECT_LT(ring_score(0.02f, 0.3f, 1.0f, 0.95f), 0.5f);  // a company team's profile
+}

@@ -1,0 +1,185 @@
+// End to end on generated data: quality, determinism, order invariance, edge cases.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "ringscan/evaluate.hpp"
+#include "ringscan/generate.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/pipeline.hpp"
+
+using namespace ringscan;
+
+namespace {
+
+Context ctx_with_threads(int threads) {
+  Context ctx;
+  ctx.threads = threads;
+  ctx.memory_budget = int64_t(8) << 30;
+  return ctx;
+}
+
+GenerateOptions world(uint64_t seed, int64_t accounts = 3000) {
+  GenerateOptions g;
+  g.accounts = accounts;
+  g.dim = 64;
+  g.seed = seed;
+  return g;
+}
+
+/// Look-alike accounts (teams, crowds) in reported rings, and rings made mostly of accounts
+/// that are in no planted ring.
+struct FalseAccusations {
+  int64_t lookalike_accounts = 0, mostly_innocent_rings = 0;
+};
+FalseAccusations false_accusations(const DetectionResult& r, const Dataset& d,
+                                   const std::vector<int64_t>& roles) {
+  FalseAccusations f;
+  std::map<int64_t, std::pair<int64_t, int64_t>> per_ring;  // ring -> (members, innocent)
+  for (int64_t a = 0; a < d.num_accounts(); ++a) {
+    if (r.ring[a] < 0) continue;
+    auto& [members, innocent] = per_ring[r.ring[a]];
+    ++members;
+    innocent += d.labels[a] < 0;
+    f.lookalike_accounts += roles[a] == int64_t(AccountRole::Team) || roles[a] == int64_t(AccountRole::Crowd);
+  }
+  for (const auto& [ring, counts] : per_ring) f.mostly_innocent_rings += 2 * counts.second >= counts.first;
+  return f;
+}
+
+}  // namespace
+
+class QualityOnUnseenSeeds : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(QualityOnUnseenSeeds, FindsPlantedRingsWithoutAccusingLookAlikes) {
+  const Context ctx = ctx_with_threads(2);
+  std::vector<int64_t> roles;
+  const Dataset d = generate_in_memory(world(GetParam()), ctx, &roles);
+  const DetectionResult r = detect_rings(d, DetectOptions{}, ctx);
+  const Evaluation e = evaluate_rings(r.ring, d.labels);
+  ASSERT_GE(e.planted_rings, 3);
+  EXPECT_GE(e.ring_recall, 0.95);
+  EXPECT_GE(e.account_precision, 0.98);
+  EXPECT_GE(e.account_recall, 0.95);
+  const FalseAccusations f = false_accusations(r, d, roles);
+  EXPECT_EQ(f.lookalike_accounts, 0);
+  EXPECT_EQ(f.mostly_innocent_rings, 0);
+}
+
+// Seeds the defaults were not tuned on.
+INSTANTIATE_TEST_SUITE_P(Seeds, QualityOnUnseenSeeds, ::testing::Values(9001, 9002));
+
+TEST(DetectRings, IvfRequestIndexKeepsTheQuality) {
+  const Context ctx = ctx_with_threads(2);
+  const Dataset d = generate_in_memory(world(9003), ctx);
+  DetectOptions o;
+  o.exact_request_limit = 0;
+  const DetectionResult r = detect_rings(d, o, ctx);
+  const Evaluation e = evaluate_rings(r.ring, d.labels);
+  EXPECT_GE(e.ring_recall, 0.95);
+  EXPECT_GE(e.account_precision, 0.98);
+  EXPECT_GE(e.account_recall, 0.95);
+}
+
+TEST(DetectRings, GivesTheSameLabelsAndScoresOnAnyThreadCount) {
+  const Dataset d = generate_in_memory(world(77, 2000), ctx_with_threads(2));
+  DetectOptions o;
+  o.exact_request_limit = 0;  // the IVF path has the most room for scheduling effects
+  const DetectionResult one = detect_rings(d, o, ctx_with_threads(1));
+  const DetectionResult two = detect_rings(d, o, ctx_with_threads(2));
+  const DetectionResult three = detect_rings(d, o, ctx_with_threads(3));
+  EXPECT_EQ(one.cluster, two.cluster);
+  EXPECT_EQ(one.ring, two.ring);
+  EXPECT_EQ(one.ring_score, two.ring_score);
+  EXPECT_EQ(one.ring, three.ring);
+  EXPECT_EQ(one.ring_score, three.ring_score);
+  EXPECT_GT(*std::max_element(one.ring.begin(), one.ring.end()), 0);
+}
+
+TEST(DetectRings, LabelsAreInvariantUnderPermutationOfRequestsAndAccounts) {
+  const Context ctx = ctx_with_threads(2);
+  const Dataset d = generate_in_memory(world(78, 2000), ctx);
+  std::mt19937_64 rng(5);
+  std::vector<int64_t> rperm(d.num_requests()), aperm(d.num_accounts());
+  std::iota(rperm.begin(), rperm.end(), 0);
+  std::iota(aperm.begin(), aperm.end(), 0);
+  std::shuffle(rperm.begin(), rperm.end(), rng);
+  std::shuffle(aperm.begin(), aperm.end(), rng);
+  Dataset p = d;
+  std::vector<int64_t> new_row(d.num_accounts());
+  for (int64_t i = 0; i < d.num_accounts(); ++i) {
+    p.account_ids[i] = d.account_ids[aperm[i]];
+    std::copy_n(&d.features[aperm[i] * d.feature_dim], d.feature_dim, &p.features[i * d.feature_dim]);
+    new_row[aperm[i]] = i;
+  }
+  for (int64_t r = 0; r < d.num_requests(); ++r) {
+    p.request_account[r] = new_row[d.request_account[rperm[r]]];
+    p.request_time[r] = d.request_time[rperm[r]];
+    std::copy_n(&d.embeddings[rperm[r] * d.dim], d.dim, &p.embeddings[r * d.dim]);
+  }
+  const DetectionResult a = detect_rings(d, DetectOptions{}, ctx);
+  const DetectionResult b = detect_rings(p, DetectOptions{}, ctx);
+  ASSERT_FALSE(a.rings.empty());
+  for (int64_t i = 0; i < d.num_accounts(); ++i) {
+    const int64_t j = new_row[i];  // the same account in the permuted input
+    ASSERT_EQ(b.account_ids[j], a.account_ids[i]);
+    EXPECT_EQ(b.cluster[j], a.cluster[i]);
+    EXPECT_EQ(b.ring[j], a.ring[i]);
+    EXPECT_EQ(b.ring_score[j], a.ring_score[i]);
+  }
+}
+
+TEST(DetectRings, HandlesASingleAccount) {
+  Dataset d;
+  d.source = "one";
+  d.dim = 4;
+  d.account_ids = {42};
+  d.request_account = {0, 0};
+  d.embeddings = {1, 0, 0, 0, 1, 0, 0, 0};
+  const DetectionResult r = detect_rings(d, DetectOptions{}, ctx_with_threads(2));
+  EXPECT_EQ(r.ring, std::vector<int64_t>{-1});
+  EXPECT_TRUE(r.rings.empty());
+}
+
+TEST(DetectRings, HandlesZeroRequestsAndAccountsWithoutRequests) {
+  Dataset d;
+  d.source = "empty";
+  d.dim = 8;
+  d.account_ids = {1, 2, 3};
+  const DetectionResult r = detect_rings(d, DetectOptions{}, ctx_with_threads(2));
+  EXPECT_EQ(r.cluster, (std::vector<int64_t>{-1, -1, -1}));
+  EXPECT_TRUE(r.rings.empty());
+}
+
+TEST(DetectRings, HandlesOneRequestPerAccountAndNeighboursBeyondTheInputSize) {
+  GenerateOptions g = world(79, 400);
+  g.requests_per_account = 1;
+  const Context ctx = ctx_with_threads(2);
+  const Dataset d = generate_in_memory(g, ctx);
+  DetectOptions o;
+  o.duplicate_neighbours = 2048;  // k far above the number of requests
+  o.account_neighbours = 2048;
+  const DetectionResult r = detect_rings(d, o, ctx);
+  EXPECT_EQ(int64_t(r.ring.size()), d.num_accounts());
+}
+
+TEST(DetectRings, RejectsTheCudaDeviceUntilTheBackendExists) {
+  Dataset d;
+  d.dim = 2;
+  d.account_ids = {1};
+  DetectOptions o;
+  o.device = Device::Cuda;
+  EXPECT_THROW(detect_rings(d, o, ctx_with_threads(1)), InvalidInput);
+}
+
+TEST(DetectRings, RejectsOutOfRangeParameters) {
+  Dataset d;
+  d.dim = 2;
+  d.account_ids = {1};
+  DetectOptions o;
+  o.duplicate_similarity = 1.5f;
+  EXPECT_THROW(detect_rings(d, o, ctx_with_threads(1)), InvalidInput);
+}
