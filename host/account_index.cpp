@@ -1,13 +1,13 @@
 #include "ringscan/account_index.hpp"
 
-#include <faiss/IndexFlat.h>
-#include <faiss/IndexIVFFlat.h>
+#include <faiss/VectorTransform.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "faiss_util.hpp"
 #include "random.hpp"
+#include "self_join.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -17,55 +17,46 @@ namespace {
 // synchronised accounts are what the prompt evidence cannot find (split rings, broad pools).
 constexpr float kTimingWeight = 1.0f;
 constexpr float kBehaviourWeight = 0.5f;
-constexpr int64_t kExactAccountLimit = 20000;
-constexpr int64_t kBatch = 8192;
+constexpr int64_t kContentIndexDim = 64;
 
 }  // namespace
 
 namespace {
 
-/// Appends (a, b) pairs, a < b, from a k-nearest-neighbour search of `x` [A x width] in itself.
+/// Appends (a, b) pairs, a < b, of each row of x [A x width] and its k nearest rows.
 void append_knn_pairs(const std::vector<float>& x, int64_t A, int64_t width, int64_t k,
-                      const char* what, const Context& ctx,
+                      bool exact, const char* what, const Context& ctx,
                       std::vector<std::pair<int64_t, int64_t>>& pairs) {
-  std::unique_ptr<faiss::Index> index;
-  std::unique_ptr<faiss::IndexFlatIP> quantizer;
-  faiss_call(what, [&] {
-    if (A <= kExactAccountLimit) {
-      index = std::make_unique<faiss::IndexFlatIP>(width);
-    } else {
-      const int64_t nlist = std::clamp<int64_t>(int64_t(2 * std::sqrt(double(A))), 16, 1 << 15);
-      quantizer = std::make_unique<faiss::IndexFlatIP>(width);
-      auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), width, nlist,
-                                                       faiss::METRIC_INNER_PRODUCT);
-      ivf->cp.niter = 10;
-      ivf->cp.max_points_per_centroid = 64;
-      ivf->cp.seed = 4321;
-      const int64_t step = std::max<int64_t>(1, A / (nlist * 64));
-      std::vector<float> sample;
-      for (int64_t a = 0; a < A; a += step) sample.insert(sample.end(), &x[a * width], &x[(a + 1) * width]);
-      ivf->train(int64_t(sample.size()) / width, sample.data());
-      ivf->nprobe = 12;
-      index = std::move(ivf);
-    }
-    index->add(A, x.data());
-  });
-  std::vector<float> dist(kBatch * k);
-  std::vector<int64_t> label(kBatch * k);
-  for (int64_t first = 0; first < A; first += kBatch) {
-    const int64_t n = std::min(kBatch, A - first);
-    faiss_call(what, [&] {
-      index->search(n, &x[first * width], k, dist.data(),
-                    reinterpret_cast<faiss::Index::idx_t*>(label.data()));
-    });
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < k; ++j) {
-        const int64_t other = label[i * k + j], self = first + i;
-        if (other < 0 || other >= A || other == self) continue;  // FAISS may return -1
-        pairs.emplace_back(std::min(self, other), std::max(self, other));
-      }
-    ctx.report("account index", first + n, A);
+  const auto keep_all = [](int64_t, int64_t, float, float*) { return true; };
+  const auto found = ivf_self_join(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what);
+  // The IVF join keeps k per visited cell; keep each account's k nearest overall (a pair
+  // stays when either side keeps it, as in a kNN graph).
+  std::vector<int64_t> off(A + 1, 0);
+  for (const auto& p : found) {
+    ++off[p.first + 1];
+    ++off[p.second + 1];
   }
+  for (int64_t a = 0; a < A; ++a) off[a + 1] += off[a];
+  std::vector<std::pair<float, int64_t>> adj(off[A]);  // (distance, pair index)
+  {
+    std::vector<int64_t> fill(off.begin(), off.end() - 1);
+    for (int64_t i = 0; i < int64_t(found.size()); ++i) {
+      adj[fill[found[i].first]++] = {found[i].similarity, i};
+      adj[fill[found[i].second]++] = {found[i].similarity, i};
+    }
+  }
+  std::vector<uint8_t> keep(found.size(), 0);
+#pragma omp parallel for schedule(dynamic, 256)
+  for (int64_t a = 0; a < A; ++a) {
+    auto first = adj.begin() + off[a], last = adj.begin() + off[a + 1];
+    if (last - first > k) std::partial_sort(first, first + k, last);
+    for (auto it = first; it < std::min(last, first + k); ++it) {
+#pragma omp atomic write
+      keep[it->second] = 1;
+    }
+  }
+  for (int64_t i = 0; i < int64_t(found.size()); ++i)
+    if (keep[i]) pairs.emplace_back(found[i].first, found[i].second);
 }
 
 }  // namespace
@@ -78,10 +69,12 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
   std::vector<std::pair<int64_t, int64_t>> pairs;
   if (A < 2 || options.account_neighbours == 0) return pairs;
   const int64_t T = p.has_timing ? kTimingSketchDim : 0;
-  const int64_t k = std::min<int64_t>(options.account_neighbours + 1, A);
+  const int64_t k = std::min<int64_t>(options.account_neighbours, A - 1);
   ctx.require_memory(int64_t(double(A) * std::max(T + B, D) * 4 * 2 + double(A) * k * 24),
                      "account index");
   ThreadScope threads(ctx.threads);
+  SerialBlasScope serial_blas;
+  const bool exact = A <= options.exact_account_limit;
 
   // Two indices: content profiles, and coordination profiles (a signed hashing sketch of the
   // IDF-weighted activity, whose inner products approximate the timing cosine, plus behaviour).
@@ -104,9 +97,24 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
         for (int64_t f = 0; f < B; ++f) v[T + f] = scale * p.behaviour[a * B + f];
       }
     }
-    append_knn_pairs(x, A, T + B, k, "the coordination index", ctx, pairs);
+    append_knn_pairs(x, A, T + B, k, exact, "account index", ctx, pairs);
   }
-  append_knn_pairs(p.content, A, D, k, "the content index", ctx, pairs);
+  if (D > kContentIndexDim && !exact) {
+    // Large inputs: content profiles projected by PCA first; the pairs are only candidates,
+    // their content similarity is computed later in full dimension.
+    std::vector<float> reduced(A * kContentIndexDim);
+    faiss_call("projecting content profiles", [&] {
+      faiss::PCAMatrix pca(D, kContentIndexDim, 0.0f, false);
+      const int64_t step = std::max<int64_t>(1, A / 65536);
+      std::vector<float> sample;
+      for (int64_t a = 0; a < A; a += step) sample.insert(sample.end(), &p.content[a * D], &p.content[(a + 1) * D]);
+      pca.train(int64_t(sample.size()) / D, sample.data());
+      pca.apply_noalloc(A, p.content.data(), reduced.data());
+    });
+    append_knn_pairs(reduced, A, kContentIndexDim, k, exact, "account index", ctx, pairs);
+  } else {
+    append_knn_pairs(p.content, A, D, k, exact, "account index", ctx, pairs);
+  }
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   return pairs;

@@ -1,5 +1,3 @@
-#include <cstdio>
-#include <cstdlib>
 #include "ringscan/clustering.hpp"
 
 #include <algorithm>
@@ -127,7 +125,6 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const AccountP
     const double pairs = double(x.size() * y.size());
     const double s = std::min(1.0, sync / pairs / kMergeSynchronyScale);
     merge[i] = std::min(s, behaviour / pairs) >= options.merge_threshold;
-    if (getenv("RS_DEBUG") && x.size() >= 3 && y.size() >= 3) fprintf(stderr, "merge? %lld(%zu) %lld(%zu) s=%.2f b=%.2f\n", (long long)linked[i].first, x.size(), (long long)linked[i].second, y.size(), s, behaviour/pairs);
   }
   std::vector<int64_t> parent(C);
   std::iota(parent.begin(), parent.end(), 0);

@@ -387,7 +387,7 @@ InputFileWriter::InputFileWriter(const std::string& path, int64_t dim, Embedding
   f.attribute(f.file(), "version", int64_t{1});
   w.requests = f.group("/requests");
   const hid_t g = w.requests.get();
-  const int64_t id_chunk = int64_t{1} << 16;
+  const int64_t id_chunk = int64_t{1} << 14;  // 128 KiB chunks: small files stay small
   w.account = f.extendible(g, "account", Stored<int64_t>::file(), 0, id_chunk);
   hid_t element = Stored<float>::file();
   if (type == EmbeddingType::Float16) {

@@ -28,6 +28,7 @@ void validate(const DetectOptions& o) {
                    "--max-prompt-share must be in (0, 1]");
   RINGSCAN_EXPECTS(o.time_window_seconds >= 1 && o.time_window_seconds <= 366LL * 86400,
                    "--time-window must be between 1 second and a year");
+  RINGSCAN_EXPECTS(o.exact_account_limit >= 0, "--exact-account-limit must be >= 0");
   RINGSCAN_EXPECTS(o.account_neighbours >= 0 && o.account_neighbours <= 2048,
                    "--account-neighbours must be in [0, 2048]");
   RINGSCAN_EXPECTS(o.edge_threshold > 0 && o.edge_threshold <= 1, "--edge-threshold must be in (0, 1]");
@@ -52,6 +53,7 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"max_prompt_share", text(max_prompt_share)},
           {"time_window_seconds", text(time_window_seconds)},
           {"account_neighbours", text(account_neighbours)},
+          {"exact_account_limit", text(exact_account_limit)},
           {"edge_threshold", text(edge_threshold)},
           {"corroboration_threshold", text(corroboration_threshold)},
           {"min_core_degree", text(min_core_degree)},
@@ -72,32 +74,36 @@ DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
   result.parameters.emplace_back("threads", text(ctx.threads));
   result.parameters.emplace_back("memory_budget", text(ctx.memory_budget));
 
-  using clock = std::chrono::steady_clock;
-  auto started = clock::now();
-  auto lap = [&](const char* stage) {
-    const auto now = clock::now();
-    result.stage_seconds.emplace_back(stage, std::chrono::duration<double>(now - started).count());
-    started = now;
+  // Each stage announces its start (for progress) and records its wall time.
+  auto stage = [&](const char* name, const char* label, auto&& run) {
+    ctx.report(label, 0, 0);
+    const auto started = std::chrono::steady_clock::now();
+    auto out = run();
+    result.stage_seconds.emplace_back(
+        name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return out;
   };
-
-  const CanonicalRequests req = canonical_requests(data, ctx);
-  lap("order");
+  const CanonicalRequests req = stage("order", "order", [&] { return canonical_requests(data, ctx); });
   bool exact = true;
-  const auto pairs = backend->near_duplicate_pairs(req, options, ctx, &exact);
-  lap("request_index");
-  const PromptGroups groups = prompt_groups(req, pairs, options);
-  lap("prompt_groups");
-  const AccountProfiles profiles = backend->account_profiles(req, options, ctx);
-  lap("account_profiles");
-  const auto account_pairs = backend->account_candidate_pairs(profiles, options, ctx);
-  lap("account_index");
-  const EvidenceGraph graph = backend->evidence_graph(groups, profiles, account_pairs, options, ctx);
-  lap("evidence_graph");
-  const Clustering clusters = merge_coordinated_clusters(
-      backend->cluster_accounts(graph, options, ctx), profiles, account_pairs, options, ctx);
-  lap("clustering");
-  result.rings = score_rings(req, groups, graph, clusters, options, ctx);
-  lap("ring_scoring");
+  const auto pairs = stage("request_index", "request index",
+                           [&] { return backend->near_duplicate_pairs(req, options, ctx, &exact); });
+  const PromptGroups groups = stage("prompt_groups", "prompt groups",
+                                    [&] { return prompt_groups(req, pairs, options); });
+  const AccountProfiles profiles = stage("account_profiles", "account profiles",
+                                         [&] { return backend->account_profiles(req, options, ctx); });
+  const auto account_pairs = stage("account_index", "account index", [&] {
+    return backend->account_candidate_pairs(profiles, options, ctx);
+  });
+  const EvidenceGraph graph = stage("evidence_graph", "evidence graph", [&] {
+    return backend->evidence_graph(groups, profiles, account_pairs, options, ctx);
+  });
+  const Clustering clusters = stage("clustering", "clustering", [&] {
+    return merge_coordinated_clusters(backend->cluster_accounts(graph, options, ctx), profiles,
+                                      account_pairs, options, ctx);
+  });
+  result.rings = stage("ring_scoring", "ring scoring", [&] {
+    return score_rings(req, groups, graph, clusters, options, ctx);
+  });
 
   const int64_t A = req.num_accounts;
   std::vector<int64_t> ring_of_cluster(clusters.num_clusters, -1);

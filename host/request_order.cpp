@@ -5,7 +5,6 @@
 #include <cstring>
 #include <numeric>
 
-#include "random.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -16,18 +15,6 @@ int64_t canonical_requests_bytes(const Dataset& data) {
                        A * double(data.feature_dim) * 4;
   return bytes > 9e18 ? INT64_MAX : int64_t(bytes);
 }
-
-namespace {
-uint64_t embedding_hash(const float* v, int64_t d) {
-  uint64_t h = 0x243f6a8885a308d3ULL;
-  for (int64_t i = 0; i < d; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &v[i], 4);
-    h = mix64(h ^ bits);
-  }
-  return h;
-}
-}  // namespace
 
 CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
   ctx.require_memory(canonical_requests_bytes(data), data.source + ": canonical request order");
@@ -50,23 +37,33 @@ CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
   }
 
   // Order requests by (account, time, embedding): ties left are identical requests, whose
-  // relative order cannot change any result.
-  std::vector<uint64_t> hash(R);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r) hash[r] = embedding_hash(&data.embeddings[r * D], D);
+  // relative order cannot change any result. Keys are sorted as a contiguous array; the
+  // embeddings are compared only inside the rare runs of equal (account, time).
   const bool timed = data.has_time();
-  c.request_row.resize(R);
-  std::iota(c.request_row.begin(), c.request_row.end(), 0);
-  std::sort(c.request_row.begin(), c.request_row.end(), [&](int64_t x, int64_t y) {
-    const int64_t ax = rank[data.request_account[x]], ay = rank[data.request_account[y]];
-    if (ax != ay) return ax < ay;
-    if (timed && data.request_time[x] != data.request_time[y])
-      return data.request_time[x] < data.request_time[y];
-    if (hash[x] != hash[y]) return hash[x] < hash[y];
-    return std::memcmp(&data.embeddings[x * D], &data.embeddings[y * D], size_t(D) * 4) < 0;
+  struct Key {
+    int64_t account, time, row;
+  };
+  std::vector<Key> keys(R);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r)
+    keys[r] = {rank[data.request_account[r]], timed ? data.request_time[r] : 0, r};
+  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
+    return x.account != y.account ? x.account < y.account
+           : x.time != y.time     ? x.time < y.time
+                                  : x.row < y.row;
   });
-  hash.clear();
-  hash.shrink_to_fit();
+  auto by_embedding = [&](const Key& x, const Key& y) {
+    return std::memcmp(&data.embeddings[x.row * D], &data.embeddings[y.row * D], size_t(D) * 4) < 0;
+  };
+  for (int64_t i = 0; i < R;) {
+    int64_t j = i + 1;
+    while (j < R && keys[j].account == keys[i].account && keys[j].time == keys[i].time) ++j;
+    if (j - i > 1) std::sort(keys.begin() + i, keys.begin() + j, by_embedding);
+    i = j;
+  }
+  c.request_row.resize(R);
+  for (int64_t r = 0; r < R; ++r) c.request_row[r] = keys[r].row;
+  keys = {};
 
   c.request_owner.resize(R);
   c.account_offsets.assign(A + 1, 0);

@@ -28,7 +28,6 @@ std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& 
     std::unordered_map<int64_t, int64_t> members_per_group;
     int64_t requests = 0, singletons = 0;
     for (int64_t a : m) {
-      int64_t last = -1;
       std::vector<int64_t> seen;
       for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
         ++requests;
@@ -38,7 +37,6 @@ std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& 
           continue;
         }
         seen.push_back(grp);
-        (void)last;
       }
       std::sort(seen.begin(), seen.end());
       seen.erase(std::unique(seen.begin(), seen.end()), seen.end());

@@ -242,8 +242,16 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
       ->type_name("SECONDS");
   sub->add_option("--account-neighbours", o.account_neighbours,
                   "k of the account kNN over behaviour and timing profiles");
+  sub->add_option("--exact-account-limit", o.exact_account_limit,
+                  "Exact account indices up to this many accounts, IVF above");
   sub->add_option("--edge-threshold", o.edge_threshold,
                   "Fused evidence at or above which an account pair is an edge");
+  sub->add_option("--corroboration-threshold", o.corroboration_threshold,
+                  "The second-strongest signal of a pair must reach this for an edge");
+  sub->add_option("--min-core-degree", o.min_core_degree,
+                  "Edges an account needs to be a cluster core");
+  sub->add_option("--merge-threshold", o.merge_threshold,
+                  "Cluster-level synchrony and behaviour at which clusters merge (1 disables)");
   sub->add_option("--min-ring-size", o.min_ring_size, "Smallest ring reported");
   sub->add_option("--ring-threshold", o.ring_threshold,
                   "Ring score at or above which a cluster is reported as a ring");

@@ -1,0 +1,32 @@
+// An IVF self-join: near neighbours of every row of a matrix among its other rows, for the
+// request index (near-duplicate prompts) and the account index (similar profiles).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "ringscan/context.hpp"
+#include "ringscan/near_duplicates.hpp"
+
+namespace ringscan {
+
+/// Decides whether the candidate (query, other) at squared L2 distance `dist2` is kept, and
+/// with which value; called from several threads at once.
+using JoinFilter = std::function<bool(int64_t query, int64_t other, float dist2, float* value)>;
+
+/// Pairs (first < second, sorted, unique) of rows of `x` [n x d] that are near each other.
+/// Rows are partitioned by two levels of k-means (FAISS Clustering) into cells of about 256,
+/// each row stored in its nearest cell and matched against the cells of its 2 nearest
+/// centroids at each level by FAISS brute-force search (BLAS) in the cell; with `exact`, one
+/// cell holds everything. `radius` >= 0: every row within that squared distance (FAISS range
+/// search), of which each query keeps its `cap` closest; `radius` < 0: the `cap` nearest
+/// (kNN). `accept` filters and values the candidates. Memory: O(n) beyond `x`.
+std::vector<RequestPair> ivf_self_join(const float* x, int64_t n, int64_t d, bool exact,
+                                       float radius, int64_t cap, const JoinFilter& accept,
+                                       const Context& ctx, const char* stage);
+
+/// Every `step`-th row of x [n x d], at most `want` rows: a sample that depends only on the
+/// (canonical) order of the rows.
+std::vector<float> strided_sample(const float* x, int64_t n, int64_t d, int64_t want);
+
+}  // namespace ringscan
