@@ -120,7 +120,8 @@ inline uint16_t float_to_half(float f) {
   std::memcpy(&x, &f, sizeof x);
   const auto sign = uint16_t((x >> 16) & 0x8000u);
   const uint32_t magnitude = x & 0x7fffffffu;
-  if (magnitude >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0u));
+  if (magnitude >= 0x7f800000u)
+    return uint16_t(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0u));
   if (magnitude >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // >= 65520 rounds past 65504
   if (magnitude < 0x38800000u) {
     // Below the smallest normal half (2^-14): scaling by 2^24 is exact, rint rounds to even.

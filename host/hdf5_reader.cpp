@@ -86,6 +86,15 @@ std::string type_name(hid_t type) {
   }
 }
 
+std::string object_kind(H5I_type_t type) {
+  switch (type) {
+    case H5I_GROUP: return "a group";
+    case H5I_DATASET: return "a dataset";
+    case H5I_DATATYPE: return "a named datatype";
+    default: return "another kind of object";
+  }
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? " x " : "") + std::to_string(shape[i]);
@@ -98,7 +107,7 @@ enum class Numeric { Integer, Float };
 struct Column {
   std::string name;  ///< "/requests/embedding"
   Handle dataset;
-  Handle type;       ///< element type as stored
+  Handle type;  ///< element type as stored
   std::vector<int64_t> shape;
 
   bool present() const { return dataset.valid(); }
@@ -173,7 +182,8 @@ class SourceFile {
   /// Reads rows [first, first + count) of `c` as `memtype` into `out` (count x width values).
   void read_rows(const Column& c, hid_t memtype, int64_t first, int64_t count, void* out) const {
     if (count == 0) return;
-    const std::string rows = "rows " + std::to_string(first) + ".." + std::to_string(first + count - 1);
+    const std::string rows =
+        "rows " + std::to_string(first) + ".." + std::to_string(first + count - 1);
     const hsize_t start[2] = {hsize_t(first), 0};
     const hsize_t extent[2] = {hsize_t(count), hsize_t(c.width())};
     const int rank = int(c.shape.size());
@@ -223,8 +233,7 @@ class SourceFile {
       const H5I_type_t type = H5Iget_type(object.get());
       const H5I_type_t wanted = last ? expected : H5I_GROUP;
       if (type != wanted)
-        fail(prefix, std::string("expected a ") + (wanted == H5I_GROUP ? "group" : "dataset") +
-                         ", found " + (type == H5I_GROUP ? "a group" : "another kind of object"));
+        fail(prefix, "expected " + object_kind(wanted) + ", found " + object_kind(type));
       if (last) return object;
       begin = end + 1;
     }
@@ -317,7 +326,8 @@ class SourceFile {
       if (size > 8) fail(c.name, "unsupported integer type " + type_name(type));
     } else {
       if (cls != H5T_FLOAT)
-        fail(c.name, "expected a float type (float16, float32 or float64), found " + type_name(type));
+        fail(c.name,
+             "expected a float type (float16, float32 or float64), found " + type_name(type));
       if (size != 2 && size != 4 && size != 8)
         fail(c.name, "unsupported float type " + type_name(type) +
                          " (expected float16, float32 or float64)");
@@ -326,7 +336,8 @@ class SourceFile {
 
   std::vector<int64_t> shape_of(const Column& c, int rank) const {
     Handle space(check(H5Dget_space(c.dataset.get()), c.name), H5Sclose);
-    if (H5Sget_simple_extent_type(space.get()) == H5S_NULL) fail(c.name, "has no data (null dataspace)");
+    if (H5Sget_simple_extent_type(space.get()) == H5S_NULL)
+      fail(c.name, "has no data (null dataspace)");
     const int found = check(H5Sget_simple_extent_ndims(space.get()), c.name);
     hsize_t dims[H5S_MAX_RANK] = {};
     check(H5Sget_simple_extent_dims(space.get(), dims, nullptr), c.name);
@@ -337,8 +348,9 @@ class SourceFile {
       shape.push_back(int64_t(dims[i]));
     }
     if (found != rank)
-      fail(c.name, "expected rank " + std::to_string(rank) + (rank == 1 ? " [rows]" : " [rows, width]") +
-                       ", found rank " + std::to_string(found) + " " + shape_text(shape));
+      fail(c.name, "expected rank " + std::to_string(rank) +
+                       (rank == 1 ? " [rows]" : " [rows, width]") + ", found rank " +
+                       std::to_string(found) + " " + shape_text(shape));
     return shape;
   }
 
@@ -358,7 +370,8 @@ class SourceFile {
 };
 
 /// Fails naming `c` unless it has `rows` rows, as `reference` does.
-void require_rows(const SourceFile& f, const Column& c, int64_t rows, const std::string& reference) {
+void require_rows(const SourceFile& f, const Column& c, int64_t rows,
+                  const std::string& reference) {
   if (c.present() && c.rows() != rows)
     f.fail(c.name, "has " + std::to_string(c.rows()) + " rows but " + reference + " has " +
                        std::to_string(rows));
@@ -387,8 +400,9 @@ void require_finite(const SourceFile& f, const Column& c, const float* block, in
   if (bad == rows * width) return;
   const float v = block[bad];
   const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
-  f.fail(c.name, std::string("contains ") + what + " at row " + std::to_string(first_row + bad / width) +
-                     ", column " + std::to_string(bad % width));
+  f.fail(c.name, std::string("contains ") + what + " at row " +
+                     std::to_string(first_row + bad / width) + ", column " +
+                     std::to_string(bad % width));
 }
 
 /// Open-addressing map from account id to its row in the account list.
@@ -467,8 +481,11 @@ void map_to_rows(const SourceFile& f, const AccountIndex& index, int64_t* ids, i
 #pragma omp parallel for reduction(min : bad)
   for (int64_t i = 0; i < count; ++i) {
     const int64_t row = index.find(ids[i]);
-    if (row < 0) bad = std::min(bad, i);
-    else ids[i] = row;
+    if (row < 0) {
+      bad = std::min(bad, i);
+    } else {
+      ids[i] = row;
+    }
   }
   if (bad < count)
     f.fail("/requests/account", "account " + std::to_string(ids[bad]) + " at row " +
@@ -532,20 +549,23 @@ int64_t dataset_bytes(const InputLayout& l, int64_t accounts) {
 
 /// Throws BudgetExceeded when `bytes` (possibly saturated) does not fit ctx's budget.
 void require_memory(const Context& ctx, int64_t bytes, const std::string& what) {
-  if (bytes == kMaxBytes) throw BudgetExceeded(what + ": the declared shapes overflow a 64-bit byte count");
+  if (bytes == kMaxBytes)
+    throw BudgetExceeded(what + ": the declared shapes overflow a 64-bit byte count");
   ctx.require_memory(bytes, what);
 }
 
 void read_feature_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
-  if (l.features.present()) d.feature_names = f.string_attribute(l.features, "names", l.feature_dim);
+  if (l.features.present())
+    d.feature_names = f.string_attribute(l.features, "names", l.feature_dim);
 }
 
 /// Reads the /accounts group into d (ids, features, labels, payment) and indexes the ids.
 AccountIndex read_accounts(const SourceFile& f, const InputLayout& l, int64_t chunk, Dataset& d) {
   d.account_ids = read_integers(f, l.ids, chunk);
   AccountIndex index = index_accounts(f, l.ids.name, d.account_ids);
-  if (l.features.present()) {
-    allocate(d.features, saturating_mul(l.accounts, l.feature_dim), f.path() + ": " + l.features.name);
+  if (l.feature_dim > 0) {
+    allocate(d.features, saturating_mul(l.accounts, l.feature_dim),
+             f.path() + ": " + l.features.name);
     for_each_chunk(l.accounts, chunk, [&](int64_t first, int64_t count) {
       float* block = d.features.data() + first * l.feature_dim;
       f.read_rows(l.features, H5T_NATIVE_FLOAT, first, count, block);
@@ -595,25 +615,28 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
              std::vector<DatasetSummary>* datasets) {
   const h5::QuietErrors quiet;
   if (options.chunk_rows <= 0)
-    throw InvalidInput(path + ": chunk_rows must be positive, got " + std::to_string(options.chunk_rows));
+    throw InvalidInput(path + ": chunk_rows must be positive, got " +
+                       std::to_string(options.chunk_rows));
   const ThreadScope threads(ctx.threads);
   const SourceFile f(path);
   f.check_identity("ringscan", "version");
   const InputLayout l = open_layout(f, options.load_labels);
   if (datasets != nullptr)
-    for (const Column* c : {&l.account, &l.embedding, &l.time, &l.infra, &l.ids, &l.features,
-                            &l.label, &l.payment})
+    for (const Column* c :
+         {&l.account, &l.embedding, &l.time, &l.infra, &l.ids, &l.features, &l.label, &l.payment})
       if (c->present()) datasets->push_back(summary_of(*c));
 
   const int64_t r = l.requests;
   const int64_t chunk = options.chunk_rows;
-  const std::string what = path + ": loading " + l.embedding.name + " " + shape_text(l.embedding.shape) +
-                           " and the other datasets";
+  const std::string what = path + ": loading " + l.embedding.name + " " +
+                           shape_text(l.embedding.shape) + " and the other datasets";
   // Peak: the loaded arrays plus the account index, the float16 staging block and, when
   // accounts are derived, the sorted copy of the request accounts.
   int64_t peak = dataset_bytes(l, l.accounts);
-  peak = saturating_add(peak, l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
-  if (l.half_type.valid()) peak = saturating_add(peak, saturating_mul(saturating_mul(std::min(chunk, r), l.dim), 2));
+  peak = saturating_add(peak,
+                        l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
+  if (l.half_type.valid())
+    peak = saturating_add(peak, saturating_mul(saturating_mul(std::min(chunk, r), l.dim), 2));
   require_memory(ctx, peak, what);
 
   Dataset d;
@@ -638,8 +661,10 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     float* block = d.embeddings.data() + first * l.dim;
     read_embedding_rows(f, l, first, count, block, staging);
     require_finite(f, l.embedding, block, first, count);
-    if (l.time.present()) f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
-    if (l.infra.present()) f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first);
+    if (l.time.present())
+      f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
+    if (l.infra.present())
+      f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first);
     ctx.report("load", first + count, r);
   });
   if (l.derived()) derive_accounts(f, l, ctx, what, d);
@@ -649,8 +674,8 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
 /// Bytes the arrays of `d` hold, ground truth excluded (what `detect` loads).
 int64_t held_bytes(const Dataset& d) {
   int64_t bytes = int64_t(d.embeddings.size() * sizeof(float) + d.features.size() * sizeof(float));
-  for (const auto* v : {&d.account_ids, &d.request_account, &d.request_time, &d.request_infra,
-                        &d.account_payment})
+  for (const auto* v :
+       {&d.account_ids, &d.request_account, &d.request_time, &d.request_infra, &d.account_payment})
     bytes += int64_t(v->size() * sizeof(int64_t));
   for (const auto& name : d.feature_names) bytes += int64_t(name.size());
   return bytes;
@@ -716,7 +741,8 @@ TruthLabels read_truth_labels(const std::string& path, const Context& ctx) {
     f.fail(label.name, "present without /accounts/id (its rows cannot be matched to accounts)");
   require_rows(f, label, ids.rows(), ids.name);
   const int64_t accounts = ids.rows();
-  require_memory(ctx, saturating_add(saturating_mul(accounts, 16), AccountIndex::bytes_for(accounts)),
+  require_memory(ctx,
+                 saturating_add(saturating_mul(accounts, 16), AccountIndex::bytes_for(accounts)),
                  path + ": loading /accounts/id and /accounts/label");
   TruthLabels t;
   t.account_ids = read_integers(f, ids, kDefaultChunkRows);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -145,7 +146,8 @@ class SinkFile {
                     scalar_space(name).get(), &value);
   }
   /// A 1-D attribute of variable-length UTF-8 strings.
-  void attribute(hid_t owner, const std::string& name, const std::vector<std::string>& values) const {
+  void attribute(hid_t owner, const std::string& name,
+                 const std::vector<std::string>& values) const {
     Handle type(check(H5Tcopy(H5T_C_S1), name), H5Tclose);
     check(H5Tset_size(type.get(), H5T_VARIABLE), name);
     check(H5Tset_cset(type.get(), H5T_CSET_UTF8), name);
@@ -158,16 +160,19 @@ class SinkFile {
 
   /// Writes `values` as a contiguous dataset [n] (width 0) or [n, width].
   template <class T>
-  void column(hid_t group, const std::string& name, const std::vector<T>& values, int64_t width = 0) const {
+  void column(hid_t group, const std::string& name, const std::vector<T>& values,
+              int64_t width = 0) const {
     const int rank = width == 0 ? 1 : 2;
-    const hsize_t dims[2] = {hsize_t(values.size() / size_t(std::max<int64_t>(width, 1))), hsize_t(width)};
+    const hsize_t dims[2] = {hsize_t(values.size() / size_t(std::max<int64_t>(width, 1))),
+                             hsize_t(width)};
     Handle space(check(H5Screate_simple(rank, dims, nullptr), name), H5Sclose);
     Handle dataset(check(H5Dcreate2(group, name.c_str(), Stored<T>::file(), space.get(),
                                     H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                          "cannot create dataset " + name),
                    H5Dclose);
     if (!values.empty())
-      check(H5Dwrite(dataset.get(), Stored<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+      check(H5Dwrite(dataset.get(), Stored<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                     values.data()),
             "cannot write dataset " + name);
   }
 
@@ -181,8 +186,8 @@ class SinkFile {
     Handle space(check(H5Screate_simple(rank, dims, max_dims), name), H5Sclose);
     Handle create(check(H5Pcreate(H5P_DATASET_CREATE), name), H5Pclose);
     check(H5Pset_chunk(create.get(), rank, chunk), "chunk layout of " + name);
-    return Handle(check(H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT, create.get(),
-                                   H5P_DEFAULT),
+    return Handle(check(H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT,
+                                   create.get(), H5P_DEFAULT),
                         "cannot create dataset " + name),
                   H5Dclose);
   }
@@ -196,7 +201,8 @@ class SinkFile {
     const hsize_t size[2] = {hsize_t(first + count), hsize_t(width)};
     check(H5Dset_extent(dataset, size), "cannot extend " + name);
     Handle file_space(check(H5Dget_space(dataset), name), H5Sclose);
-    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), name);
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr),
+          name);
     Handle memory_space(check(H5Screate_simple(rank, extent, nullptr), name), H5Sclose);
     check(H5Dwrite(dataset, memtype, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
           "cannot write " + name);
@@ -263,7 +269,8 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
     out.attribute(root, "backend", result.backend);
     out.attribute(root, "input", result.input_path);
     for (const auto& [name, value] : result.parameters) out.attribute(root, "param." + name, value);
-    for (const auto& [name, value] : result.stage_seconds) out.attribute(root, "time." + name, value);
+    for (const auto& [name, value] : result.stage_seconds)
+      out.attribute(root, "time." + name, value);
     for (const auto& [name, value] : result.statistics) out.attribute(root, "stat." + name, value);
     {
       const Handle accounts = out.group("/accounts");
@@ -362,11 +369,14 @@ struct InputFileWriter::Impl {
 #pragma omp parallel for reduction(min : bad)
     for (int64_t i = 0; i < n * dim; ++i) {
       staging[size_t(i)] = h5::float_to_half(values[i]);
-      if (std::isfinite(values[i]) && (staging[size_t(i)] & 0x7c00u) == 0x7c00u) bad = std::min(bad, i);
+      if (std::isfinite(values[i]) && (staging[size_t(i)] & 0x7c00u) == 0x7c00u)
+        bad = std::min(bad, i);
     }
-    if (bad < n * dim)
-      fail("/requests/embedding: value " + std::to_string(values[bad]) + " at row " +
-                     std::to_string(rows + bad / dim) + " is out of the float16 range");
+    if (bad == n * dim) return;
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", double(values[bad]));
+    fail(std::string("/requests/embedding: value ") + value + " at row " +
+         std::to_string(rows + bad / dim) + " is out of the float16 range");
   }
 };
 
@@ -413,7 +423,8 @@ void InputFileWriter::append_requests(const int64_t* account, const float* embed
   if (n == 0) return;
   w.guarded([&] {
     const SinkFile& f = *w.file;
-    f.append_rows(w.account.get(), "/requests/account", Stored<int64_t>::memory(), w.rows, n, 0, account);
+    f.append_rows(w.account.get(), "/requests/account", Stored<int64_t>::memory(), w.rows, n, 0,
+                  account);
     if (w.type == EmbeddingType::Float16) {
       // HDF5's own float-to-float16 conversion is ~20x slower than this one.
       w.encode_half(embedding, n);
@@ -429,8 +440,9 @@ void InputFileWriter::append_requests(const int64_t* account, const float* embed
   });
 }
 
-void InputFileWriter::write_accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
-                                     int64_t feature_dim, const std::vector<std::string>& feature_names,
+void InputFileWriter::write_accounts(const std::vector<int64_t>& ids,
+                                     const std::vector<float>& features, int64_t feature_dim,
+                                     const std::vector<std::string>& feature_names,
                                      const std::vector<int64_t>& labels) {
   const h5::QuietErrors quiet;
   Impl& w = *impl_;
@@ -441,7 +453,7 @@ void InputFileWriter::write_accounts(const std::vector<int64_t>& ids, const std:
       (!feature_names.empty() && feature_names.size() != size_t(feature_dim)) ||
       (!labels.empty() && labels.size() != a))
     w.fail("write_accounts: features, names or labels do not match " + std::to_string(a) +
-                     " accounts x " + std::to_string(feature_dim) + " features");
+           " accounts x " + std::to_string(feature_dim) + " features");
   w.guarded([&] {
     const SinkFile& f = *w.file;
     const Handle group = f.group("/accounts");
@@ -470,7 +482,8 @@ void InputFileWriter::write_account_column(const std::string& name,
     w.fail("write_account_column: invalid column name '" + name + "'");
   w.guarded([&] {
     const SinkFile& f = *w.file;
-    const Handle group(f.check(H5Gopen2(f.file(), "/accounts", H5P_DEFAULT), "/accounts"), H5Gclose);
+    const Handle group(f.check(H5Gopen2(f.file(), "/accounts", H5P_DEFAULT), "/accounts"),
+                       H5Gclose);
     f.column(group.get(), name.c_str(), values);
   });
 }

@@ -63,8 +63,13 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"report_examples", text(report_examples)}};
 }
 
-DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
-                             const Context& ctx) {
+namespace {
+
+/// The pipeline after loading; `make_order` produces the canonical requests (by copy or by
+/// taking the dataset's embeddings over).
+template <class MakeOrder>
+DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
+                             const Context& ctx, MakeOrder&& make_order) {
   validate(options);
   auto backend = make_backend(options.device);
   DetectionResult result;
@@ -83,7 +88,8 @@ DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
         name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return out;
   };
-  const CanonicalRequests req = stage("order", "order", [&] { return canonical_requests(data, ctx); });
+  result.account_ids = data.account_ids;
+  const CanonicalRequests req = stage("order", "order", make_order);
   bool exact = true;
   const auto pairs = stage("request_index", "request index",
                            [&] { return backend->near_duplicate_pairs(req, options, ctx, &exact); });
@@ -112,7 +118,6 @@ DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
     ring_of_cluster[r.cluster] = r.id;
     score_of_cluster[r.cluster] = r.score;
   }
-  result.account_ids = data.account_ids;
   result.cluster.assign(A, -1);
   result.ring.assign(A, -1);
   result.ring_score.assign(A, 0.0f);
@@ -138,6 +143,17 @@ DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
   return result;
+}
+
+}  // namespace
+
+DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
+                             const Context& ctx) {
+  return run_pipeline(data, options, ctx, [&] { return canonical_requests(data, ctx); });
+}
+
+DetectionResult detect_rings(Dataset&& data, const DetectOptions& options, const Context& ctx) {
+  return run_pipeline(data, options, ctx, [&] { return canonical_requests(std::move(data), ctx); });
 }
 
 }  // namespace ringscan

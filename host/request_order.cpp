@@ -16,8 +16,10 @@ int64_t canonical_requests_bytes(const Dataset& data) {
   return bytes > 9e18 ? INT64_MAX : int64_t(bytes);
 }
 
-CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
-  ctx.require_memory(canonical_requests_bytes(data), data.source + ": canonical request order");
+namespace {
+
+/// Everything but the embeddings; `data.embeddings` is read for tie-breaks only.
+CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
   ThreadScope threads(ctx.threads);
   CanonicalRequests c;
   const int64_t A = data.num_accounts(), R = data.num_requests(), D = data.dim;
@@ -74,16 +76,6 @@ CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
   }
   for (int64_t a = 0; a < A; ++a) c.account_offsets[a + 1] += c.account_offsets[a];
 
-  c.unit_embeddings.resize(R * D);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r) {
-    const float* src = &data.embeddings[c.request_row[r] * D];
-    float* dst = &c.unit_embeddings[r * D];
-    double s = 0;
-    for (int64_t i = 0; i < D; ++i) s += double(src[i]) * src[i];
-    const float inv = s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
-    for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
-  }
   if (timed) {
     c.time.resize(R);
     for (int64_t r = 0; r < R; ++r) c.time[r] = data.request_time[c.request_row[r]];
@@ -95,6 +87,71 @@ CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
     for (int64_t a = 0; a < A; ++a)
       std::copy_n(&data.features[c.account_row[a] * B], B, &c.features[a * B]);
   }
+  return c;
+}
+
+float inverse_norm(const float* v, int64_t d) {
+  double s = 0;
+  for (int64_t i = 0; i < d; ++i) s += double(v[i]) * v[i];
+  return s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
+}
+
+}  // namespace
+
+CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
+  ctx.require_memory(canonical_requests_bytes(data), data.source + ": canonical request order");
+  CanonicalRequests c = canonical_order(data, ctx);
+  const int64_t R = c.num_requests, D = c.dim;
+  ThreadScope threads(ctx.threads);
+  c.unit_embeddings.resize(R * D);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r) {
+    const float* src = &data.embeddings[c.request_row[r] * D];
+    const float inv = inverse_norm(src, D);
+    float* dst = &c.unit_embeddings[r * D];
+    for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
+  }
+  ctx.report("order", R, R);
+  return c;
+}
+
+CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx) {
+  // The embeddings are reordered in place: no second copy of the largest array (touching
+  // fresh memory is also what costs most time here).
+  ctx.require_memory(canonical_requests_bytes(data) - data.num_requests() * data.dim * 4,
+                     data.source + ": canonical request order");
+  CanonicalRequests c = canonical_order(data, ctx);
+  const int64_t R = c.num_requests, D = c.dim;
+  std::vector<float> emb = std::move(data.embeddings);
+  data.embeddings.clear();
+  std::vector<float> held(D);
+  std::vector<uint8_t> placed(R, 0);
+  // Follow each cycle of the permutation (row r takes input row request_row[r]).
+  for (int64_t start = 0; start < R; ++start) {
+    if (placed[start]) continue;
+    placed[start] = 1;
+    if (c.request_row[start] == start) continue;
+    std::copy_n(&emb[start * D], D, held.data());
+    int64_t at = start;
+    for (;;) {
+      const int64_t from = c.request_row[at];
+      if (from == start) {
+        std::copy_n(held.data(), D, &emb[at * D]);
+        break;
+      }
+      std::copy_n(&emb[from * D], D, &emb[at * D]);
+      placed[from] = 1;
+      at = from;
+    }
+  }
+  ThreadScope threads(ctx.threads);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r) {
+    float* v = &emb[r * D];
+    const float inv = inverse_norm(v, D);
+    for (int64_t i = 0; i < D; ++i) v[i] *= inv;
+  }
+  c.unit_embeddings = std::move(emb);
   ctx.report("order", R, R);
   return c;
 }

@@ -17,7 +17,7 @@ using JoinFilter = std::function<bool(int64_t query, int64_t other, float dist2,
 /// Pairs (first < second, sorted, unique) of rows of `x` [n x d] that are near each other.
 /// Rows are partitioned by two levels of k-means (FAISS Clustering) into cells of about 256,
 /// each row stored in its nearest cell and matched against the cells of its 2 nearest
-/// centroids at each level by FAISS brute-force search (BLAS) in the cell; with `exact`, one
+/// top-level centroids (and the nearest leaf inside each) by FAISS brute-force search (BLAS); with `exact`, one
 /// cell holds everything. `radius` >= 0: every row within that squared distance (FAISS range
 /// search), of which each query keeps its `cap` closest; `radius` < 0: the `cap` nearest
 /// (kNN). `accept` filters and values the candidates. Memory: O(n) beyond `x`.

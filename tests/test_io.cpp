@@ -241,7 +241,8 @@ TEST_F(LoadDataset, Float16RoundTripIsWithinTolerance) {
   const auto embedding = write_writer_file(path, 300, 7, EmbeddingType::Float16);
   const Dataset d = load_dataset(path, ctx_);
   ASSERT_EQ(d.embeddings.size(), embedding.size());
-  for (size_t i = 0; i < embedding.size(); ++i) EXPECT_NEAR(d.embeddings[i], embedding[i], 1e-3) << i;
+  for (size_t i = 0; i < embedding.size(); ++i)
+    EXPECT_NEAR(d.embeddings[i], embedding[i], 1e-3) << i;
 
   // The fast float16 path must agree exactly with HDF5's own conversion of the stored values.
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -267,7 +268,8 @@ TEST_F(LoadDataset, Float16RoundTripIsExactForEveryFiniteHalfValue) {
     if ((b & 0x7c00u) != 0x7c00u) bits.push_back(uint16_t(b));  // skip Inf and NaN
   std::vector<float> values(bits.size());
   std::memcpy(values.data(), bits.data(), bits.size() * 2);
-  ASSERT_GE(H5Tconvert(half, H5T_NATIVE_FLOAT, values.size(), values.data(), nullptr, H5P_DEFAULT), 0);
+  ASSERT_GE(H5Tconvert(half, H5T_NATIVE_FLOAT, values.size(), values.data(), nullptr, H5P_DEFAULT),
+            0);
   H5Tclose(half);
 
   const auto path = file("in.h5");
@@ -361,6 +363,16 @@ TEST_F(LoadDataset, RejectsTruncatedFile) {
   expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path});
 }
 
+TEST_F(LoadDataset, RejectsFileTruncatedAtAnyPoint) {
+  const auto path = file("in.h5");
+  write_writer_file(path, 50, 4, EmbeddingType::Float16);
+  const std::string bytes = read_bytes(path);
+  for (size_t keep = 1; keep < bytes.size(); keep += bytes.size() / 23 + 1) {
+    write_text(path, bytes.substr(0, keep));
+    expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path});
+  }
+}
+
 TEST_F(LoadDataset, RejectsWrongFormatAttribute) {
   const auto path = file("in.h5");
   {
@@ -369,7 +381,8 @@ TEST_F(LoadDataset, RejectsWrongFormatAttribute) {
     f.int_attribute("version", 1);
     InputSpec().write_requests(f);
   }
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "attribute format", "\"other\""});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "attribute format", "\"other\""});
 }
 
 TEST_F(LoadDataset, RejectsMissingFormatAttribute) {
@@ -379,7 +392,8 @@ TEST_F(LoadDataset, RejectsMissingFormatAttribute) {
     f.int_attribute("version", 1);
     InputSpec().write_requests(f);
   }
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "attribute format", "missing"});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "attribute format", "missing"});
 }
 
 TEST_F(LoadDataset, RejectsDetectionOutputAsInput) {
@@ -412,7 +426,8 @@ TEST_F(LoadDataset, RejectsWrongVersion) {
     f.int_attribute("version", 2);
     InputSpec().write_requests(f);
   }
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "attribute version", "is 2"});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "attribute version", "is 2"});
 }
 
 TEST_F(LoadDataset, RejectsMissingEmbedding) {
@@ -422,7 +437,8 @@ TEST_F(LoadDataset, RejectsMissingEmbedding) {
     f.identity();
     f.int64s("/requests/account", {1, 2});
   }
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/requests/embedding", "missing"});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "/requests/embedding", "missing"});
 }
 
 TEST_F(LoadDataset, RejectsEmbeddingOfWrongRank) {
@@ -436,6 +452,33 @@ TEST_F(LoadDataset, RejectsEmbeddingOfWrongRank) {
   }
   expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
                              {path, "/requests/embedding", "expected rank 2", "found rank 1"});
+}
+
+TEST_F(LoadDataset, RejectsDatasetWhereAGroupBelongs) {
+  const auto path = file("in.h5");
+  {
+    RawFile f(path);
+    f.identity();
+    InputSpec().write_requests(f);
+    f.int64s("/accounts", {1, 2});
+  }
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "/accounts", "expected a group, found a dataset"});
+}
+
+TEST_F(LoadDataset, TreatsZeroWidthFeaturesAsAbsent) {
+  const auto path = file("in.h5");
+  {
+    RawFile f(path);
+    f.identity();
+    InputSpec s;
+    s.write_requests(f);
+    s.write_accounts(f);
+    f.dataset("/accounts/features", H5T_IEEE_F32LE, {3, 0}, H5T_NATIVE_FLOAT, nullptr);
+  }
+  const Dataset d = load_dataset(path, ctx_);
+  EXPECT_FALSE(d.has_features());
+  EXPECT_TRUE(d.features.empty());
 }
 
 TEST_F(LoadDataset, RejectsStringDatasetAsNonNumeric) {
@@ -463,8 +506,9 @@ TEST_F(LoadDataset, RejectsFloatAccountIds) {
     f.dataset("/requests/account", H5T_IEEE_F32LE, {2}, H5T_NATIVE_FLOAT, account.data());
     f.floats("/requests/embedding", {1, 2}, 1);
   }
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
-                             {path, "/requests/account", "expected an integer type, found float32"});
+  expect_error<InvalidInput>(
+      [&] { load_dataset(path, ctx_); },
+      {path, "/requests/account", "expected an integer type, found float32"});
 }
 
 TEST_F(LoadDataset, RejectsRowCountMismatchBetweenAccountAndEmbedding) {
@@ -472,8 +516,9 @@ TEST_F(LoadDataset, RejectsRowCountMismatchBetweenAccountAndEmbedding) {
   InputSpec s;
   s.account.push_back(10);  // 5 accounts, 4 embedding rows
   s.write(path);
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
-                             {path, "/requests/embedding", "has 4 rows", "/requests/account has 5"});
+  expect_error<InvalidInput>(
+      [&] { load_dataset(path, ctx_); },
+      {path, "/requests/embedding", "has 4 rows", "/requests/account has 5"});
 }
 
 TEST_F(LoadDataset, RejectsNanInEmbeddingNamingTheRow) {
@@ -594,8 +639,9 @@ TEST_F(LoadDataset, RejectsFeatureNamesOfWrongCount) {
   s.features = {1, 2, 3, 4, 5, 6};
   s.write(path);
   write_fixed_names(path, {"a", "b", "c"});
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
-                             {path, "/accounts/features attribute names", "has 3 entries, expected 2"});
+  expect_error<InvalidInput>(
+      [&] { load_dataset(path, ctx_); },
+      {path, "/accounts/features attribute names", "has 3 entries, expected 2"});
 }
 
 /// Writes /requests/account [rows] and /requests/embedding [rows, dim] as chunked datasets
@@ -631,7 +677,8 @@ TEST_F(LoadDataset, RejectsDeclaredShapeWhoseByteCountOverflowsEvenWithoutBudget
     write_declared_only(f, hsize_t{1} << 50, hsize_t{1} << 12);
   }
   ctx_.memory_budget = 0;
-  expect_error<BudgetExceeded>([&] { load_dataset(path, ctx_); }, {path, "/requests/embedding", "overflow"});
+  expect_error<BudgetExceeded>([&] { load_dataset(path, ctx_); },
+                               {path, "/requests/embedding", "overflow"});
 }
 
 TEST_F(LoadDataset, RefusesExternalLink) {
@@ -642,8 +689,8 @@ TEST_F(LoadDataset, RefusesExternalLink) {
     RawFile f(path);
     f.identity();
     f.int64s("/requests/account", InputSpec().account);
-    ASSERT_GE(H5Lcreate_external(other.c_str(), "/requests/embedding", f.id(), "/requests/embedding",
-                                 f.links(), H5P_DEFAULT),
+    ASSERT_GE(H5Lcreate_external(other.c_str(), "/requests/embedding", f.id(),
+                                 "/requests/embedding", f.links(), H5P_DEFAULT),
               0);
   }
   expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
@@ -658,9 +705,11 @@ TEST_F(LoadDataset, RefusesSoftLink) {
     InputSpec s;
     s.write_requests(f);
     f.int64s("/elsewhere/time", {1, 2, 3, 4});
-    ASSERT_GE(H5Lcreate_soft("/elsewhere/time", f.id(), "/requests/time", f.links(), H5P_DEFAULT), 0);
+    ASSERT_GE(H5Lcreate_soft("/elsewhere/time", f.id(), "/requests/time", f.links(), H5P_DEFAULT),
+              0);
   }
-  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/requests/time", "soft link refused"});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "/requests/time", "soft link refused"});
 }
 
 TEST_F(LoadDataset, RefusesExternalRawDataStorage) {
@@ -672,7 +721,8 @@ TEST_F(LoadDataset, RefusesExternalRawDataStorage) {
     f.int64s("/requests/account", s.account);
     const hid_t create = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_external(create, file("raw.bin").c_str(), 0, s.embedding.size() * 4);
-    f.dataset("/requests/embedding", H5T_NATIVE_FLOAT, {4, 3}, H5T_NATIVE_FLOAT, s.embedding.data(), create);
+    f.dataset("/requests/embedding", H5T_NATIVE_FLOAT, {4, 3}, H5T_NATIVE_FLOAT, s.embedding.data(),
+              create);
     H5Pclose(create);
   }
   expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
@@ -826,7 +876,8 @@ TEST_F(WriteDetectionOutput, LeavesExistingFileByteIdenticalOnFailure) {
   const std::string before = read_bytes(path);
   DetectionResult broken = sample_result();
   broken.ring.pop_back();
-  expect_error<InternalError>([&] { write_detection_output(path, broken); }, {path, "ring has 3 entries"});
+  expect_error<InternalError>([&] { write_detection_output(path, broken); },
+                              {path, "ring has 3 entries"});
   EXPECT_EQ(read_bytes(path), before);
   EXPECT_EQ(listing(), std::vector<std::string>{"out.h5"});
 }
@@ -834,7 +885,8 @@ TEST_F(WriteDetectionOutput, LeavesExistingFileByteIdenticalOnFailure) {
 TEST_F(WriteDetectionOutput, RemovesTemporaryFileWhenRenameFails) {
   const auto path = file("taken");
   fs::create_directory(path);  // rename() of a file onto a directory fails
-  expect_error<InternalError>([&] { write_detection_output(path, sample_result()); }, {path, "rename"});
+  expect_error<InternalError>([&] { write_detection_output(path, sample_result()); },
+                              {path, "rename"});
   EXPECT_EQ(listing(), std::vector<std::string>{"taken"});
 }
 
@@ -854,7 +906,8 @@ TEST_F(ReadDetectionLabels, RejectsMissingRingColumn) {
     f.int64s("/accounts/id", {1, 2});
     f.int64s("/accounts/cluster", {0, 0});
   }
-  expect_error<InvalidInput>([&] { read_detection_labels(path); }, {path, "/accounts/ring", "missing"});
+  expect_error<InvalidInput>([&] { read_detection_labels(path); },
+                             {path, "/accounts/ring", "missing"});
 }
 
 TEST_F(WriteFileAtomically, ReplacesContentWithoutLeavingTemporaryFiles) {
@@ -904,7 +957,8 @@ TEST_F(InputFileWriterTest, AppendsAcrossChunkBoundaries) {
   EXPECT_EQ(d.embeddings, all);
   EXPECT_TRUE(d.accounts_derived);
   ASSERT_EQ(d.num_requests(), int64_t(all_accounts.size()));
-  for (size_t i = 0; i < all_accounts.size(); ++i) EXPECT_EQ(d.account_ids[d.request_account[i]], all_accounts[i]);
+  for (size_t i = 0; i < all_accounts.size(); ++i)
+    EXPECT_EQ(d.account_ids[d.request_account[i]], all_accounts[i]);
 }
 
 TEST_F(InputFileWriterTest, RejectsValuesBeyondFloat16RangeAndRefusesToCommit) {

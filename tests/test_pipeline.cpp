@@ -183,3 +183,21 @@ TEST(DetectRings, RejectsOutOfRangeParameters) {
   o.duplicate_similarity = 1.5f;
   EXPECT_THROW(detect_rings(d, o, ctx_with_threads(1)), InvalidInput);
 }
+
+TEST(DetectRings, TakingTheDatasetOverGivesTheSameResultAsCopyingIt) {
+  const Context ctx = ctx_with_threads(2);
+  Dataset d = generate_in_memory(world(80, 1500), ctx);
+  const DetectionResult copied = detect_rings(d, DetectOptions{}, ctx);
+  const DetectionResult moved = detect_rings(std::move(d), DetectOptions{}, ctx);
+  EXPECT_EQ(copied.account_ids, moved.account_ids);
+  EXPECT_EQ(copied.cluster, moved.cluster);
+  EXPECT_EQ(copied.ring, moved.ring);
+  EXPECT_EQ(copied.ring_score, moved.ring_score);
+  ASSERT_EQ(copied.rings.size(), moved.rings.size());
+  for (std::size_t i = 0; i < copied.rings.size(); ++i) {
+    EXPECT_EQ(copied.rings[i].members, moved.rings[i].members);
+    ASSERT_EQ(copied.rings[i].examples.size(), moved.rings[i].examples.size());
+    for (std::size_t e = 0; e < copied.rings[i].examples.size(); ++e)
+      EXPECT_EQ(copied.rings[i].examples[e].request_rows, moved.rings[i].examples[e].request_rows);
+  }
+}

@@ -318,9 +318,10 @@ int run_detect(DetectArgs& a) {
   const Context ctx = make_context(a.common, progress);
   ringscan::DetectionResult result;
   {
-    // Scoped so the requests are freed before the output is written.
-    const ringscan::Dataset data = ringscan::load_dataset(a.input, ctx);
-    result = ringscan::detect_rings(data, a.options, ctx);
+    // Scoped so the requests are freed before the output is written; the pipeline takes
+    // the embeddings over instead of copying them.
+    ringscan::Dataset data = ringscan::load_dataset(a.input, ctx);
+    result = ringscan::detect_rings(std::move(data), a.options, ctx);
   }
   if (result.input_path.empty()) result.input_path = a.input;
 

@@ -42,5 +42,7 @@ struct DetectOptions {
 /// Deterministic for any thread count and any order of requests or accounts in the input.
 DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
                              const Context& ctx);
+/// The same, taking the embeddings of `data` over (the largest array is not copied).
+DetectionResult detect_rings(Dataset&& data, const DetectOptions& options, const Context& ctx);
 
 }  // namespace ringscan

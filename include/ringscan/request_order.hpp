@@ -28,5 +28,8 @@ int64_t canonical_requests_bytes(const Dataset& data);
 
 /// Sorts accounts by id and requests by (account, time, embedding); normalises embeddings.
 CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx);
+/// The same, taking the embeddings of `data` over and reordering them in place (no copy);
+/// `data.embeddings` is left empty.
+CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx);
 
 }  // namespace ringscan
