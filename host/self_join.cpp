@@ -29,6 +29,8 @@ constexpr int64_t kCellSize = 256;
 /// a second visit doubled the cost for few more neighbours (measured on generated data).
 constexpr int64_t kTopProbes = 2;
 constexpr int64_t kLeafProbes = 1;
+/// Cell representatives are joined exactly up to this many, by a nested IVF join above.
+constexpr int64_t kExactRepresentatives = 20000;
 
 /// Members (stored in their nearest cell) and queries (visiting their nearest cells).
 struct Partition {
@@ -93,6 +95,25 @@ Partition partition(const float* x, int64_t d, const std::vector<int64_t>& membe
   for (int64_t i = 0; i < nq; ++i)
     for (int64_t q = 0; q < probes; ++q) p.queries[qf[cell[i * probes + q]]++] = queries[i];
   return p;
+}
+
+/// The member of a cell nearest to the cell's mean (ties: the first).
+int64_t representative(const float* x, int64_t d, const int64_t* members, int64_t m) {
+  std::vector<double> mean(d, 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < d; ++j) mean[j] += x[members[i] * d + j];
+  for (auto& v : mean) v /= double(m);
+  int64_t best = members[0];
+  double best_d = INFINITY;
+  for (int64_t i = 0; i < m; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += (x[members[i] * d + j] - mean[j]) * (x[members[i] * d + j] - mean[j]);
+    if (s < best_d) {
+      best_d = s;
+      best = members[i];
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -183,6 +204,7 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     // FAISS's own parallel loops run serially when nested. Results are gathered per cell
     // and sorted at the end, so they do not depend on scheduling.
     std::vector<std::vector<RequestPair>> found(top);
+    std::vector<std::vector<int64_t>> representatives(top);
     std::vector<std::string> errors(top);
     std::vector<int64_t> order(top);
     std::iota(order.begin(), order.end(), 0);
@@ -203,11 +225,15 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
         const int64_t sub = int64_t(m.size()) / kCellSize;
         if (sub < 2) {
           join_cell(m.data(), int64_t(m.size()), q.data(), int64_t(q.size()), found[c]);
+          representatives[c].push_back(representative(vectors, dr, m.data(), int64_t(m.size())));
         } else {
           const Partition p = partition(vectors, dr, m, q, sub, kLeafProbes, 1234 + uint64_t(c));
-          for (int64_t s = 0; s < p.cells; ++s)
-            join_cell(&p.members[p.member_off[s]], p.member_off[s + 1] - p.member_off[s],
-                      &p.queries[p.query_off[s]], p.query_off[s + 1] - p.query_off[s], found[c]);
+          for (int64_t s = 0; s < p.cells; ++s) {
+            const int64_t size = p.member_off[s + 1] - p.member_off[s];
+            join_cell(&p.members[p.member_off[s]], size, &p.queries[p.query_off[s]],
+                      p.query_off[s + 1] - p.query_off[s], found[c]);
+            if (size > 0) representatives[c].push_back(representative(vectors, dr, &p.members[p.member_off[s]], size));
+          }
         }
       } catch (const faiss::FaissException& e) {
         errors[c] = e.what();  // rethrown after the parallel region
@@ -222,6 +248,28 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     for (const auto& e : errors)
       if (!e.empty()) throw InternalError(std::string(stage) + ": " + e);
     for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());
+    found = {};
+    if (radius >= 0) {
+      // A blob of near-identical rows (a prompt pasted by thousands) is larger than a cell,
+      // so k-means cuts it into many cells whose members never meet. Their representatives
+      // (the member nearest each cell's mean) lie inside the blob and are near each other:
+      // joining them links the pieces, so the blob stays one prompt group.
+      std::vector<int64_t> reps;
+      for (const auto& r : representatives) reps.insert(reps.end(), r.begin(), r.end());
+      std::vector<float> rep_vectors(reps.size() * dr);
+      for (std::size_t i = 0; i < reps.size(); ++i) std::copy_n(vectors + reps[i] * dr, dr, &rep_vectors[i * dr]);
+      const JoinFilter mapped = [&](int64_t a, int64_t b, float d2, float* value) {
+        return accept(reps[a], reps[b], d2, value);
+      };
+      const int64_t n = int64_t(reps.size());
+      for (RequestPair p : ivf_self_join(rep_vectors.data(), n, dr, n <= kExactRepresentatives,
+                                         radius, cap, mapped, ctx, stage)) {
+        p.first = reps[p.first];
+        p.second = reps[p.second];
+        if (p.first > p.second) std::swap(p.first, p.second);
+        pairs.push_back(p);
+      }
+    }
     ctx.report(stage, R, R);
   }
   std::sort(pairs.begin(), pairs.end(), [](const RequestPair& a, const RequestPair& b) {
