@@ -78,6 +78,17 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
     p.request_time = req.time;  // canonical order: by account, then time
     const int64_t t0 = *std::min_element(req.time.begin(), req.time.end());
     const int64_t t1 = *std::max_element(req.time.begin(), req.time.end());
+    p.days = (t1 - t0) / 86400 + 1;
+    p.time_of_day.resize(R);
+#pragma omp parallel for schedule(dynamic, 256)
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t first = req.account_offsets[a], last = req.account_offsets[a + 1];
+      for (int64_t r = first; r < last; ++r) {
+        const int64_t tod = req.time[r] % 86400;
+        p.time_of_day[r] = int32_t(tod < 0 ? tod + 86400 : tod);
+      }
+      std::sort(p.time_of_day.begin() + first, p.time_of_day.begin() + last);
+    }
     const int64_t width = 2 * options.time_window_seconds;
     // Very long spans get wider buckets so the bucket count stays bounded.
     const int64_t buckets = (t1 - t0) / width + 1;

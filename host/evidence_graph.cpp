@@ -41,9 +41,10 @@ PairEvidence pair_evidence(const AccountProfiles& profiles, int64_t a, int64_t b
   e.shared_prompts = shared_prompt_signal(summed_idf);
   if (profiles.has_timing) {
     const int64_t oa = profiles.request_offsets[a], ob = profiles.request_offsets[b];
-    e.synchrony = timing_synchrony(&profiles.request_time[oa], profiles.request_offsets[a + 1] - oa,
-                                   &profiles.request_time[ob], profiles.request_offsets[b + 1] - ob,
-                                   options.time_window_seconds);
+    e.synchrony = timing_synchrony(&profiles.request_time[oa], &profiles.time_of_day[oa],
+                                   profiles.request_offsets[a + 1] - oa, &profiles.request_time[ob],
+                                   &profiles.time_of_day[ob], profiles.request_offsets[b + 1] - ob,
+                                   options.time_window_seconds, profiles.days);
   }
   if (B > 0) e.behaviour = behaviour_similarity(&profiles.behaviour[a * B], &profiles.behaviour[b * B], B);
   e.content = content_signal(dot_product(&profiles.content[a * D], &profiles.content[b * D], D));

@@ -108,26 +108,75 @@ RINGSCAN_HD inline float ring_score(float shared_request_share, float synchrony,
 
 namespace ringscan {
 
-/// Share of one account's requests [na] that have a request of the other [nb] within
-/// `window` seconds, both directions, combined by geometric mean (a heavy account covering
-/// every window does not make a light one look synchronised). Times ascending.
-RINGSCAN_HD inline float timing_synchrony(const int64_t* a, int64_t na, const int64_t* b,
-                                          int64_t nb, int64_t window) {
-  if (na == 0 || nb == 0) return 0.0f;
-  int64_t matched_a = 0, matched_b = 0;
-  for (int pass = 0; pass < 2; ++pass) {
-    const int64_t* x = pass == 0 ? a : b;
-    const int64_t* y = pass == 0 ? b : a;
-    const int64_t nx = pass == 0 ? na : nb, ny = pass == 0 ? nb : na;
-    int64_t j = 0, matched = 0;
-    for (int64_t i = 0; i < nx; ++i) {
-      while (j < ny && y[j] < x[i] - window) ++j;
-      matched += j < ny && y[j] <= x[i] + window;
-    }
-    (pass == 0 ? matched_a : matched_b) = matched;
+/// Number of entries of the ascending array v [n] in [lo, hi).
+RINGSCAN_HD inline int64_t count_in_range(const int32_t* v, int64_t n, int64_t lo, int64_t hi) {
+  int64_t a = 0, b = n;  // first index with v >= lo
+  while (a < b) {
+    const int64_t m = (a + b) / 2;
+    if (v[m] < lo) a = m + 1; else b = m;
   }
-  return sqrtf((static_cast<float>(matched_a) / static_cast<float>(na)) *
-               (static_cast<float>(matched_b) / static_cast<float>(nb)));
+  int64_t c = a, d = n;  // first index with v >= hi
+  while (c < d) {
+    const int64_t m = (c + d) / 2;
+    if (v[m] < hi) c = m + 1; else d = m;
+  }
+  return c - a;
+}
+
+/// Share of x's requests [nx] (times ascending) with a request of y [ny] within `window`.
+RINGSCAN_HD inline float coactive_share(const int64_t* x, int64_t nx, const int64_t* y, int64_t ny,
+                                        int64_t window) {
+  int64_t j = 0, matched = 0;
+  for (int64_t i = 0; i < nx; ++i) {
+    while (j < ny && y[j] < x[i] - window) ++j;
+    matched += j < ny && y[j] <= x[i] + window;
+  }
+  return static_cast<float>(matched) / static_cast<float>(nx);
+}
+
+/// The share coactive_share would give by chance if y kept its times of day but its days
+/// were shuffled over `days` days (x and y's times of day, seconds, ascending): each request
+/// of x counts min(1, y's requests within `window` in time of day / days). Accounts active
+/// at the same hours of the day (a timezone, office hours) are not synchronised by that alone.
+RINGSCAN_HD inline float chance_coactive_share(const int32_t* tod_x, int64_t nx, const int32_t* tod_y,
+                                               int64_t ny, int64_t window, int64_t days) {
+  const int64_t day = 86400;
+  float expected = 0;
+  for (int64_t i = 0; i < nx; ++i) {
+    const int64_t t = tod_x[i];
+    int64_t near = count_in_range(tod_y, ny, t - window, t + window + 1);
+    if (t - window < 0) near += count_in_range(tod_y, ny, t - window + day, day);
+    if (t + window >= day) near += count_in_range(tod_y, ny, 0, t + window + 1 - day);
+    const float p = static_cast<float>(near) / static_cast<float>(days);
+    expected += p < 1 ? p : 1.0f;
+  }
+  return expected / static_cast<float>(nx);
+}
+
+/// Synchronised activity of two accounts in [0, 1]: for each direction, the share of one
+/// account's requests with a request of the other within `window` seconds, in excess of the
+/// share expected by chance (chance_coactive_share), rescaled to [0, 1]; the two directions
+/// combined by geometric mean, so a heavy account covering every window does not make a
+/// light one look synchronised. Times ascending; times of day ascending. With `days` < 2 no
+/// chance correction is possible and the raw shares are used.
+RINGSCAN_HD inline float timing_synchrony(const int64_t* a, const int32_t* tod_a, int64_t na,
+                                          const int64_t* b, const int32_t* tod_b, int64_t nb,
+                                          int64_t window, int64_t days) {
+  if (na == 0 || nb == 0) return 0.0f;
+  float share[2];
+  for (int pass = 0; pass < 2; ++pass) {
+    const bool ab = pass == 0;
+    const float seen = coactive_share(ab ? a : b, ab ? na : nb, ab ? b : a, ab ? nb : na, window);
+    if (days < 2) {
+      share[pass] = seen;
+      continue;
+    }
+    const float chance = chance_coactive_share(ab ? tod_a : tod_b, ab ? na : nb, ab ? tod_b : tod_a,
+                                               ab ? nb : na, window, days);
+    const float excess = chance < 1 ? (seen - chance) / (1 - chance) : 0.0f;
+    share[pass] = excess > 0 ? excess : 0.0f;
+  }
+  return sqrtf(share[0] * share[1]);
 }
 
 }  // namespace ringscan

@@ -1,6 +1,7 @@
 // The per-element logic both backends share.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -44,26 +45,57 @@ TEST(BehaviourSimilarity, HandlesTinyWidths) {
   EXPECT_EQ(behaviour_similarity(a, b, 0), 0.0f);
 }
 
-TEST(TimingSynchrony, IdenticalScheduleIsOneAndDisjointIsZero) {
-  const std::vector<int64_t> a = {100, 5000, 9000}, far = {100000, 200000};
-  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 3, a.data(), 3, 60), 1.0f);
-  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 3, far.data(), 2, 60), 0.0f);
-  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 0, far.data(), 2, 60), 0.0f);
+namespace {
+std::vector<int32_t> times_of_day(const std::vector<int64_t>& t) {
+  std::vector<int32_t> tod;
+  for (int64_t x : t) tod.push_back(int32_t(((x % 86400) + 86400) % 86400));
+  std::sort(tod.begin(), tod.end());
+  return tod;
+}
+float synchrony(const std::vector<int64_t>& a, const std::vector<int64_t>& b, int64_t window,
+                int64_t days) {
+  const auto ta = times_of_day(a), tb = times_of_day(b);
+  return timing_synchrony(a.data(), ta.data(), int64_t(a.size()), b.data(), tb.data(),
+                          int64_t(b.size()), window, days);
+}
+}  // namespace
+
+TEST(CoactiveShare, CountsRequestsWithinTheWindowOnly) {
+  const std::vector<int64_t> a = {1000, 2000}, b = {1050, 2500};
+  EXPECT_FLOAT_EQ(coactive_share(a.data(), 2, b.data(), 2, 60), 0.5f);
+  EXPECT_FLOAT_EQ(coactive_share(a.data(), 2, b.data(), 2, 600), 1.0f);
 }
 
-TEST(TimingSynchrony, CountsRequestsWithinTheWindowOnly) {
-  const std::vector<int64_t> a = {1000, 2000}, b = {1050, 2500};
-  // a[0] and b[0] are 50 s apart; the others are 500 s from anything.
-  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 2, b.data(), 2, 60), 0.5f);
-  EXPECT_FLOAT_EQ(timing_synchrony(a.data(), 2, b.data(), 2, 600), 1.0f);
+TEST(TimingSynchrony, IdenticalScheduleIsOneAndDisjointIsZeroWithinADay) {
+  const std::vector<int64_t> a = {100, 5000, 9000}, far = {40000, 60000};
+  EXPECT_FLOAT_EQ(synchrony(a, a, 60, 1), 1.0f);
+  EXPECT_FLOAT_EQ(synchrony(a, far, 60, 1), 0.0f);
+  EXPECT_FLOAT_EQ(synchrony({}, far, 60, 1), 0.0f);
+}
+
+TEST(TimingSynchrony, SameHoursOnDifferentDaysAreNotSynchronised) {
+  // Both active at 09:00-09:30 every day, but never on the same day.
+  std::vector<int64_t> a, b;
+  for (int64_t day = 0; day < 14; ++day)
+    for (int64_t m = 0; m < 30; m += 10) (day % 2 ? a : b).push_back(day * 86400 + 9 * 3600 + m * 60);
+  EXPECT_FLOAT_EQ(synchrony(a, b, 600, 14), 0.0f);
+}
+
+TEST(TimingSynchrony, BurstsAtTheSameMomentsAreSynchronised) {
+  // Five short bursts at scattered moments of a week; both accounts in each burst.
+  std::vector<int64_t> a, b;
+  for (int64_t burst : {3, 29, 71, 100, 150}) {
+    a.push_back(burst * 3600 + 120);
+    b.push_back(burst * 3600 + 300);
+  }
+  EXPECT_GT(synchrony(a, b, 600, 7), 0.7f);
 }
 
 TEST(TimingSynchrony, AHeavyAccountDoesNotMakeALightOneLookSynchronised) {
   std::vector<int64_t> heavy;
   for (int64_t t = 0; t < 100000; t += 300) heavy.push_back(t);
   const std::vector<int64_t> light = {1000, 50000};
-  // Every light request is covered, but few heavy ones are: geometric mean stays low.
-  EXPECT_LT(timing_synchrony(light.data(), 2, heavy.data(), int64_t(heavy.size()), 120), 0.15f);
+  EXPECT_LT(synchrony(light, heavy, 120, 1), 0.15f);
 }
 
 TEST(FusedEdgeWeight, NoSingleSignalMakesAnEdge) {

@@ -15,6 +15,8 @@ struct AccountProfiles {
   std::vector<float> behaviour;          ///< [A x B] robust z-scores, clipped to +-8
   std::vector<int64_t> request_offsets;  ///< [A+1] CSR over request_time
   std::vector<int64_t> request_time;     ///< request times of each account, ascending
+  std::vector<int32_t> time_of_day;      ///< seconds since midnight UTC, ascending per account
+  int64_t days = 0;                      ///< whole days the requests span (>= 1)
   std::vector<int64_t> bucket_offsets;   ///< [A+1] CSR over active_buckets (width 2 windows)
   std::vector<int32_t> active_buckets;   ///< time buckets the account was active in, ascending
   std::vector<float> bucket_idf;         ///< [T] ln(active accounts / accounts active in bucket)
