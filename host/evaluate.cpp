@@ -1,6 +1,7 @@
 // Quality of a detection against ground truth: Jaccard ring matching, account precision and
 // recall, adjusted Rand index. Everything is O(A) through one contingency table.
 #include "ringscan/evaluate.hpp"
+#include "ringscan/generate.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -140,6 +141,30 @@ Evaluation evaluate_rings(const std::vector<int64_t>& reported_ring,
                                  : 1.0;
   }
   return ev;
+}
+
+LookalikeAccusations lookalike_accusations(const std::vector<int64_t>& reported_ring,
+                                           const std::vector<int64_t>& truth_label,
+                                           const std::vector<int64_t>& roles) {
+  RINGSCAN_EXPECTS(reported_ring.size() == truth_label.size() && roles.size() == truth_label.size(),
+                   "lookalike_accusations: reported rings, labels and roles must be aligned");
+  LookalikeAccusations out;
+  std::unordered_map<int64_t, std::pair<int64_t, int64_t>> per_ring;  // (members, innocent)
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    if (reported_ring[i] < 0) continue;
+    auto& counts = per_ring[reported_ring[i]];
+    ++counts.first;
+    if (truth_label[i] >= 0) continue;
+    ++counts.second;
+    switch (static_cast<AccountRole>(roles[i])) {
+      case AccountRole::Team: ++out.team_accounts; break;
+      case AccountRole::Crowd: ++out.crowd_accounts; break;
+      case AccountRole::ViralSharer: ++out.viral_sharer_accounts; break;
+      default: ++out.other_innocent_accounts; break;
+    }
+  }
+  for (const auto& [ring, counts] : per_ring) out.mostly_innocent_rings += 2 * counts.second >= counts.first;
+  return out;
 }
 
 }  // namespace ringscan

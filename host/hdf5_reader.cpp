@@ -742,12 +742,18 @@ TruthLabels read_truth_labels(const std::string& path, const Context& ctx) {
   require_rows(f, label, ids.rows(), ids.name);
   const int64_t accounts = ids.rows();
   require_memory(ctx,
-                 saturating_add(saturating_mul(accounts, 16), AccountIndex::bytes_for(accounts)),
-                 path + ": loading /accounts/id and /accounts/label");
+                 saturating_add(saturating_mul(accounts, 24), AccountIndex::bytes_for(accounts)),
+                 path + ": loading /accounts/id, /accounts/label and /accounts/role");
   TruthLabels t;
   t.account_ids = read_integers(f, ids, kDefaultChunkRows);
   index_accounts(f, ids.name, t.account_ids);
   t.label = read_integers(f, label, kDefaultChunkRows);
+  // Written by `ringscan generate`: what each account is (see AccountRole); optional.
+  const Column role = f.column("/accounts/role", Numeric::Integer, 1, false);
+  if (role.present()) {
+    require_rows(f, role, accounts, ids.name);
+    t.role = read_integers(f, role, kDefaultChunkRows);
+  }
   return t;
 }
 

@@ -10,6 +10,7 @@
 
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
+#include "ringscan/generate.hpp"
 
 namespace {
 
@@ -210,3 +211,20 @@ TEST(Evaluate, MisalignedInputsAreRejected) {
 }
 
 }  // namespace
+
+TEST(LookalikeAccusations, CountsLookalikesByRoleAndMostlyInnocentRings) {
+  using R = ringscan::AccountRole;
+  // Ring 0: two true members and a team member. Ring 1: a crowd member, a viral sharer and
+  // one true member (two of three innocent). Account 6 is a team member left alone.
+  const std::vector<int64_t> reported = {0, 0, 0, 1, 1, 1, -1};
+  const std::vector<int64_t> truth = {4, 4, -1, -1, -1, 5, -1};
+  const std::vector<int64_t> roles = {int64_t(R::Ring), int64_t(R::Ring), int64_t(R::Team),
+                                      int64_t(R::Crowd), int64_t(R::ViralSharer), int64_t(R::Ring),
+                                      int64_t(R::Team)};
+  const auto a = ringscan::lookalike_accusations(reported, truth, roles);
+  EXPECT_EQ(a.team_accounts, 1);
+  EXPECT_EQ(a.crowd_accounts, 1);
+  EXPECT_EQ(a.viral_sharer_accounts, 1);
+  EXPECT_EQ(a.other_innocent_accounts, 0);
+  EXPECT_EQ(a.mostly_innocent_rings, 1);
+}

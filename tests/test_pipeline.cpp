@@ -10,6 +10,7 @@
 #include "ringscan/generate.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/pipeline.hpp"
+#include "test_support.hpp"
 
 using namespace ringscan;
 
@@ -30,26 +31,6 @@ GenerateOptions world(uint64_t seed, int64_t accounts = 3000) {
   return g;
 }
 
-/// Look-alike accounts (teams, crowds) in reported rings, and rings made mostly of accounts
-/// that are in no planted ring.
-struct FalseAccusations {
-  int64_t lookalike_accounts = 0, mostly_innocent_rings = 0;
-};
-FalseAccusations false_accusations(const DetectionResult& r, const Dataset& d,
-                                   const std::vector<int64_t>& roles) {
-  FalseAccusations f;
-  std::map<int64_t, std::pair<int64_t, int64_t>> per_ring;  // ring -> (members, innocent)
-  for (int64_t a = 0; a < d.num_accounts(); ++a) {
-    if (r.ring[a] < 0) continue;
-    auto& [members, innocent] = per_ring[r.ring[a]];
-    ++members;
-    innocent += d.labels[a] < 0;
-    f.lookalike_accounts += roles[a] == int64_t(AccountRole::Team) || roles[a] == int64_t(AccountRole::Crowd);
-  }
-  for (const auto& [ring, counts] : per_ring) f.mostly_innocent_rings += 2 * counts.second >= counts.first;
-  return f;
-}
-
 }  // namespace
 
 class QualityOnUnseenSeeds : public ::testing::TestWithParam<uint64_t> {};
@@ -64,8 +45,9 @@ TEST_P(QualityOnUnseenSeeds, FindsPlantedRingsWithoutAccusingLookAlikes) {
   EXPECT_GE(e.ring_recall, 0.95);
   EXPECT_GE(e.account_precision, 0.98);
   EXPECT_GE(e.account_recall, 0.95);
-  const FalseAccusations f = false_accusations(r, d, roles);
-  EXPECT_EQ(f.lookalike_accounts, 0);
+  const LookalikeAccusations f = lookalike_accusations(r.ring, d.labels, roles);
+  EXPECT_EQ(f.team_accounts, 0);
+  EXPECT_EQ(f.crowd_accounts, 0);
   EXPECT_EQ(f.mostly_innocent_rings, 0);
 }
 
@@ -102,24 +84,8 @@ TEST(DetectRings, GivesTheSameLabelsAndScoresOnAnyThreadCount) {
 TEST(DetectRings, LabelsAreInvariantUnderPermutationOfRequestsAndAccounts) {
   const Context ctx = ctx_with_threads(2);
   const Dataset d = generate_in_memory(world(78, 2000), ctx);
-  std::mt19937_64 rng(5);
-  std::vector<int64_t> rperm(d.num_requests()), aperm(d.num_accounts());
-  std::iota(rperm.begin(), rperm.end(), 0);
-  std::iota(aperm.begin(), aperm.end(), 0);
-  std::shuffle(rperm.begin(), rperm.end(), rng);
-  std::shuffle(aperm.begin(), aperm.end(), rng);
-  Dataset p = d;
-  std::vector<int64_t> new_row(d.num_accounts());
-  for (int64_t i = 0; i < d.num_accounts(); ++i) {
-    p.account_ids[i] = d.account_ids[aperm[i]];
-    std::copy_n(&d.features[aperm[i] * d.feature_dim], d.feature_dim, &p.features[i * d.feature_dim]);
-    new_row[aperm[i]] = i;
-  }
-  for (int64_t r = 0; r < d.num_requests(); ++r) {
-    p.request_account[r] = new_row[d.request_account[rperm[r]]];
-    p.request_time[r] = d.request_time[rperm[r]];
-    std::copy_n(&d.embeddings[rperm[r] * d.dim], d.dim, &p.embeddings[r * d.dim]);
-  }
+  std::vector<int64_t> new_row;
+  const Dataset p = ringscan::testing::permuted(d, 5, &new_row);
   const DetectionResult a = detect_rings(d, DetectOptions{}, ctx);
   const DetectionResult b = detect_rings(p, DetectOptions{}, ctx);
   ASSERT_FALSE(a.rings.empty());

@@ -13,6 +13,7 @@
 #include "ringscan/generate.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/request_order.hpp"
+#include "test_support.hpp"
 
 using namespace ringscan;
 
@@ -66,26 +67,7 @@ TEST(CanonicalRequests, AreTheSameWhateverTheInputOrder) {
   Dataset d = generate_in_memory(small_world(5), ctx);
   const CanonicalRequests a = canonical_requests(d, ctx);
 
-  // Permute requests and accounts of the input.
-  std::mt19937_64 rng(99);
-  std::vector<int64_t> rperm(d.num_requests()), aperm(d.num_accounts());
-  std::iota(rperm.begin(), rperm.end(), 0);
-  std::iota(aperm.begin(), aperm.end(), 0);
-  std::shuffle(rperm.begin(), rperm.end(), rng);
-  std::shuffle(aperm.begin(), aperm.end(), rng);
-  Dataset p = d;
-  std::vector<int64_t> new_row(d.num_accounts());
-  for (int64_t i = 0; i < d.num_accounts(); ++i) {
-    p.account_ids[i] = d.account_ids[aperm[i]];
-    std::copy_n(&d.features[aperm[i] * d.feature_dim], d.feature_dim, &p.features[i * d.feature_dim]);
-    new_row[aperm[i]] = i;
-  }
-  for (int64_t r = 0; r < d.num_requests(); ++r) {
-    const int64_t src = rperm[r];
-    p.request_account[r] = new_row[d.request_account[src]];
-    p.request_time[r] = d.request_time[src];
-    std::copy_n(&d.embeddings[src * d.dim], d.dim, &p.embeddings[r * d.dim]);
-  }
+  const Dataset p = ringscan::testing::permuted(d, 99);
   const CanonicalRequests b = canonical_requests(p, ctx);
   EXPECT_EQ(a.account_id, b.account_id);
   EXPECT_EQ(a.account_offsets, b.account_offsets);

@@ -128,7 +128,11 @@ bool same_file(const std::string& a, const std::string& b) {
 std::string version_text() {
   const ringscan::BuildInfo info = ringscan::build_info();
   std::string text = std::string("ringscan ") + RINGSCAN_VERSION + "\n";
-  text += std::string("backends: cpu") + (info.cuda_compiled ? ", cuda" : "") + "\n";
+  // Until the CUDA stages exist, a CUDA build only discovers devices; say so rather than
+  // list a backend that cannot run.
+  text += std::string("backends: cpu") +
+          (info.cuda_compiled ? " (CUDA device discovery compiled in; CUDA stages not yet)" : "") +
+          "\n";
   if (info.cuda_compiled) {
     text += "CUDA devices: " + std::to_string(info.cuda_devices);
     if (!info.cuda_device_names.empty()) text += " (" + info.cuda_device_names + ")";
@@ -364,7 +368,8 @@ CLI::App* add_evaluate(CLI::App& app, EvaluateArgs& a) {
 }
 
 // Truth labels in the order of `ids`; the two account sets must be equal.
-std::vector<int64_t> align_truth(const ringscan::DetectionLabels& det,
+/// For each account of the output, its row in the truth file.
+std::vector<std::size_t> align_truth(const ringscan::DetectionLabels& det,
                                  const ringscan::TruthLabels& truth, const std::string& output,
                                  const std::string& truth_path) {
   const std::string both = " (output '" + output + "', truth '" + truth_path + "')";
@@ -386,7 +391,7 @@ std::vector<int64_t> align_truth(const ringscan::DetectionLabels& det,
     RINGSCAN_EXPECTS(row.emplace(truth.account_ids[i], i).second,
                      "account id " + std::to_string(truth.account_ids[i]) +
                          " appears twice in the truth" + both);
-  std::vector<int64_t> aligned(det.account_ids.size());
+  std::vector<std::size_t> aligned(det.account_ids.size());
   std::vector<char> used(truth.account_ids.size(), 0);
   for (std::size_t i = 0; i < det.account_ids.size(); ++i) {
     const auto it = row.find(det.account_ids[i]);
@@ -396,7 +401,7 @@ std::vector<int64_t> align_truth(const ringscan::DetectionLabels& det,
     RINGSCAN_EXPECTS(!used[it->second], "account id " + std::to_string(det.account_ids[i]) +
                                             " appears twice in the output" + both);
     used[it->second] = 1;
-    aligned[i] = truth.label[it->second];
+    aligned[i] = it->second;
   }
   return aligned;
 }
@@ -407,7 +412,11 @@ int run_evaluate(EvaluateArgs& a) {
   const Context ctx = make_context(a.common, progress);
   const ringscan::DetectionLabels det = ringscan::read_detection_labels(a.output);
   const ringscan::TruthLabels truth = ringscan::read_truth_labels(a.truth, ctx);
-  const std::vector<int64_t> labels = align_truth(det, truth, a.output, a.truth);
+  const std::vector<std::size_t> rows = align_truth(det, truth, a.output, a.truth);
+  std::vector<int64_t> labels(rows.size()), roles;
+  for (std::size_t i = 0; i < rows.size(); ++i) labels[i] = truth.label[rows[i]];
+  if (!truth.role.empty())
+    for (std::size_t i = 0; i < rows.size(); ++i) roles.push_back(truth.role[rows[i]]);
   const ringscan::Evaluation ev = ringscan::evaluate_rings(det.ring, labels);
   progress.finish();
 
@@ -432,6 +441,15 @@ int run_evaluate(EvaluateArgs& a) {
     e["jaccard"] = m.jaccard;
     e["found"] = m.found;
     per_ring.push_back(std::move(e));
+  }
+  if (!roles.empty()) {
+    // Generated data says what every account is: count the look-alikes accused.
+    const ringscan::LookalikeAccusations l = ringscan::lookalike_accusations(det.ring, labels, roles);
+    j["lookalikes_reported"] = {{"team_accounts", l.team_accounts},
+                                {"crowd_accounts", l.crowd_accounts},
+                                {"viral_sharer_accounts", l.viral_sharer_accounts},
+                                {"other_innocent_accounts", l.other_innocent_accounts},
+                                {"mostly_innocent_rings", l.mostly_innocent_rings}};
   }
   j["per_ring"] = std::move(per_ring);
   const std::string text = j.dump(2) + "\n";

@@ -24,6 +24,21 @@ struct Evaluation {
   std::vector<RingMatch> matches;
 };
 
+/// Look-alikes of generated data (/accounts/role) that were reported in rings.
+struct LookalikeAccusations {
+  int64_t team_accounts = 0;          ///< company-team members in reported rings
+  int64_t crowd_accounts = 0;         ///< trending-topic crowd members in reported rings
+  int64_t viral_sharer_accounts = 0;  ///< viral-prompt sharers in reported rings
+  int64_t other_innocent_accounts = 0;  ///< other accounts of no planted ring in reported rings
+  int64_t mostly_innocent_rings = 0;  ///< reported rings of which half or more are in no planted ring
+};
+
+/// Counts, for generated data, the look-alikes each reported ring holds; `roles` [A] holds
+/// AccountRole values (generate.hpp) aligned with `reported_ring` and `truth_label`.
+LookalikeAccusations lookalike_accusations(const std::vector<int64_t>& reported_ring,
+                                           const std::vector<int64_t>& truth_label,
+                                           const std::vector<int64_t>& roles);
+
 /// Compares reported ring ids with planted labels, both [A] aligned on the same accounts.
 /// -1 means "not in a ring" on both sides; for the ARI every -1 account is its own singleton.
 Evaluation evaluate_rings(const std::vector<int64_t>& reported_ring,

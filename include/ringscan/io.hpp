@@ -65,6 +65,7 @@ DetectionLabels read_detection_labels(const std::string& path);
 struct TruthLabels {
   std::vector<int64_t> account_ids;
   std::vector<int64_t> label;
+  std::vector<int64_t> role;  ///< /accounts/role (AccountRole of generated data), or empty
 };
 TruthLabels read_truth_labels(const std::string& path, const Context& ctx);
 

@@ -1,0 +1,38 @@
+// Helpers shared by the test files.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "ringscan/dataset.hpp"
+
+namespace ringscan::testing {
+
+/// `d` with its requests and its accounts in a random order (fixed by `seed`); new_row[i] is
+/// where the input's account row i went.
+inline Dataset permuted(const Dataset& d, uint64_t seed, std::vector<int64_t>* new_row = nullptr) {
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> rperm(d.num_requests()), aperm(d.num_accounts()), moved(d.num_accounts());
+  std::iota(rperm.begin(), rperm.end(), 0);
+  std::iota(aperm.begin(), aperm.end(), 0);
+  std::shuffle(rperm.begin(), rperm.end(), rng);
+  std::shuffle(aperm.begin(), aperm.end(), rng);
+  Dataset p = d;
+  for (int64_t i = 0; i < d.num_accounts(); ++i) {
+    p.account_ids[i] = d.account_ids[aperm[i]];
+    if (!d.labels.empty()) p.labels[i] = d.labels[aperm[i]];
+    std::copy_n(&d.features[aperm[i] * d.feature_dim], d.feature_dim, &p.features[i * d.feature_dim]);
+    moved[aperm[i]] = i;
+  }
+  for (int64_t r = 0; r < d.num_requests(); ++r) {
+    p.request_account[r] = moved[d.request_account[rperm[r]]];
+    if (d.has_time()) p.request_time[r] = d.request_time[rperm[r]];
+    std::copy_n(&d.embeddings[rperm[r] * d.dim], d.dim, &p.embeddings[r * d.dim]);
+  }
+  if (new_row) *new_row = std::move(moved);
+  return p;
+}
+
+}  // namespace ringscan::testing
