@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -324,8 +325,12 @@ int run_detect(DetectArgs& a) {
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes
     // the embeddings over instead of copying them.
+    const auto started = std::chrono::steady_clock::now();
     ringscan::Dataset data = ringscan::load_dataset(a.input, ctx);
+    const double load_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result = ringscan::detect_rings(std::move(data), a.options, ctx);
+    result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
   }
   if (result.input_path.empty()) result.input_path = a.input;
 
