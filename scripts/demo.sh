@@ -88,6 +88,11 @@ print(f"account precision   {m['account_precision']:.3f}  "
 print(f"account recall      {m['account_recall']:.3f}")
 print(f"adjusted Rand index {m['adjusted_rand_index']:.3f}")
 print(f"reported rings      {m['reported_rings']}")
+l = m.get("lookalikes_reported")
+if l:
+    print(f"look-alikes accused {l['team_accounts']} company-team, {l['crowd_accounts']} "
+          f"trending-crowd, {l['viral_sharer_accounts']} viral-sharer accounts; "
+          f"{l['mostly_innocent_rings']} rings made mostly of innocent accounts")
 missed = [r for r in m["per_ring"] if not r["found"]]
 for r in missed[:10]:
     print(f"  missed planted ring {r['truth_label']} ({r['truth_size']} accounts): "
