@@ -4,19 +4,9 @@
 #include <numeric>
 
 #include "ringscan/error.hpp"
+#include "union_find.hpp"
 
 namespace ringscan {
-namespace {
-
-int64_t find_root(std::vector<int64_t>& parent, int64_t x) {
-  while (parent[x] != x) {
-    parent[x] = parent[parent[x]];
-    x = parent[x];
-  }
-  return x;
-}
-
-}  // namespace
 
 Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options,
                             const Context& ctx) {
@@ -36,15 +26,14 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
       const int64_t b = g.neighbours[e];
       if (b <= a || !core[b]) continue;
-      const int64_t ra = find_root(parent, a), rb = find_root(parent, b);
-      if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+      union_sets(parent.data(), a, b);
     }
   }
   // Border accounts join the core neighbour with the strongest edge (ties: smaller account).
   std::vector<int64_t> root(A, -1);
   for (int64_t a = 0; a < A; ++a) {
     if (core[a]) {
-      root[a] = find_root(parent, a);
+      root[a] = find_root(parent.data(), a);
       continue;
     }
     int64_t best = -1;
@@ -56,7 +45,7 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
         best = b;
       }
     }
-    if (best >= 0) root[a] = find_root(parent, best);
+    if (best >= 0) root[a] = find_root(parent.data(), best);
   }
   // Components of two or more accounts become clusters, numbered by smallest member (canonical
   // accounts are sorted by id, so this is the order of smallest account id).
@@ -130,12 +119,11 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const AccountP
   std::iota(parent.begin(), parent.end(), 0);
   for (int64_t i = 0; i < n; ++i) {
     if (!merge[i]) continue;
-    const int64_t ra = find_root(parent, linked[i].first), rb = find_root(parent, linked[i].second);
-    if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+    union_sets(parent.data(), linked[i].first, linked[i].second);
   }
   Clustering merged = clusters;
   for (auto& l : merged.label)
-    if (l >= 0) l = find_root(parent, l);
+    if (l >= 0) l = find_root(parent.data(), l);
   merged.num_clusters = relabel_canonically(merged.label, C);
   return merged;
 }

@@ -11,6 +11,7 @@
 #include "faiss_util.hpp"
 #include "self_join.hpp"
 #include "ringscan/error.hpp"
+#include "union_find.hpp"
 
 namespace ringscan {
 namespace {
@@ -71,15 +72,6 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
   return pairs;
 }
 
-namespace {
-int64_t find_root(std::vector<int64_t>& parent, int64_t x) {
-  while (parent[x] != x) {
-    parent[x] = parent[parent[x]];
-    x = parent[x];
-  }
-  return x;
-}
-}  // namespace
 
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share) {
   return std::max<int64_t>(64, int64_t(double(max_prompt_share) * double(num_accounts)));
@@ -95,15 +87,13 @@ PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<Reque
   std::iota(parent.begin(), parent.end(), 0);
   std::vector<uint8_t> paired(R, 0);
   for (const auto& p : pairs) {
-    const int64_t a = find_root(parent, p.first), b = find_root(parent, p.second);
     paired[p.first] = paired[p.second] = 1;
-    // The smaller index becomes the root: components are named canonically.
-    if (a != b) parent[std::max(a, b)] = std::min(a, b);
+    union_sets(parent.data(), p.first, p.second);
   }
   std::vector<int64_t> group_of_root(R, -1);
   for (int64_t r = 0; r < R; ++r) {
     if (!paired[r]) continue;
-    const int64_t root = find_root(parent, r);
+    const int64_t root = find_root(parent.data(), r);
     if (group_of_root[root] < 0) group_of_root[root] = g.num_groups++;
     g.group_of_request[r] = group_of_root[root];
   }
