@@ -9,6 +9,8 @@ namespace ringscan {
 namespace {
 
 constexpr float kMaxZ = 8.0f;
+/// Share of accounts at one exact value that makes the value a default (no evidence).
+constexpr double kCommonShare = 0.2;
 
 /// Median of a copy of `v` (upper median for even sizes; deterministic).
 float median_of(std::vector<float> v) {
@@ -21,11 +23,28 @@ float median_of(std::vector<float> v) {
 /// Robust z-scores per feature: (x - median) / (1.4826 MAD). Where more than half of the
 /// accounts share one value (SDK defaults) the MAD is 0: fall back to the mean absolute
 /// deviation, so rare values still stand out.
-std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B) {
+std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
+                            std::vector<float>& common) {
   std::vector<float> z(A * B, 0.0f);
   std::vector<float> column(A);
+  common.assign(B, NAN);
   for (int64_t f = 0; f < B; ++f) {
     for (int64_t a = 0; a < A; ++a) column[a] = x[a * B + f];
+    // The most frequent exact value, when at least kCommonShare of accounts have it.
+    std::vector<float> sorted = column;
+    std::sort(sorted.begin(), sorted.end());
+    float mode = NAN;
+    int64_t best = 0;
+    for (int64_t i = 0; i < A;) {
+      int64_t j = i;
+      while (j < A && sorted[j] == sorted[i]) ++j;
+      if (j - i > best) {
+        best = j - i;
+        mode = sorted[i];
+      }
+      i = j;
+    }
+    const bool has_common = double(best) >= kCommonShare * double(A) && best >= 2;
     const float med = median_of(column);
     for (int64_t a = 0; a < A; ++a) column[a] = std::fabs(column[a] - med);
     float scale = 1.4826f * median_of(column);
@@ -37,6 +56,7 @@ std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B) {
     if (!(scale > 1e-12f)) continue;  // constant feature: carries no information
     for (int64_t a = 0; a < A; ++a)
       z[a * B + f] = std::clamp((x[a * B + f] - med) / scale, -kMaxZ, kMaxZ);
+    if (has_common) common[f] = std::clamp((mode - med) / scale, -kMaxZ, kMaxZ);
   }
   return z;
 }
@@ -67,7 +87,7 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
 
   if (req.feature_dim > 0) {
     p.feature_dim = req.feature_dim;
-    p.behaviour = robust_z(req.features, A, req.feature_dim);
+    p.behaviour = robust_z(req.features, A, req.feature_dim, p.behaviour_common);
   }
 
   p.bucket_offsets.assign(A + 1, 0);

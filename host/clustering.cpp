@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <unordered_map>
 
 #include "ringscan/error.hpp"
 #include "union_find.hpp"
@@ -79,7 +80,8 @@ int64_t relabel_canonically(std::vector<int64_t>& label, int64_t old_count) {
 
 }  // namespace
 
-Clustering merge_coordinated_clusters(const Clustering& clusters, const AccountProfiles& profiles,
+Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
+                                      const PromptGroups& groups, const AccountProfiles& profiles,
                                       const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                                       const DetectOptions& options, const Context& ctx) {
   const int64_t C = clusters.num_clusters, B = profiles.feature_dim;
@@ -90,10 +92,32 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const AccountP
     const int64_t c = clusters.label[a];
     if (c >= 0 && int64_t(sample[c].size()) < kMergeSample) sample[c].push_back(a);
   }
+  // A cluster is held together by prompts when half its members sent a prompt group that
+  // another member of the cluster also sent.
+  std::vector<int64_t> size(C, 0), sharing(C, 0);
+  {
+    std::unordered_map<int64_t, int64_t> first_sender;  // (cluster, group) -> first member
+    std::vector<uint8_t> shares(profiles.num_accounts, 0);
+    for (int64_t a = 0; a < profiles.num_accounts; ++a) {
+      const int64_t c = clusters.label[a];
+      if (c < 0) continue;
+      ++size[c];
+      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+        const int64_t g = groups.group_of_request[r];
+        if (g < 0 || !groups.is_evidence(g)) continue;
+        const auto [it, fresh] = first_sender.emplace(g * C + c, a);
+        if (!fresh && it->second != a) shares[a] = shares[it->second] = 1;
+      }
+    }
+    for (int64_t a = 0; a < profiles.num_accounts; ++a)
+      if (clusters.label[a] >= 0) sharing[clusters.label[a]] += shares[a];
+  }
+  auto held_by_prompts = [&](int64_t c) { return 2 * sharing[c] >= size[c]; };
   std::vector<std::pair<int64_t, int64_t>> linked;
   for (const auto& [a, b] : account_pairs) {
     const int64_t ca = clusters.label[a], cb = clusters.label[b];
-    if (ca >= 0 && cb >= 0 && ca != cb) linked.emplace_back(std::min(ca, cb), std::max(ca, cb));
+    if (ca >= 0 && cb >= 0 && ca != cb && held_by_prompts(ca) && held_by_prompts(cb))
+      linked.emplace_back(std::min(ca, cb), std::max(ca, cb));
   }
   std::sort(linked.begin(), linked.end());
   linked.erase(std::unique(linked.begin(), linked.end()), linked.end());

@@ -46,7 +46,9 @@ PairEvidence pair_evidence(const AccountProfiles& profiles, int64_t a, int64_t b
                                    &profiles.time_of_day[ob], profiles.request_offsets[b + 1] - ob,
                                    options.time_window_seconds, profiles.days);
   }
-  if (B > 0) e.behaviour = behaviour_similarity(&profiles.behaviour[a * B], &profiles.behaviour[b * B], B);
+  if (B > 0)
+    e.behaviour = behaviour_similarity(&profiles.behaviour[a * B], &profiles.behaviour[b * B],
+                                       profiles.behaviour_common.data(), B);
   e.content = content_signal(dot_product(&profiles.content[a * D], &profiles.content[b * D], D));
   e.weight = fused_edge_weight(e.shared_prompts, e.synchrony, e.behaviour, e.content,
                                options.corroboration_threshold);

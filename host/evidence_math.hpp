@@ -41,14 +41,29 @@ RINGSCAN_HD inline float shared_prompt_signal(float summed_idf) {
   return summed_idf > 0 ? 1.0f - expf(-summed_idf / kSharedPromptScale) : 0.0f;
 }
 
-/// Similarity in (0, 1] of two behaviour vectors [B] of robust z-scores. The B/4 largest
-/// per-feature differences are ignored, so a rotated client (a couple of settings changed)
-/// still matches its ring.
-RINGSCAN_HD inline float behaviour_similarity(const float* a, const float* b, int64_t dims) {
-  if (dims <= 0) return 0.0f;
-  const int64_t trimmed = dims / 4;
+/// True when feature f of both vectors sits at a value that many accounts share (an SDK
+/// default): such a match is no evidence. `common` [B] holds that value per feature, NaN
+/// where no value is that common.
+RINGSCAN_HD inline bool shared_default(const float* a, const float* b, const float* common,
+                                       int64_t f) {
+  return common != nullptr && a[f] == common[f] && b[f] == common[f];
+}
+
+/// Similarity in [0, 1] of two behaviour vectors [B] of robust z-scores. Features where both
+/// sit at a common default are left out; of the rest, the quarter with the largest
+/// differences is ignored, so a rotated client (a couple of settings changed) still matches.
+/// Fewer than two informative features give 0: nothing to compare.
+RINGSCAN_HD inline float behaviour_similarity(const float* a, const float* b, const float* common,
+                                              int64_t dims) {
+  int64_t used = 0;
   float sum = 0;
-  for (int64_t f = 0; f < dims; ++f) sum += (a[f] - b[f]) * (a[f] - b[f]);
+  for (int64_t f = 0; f < dims; ++f) {
+    if (shared_default(a, b, common, f)) continue;
+    ++used;
+    sum += (a[f] - b[f]) * (a[f] - b[f]);
+  }
+  if (used < 2) return 0.0f;
+  const int64_t trimmed = used / 4;
   // Remove the `trimmed` largest squared differences, one selection pass per distinct value
   // (B is small; no scratch array, so the same code runs in a kernel).
   int64_t remaining = trimmed;
@@ -57,6 +72,7 @@ RINGSCAN_HD inline float behaviour_similarity(const float* a, const float* b, in
     float largest = -1;
     int64_t count = 0;
     for (int64_t f = 0; f < dims; ++f) {
+      if (shared_default(a, b, common, f)) continue;
       const float d = (a[f] - b[f]) * (a[f] - b[f]);
       if (d >= bound) continue;
       if (d > largest) {
@@ -72,7 +88,7 @@ RINGSCAN_HD inline float behaviour_similarity(const float* a, const float* b, in
     remaining -= take;
     bound = largest;
   }
-  const float mean = (sum > 0 ? sum : 0.0f) / static_cast<float>(dims - trimmed);
+  const float mean = (sum > 0 ? sum : 0.0f) / static_cast<float>(used - trimmed);
   return expf(-mean / (2.0f * kBehaviourWidth * kBehaviourWidth));
 }
 
@@ -153,12 +169,38 @@ RINGSCAN_HD inline float chance_coactive_share(const int32_t* tod_x, int64_t nx,
   return expected / static_cast<float>(nx);
 }
 
+/// Offsets (seconds) by which one account's times are shifted to estimate chance
+/// co-activity locally: a few tens of minutes to two hours, none a multiple of another or of
+/// a round period, so a burst schedule does not line up again after a shift.
+constexpr int64_t kChanceShifts[4] = {-131 * 60, -37 * 60, 41 * 60, 127 * 60};
+
+/// The share coactive_share would give by chance if y's activity kept its shape but moved by
+/// a few tens of minutes: the mean over kChanceShifts. Accounts that are merely busy at the
+/// same hours stay co-active after a shift; accounts in the same bursts do not.
+RINGSCAN_HD inline float shifted_coactive_share(const int64_t* x, int64_t nx, const int64_t* y,
+                                                int64_t ny, int64_t window) {
+  float sum = 0;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t shift = kChanceShifts[s];
+    int64_t j = 0, matched = 0;
+    for (int64_t i = 0; i < nx; ++i) {
+      const int64_t t = x[i] + shift;
+      while (j < ny && y[j] < t - window) ++j;
+      matched += j < ny && y[j] <= t + window;
+    }
+    sum += static_cast<float>(matched) / static_cast<float>(nx);
+  }
+  return sum / 4;
+}
+
 /// Synchronised activity of two accounts in [0, 1]: for each direction, the share of one
-/// account's requests with a request of the other within `window` seconds, in excess of the
-/// share expected by chance (chance_coactive_share), rescaled to [0, 1]; the two directions
-/// combined by geometric mean, so a heavy account covering every window does not make a
-/// light one look synchronised. Times ascending; times of day ascending. With `days` < 2 no
-/// chance correction is possible and the raw shares are used.
+/// account's requests with a request of the other within `window` seconds, minus the share
+/// expected by chance; the two directions combined by geometric
+/// mean, so a heavy account covering every window does not make a light one look
+/// synchronised. Chance is the larger of two null models: the other account's times of day
+/// on shuffled days (chance_coactive_share; needs `days` >= 2), and its activity shifted by
+/// tens of minutes (shifted_coactive_share; works on any span). Times ascending; times of
+/// day ascending.
 RINGSCAN_HD inline float timing_synchrony(const int64_t* a, const int32_t* tod_a, int64_t na,
                                           const int64_t* b, const int32_t* tod_b, int64_t nb,
                                           int64_t window, int64_t days) {
@@ -166,14 +208,19 @@ RINGSCAN_HD inline float timing_synchrony(const int64_t* a, const int32_t* tod_a
   float share[2];
   for (int pass = 0; pass < 2; ++pass) {
     const bool ab = pass == 0;
-    const float seen = coactive_share(ab ? a : b, ab ? na : nb, ab ? b : a, ab ? nb : na, window);
-    if (days < 2) {
-      share[pass] = seen;
-      continue;
+    const int64_t* x = ab ? a : b;
+    const int64_t* y = ab ? b : a;
+    const int64_t nx = ab ? na : nb, ny = ab ? nb : na;
+    const float seen = coactive_share(x, nx, y, ny, window);
+    float chance = shifted_coactive_share(x, nx, y, ny, window);
+    if (days >= 2) {
+      const float by_day = chance_coactive_share(ab ? tod_a : tod_b, nx, ab ? tod_b : tod_a, ny,
+                                                 window, days);
+      chance = by_day > chance ? by_day : chance;
     }
-    const float chance = chance_coactive_share(ab ? tod_a : tod_b, ab ? na : nb, ab ? tod_b : tod_a,
-                                               ab ? nb : na, window, days);
-    const float excess = chance < 1 ? (seen - chance) / (1 - chance) : 0.0f;
+    // A plain difference: near saturation (both accounts busy all the time) a rescaled
+    // excess would blow small differences up.
+    const float excess = seen - chance;
     share[pass] = excess > 0 ? excess : 0.0f;
   }
   return sqrtf(share[0] * share[1]);

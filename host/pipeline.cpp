@@ -104,8 +104,8 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
     return backend->evidence_graph(groups, profiles, account_pairs, options, ctx);
   });
   const Clustering clusters = stage("clustering", "clustering", [&] {
-    return merge_coordinated_clusters(backend->cluster_accounts(graph, options, ctx), profiles,
-                                      account_pairs, options, ctx);
+    return merge_coordinated_clusters(backend->cluster_accounts(graph, options, ctx), req, groups,
+                                      profiles, account_pairs, options, ctx);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
     return score_rings(req, groups, graph, clusters, options, ctx);

@@ -7,6 +7,12 @@
 #include "ringscan/error.hpp"
 
 namespace ringscan {
+namespace {
+
+/// Shared prompt groups per member at which a cluster's sharing counts in full.
+constexpr float kSharedBreadth = 3.0f;
+
+}  // namespace
 
 std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& groups,
                               const EvidenceGraph& graph, const Clustering& clusters,
@@ -42,13 +48,25 @@ std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& 
       seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
       for (int64_t grp : seen) ++members_per_group[grp];
     }
-    int64_t shared_requests = 0;
-    for (int64_t a : m)
+    // Shared-prompt strength: the share of the cluster's requests in groups that two or more
+    // members sent, times its breadth, the mean number of such groups per member (saturating
+    // at kSharedBreadth). An operator's accounts draw many prompts from one pool; a company
+    // team shares a document or two.
+    int64_t shared_requests = 0, member_groups = 0;
+    std::vector<int64_t> mine;
+    for (int64_t a : m) {
+      mine.clear();
       for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
         const int64_t grp = groups.group_of_request[r];
-        if (grp >= 0 && !groups.common[grp] && members_per_group[grp] >= 2) ++shared_requests;
+        if (grp < 0 || groups.common[grp] || members_per_group[grp] < 2) continue;
+        ++shared_requests;
+        mine.push_back(grp);
       }
-    const float share = requests > 0 ? float(shared_requests) / float(requests) : 0.0f;
+      std::sort(mine.begin(), mine.end());
+      member_groups += std::unique(mine.begin(), mine.end()) - mine.begin();
+    }
+    const float breadth = std::min(1.0f, float(member_groups) / float(m.size()) / kSharedBreadth);
+    const float share = requests > 0 ? breadth * float(shared_requests) / float(requests) : 0.0f;
 
     // Mean signals over the cluster's internal edges, summed in CSR order (deterministic).
     double sync = 0, behaviour = 0, weight = 0;

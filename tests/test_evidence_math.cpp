@@ -21,28 +21,45 @@ TEST(SharedPromptSignal, IsZeroWithoutSharedPromptsAndGrowsWithRarity) {
 
 TEST(BehaviourSimilarity, IdenticalVectorsAreFullySimilar) {
   const std::vector<float> a = {0.1f, -2.0f, 3.0f, 0.0f, 1.0f, 1.0f, -1.0f, 0.5f};
-  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), a.data(), 8), 1.0f);
+  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), a.data(), nullptr, 8), 1.0f);
 }
 
 TEST(BehaviourSimilarity, IgnoresAQuarterOfTheFeaturesSoARotatedClientStillMatches) {
   std::vector<float> a(8, 0.0f), b(8, 0.0f);
   b[2] = 4.0f;  // two settings changed (a rotated client)
   b[6] = -3.0f;
-  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), b.data(), 8), 1.0f);
+  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), b.data(), nullptr, 8), 1.0f);
   b[0] = 4.0f;  // a third one is no longer ignored
-  EXPECT_LT(behaviour_similarity(a.data(), b.data(), 8), 0.01f);
+  EXPECT_LT(behaviour_similarity(a.data(), b.data(), nullptr, 8), 0.01f);
 }
 
 TEST(BehaviourSimilarity, TrimsExactlyAQuarterWhenDifferencesTie) {
   std::vector<float> a(8, 0.0f), b(8, 1.0f);  // eight equal squared differences of 1
   const float expected = std::exp(-1.0f / (2 * kBehaviourWidth * kBehaviourWidth));
-  EXPECT_NEAR(behaviour_similarity(a.data(), b.data(), 8), expected, 1e-6f);
+  EXPECT_NEAR(behaviour_similarity(a.data(), b.data(), nullptr, 8), expected, 1e-6f);
 }
 
-TEST(BehaviourSimilarity, HandlesTinyWidths) {
-  const float a[1] = {0.0f}, b[1] = {1.0f};
-  EXPECT_LT(behaviour_similarity(a, b, 1), 0.01f);
-  EXPECT_EQ(behaviour_similarity(a, b, 0), 0.0f);
+TEST(BehaviourSimilarity, NeedsTwoFeaturesToCompare) {
+  const float a[2] = {0.0f, 0.0f}, b[2] = {1.0f, 0.0f};
+  EXPECT_EQ(behaviour_similarity(a, b, nullptr, 1), 0.0f);
+  EXPECT_EQ(behaviour_similarity(a, b, nullptr, 0), 0.0f);
+  EXPECT_LT(behaviour_similarity(a, b, nullptr, 2), 0.05f);
+}
+
+TEST(BehaviourSimilarity, SharingAnSdkDefaultIsNoEvidence) {
+  const float nan = std::nanf("");
+  // Features 0-3 at the population's default (z = 0); features 4-7 differ a little.
+  const std::vector<float> common = {0, 0, 0, 0, nan, nan, nan, nan};
+  const std::vector<float> a = {0, 0, 0, 0, 0.0f, 1.0f, -1.0f, 0.5f};
+  const std::vector<float> b = {0, 0, 0, 0, 0.45f, 0.55f, -0.55f, 0.95f};
+  const float without_defaults = behaviour_similarity(a.data(), b.data(), common.data(), 8);
+  const float counting_defaults = behaviour_similarity(a.data(), b.data(), nullptr, 8);
+  EXPECT_GT(counting_defaults, 0.5f);  // the four matching defaults would make them alike
+  EXPECT_LT(without_defaults, 0.25f);  // on what is left they are much less so
+  // Two accounts alike outside the defaults are still alike.
+  std::vector<float> c = a;
+  c[4] += 0.05f;
+  EXPECT_GT(behaviour_similarity(a.data(), c.data(), common.data(), 8), 0.9f);
 }
 
 namespace {
@@ -67,7 +84,7 @@ TEST(CoactiveShare, CountsRequestsWithinTheWindowOnly) {
 }
 
 TEST(TimingSynchrony, IdenticalScheduleIsOneAndDisjointIsZeroWithinADay) {
-  const std::vector<int64_t> a = {100, 5000, 9000}, far = {40000, 60000};
+  const std::vector<int64_t> a = {100, 15000, 29000}, far = {50000, 70000};
   EXPECT_FLOAT_EQ(synchrony(a, a, 60, 1), 1.0f);
   EXPECT_FLOAT_EQ(synchrony(a, far, 60, 1), 0.0f);
   EXPECT_FLOAT_EQ(synchrony({}, far, 60, 1), 0.0f);
@@ -89,6 +106,18 @@ TEST(TimingSynchrony, BurstsAtTheSameMomentsAreSynchronised) {
     b.push_back(burst * 3600 + 300);
   }
   EXPECT_GT(synchrony(a, b, 600, 7), 0.7f);
+}
+
+TEST(TimingSynchrony, AccountsBusyAtTheSameHoursOfOneDayAreNotSynchronised) {
+  // Both send a request every 4 minutes from 09:00 to 17:00 of one day, at different
+  // seconds: co-active all day, but just as much with a shifted schedule.
+  std::vector<int64_t> a, b;
+  for (int64_t t = 9 * 3600; t < 17 * 3600; t += 240) {
+    a.push_back(t);
+    b.push_back(t + 97);
+  }
+  // Only starting and stopping together remains: a weak signal, below corroboration.
+  EXPECT_LT(synchrony(a, b, 600, 1), 0.25f);
 }
 
 TEST(TimingSynchrony, AHeavyAccountDoesNotMakeALightOneLookSynchronised) {

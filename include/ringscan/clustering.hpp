@@ -7,6 +7,8 @@
 
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/context.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/request_order.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/pipeline.hpp"
 
@@ -23,14 +25,17 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
                             const Context& ctx);
 
 /// Refinement: merges clusters whose members, taken all pairs together, are synchronised and
-/// behave alike (an operator splitting one ring across capabilities). Cluster pairs are
+/// behave alike (an operator splitting one ring across capabilities). Only clusters held
+/// together by shared prompts take part (half their members share a prompt group with another
+/// member), so clusters of look-alikes cannot chain rings together. Cluster pairs are
 /// considered when `account_pairs` links them; evidence is averaged over up to
 /// kMergeSample x kMergeSample member pairs, far less noisy than any single pair. Both
 /// mean synchrony / kMergeSynchronyScale and mean behaviour similarity must reach
 /// options.merge_threshold. Labels stay canonical.
 constexpr int64_t kMergeSample = 64;
 constexpr float kMergeSynchronyScale = 0.3f;
-Clustering merge_coordinated_clusters(const Clustering& clusters, const AccountProfiles& profiles,
+Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
+                                      const PromptGroups& groups, const AccountProfiles& profiles,
                                       const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                                       const DetectOptions& options, const Context& ctx);
 

@@ -1,6 +1,9 @@
 // Stage 7: per-cluster signals, the ring score and the ring decision.
 //
-// score = 0.50 * min(1, shared_request_share / 0.4)   (prompts sent by >= 2 members)
+// score = 0.50 * min(1, shared / 0.4)   where shared = (share of requests in prompt groups
+//                                        that >= 2 members sent) x min(1, such groups per
+//                                        member / 3): many prompts from one pool, not a
+//                                        document or two passed around a team
 //       + 0.20 * synchrony                            (mean over internal edges)
 //       + 0.15 * behaviour_tightness                  (mean over internal edges)
 //       + 0.15 * (1 - prompt_diversity)               (distinct prompts / requests)
