@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "evidence_math.hpp"
+#include "pair_evidence.hpp"
 #include "random.hpp"
 #include "ringscan/error.hpp"
 
@@ -36,23 +37,7 @@ int64_t pairs_of_group(int64_t m) {
 
 PairEvidence pair_evidence(const AccountProfiles& profiles, int64_t a, int64_t b, float summed_idf,
                            const DetectOptions& options) {
-  const int64_t D = profiles.dim, B = profiles.feature_dim;
-  PairEvidence e;
-  e.shared_prompts = shared_prompt_signal(summed_idf);
-  if (profiles.has_timing) {
-    const int64_t oa = profiles.request_offsets[a], ob = profiles.request_offsets[b];
-    e.synchrony = timing_synchrony(&profiles.request_time[oa], &profiles.time_of_day[oa],
-                                   profiles.request_offsets[a + 1] - oa, &profiles.request_time[ob],
-                                   &profiles.time_of_day[ob], profiles.request_offsets[b + 1] - ob,
-                                   options.time_window_seconds, profiles.days);
-  }
-  if (B > 0)
-    e.behaviour = behaviour_similarity(&profiles.behaviour[a * B], &profiles.behaviour[b * B],
-                                       profiles.behaviour_common.data(), B);
-  e.content = content_signal(dot_product(&profiles.content[a * D], &profiles.content[b * D], D));
-  e.weight = fused_edge_weight(e.shared_prompts, e.synchrony, e.behaviour, e.content,
-                               options.corroboration_threshold);
-  return e;
+  return evaluate_pair(host_view(profiles, options), a, b, summed_idf);
 }
 
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
@@ -122,10 +107,11 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   g.candidate_pairs = int64_t(candidates.size());
 
   std::vector<PairEvidence> evidence(candidates.size());
+  const ProfilesView view = host_view(profiles, options);
   const int64_t n = int64_t(candidates.size());
 #pragma omp parallel for schedule(dynamic, 1024)
   for (int64_t c = 0; c < n; ++c) {
-    evidence[c] = pair_evidence(profiles, candidates[c].a, candidates[c].b, candidates[c].idf, options);
+    evidence[c] = evaluate_pair(view, candidates[c].a, candidates[c].b, candidates[c].idf);
   }
 
   std::vector<int64_t> degree(A, 0);

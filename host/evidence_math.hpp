@@ -169,19 +169,18 @@ RINGSCAN_HD inline float chance_coactive_share(const int32_t* tod_x, int64_t nx,
   return expected / static_cast<float>(nx);
 }
 
-/// Offsets (seconds) by which one account's times are shifted to estimate chance
-/// co-activity locally: a few tens of minutes to two hours, none a multiple of another or of
-/// a round period, so a burst schedule does not line up again after a shift.
-constexpr int64_t kChanceShifts[4] = {-131 * 60, -37 * 60, 41 * 60, 127 * 60};
-
 /// The share coactive_share would give by chance if y's activity kept its shape but moved by
-/// a few tens of minutes: the mean over kChanceShifts. Accounts that are merely busy at the
+/// a few tens of minutes: the mean over four shifts. Accounts that are merely busy at the
 /// same hours stay co-active after a shift; accounts in the same bursts do not.
 RINGSCAN_HD inline float shifted_coactive_share(const int64_t* x, int64_t nx, const int64_t* y,
                                                 int64_t ny, int64_t window) {
+  // Tens of minutes to two hours, none a multiple of another or of a round period, so a
+  // burst schedule does not line up again after a shift. (A local array: device code cannot
+  // read a namespace-scope one.)
+  const int64_t shifts[4] = {-131 * 60, -37 * 60, 41 * 60, 127 * 60};
   float sum = 0;
   for (int s = 0; s < 4; ++s) {
-    const int64_t shift = kChanceShifts[s];
+    const int64_t shift = shifts[s];
     int64_t j = 0, matched = 0;
     for (int64_t i = 0; i < nx; ++i) {
       const int64_t t = x[i] + shift;

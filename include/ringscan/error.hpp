@@ -29,6 +29,13 @@ class InternalError : public Error {
   using Error::Error;
 };
 
+/// A failed CUDA or cuBLAS call (file, line and call in the message). A sticky error (an
+/// illegal address) leaves the device unusable: nothing after it can be trusted.
+class DeviceError : public InternalError {
+ public:
+  using InternalError::InternalError;
+};
+
 namespace detail {
 [[noreturn]] void throw_invalid_input(const std::string& message);
 [[noreturn]] void throw_internal(const char* file, int line, const char* condition,
