@@ -1,48 +1,20 @@
-// Stage and end-to-end timings of the CPU backend on generated data (fixed seeds).
-// Sizes are arguments: accounts (about 25 requests each), D = 128.
-#include <benchmark/benchmark.h>
-
-#include <map>
-
-#include "ringscan/generate.hpp"
-#include "ringscan/near_duplicates.hpp"
+// End to end on generated data: canonical order through ring scoring. Items/s are requests.
+#include "bench_common.hpp"
 #include "ringscan/pipeline.hpp"
-#include "ringscan/request_order.hpp"
 
 using namespace ringscan;
 
 namespace {
 
-const Dataset& data_for(int64_t accounts) {
-  static std::map<int64_t, Dataset> cache;
-  auto it = cache.find(accounts);
-  if (it == cache.end()) {
-    GenerateOptions g;
-    g.accounts = accounts;
-    g.dim = 128;
-    g.seed = 42;
-    it = cache.emplace(accounts, generate_in_memory(g, Context{})).first;
-  }
-  return it->second;
+void detect(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const auto& p = bench::prepared(c, accounts);
+  for (auto _ : state) benchmark::DoNotOptimize(detect_rings(p.data, DetectOptions{}, bench::bench_context()));
+  state.SetItemsProcessed(state.iterations() * p.data.num_requests());
+  state.SetBytesProcessed(state.iterations() * p.data.num_requests() * p.data.dim * 4);
 }
 
-void BM_RequestIndex(benchmark::State& state) {
-  const Dataset& d = data_for(state.range(0));
-  const CanonicalRequests req = canonical_requests(d, Context{});
-  for (auto _ : state) benchmark::DoNotOptimize(near_duplicate_pairs(req, DetectOptions{}, Context{}));
-  state.SetItemsProcessed(state.iterations() * d.num_requests());
-  state.SetBytesProcessed(state.iterations() * d.num_requests() * d.dim * 4);
-}
-BENCHMARK(BM_RequestIndex)->Arg(2000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
-
-void BM_DetectEndToEnd(benchmark::State& state) {
-  const Dataset& d = data_for(state.range(0));
-  for (auto _ : state) benchmark::DoNotOptimize(detect_rings(d, DetectOptions{}, Context{}));
-  state.SetItemsProcessed(state.iterations() * d.num_requests());
-  state.counters["accounts"] = double(d.num_accounts());
-}
-BENCHMARK(BM_DetectEndToEnd)->Arg(2000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+void register_all(const bench::Config& c) { bench::register_sizes(c, "DetectRings", detect); }
 
 }  // namespace
 
-BENCHMARK_MAIN();
+RINGSCAN_BENCHMARK_MAIN(register_all)

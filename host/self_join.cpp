@@ -132,6 +132,8 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
   std::vector<RequestPair> pairs;
   if (R < 2 || cap < 1) return pairs;
   ThreadScope threads(ctx.threads);
+  // Work is split across OpenMP threads here, each calling BLAS serially: OpenBLAS's own
+  // thread pool fights OpenMP's (measured: slower than serial BLAS on two cores).
   SerialBlasScope serial_blas;
   // Per cell, radius mode: every member within the radius of each query, by FAISS's BLAS
   // range search (a threshold, not a top-k heap), of which each query keeps its `cap`
@@ -193,7 +195,23 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
   std::vector<int64_t> all(R);
   std::iota(all.begin(), all.end(), 0);
   if (exact || R <= 2 * kCellSize) {
-    faiss_call(stage, [&] { join_cell(all.data(), R, all.data(), R, pairs); });
+    // One cell: the queries are split into blocks searched in parallel.
+    const int64_t blocks = std::min<int64_t>((R + kRangeBatch - 1) / kRangeBatch, 4 * omp_get_max_threads());
+    const int64_t per_block = (R + blocks - 1) / blocks;
+    std::vector<std::vector<RequestPair>> found(blocks);
+    std::vector<std::string> errors(blocks);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t first = b * per_block, n = std::min(per_block, R - first);
+      try {
+        if (n > 0) join_cell(all.data(), R, all.data() + first, n, found[b]);
+      } catch (const std::exception& e) {
+        errors[b] = e.what();  // rethrown after the parallel region
+      }
+    }
+    for (const auto& e : errors)
+      if (!e.empty()) throw InternalError(std::string(stage) + ": " + e);
+    for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());
     ctx.report(stage, R, R);
   } else {
     const int64_t top = std::clamp<int64_t>(int64_t(std::sqrt(double(R) / kCellSize)), 2, 4096);

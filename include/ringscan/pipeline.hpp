@@ -17,7 +17,7 @@ struct DetectOptions {
   // near-duplicate prompts
   float duplicate_similarity = 0.90f;   ///< cosine at or above which two prompts are near-duplicates
   int64_t duplicate_neighbours = 24;    ///< k of the request kNN
-  int64_t exact_request_limit = 20000;  ///< exact (flat) request index up to this many requests
+  int64_t exact_request_limit = 5000;   ///< exact (flat) request index up to this many requests
   int64_t reduced_dim = 96;             ///< projection width of the IVF request index
   float max_prompt_share = 0.02f;       ///< groups sent by more than this share of accounts are common
   // timing

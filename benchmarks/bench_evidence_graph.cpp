@@ -1,0 +1,48 @@
+// The evidence graph: every candidate pair evaluated and fused (CPU), and the per-pair
+// evaluation alone on the GPU where a CUDA device is present. Items/s are candidate pairs.
+#include "bench_common.hpp"
+
+#ifdef RINGSCAN_WITH_CUDA
+#include "cuda_stages.hpp"
+#endif
+
+using namespace ringscan;
+
+namespace {
+
+void cpu(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const auto& p = bench::prepared(c, accounts);
+  int64_t candidates = 0;
+  for (auto _ : state) {
+    const EvidenceGraph g = evidence_graph(p.groups, p.profiles, p.account_pairs, DetectOptions{}, bench::bench_context());
+    candidates = g.candidate_pairs;
+  }
+  state.SetItemsProcessed(state.iterations() * candidates);
+}
+
+#ifdef RINGSCAN_WITH_CUDA
+void gpu_pairs(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const auto& p = bench::prepared(c, accounts);
+  std::vector<int64_t> a, b;
+  for (const auto& [x, y] : p.account_pairs) {
+    a.push_back(x);
+    b.push_back(y);
+  }
+  const std::vector<float> idf(a.size(), 0.0f);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(cuda::evaluate_pairs(p.profiles, a.data(), b.data(), idf.data(), int64_t(a.size()), DetectOptions{}));
+  state.SetItemsProcessed(state.iterations() * int64_t(a.size()));
+}
+#endif
+
+void register_all(const bench::Config& c) {
+  bench::register_sizes(c, "EvidenceGraph/cpu", cpu);
+#ifdef RINGSCAN_WITH_CUDA
+  // CUDA variants register only where a device is present.
+  if (build_info().cuda_devices > 0) bench::register_sizes(c, "EvaluatePairs/cuda", gpu_pairs);
+#endif
+}
+
+}  // namespace
+
+RINGSCAN_BENCHMARK_MAIN(register_all)

@@ -1,0 +1,39 @@
+// The request index (near-duplicate prompts; exact and IVF variants) and the account index
+// (kNN over profiles). Items/s are requests or accounts searched.
+#include "bench_common.hpp"
+
+using namespace ringscan;
+
+namespace {
+
+void request_index(benchmark::State& state, const bench::Config& c, int64_t accounts, bool exact) {
+  const auto& p = bench::prepared(c, accounts);
+  DetectOptions o;
+  o.exact_request_limit = exact ? p.req.num_requests : 0;
+  int64_t pairs = 0;
+  for (auto _ : state) pairs = int64_t(near_duplicate_pairs(p.req, o, bench::bench_context()).size());
+  state.SetItemsProcessed(state.iterations() * p.req.num_requests);
+  state.SetBytesProcessed(state.iterations() * p.req.num_requests * p.req.dim * 4);
+  state.counters["pairs"] = double(pairs);
+}
+
+void account_index(benchmark::State& state, const bench::Config& c, int64_t accounts, bool exact) {
+  const auto& p = bench::prepared(c, accounts);
+  DetectOptions o;
+  o.exact_account_limit = exact ? p.profiles.num_accounts : 0;
+  int64_t pairs = 0;
+  for (auto _ : state) pairs = int64_t(account_candidate_pairs(p.profiles, o, bench::bench_context()).size());
+  state.SetItemsProcessed(state.iterations() * p.profiles.num_accounts);
+  state.counters["pairs"] = double(pairs);
+}
+
+void register_all(const bench::Config& c) {
+  bench::register_sizes(c, "RequestIndex/exact", [](benchmark::State& s, const bench::Config& c, int64_t a) { request_index(s, c, a, true); });
+  bench::register_sizes(c, "RequestIndex/ivf", [](benchmark::State& s, const bench::Config& c, int64_t a) { request_index(s, c, a, false); });
+  bench::register_sizes(c, "AccountIndex/exact", [](benchmark::State& s, const bench::Config& c, int64_t a) { account_index(s, c, a, true); });
+  bench::register_sizes(c, "AccountIndex/ivf", [](benchmark::State& s, const bench::Config& c, int64_t a) { account_index(s, c, a, false); });
+}
+
+}  // namespace
+
+RINGSCAN_BENCHMARK_MAIN(register_all)
