@@ -24,7 +24,7 @@ struct DetectOptions {
   int64_t time_window_seconds = 600;    ///< requests this close in time count as co-active
   // account index
   int64_t account_neighbours = 16;      ///< k of each account kNN (content; timing+behaviour)
-  int64_t exact_account_limit = 20000;  ///< exact account indices up to this many accounts
+  int64_t exact_account_limit = 5000;   ///< exact account indices up to this many accounts
   // evidence fusion and clustering
   float edge_threshold = 0.5f;          ///< fused evidence at or above which a pair is an edge
   float corroboration_threshold = 0.35f;  ///< the second-strongest signal must reach this
