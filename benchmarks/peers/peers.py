@@ -23,6 +23,7 @@ timings file, the *.eval.json and the *.sweep.json files that run_peers.sh leave
 import argparse
 import csv
 import json
+import statistics
 import os
 import platform
 import sys
@@ -438,37 +439,51 @@ def summarise(out_dir):
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
+    # One line per method and run; medians over the runs of each method.
+    runs = {}
     with open(os.path.join(out_dir, "timings.tsv")) as f:
         for line in f:
             if not line.strip():
                 continue
             method, status, wall, rss, note = (line.rstrip("\n").split("\t") + [""] * 5)[:5]
-            row = {"method": method, "status": status, "best_value": "",
-                   "wall_s": wall, "peak_rss_mb": "", "ring_recall": "",
-                   "account_precision": "", "account_recall": "", "ari": "",
-                   "reported_rings": "", "note": note}
+            r = runs.setdefault(method, {"status": "ok", "wall": [], "rss": [], "note": ""})
+            if status != "ok":
+                r["status"], r["note"] = status, note
+            if wall:
+                r["wall"].append(float(wall))
             if rss:
-                row["peak_rss_mb"] = f"{int(rss) / 1024:.0f}"
-            sweep_path = os.path.join(out_dir, f"{method}.sweep.json")
-            if method == "ringscan":
-                row["best_value"] = "defaults (no sweep)"
-            elif os.path.exists(sweep_path):
-                with open(sweep_path) as f2:
-                    s = json.load(f2)
-                row["best_value"] = f"{s['parameter']}={s['best_value']}"
-            eval_path = os.path.join(out_dir, f"{method}.eval.json")
-            if status == "ok" and os.path.exists(eval_path):
-                with open(eval_path) as f2:
-                    e = json.load(f2)
-                row["ring_recall"] = f"{e['ring_recall']:.3f}"
-                row["account_precision"] = f"{e['account_precision']:.3f}"
-                row["account_recall"] = f"{e['account_recall']:.3f}"
-                row["ari"] = f"{e['adjusted_rand_index']:.3f}"
-                row["reported_rings"] = str(e["reported_rings"])
-                if not meta.get("planted_rings"):
-                    meta["planted_rings"] = e.get("planted_rings")
-            rows.append(row)
-    cols = ["method", "best_value", "wall_s", "peak_rss_mb", "ring_recall",
+                r["rss"].append(int(rss))
+    for method, r in runs.items():
+        status, note = r["status"], r["note"]
+        wall = f"{statistics.median(r['wall']):.2f}" if r["wall"] else ""
+        rss = str(int(statistics.median(r["rss"]))) if r["rss"] else ""
+        count = len(r["wall"])
+        row = {"method": method, "status": status, "best_value": "", "runs": str(count),
+               "wall_s": wall, "peak_rss_mb": "", "ring_recall": "",
+               "account_precision": "", "account_recall": "", "ari": "",
+               "reported_rings": "", "note": note}
+        if rss:
+            row["peak_rss_mb"] = f"{int(rss) / 1024:.0f}"
+        sweep_path = os.path.join(out_dir, f"{method}.sweep.json")
+        if method == "ringscan":
+            row["best_value"] = "defaults (no sweep)"
+        elif os.path.exists(sweep_path):
+            with open(sweep_path) as f2:
+                s = json.load(f2)
+            row["best_value"] = f"{s['parameter']}={s['best_value']}"
+        eval_path = os.path.join(out_dir, f"{method}.eval.json")
+        if status == "ok" and os.path.exists(eval_path):
+            with open(eval_path) as f2:
+                e = json.load(f2)
+            row["ring_recall"] = f"{e['ring_recall']:.3f}"
+            row["account_precision"] = f"{e['account_precision']:.3f}"
+            row["account_recall"] = f"{e['account_recall']:.3f}"
+            row["ari"] = f"{e['adjusted_rand_index']:.3f}"
+            row["reported_rings"] = str(e["reported_rings"])
+            if not meta.get("planted_rings"):
+                meta["planted_rings"] = e.get("planted_rings")
+        rows.append(row)
+    cols = ["method", "best_value", "runs", "wall_s", "peak_rss_mb", "ring_recall",
             "account_precision", "account_recall", "ari", "reported_rings", "status"]
     tmp = os.path.join(out_dir, f".peers.csv.tmp-{os.getpid()}")
     with open(tmp, "w", newline="") as f:
@@ -477,7 +492,7 @@ def summarise(out_dir):
         w.writerows(rows)
     os.replace(tmp, os.path.join(out_dir, "peers.csv"))
 
-    heads = ["method", "best sweep value", "wall s", "peak RSS MB", "ring recall",
+    heads = ["method", "best sweep value", "runs", "median wall s", "median peak RSS MB", "ring recall",
              "account precision", "account recall", "ARI", "reported rings"]
     lines = [f"# ringscan and its peers", ""]
     if meta:
@@ -491,7 +506,7 @@ def summarise(out_dir):
     lines.append("| " + " | ".join(heads) + " |")
     lines.append("| " + " | ".join("---" for _ in heads) + " |")
     for r in rows:
-        vals = [r["method"], r["best_value"], r["wall_s"], r["peak_rss_mb"], r["ring_recall"],
+        vals = [r["method"], r["best_value"], r["runs"], r["wall_s"], r["peak_rss_mb"], r["ring_recall"],
                 r["account_precision"], r["account_recall"], r["ari"], r["reported_rings"]]
         if r["status"] != "ok":
             vals[-1] = f"{r['status']} {r['note']}".strip()

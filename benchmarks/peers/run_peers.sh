@@ -25,6 +25,7 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 die() { echo "run_peers.sh: error: $*" >&2; exit 2; }
 
 threads="$(nproc)"
+runs=1
 ringscan="$repo/build/ringscan"
 methods="$all_methods"
 positional=()
@@ -35,6 +36,8 @@ while (($#)); do
     --ringscan) [[ $# -ge 2 ]] || die "--ringscan needs a value"; ringscan="$2"; shift 2 ;;
     --ringscan=*) ringscan="${1#*=}"; shift ;;
     --methods) [[ $# -ge 2 ]] || die "--methods needs a value"; methods="$2"; shift 2 ;;
+    --runs) [[ $# -ge 2 ]] || die "--runs needs a value"; runs="$2"; shift 2 ;;
+    --runs=*) runs="${1#*=}"; shift ;;
     --methods=*) methods="${1#*=}"; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -43,6 +46,7 @@ while (($#)); do
 done
 [[ ${#positional[@]} -eq 2 ]] || { usage >&2; exit 2; }
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, got '$threads'"
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, got '$runs'"
 input="${positional[0]}"
 out_dir="${positional[1]}"
 [[ -f "$input" ]] || die "input file '$input' not found"
@@ -96,6 +100,9 @@ failed=0
 cd "$repo"
 python3 benchmarks/peers/peers.py --info "$out_dir" --input "$input" --threads "$threads"
 
+# Each method runs --runs times in turn; the summary takes medians of time and memory (the
+# quality figures are the same every run: every method is deterministic).
+for ((run = 1; run <= runs; run++)); do
 for m in "${selected[@]}"; do
   out="$out_dir/$m.h5"
   time_file="$out_dir/$m.time"
@@ -122,7 +129,8 @@ for m in "${selected[@]}"; do
   wall="$(wall_seconds "$time_file" 2>/dev/null || true)"
   rss="$(rss_kb "$time_file" 2>/dev/null || true)"
   printf '%s\t%s\t%s\t%s\t%s\n' "$m" "$status" "$wall" "$rss" "$note" >>"$timings"
-  echo "run_peers.sh: $m: $status, ${wall:-?} s, peak RSS ${rss:-?} kB $note" >&2
+  echo "run_peers.sh: $m (run $run of $runs): $status, ${wall:-?} s, peak RSS ${rss:-?} kB $note" >&2
+done
 done
 
 python3 benchmarks/peers/peers.py --summarise "$out_dir"
