@@ -232,7 +232,7 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
       ->check(CLI::ExistingFile);
   sub->add_option("-o,--output", a.output, "Output file to write (HDF5)")->required();
   sub->add_option("--report", a.report, "Also write the JSON report of the rings here");
-  sub->add_option("--device", a.device, "Backend: auto (CUDA when a device is present), cpu, cuda")
+  sub->add_option("--device", a.device, "Backend: auto, cpu, cuda (auto runs on the CPU until the CUDA stages exist)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--duplicate-similarity", o.duplicate_similarity,
                   "Cosine at or above which two prompts are near-duplicates");
@@ -246,7 +246,7 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
                   "Requests this close in time (seconds) count as co-active")
       ->type_name("SECONDS");
   sub->add_option("--account-neighbours", o.account_neighbours,
-                  "k of the account kNN over behaviour and timing profiles");
+                  "k of each account kNN (content profiles; timing and behaviour profiles)");
   sub->add_option("--exact-account-limit", o.exact_account_limit,
                   "Exact account indices up to this many accounts, IVF above");
   sub->add_option("--edge-threshold", o.edge_threshold,
