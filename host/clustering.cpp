@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "ringscan/error.hpp"
+#include "pair_evidence.hpp"
 #include "union_find.hpp"
 
 namespace ringscan {
@@ -123,6 +124,7 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
   linked.erase(std::unique(linked.begin(), linked.end()), linked.end());
 
   std::vector<uint8_t> merge(linked.size(), 0);
+  const ProfilesView view = host_view(profiles, options);
   const int64_t n = int64_t(linked.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t i = 0; i < n; ++i) {
@@ -131,7 +133,7 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
     double sync = 0, behaviour = 0;
     for (int64_t a : x)
       for (int64_t b : y) {
-        const PairEvidence e = pair_evidence(profiles, a, b, 0.0f, options);
+        const PairEvidence e = evaluate_pair(view, a, b, 0.0f);
         sync += e.synchrony;
         behaviour += e.behaviour;
       }

@@ -35,11 +35,6 @@ int64_t pairs_of_group(int64_t m) {
 
 }  // namespace
 
-PairEvidence pair_evidence(const AccountProfiles& profiles, int64_t a, int64_t b, float summed_idf,
-                           const DetectOptions& options) {
-  return evaluate_pair(host_view(profiles, options), a, b, summed_idf);
-}
-
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, const Context& ctx) {

@@ -392,8 +392,8 @@ struct Sink {
                         const std::vector<int64_t>& roles) = 0;
 };
 
+/// Callers validate the options first (generate_dataset before it creates its file).
 GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sink) {
-  validate(o);
   ThreadScope threads(ctx.threads);
   // One block of requests in memory at a time (float32 plus the per-request vectors).
   ctx.require_memory(int64_t(double(kBlockAccounts) * o.requests_per_account * 4 * double(o.dim) * 3 +
@@ -503,6 +503,7 @@ Dataset generate_in_memory(const GenerateOptions& o, const Context& ctx,
       roles = r;
     }
   } sink;
+  validate(o);
   sink.data.dim = o.dim;
   sink.data.source = "generated(seed=" + std::to_string(o.seed) + ")";
   generate(o, ctx, sink);

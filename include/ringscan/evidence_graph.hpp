@@ -32,10 +32,6 @@ struct EvidenceGraph {
   int64_t num_edges() const { return static_cast<int64_t>(neighbours.size()) / 2; }
 };
 
-/// Evidence of one account pair from the profiles; `summed_idf` over the groups they share.
-PairEvidence pair_evidence(const AccountProfiles& profiles, int64_t a, int64_t b, float summed_idf,
-                           const DetectOptions& options);
-
 /// Evaluates every candidate pair (shared prompt groups plus `account_pairs`) and keeps those
 /// whose fused evidence passes the edge rule.
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,

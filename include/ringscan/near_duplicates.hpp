@@ -25,7 +25,6 @@ struct PromptGroups {
   std::vector<float> idf;                 ///< [G] ln(A / accounts in group)
   std::vector<uint8_t> common;            ///< [G] 1 when too widely shared to be evidence
   int64_t near_duplicate_pairs = 0;       ///< verified pairs found by the index
-  bool exact_index = true;                ///< flat (exact) or IVF request index
 
   int64_t accounts_in(int64_t g) const { return account_offsets[g + 1] - account_offsets[g]; }
   /// A group counts as evidence when >= 2 accounts sent it and it is not common.
