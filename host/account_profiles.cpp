@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "evidence_math.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -79,10 +80,7 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
     float* out = &p.content[a * D];
     for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
       for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
-    double s = 0;
-    for (int64_t i = 0; i < D; ++i) s += double(out[i]) * out[i];
-    const float inv = s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
-    for (int64_t i = 0; i < D; ++i) out[i] *= inv;
+    normalise_to_unit(out, D);
   }
 
   if (req.feature_dim > 0) {

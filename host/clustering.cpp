@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "ringscan/error.hpp"
+#include "clustering_rules.hpp"
 #include "pair_evidence.hpp"
 #include "union_find.hpp"
 
@@ -17,7 +18,7 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
   Clustering c;
   c.label.assign(A, -1);
   std::vector<uint8_t> core(A);
-  for (int64_t a = 0; a < A; ++a) core[a] = g.offsets[a + 1] - g.offsets[a] >= options.min_core_degree;
+  for (int64_t a = 0; a < A; ++a) core[a] = is_core_account(g.offsets.data(), a, options.min_core_degree);
 
   // Union-find over core-core edges; the smaller account becomes the root, so the root of a
   // component is its smallest member whatever order edges are visited in.
@@ -38,15 +39,8 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
       root[a] = find_root(parent.data(), a);
       continue;
     }
-    int64_t best = -1;
-    float best_w = -1;
-    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
-      const int64_t b = g.neighbours[e];
-      if (core[b] && g.evidence[e].weight > best_w) {
-        best_w = g.evidence[e].weight;
-        best = b;
-      }
-    }
+    const int64_t best = strongest_core_neighbour(g.offsets.data(), g.neighbours.data(),
+                                                  g.evidence.data(), core.data(), a);
     if (best >= 0) root[a] = find_root(parent.data(), best);
   }
   // Components of two or more accounts become clusters, numbered by smallest member (canonical

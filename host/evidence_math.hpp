@@ -36,6 +36,15 @@ RINGSCAN_HD inline float dot_product(const float* a, const float* b, int64_t d) 
   return s;
 }
 
+/// Scales v [d] to unit length in place (a zero vector stays zero). The squared norm is
+/// summed in double, where float products are exact, so host and device agree bit for bit.
+RINGSCAN_HD inline void normalise_to_unit(float* v, int64_t d) {
+  double s = 0;
+  for (int64_t i = 0; i < d; ++i) s += double(v[i]) * v[i];
+  const float inv = s > 0 ? float(1.0 / sqrt(s)) : 0.0f;
+  for (int64_t i = 0; i < d; ++i) v[i] *= inv;
+}
+
 /// Signal in [0, 1) from the summed IDF of the prompt groups two accounts share.
 RINGSCAN_HD inline float shared_prompt_signal(float summed_idf) {
   return summed_idf > 0 ? 1.0f - expf(-summed_idf / kSharedPromptScale) : 0.0f;
