@@ -1,6 +1,7 @@
-// The one way CUDA calls are checked: every call goes through RINGSCAN_CUDA_TRY, which
-// throws ringscan::DeviceError with the file, the line and the call.
+// The one way CUDA and cuBLAS calls are checked: every call goes through RINGSCAN_CUDA_TRY,
+// which throws ringscan::DeviceError with the file, the line and the call.
 #pragma once
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <string>
@@ -22,11 +23,21 @@ namespace ringscan::cuda {
   throw DeviceError(message);
 }
 
+[[noreturn]] inline void throw_cuda_error(cublasStatus_t status, const char* call, const char* file,
+                                          int line) {
+  throw DeviceError(std::string("cuBLAS error ") + cublasGetStatusName(status) + " (" +
+                    cublasGetStatusString(status) + ") in " + call + " at " + file + ":" +
+                    std::to_string(line));
+}
+
+inline bool failed(cudaError_t status) { return status != cudaSuccess; }
+inline bool failed(cublasStatus_t status) { return status != CUBLAS_STATUS_SUCCESS; }
+
 }  // namespace ringscan::cuda
 
 #define RINGSCAN_CUDA_TRY(call)                                                      \
   do {                                                                               \
-    const cudaError_t ringscan_cuda_status_ = (call);                                \
-    if (ringscan_cuda_status_ != cudaSuccess)                                        \
+    const auto ringscan_cuda_status_ = (call);                                       \
+    if (::ringscan::cuda::failed(ringscan_cuda_status_))                             \
       ::ringscan::cuda::throw_cuda_error(ringscan_cuda_status_, #call, __FILE__, __LINE__); \
   } while (0)

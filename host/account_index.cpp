@@ -8,6 +8,7 @@
 #include "faiss_util.hpp"
 #include "random.hpp"
 #include "self_join.hpp"
+#include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -24,11 +25,11 @@ constexpr int64_t kContentIndexDim = 64;
 namespace {
 
 /// Appends (a, b) pairs, a < b, of each row of x [A x width] and its k nearest rows.
-void append_knn_pairs(const std::vector<float>& x, int64_t A, int64_t width, int64_t k,
-                      bool exact, const char* what, const Context& ctx,
+void append_knn_pairs(const SelfJoin& join, const std::vector<float>& x, int64_t A, int64_t width,
+                      int64_t k, bool exact, const char* what, const Context& ctx,
                       std::vector<std::pair<int64_t, int64_t>>& pairs) {
   const auto keep_all = [](int64_t, int64_t, float, float*) { return true; };
-  const auto found = ivf_self_join(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what);
+  const auto found = join.run(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what);
   // The IVF join keeps k per visited cell; keep each account's k nearest overall (a pair
   // stays when either side keeps it, as in a kNN graph).
   std::vector<int64_t> off(A + 1, 0);
@@ -64,6 +65,13 @@ void append_knn_pairs(const std::vector<float>& x, int64_t A, int64_t width, int
 std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountProfiles& p,
                                                                  const DetectOptions& options,
                                                                  const Context& ctx) {
+  return account_candidate_pairs(p, options, ctx, host_self_join());
+}
+
+std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountProfiles& p,
+                                                                 const DetectOptions& options,
+                                                                 const Context& ctx,
+                                                                 const SelfJoin& join) {
   const int64_t A = p.num_accounts, D = p.dim, B = p.feature_dim;
   RINGSCAN_EXPECTS(options.account_neighbours >= 0, "--account-neighbours must be >= 0");
   std::vector<std::pair<int64_t, int64_t>> pairs;
@@ -74,7 +82,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
                      "account index");
   ThreadScope threads(ctx.threads);
   SerialBlasScope serial_blas;
-  const bool exact = A <= options.exact_account_limit;
+  const bool exact = join.always_exact || A <= options.exact_account_limit;
 
   // Two indices: content profiles, and coordination profiles (a signed hashing sketch of the
   // IDF-weighted activity, whose inner products approximate the timing cosine, plus behaviour).
@@ -97,7 +105,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
         for (int64_t f = 0; f < B; ++f) v[T + f] = scale * p.behaviour[a * B + f];
       }
     }
-    append_knn_pairs(x, A, T + B, k, exact, "account index", ctx, pairs);
+    append_knn_pairs(join, x, A, T + B, k, exact, "account index", ctx, pairs);
   }
   if (D > kContentIndexDim && !exact) {
     // Large inputs: content profiles projected by PCA first; the pairs are only candidates,
@@ -111,9 +119,9 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
       pca.train(int64_t(sample.size()) / D, sample.data());
       pca.apply_noalloc(A, p.content.data(), reduced.data());
     });
-    append_knn_pairs(reduced, A, kContentIndexDim, k, exact, "account index", ctx, pairs);
+    append_knn_pairs(join, reduced, A, kContentIndexDim, k, exact, "account index", ctx, pairs);
   } else {
-    append_knn_pairs(p.content, A, D, k, exact, "account index", ctx, pairs);
+    append_knn_pairs(join, p.content, A, D, k, exact, "account index", ctx, pairs);
   }
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());

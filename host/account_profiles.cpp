@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "evidence_math.hpp"
+#include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -66,6 +67,11 @@ std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
 
 AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                  const Context& ctx) {
+  return account_profiles(req, options, ctx, true);
+}
+
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 const Context& ctx, bool with_content) {
   const int64_t A = req.num_accounts, D = req.dim, R = req.num_requests;
   RINGSCAN_EXPECTS(options.time_window_seconds >= 1, "--time-window must be at least 1 second");
   ctx.require_memory(int64_t(double(A) * D * 4 + double(R) * 12), "account profiles");
@@ -74,9 +80,9 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
   p.num_accounts = A;
   p.dim = D;
 
-  p.content.assign(A * D, 0.0f);
+  if (with_content) p.content.assign(A * D, 0.0f);
 #pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t a = 0; a < A; ++a) {
+  for (int64_t a = 0; a < (with_content ? A : 0); ++a) {
     float* out = &p.content[a * D];
     for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
       for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];

@@ -17,4 +17,19 @@ std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const 
                                          const int64_t* second, const float* idf, int64_t n,
                                          const DetectOptions& options);
 
+/// The nearest other rows of each row of a matrix, in CSR form.
+struct RowNeighbours {
+  std::vector<int64_t> offsets;  ///< [n+1]
+  std::vector<int64_t> other;    ///< rows, ascending by (distance, row) within each query
+  std::vector<float> distance;   ///< squared L2 distances (from the GEMM: fp16 inputs round)
+};
+
+/// For every row q of x [n x d] (host memory): its up to `cap` (<= 2048) nearest other rows
+/// by squared L2 distance, only those within `radius` when radius >= 0. Exact search on the
+/// current device: cuBLAS GEMM tiles (fp16 inputs with fp32 accumulation when `half_inputs`)
+/// and a fused selection kernel. Device memory stays within `device_budget` bytes (the score
+/// tile shrinks to fit); throws BudgetExceeded when even the smallest tile does not fit.
+RowNeighbours nearest_rows(const float* x, int64_t n, int64_t d, float radius, int64_t cap,
+                           bool half_inputs, int64_t device_budget, const char* stage);
+
 }  // namespace ringscan::cuda

@@ -8,6 +8,7 @@
 #include "evidence_math.hpp"
 #include "pair_evidence.hpp"
 #include "random.hpp"
+#include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -35,9 +36,25 @@ int64_t pairs_of_group(int64_t m) {
 
 }  // namespace
 
+PairEvaluator host_pair_evaluator(const DetectOptions& options) {
+  return [options](const AccountProfiles& profiles, const int64_t* first, const int64_t* second,
+                   const float* idf, int64_t n, PairEvidence* out) {
+    const ProfilesView view = host_view(profiles, options);
+#pragma omp parallel for schedule(dynamic, 1024)
+    for (int64_t c = 0; c < n; ++c) out[c] = evaluate_pair(view, first[c], second[c], idf[c]);
+  };
+}
+
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, const Context& ctx) {
+  return evidence_graph(groups, profiles, account_pairs, options, ctx, host_pair_evaluator(options));
+}
+
+EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                             const DetectOptions& options, const Context& ctx,
+                             const PairEvaluator& evaluate) {
   const int64_t A = profiles.num_accounts;
   ThreadScope threads(ctx.threads);
   EvidenceGraph g;
@@ -78,12 +95,12 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
 
   // Candidate pairs with their summed IDF, in (a, b) order; sums run in sorted order so they
   // are reproducible bit for bit.
-  struct Candidate {
-    int64_t a, b;
-    float idf;
-  };
-  std::vector<Candidate> candidates;
-  candidates.reserve(prompt_pairs.size() / 2 + account_pairs.size());
+  std::vector<int64_t> first, second;
+  std::vector<float> summed_idf;
+  const std::size_t reserve = prompt_pairs.size() / 2 + account_pairs.size();
+  first.reserve(reserve);
+  second.reserve(reserve);
+  summed_idf.reserve(reserve);
   std::size_t i = 0, j = 0;
   while (i < prompt_pairs.size() || j < account_pairs.size()) {
     const bool take_prompt =
@@ -95,26 +112,24 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
     float idf = 0;
     while (i < prompt_pairs.size() && prompt_pairs[i].a == a && prompt_pairs[i].b == b) idf += prompt_pairs[i++].idf;
     while (j < account_pairs.size() && account_pairs[j].first == a && account_pairs[j].second == b) ++j;
-    candidates.push_back({a, b, idf});
+    first.push_back(a);
+    second.push_back(b);
+    summed_idf.push_back(idf);
   }
   g.prompt_pairs = int64_t(prompt_pairs.size());
   prompt_pairs = {};
-  g.candidate_pairs = int64_t(candidates.size());
+  const int64_t n = int64_t(first.size());
+  g.candidate_pairs = n;
 
-  std::vector<PairEvidence> evidence(candidates.size());
-  const ProfilesView view = host_view(profiles, options);
-  const int64_t n = int64_t(candidates.size());
-#pragma omp parallel for schedule(dynamic, 1024)
-  for (int64_t c = 0; c < n; ++c) {
-    evidence[c] = evaluate_pair(view, candidates[c].a, candidates[c].b, candidates[c].idf);
-  }
+  std::vector<PairEvidence> evidence(n);
+  evaluate(profiles, first.data(), second.data(), summed_idf.data(), n, evidence.data());
 
   std::vector<int64_t> degree(A, 0);
   int64_t edges = 0;
   for (int64_t c = 0; c < n; ++c)
     if (evidence[c].weight >= options.edge_threshold && evidence[c].weight > 0) {
-      ++degree[candidates[c].a];
-      ++degree[candidates[c].b];
+      ++degree[first[c]];
+      ++degree[second[c]];
       ++edges;
     }
   g.offsets.assign(A + 1, 0);
@@ -126,8 +141,8 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   for (int pass = 0; pass < 2; ++pass)
     for (int64_t c = 0; c < n; ++c) {
       if (!(evidence[c].weight >= options.edge_threshold && evidence[c].weight > 0)) continue;
-      const int64_t row = pass == 0 ? candidates[c].b : candidates[c].a;
-      const int64_t col = pass == 0 ? candidates[c].a : candidates[c].b;
+      const int64_t row = pass == 0 ? second[c] : first[c];
+      const int64_t col = pass == 0 ? first[c] : second[c];
       g.neighbours[fill[row]] = col;
       g.evidence[fill[row]++] = evidence[c];
     }

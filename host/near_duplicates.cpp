@@ -10,6 +10,7 @@
 #include "evidence_math.hpp"
 #include "faiss_util.hpp"
 #include "self_join.hpp"
+#include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 #include "union_find.hpp"
 
@@ -26,6 +27,12 @@ constexpr float kCandidateSlack = 0.02f;
 std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                               const DetectOptions& options, const Context& ctx,
                                               bool* exact_index) {
+  return near_duplicate_pairs(req, options, ctx, exact_index, host_self_join());
+}
+
+std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
+                                              const DetectOptions& options, const Context& ctx,
+                                              bool* exact_index, const SelfJoin& join) {
   const int64_t R = req.num_requests, D = req.dim;
   const float tau = options.duplicate_similarity;
   RINGSCAN_EXPECTS(tau > 0 && tau <= 1, "--duplicate-similarity must be in (0, 1]");
@@ -34,7 +41,7 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
   if (exact_index) *exact_index = true;
   if (R < 2) return pairs;
   ThreadScope threads(ctx.threads);
-  const bool exact = R <= options.exact_request_limit || D <= 8;
+  const bool exact = join.always_exact || R <= options.exact_request_limit || D <= 8;
   if (exact_index) *exact_index = exact;
 
   // Large inputs: the IVF self-join over a PCA projection (orthonormal rows, so projected
@@ -67,7 +74,7 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
     *sim = dot_product(base + q * D, base + other * D, D);
     return *sim >= tau;
   };
-  pairs = ivf_self_join(exact ? base : reduced.data(), R, dr, exact, radius,
+  pairs = join.run(exact ? base : reduced.data(), R, dr, exact, radius,
                         options.duplicate_neighbours, verify, ctx, "request index");
   return pairs;
 }

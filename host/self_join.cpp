@@ -290,6 +290,11 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     }
     ctx.report(stage, R, R);
   }
+  make_canonical(pairs);
+  return pairs;
+}
+
+void make_canonical(std::vector<RequestPair>& pairs) {
   std::sort(pairs.begin(), pairs.end(), [](const RequestPair& a, const RequestPair& b) {
     return a.first != b.first ? a.first < b.first : a.second < b.second;
   });
@@ -298,7 +303,8 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
                             return a.first == b.first && a.second == b.second;
                           }),
               pairs.end());
-  return pairs;
 }
+
+SelfJoin host_self_join() { return SelfJoin{false, ivf_self_join}; }
 
 }  // namespace ringscan

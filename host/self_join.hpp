@@ -25,6 +25,23 @@ std::vector<RequestPair> ivf_self_join(const float* x, int64_t n, int64_t d, boo
                                        float radius, int64_t cap, const JoinFilter& accept,
                                        const Context& ctx, const char* stage);
 
+/// How the request and account indices find near rows: the CPU's ivf_self_join, or the
+/// CUDA backend's exact device search (same contract as ivf_self_join).
+struct SelfJoin {
+  /// True when the join is exact at any size: the stages then skip their projections.
+  bool always_exact = false;
+  std::function<std::vector<RequestPair>(const float* x, int64_t n, int64_t d, bool exact,
+                                         float radius, int64_t cap, const JoinFilter& accept,
+                                         const Context& ctx, const char* stage)>
+      run;
+};
+
+/// The CPU backend's join: ivf_self_join.
+SelfJoin host_self_join();
+
+/// Sorts pairs by (first, second) and drops repeats: the canonical output of a join.
+void make_canonical(std::vector<RequestPair>& pairs);
+
 /// Every `step`-th row of x [n x d], at most `want` rows: a sample that depends only on the
 /// (canonical) order of the rows.
 std::vector<float> strided_sample(const float* x, int64_t n, int64_t d, int64_t want);
