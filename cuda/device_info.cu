@@ -12,6 +12,9 @@ namespace ringscan {
 BuildInfo build_info() {
   BuildInfo info;
   info.cuda_compiled = true;
+#ifdef RINGSCAN_FAISS_GPU
+  info.faiss_gpu = true;
+#endif
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
     cudaGetLastError();  // clear the non-sticky error left by a missing driver

@@ -1,7 +1,6 @@
 #include <memory>
 
 #include "ringscan/backend.hpp"
-#include "ringscan/error.hpp"
 
 namespace ringscan {
 namespace {
@@ -35,16 +34,6 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_backend(Device device) {
-  if (device == Device::Cuda) {
-    const BuildInfo info = build_info();
-    throw InvalidInput(std::string("--device cuda: CUDA backend not compiled in") +
-                       (info.cuda_compiled ? " (this build has CUDA device support, but the CUDA "
-                                             "pipeline stages are not implemented yet)"
-                                           : ""));
-  }
-  // Auto: the CUDA stages do not exist yet, so every device choice resolves to the CPU.
-  return std::make_unique<CpuBackend>();
-}
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
 }  // namespace ringscan

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ringscan/account_profiles.hpp"
+#include "ringscan/request_order.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/pipeline.hpp"
 
@@ -16,6 +17,18 @@ namespace ringscan::cuda {
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
                                          const int64_t* second, const float* idf, int64_t n,
                                          const DetectOptions& options);
+
+/// The bytes of device memory the CUDA stages may use: `requested` when positive (checked
+/// against the free memory), else 90% of the device's free memory.
+int64_t device_memory_budget(int64_t requested);
+
+/// Content profiles [A x D] of canonical requests, aggregated on the device in blocks of
+/// accounts whose embeddings fit a quarter of `device_budget`. Bit-identical to the CPU's.
+std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device_budget);
+
+/// Canonical cluster labels of `graph` (the CPU stage's rule), computed on the device.
+std::vector<int64_t> cluster_labels(const EvidenceGraph& graph, int64_t min_core_degree,
+                                    int64_t* num_clusters);
 
 /// The nearest other rows of each row of a matrix, in CSR form.
 struct RowNeighbours {

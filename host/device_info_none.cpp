@@ -2,6 +2,12 @@
 
 namespace ringscan {
 
-BuildInfo build_info() { return BuildInfo{}; }
+BuildInfo build_info() {
+  BuildInfo info;
+#ifdef RINGSCAN_FAISS_GPU
+  info.faiss_gpu = true;
+#endif
+  return info;
+}
 
 }  // namespace ringscan

@@ -39,6 +39,7 @@
 #endif
 
 #include "cli/progress.hpp"
+#include "ringscan/backend.hpp"
 #include "ringscan/context.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
@@ -129,11 +130,7 @@ bool same_file(const std::string& a, const std::string& b) {
 std::string version_text() {
   const ringscan::BuildInfo info = ringscan::build_info();
   std::string text = std::string("ringscan ") + RINGSCAN_VERSION + "\n";
-  // Until the CUDA stages exist, a CUDA build only discovers devices; say so rather than
-  // list a backend that cannot run.
-  text += std::string("backends: cpu") +
-          (info.cuda_compiled ? " (CUDA device discovery compiled in; CUDA stages not yet)" : "") +
-          "\n";
+  text += std::string("backends: cpu") + (info.cuda_compiled ? ", cuda" : "") + "\n";
   if (info.cuda_compiled) {
     text += "CUDA devices: " + std::to_string(info.cuda_devices);
     if (!info.cuda_device_names.empty()) text += " (" + info.cuda_device_names + ")";
@@ -145,6 +142,11 @@ std::string version_text() {
   text += fmt::format("FAISS {}.{}.{}\n", FAISS_VERSION_MAJOR, FAISS_VERSION_MINOR,
                       FAISS_VERSION_PATCH);
 #endif
+  if (info.cuda_compiled)
+    text += std::string("device kNN: ") +
+            (info.faiss_gpu ? "FAISS has GPU indices, but ringscan uses its own exact cuBLAS kNN"
+                            : "ringscan's own exact cuBLAS kNN (the FAISS found at build time has no GPU indices)") +
+            "\n";
   text.pop_back();  // CLI11 adds the final newline
   return text;
 }
@@ -219,6 +221,7 @@ int run_generate(GenerateArgs& a) {
 struct DetectArgs {
   std::string input, output, report;
   std::string device = "auto";
+  std::string device_memory_budget;  // empty: 90% of the device's free memory
   ringscan::DetectOptions options;
   CommonArgs common;
 };
@@ -232,8 +235,12 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
       ->check(CLI::ExistingFile);
   sub->add_option("-o,--output", a.output, "Output file to write (HDF5)")->required();
   sub->add_option("--report", a.report, "Also write the JSON report of the rings here");
-  sub->add_option("--device", a.device, "Backend: auto, cpu, cuda (auto runs on the CPU until the CUDA stages exist)")
+  sub->add_option("--device", a.device, "Backend: auto (CUDA when built in and a device is present), cpu, cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_option("--device-memory-budget", a.device_memory_budget,
+                  "Upper bound on the GPU memory the CUDA stages may hold, e.g. 40G")
+      ->type_name("SIZE")
+      ->default_str("90% of the device's free memory");
   sub->add_option("--duplicate-similarity", o.duplicate_similarity,
                   "Cosine at or above which two prompts are near-duplicates");
   sub->add_option("--duplicate-neighbours", o.duplicate_neighbours, "k of the request kNN");
@@ -312,15 +319,12 @@ int run_detect(DetectArgs& a) {
                    "report '" + a.report + "' must differ from the input and the output");
   require_writable(a.output, "output");
   if (!a.report.empty()) require_writable(a.report, "report");
-  if (a.options.device == ringscan::Device::Cuda) {
-    // Checked before loading: a large input takes minutes to read.
-    const ringscan::BuildInfo info = ringscan::build_info();
-    RINGSCAN_EXPECTS(info.cuda_compiled, "--device cuda: CUDA backend not compiled in");
-    RINGSCAN_EXPECTS(info.cuda_devices > 0, "--device cuda: no CUDA device found");
-  }
+  // The backend is checked before loading: a large input takes minutes to read.
+  ringscan::make_backend(a.options.device);
 
   Progress progress = Progress::for_stderr(a.common.quiet);
-  const Context ctx = make_context(a.common, progress);
+  Context ctx = make_context(a.common, progress);
+  if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
   ringscan::DetectionResult result;
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes

@@ -12,7 +12,6 @@
 
 #include <cstdint>
 #include <cuda/atomic>
-#include <limits>
 
 #include "clustering_rules.hpp"
 
@@ -36,10 +35,10 @@ struct ComponentArrays {
   int64_t* label = nullptr;         ///< output: cluster of each account, -1 = none
 };
 
-using AtomicIndex = cuda::atomic_ref<int64_t, cuda::thread_scope_device>;
+using AtomicIndex = ::cuda::atomic_ref<int64_t, ::cuda::thread_scope_device>;
 
 RINGSCAN_HD inline int64_t relaxed_load(int64_t* p) {
-  return AtomicIndex(*p).load(cuda::memory_order_relaxed);
+  return AtomicIndex(*p).load(::cuda::memory_order_relaxed);
 }
 
 /// Root of x. Parents only ever point to smaller ancestors, so the halving writes of
@@ -48,7 +47,7 @@ RINGSCAN_HD inline int64_t concurrent_find(int64_t* parent, int64_t x) {
   int64_t p = relaxed_load(&parent[x]);
   while (p != x) {
     const int64_t grand = relaxed_load(&parent[p]);
-    if (grand != p) AtomicIndex(parent[x]).store(grand, cuda::memory_order_relaxed);
+    if (grand != p) AtomicIndex(parent[x]).store(grand, ::cuda::memory_order_relaxed);
     x = p;
     p = grand;
   }
@@ -67,7 +66,7 @@ RINGSCAN_HD inline void concurrent_union(int64_t* parent, int64_t a, int64_t b) 
       b = t;
     }
     int64_t expected = b;
-    if (AtomicIndex(parent[b]).compare_exchange_strong(expected, a, cuda::memory_order_relaxed))
+    if (AtomicIndex(parent[b]).compare_exchange_strong(expected, a, ::cuda::memory_order_relaxed))
       return;
   }
 }
@@ -82,7 +81,7 @@ struct MarkCores {
     w.core[a] = is_core_account(g.offsets, a, min_core_degree);
     w.parent[a] = a;
     w.size[a] = 0;
-    w.first_member[a] = std::numeric_limits<int64_t>::max();
+    w.first_member[a] = INT64_MAX;  // no member yet
   }
 };
 
@@ -111,8 +110,8 @@ struct AttachAccounts {
     }
     w.root[a] = r;
     if (r >= 0) {
-      AtomicIndex(w.size[r]).fetch_add(1, cuda::memory_order_relaxed);
-      AtomicIndex(w.first_member[r]).fetch_min(a, cuda::memory_order_relaxed);
+      AtomicIndex(w.size[r]).fetch_add(1, ::cuda::memory_order_relaxed);
+      AtomicIndex(w.first_member[r]).fetch_min(a, ::cuda::memory_order_relaxed);
     }
   }
 };

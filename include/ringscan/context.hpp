@@ -26,6 +26,8 @@ struct Context {
   int threads = 0;
   /// Upper bound on the bytes the job may hold at once; checked before allocating.
   int64_t memory_budget = 0;
+  /// Upper bound on the device memory the CUDA stages may hold (0: 90% of what is free).
+  int64_t device_memory_budget = 0;
   /// Called at stage boundaries and periodically inside long stages; may be empty.
   ProgressFn progress;
 
@@ -52,7 +54,8 @@ class ThreadScope {
 
 /// Backends compiled into this build and devices found at run time, for `--version`.
 struct BuildInfo {
-  bool cuda_compiled = false;
+  bool cuda_compiled = false;   ///< the CUDA backend is built in
+  bool faiss_gpu = false;       ///< the FAISS found at build time has GPU indices
   int cuda_devices = 0;
   std::string cuda_device_names;  // "0: NVIDIA H200 (sm_90, 139 GiB); ..."
 };

@@ -1,0 +1,65 @@
+// Stage 3 on the GPU: content profiles by the portable aggregation
+// (host/portable/content_profiles.hpp) on thrust::cuda, streamed over blocks of accounts so
+// that device memory is bounded by the block, not the input.
+#include <thrust/system/cuda/execution_policy.h>
+#include <thrust/system_error.h>
+
+#include <algorithm>
+#include <string>
+
+#include "cuda_check.cuh"
+#include "cuda_stages.hpp"
+#include "device_buffer.cuh"
+#include "portable/content_profiles.hpp"
+#include "ringscan/error.hpp"
+
+namespace ringscan::cuda {
+
+std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device_budget) {
+  const int64_t A = req.num_accounts, D = req.dim;
+  std::vector<float> content(A * D, 0.0f);
+  if (A == 0 || D == 0) return content;
+  // Requests per block: a quarter of the budget for their embeddings, at least one account.
+  const int64_t block_requests = std::max<int64_t>(1, device_budget / 4 / (D * 4));
+  int64_t largest = 0;
+  for (int64_t a = 0; a < A; ++a)
+    largest = std::max(largest, req.account_offsets[a + 1] - req.account_offsets[a]);
+  if (largest > block_requests)
+    throw BudgetExceeded("account profiles on the device: one account has " + std::to_string(largest) +
+                         " requests, more than fit a quarter of the device memory budget of " +
+                         format_size(device_budget) + " (raise --device-memory-budget)");
+  std::vector<int64_t> offsets;
+  for (int64_t a0 = 0; a0 < A;) {
+    int64_t a1 = a0 + 1;
+    while (a1 < A && req.account_offsets[a1 + 1] - req.account_offsets[a0] <= block_requests) ++a1;
+    const int64_t r0 = req.account_offsets[a0], rows = req.account_offsets[a1] - r0;
+    offsets.assign(req.account_offsets.begin() + a0, req.account_offsets.begin() + a1 + 1);
+    for (auto& o : offsets) o -= r0;
+    const DeviceBuffer<int64_t> device_offsets(offsets);
+    const DeviceBuffer<float> embeddings(req.unit_embeddings.data() + r0 * D, rows * D);
+    DeviceBuffer<float> block((a1 - a0) * D);
+    try {
+      portable::content_profiles(thrust::cuda::par, device_offsets.data(), embeddings.data(),
+                                 a1 - a0, D, block.data());
+    } catch (const thrust::system_error& e) {
+      throw DeviceError(std::string("account profiles on the device: ") + e.what());
+    }
+    RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
+    block.download(content.data() + a0 * D, (a1 - a0) * D);
+    a0 = a1;
+  }
+  return content;
+}
+
+int64_t device_memory_budget(int64_t requested) {
+  size_t free_bytes = 0, total_bytes = 0;
+  RINGSCAN_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const int64_t usable = int64_t(double(free_bytes) * 0.9);
+  if (requested <= 0) return usable;
+  if (requested > int64_t(free_bytes))
+    throw BudgetExceeded("--device-memory-budget " + format_size(requested) + " is more than the " +
+                         format_size(int64_t(free_bytes)) + " free on the device");
+  return requested;
+}
+
+}  // namespace ringscan::cuda

@@ -1,0 +1,228 @@
+// The CUDA backend against the CPU backend, stage by stage and end to end. Runs where a CUDA
+// device is present; skips with a message elsewhere. The portable stages it runs are also
+// checked on every machine (test_portable_stages.cpp), and the per-pair logic is shared.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "cuda_stages.hpp"
+#include "evidence_math.hpp"
+#include "pair_evidence.hpp"
+#include "ringscan/account_index.hpp"
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/backend.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/generate.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+
+using namespace ringscan;
+
+// GTEST_SKIP returns from the function it is in: it must stand in the test body.
+#define SKIP_WITHOUT_CUDA_DEVICE()                                                    \
+  do {                                                                                \
+    if (::ringscan::build_info().cuda_devices == 0)                                   \
+      GTEST_SKIP() << "no CUDA device on this machine: CUDA test skipped";            \
+  } while (0)
+
+namespace {
+
+constexpr int64_t kDeviceBudget = int64_t(2) << 30;
+
+Context test_context() {
+  Context ctx;
+  ctx.threads = 2;
+  return ctx;
+}
+
+Dataset small_world(int64_t accounts, uint64_t seed, int64_t dim = 48) {
+  GenerateOptions g;
+  g.accounts = accounts;
+  g.dim = dim;
+  g.seed = seed;
+  return generate_in_memory(g, test_context());
+}
+
+/// Options under which the CPU backend's indices are exact too.
+DetectOptions exact_everywhere() {
+  DetectOptions o;
+  o.exact_request_limit = int64_t(1) << 40;
+  o.exact_account_limit = int64_t(1) << 40;
+  return o;
+}
+
+/// Brute-force reference of nearest_rows on the host, in double.
+cuda::RowNeighbours reference_nearest(const std::vector<float>& x, int64_t n, int64_t d,
+                                      float radius, int64_t cap) {
+  cuda::RowNeighbours r;
+  r.offsets.assign(n + 1, 0);
+  for (int64_t q = 0; q < n; ++q) {
+    std::vector<std::pair<double, int64_t>> hits;
+    for (int64_t j = 0; j < n; ++j) {
+      if (j == q) continue;
+      double d2 = 0;
+      for (int64_t i = 0; i < d; ++i) d2 += double(x[q * d + i] - x[j * d + i]) * (x[q * d + i] - x[j * d + i]);
+      if (radius < 0 || d2 <= radius) hits.emplace_back(d2, j);
+    }
+    std::sort(hits.begin(), hits.end());
+    hits.resize(std::min<int64_t>(int64_t(hits.size()), cap));
+    for (auto [d2, j] : hits) {
+      r.other.push_back(j);
+      r.distance.push_back(float(d2));
+    }
+    r.offsets[q + 1] = int64_t(r.other.size());
+  }
+  return r;
+}
+
+}  // namespace
+
+class CudaNearestRows : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
+
+TEST_P(CudaNearestRows, MatchesBruteForceIncludingTiesAndCapsAboveN) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const auto [n, cap] = GetParam();
+  const int64_t d = 24;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(n * d);
+  for (auto& v : x) v = normal(rng);
+  // A block of identical rows: ties are broken by row index.
+  for (int64_t r = 1; r < std::min<int64_t>(n, 12); ++r) std::copy_n(&x[0], d, &x[r * d]);
+  for (float radius : {-1.0f, 30.0f}) {
+    const auto gpu = cuda::nearest_rows(x.data(), n, d, radius, cap, false, kDeviceBudget, "test");
+    const auto ref = reference_nearest(x, n, d, radius, std::min(cap, n - 1));
+    ASSERT_EQ(gpu.offsets, ref.offsets) << "radius " << radius;
+    for (std::size_t h = 0; h < ref.other.size(); ++h) {
+      // Distances agree to fp32 GEMM rounding; rows may only differ where distances tie.
+      EXPECT_NEAR(gpu.distance[h], ref.distance[h], 1e-3f * (1 + ref.distance[h]));
+      if (gpu.other[h] != ref.other[h]) EXPECT_NEAR(gpu.distance[h], ref.distance[h], 1e-4f);
+    }
+  }
+}
+
+// One row, k >= n, a block of identical rows, several column tiles and query blocks.
+INSTANTIATE_TEST_SUITE_P(Sizes, CudaNearestRows,
+                         ::testing::Values(std::make_tuple(1, 4), std::make_tuple(2, 4),
+                                           std::make_tuple(50, 100), std::make_tuple(600, 24),
+                                           std::make_tuple(5000, 16), std::make_tuple(300, 2048)));
+
+class CudaStages : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(CudaStages, GiveTheCpuStagesResults) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  ctx.device_memory_budget = kDeviceBudget;
+  const DetectOptions o = exact_everywhere();
+  const CanonicalRequests req = canonical_requests(small_world(GetParam(), 31), ctx);
+  auto cpu = make_backend(Device::Cpu);
+  auto gpu = make_backend(Device::Cuda);
+
+  // Request index: every pair is verified by the CPU's fp32 function, so its similarity is
+  // exactly the CPU's. Which `cap` neighbours a request in a large blob of near-identical
+  // prompts keeps depends on rounding (fp16 GEMM here, BLAS there), so the pairs themselves
+  // may differ inside a blob; the prompt groups they form must not.
+  const auto cpu_pairs = cpu->near_duplicate_pairs(req, o, ctx, nullptr);
+  const auto gpu_pairs = gpu->near_duplicate_pairs(req, o, ctx, nullptr);
+  for (const RequestPair& p : gpu_pairs) {
+    const float sim = dot_product(&req.unit_embeddings[p.first * req.dim],
+                                  &req.unit_embeddings[p.second * req.dim], req.dim);
+    EXPECT_EQ(p.similarity, sim);
+    EXPECT_GE(p.similarity, o.duplicate_similarity);
+  }
+  const PromptGroups groups = prompt_groups(req, cpu_pairs, o);
+  const PromptGroups gpu_groups = prompt_groups(req, gpu_pairs, o);
+  EXPECT_EQ(gpu_groups.group_of_request, groups.group_of_request);
+  EXPECT_EQ(gpu_groups.group_accounts, groups.group_accounts);
+
+  // Profiles: the content aggregation is bit for bit the CPU's.
+  const AccountProfiles cpu_profiles = cpu->account_profiles(req, o, ctx);
+  const AccountProfiles gpu_profiles = gpu->account_profiles(req, o, ctx);
+  EXPECT_EQ(gpu_profiles.content, cpu_profiles.content);
+  EXPECT_EQ(gpu_profiles.timing_norm, cpu_profiles.timing_norm);
+
+  // Account index: exact on both; neighbour choices may differ only at distance ties, which
+  // random profiles make rare: at least 99.5% of the pairs agree.
+  const auto cpu_accounts = cpu->account_candidate_pairs(cpu_profiles, o, ctx);
+  const auto gpu_accounts = gpu->account_candidate_pairs(cpu_profiles, o, ctx);
+  std::vector<std::pair<int64_t, int64_t>> common;
+  std::set_intersection(cpu_accounts.begin(), cpu_accounts.end(), gpu_accounts.begin(),
+                        gpu_accounts.end(), std::back_inserter(common));
+  EXPECT_GE(double(common.size()), 0.995 * double(std::max(cpu_accounts.size(), gpu_accounts.size())));
+
+  // Evidence graph and clustering on the same candidates: identical edges and labels; the
+  // weights agree to a few ulps (device expf/sqrtf and fused multiply-adds).
+  const EvidenceGraph cpu_graph = cpu->evidence_graph(groups, cpu_profiles, cpu_accounts, o, ctx);
+  const EvidenceGraph gpu_graph = gpu->evidence_graph(groups, cpu_profiles, cpu_accounts, o, ctx);
+  EXPECT_EQ(gpu_graph.offsets, cpu_graph.offsets);
+  EXPECT_EQ(gpu_graph.neighbours, cpu_graph.neighbours);
+  for (std::size_t e = 0; e < std::min(gpu_graph.evidence.size(), cpu_graph.evidence.size()); ++e)
+    EXPECT_NEAR(gpu_graph.evidence[e].weight, cpu_graph.evidence[e].weight, 1e-5f);
+  const Clustering cpu_clusters = cpu->cluster_accounts(cpu_graph, o, ctx);
+  const Clustering gpu_clusters = gpu->cluster_accounts(cpu_graph, o, ctx);
+  EXPECT_EQ(gpu_clusters.num_clusters, cpu_clusters.num_clusters);
+  EXPECT_EQ(gpu_clusters.label, cpu_clusters.label);
+}
+
+// One account (no pairs), a small and a larger input.
+INSTANTIATE_TEST_SUITE_P(Sizes, CudaStages, ::testing::Values(1, 200, 3000));
+
+TEST(CudaDetection, GivesTheCpuBackendsRingsAndLabels) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  ctx.device_memory_budget = kDeviceBudget;
+  const Dataset d = small_world(3000, 9001, 64);
+  DetectOptions o = exact_everywhere();
+  o.device = Device::Cpu;
+  const DetectionResult cpu = detect_rings(d, o, ctx);
+  o.device = Device::Cuda;
+  const DetectionResult gpu = detect_rings(d, o, ctx);
+  EXPECT_EQ(gpu.backend, "cuda");
+  ASSERT_GT(cpu.rings.size(), 0u);
+  EXPECT_EQ(gpu.cluster, cpu.cluster);
+  EXPECT_EQ(gpu.ring, cpu.ring);
+  ASSERT_EQ(gpu.ring_score.size(), cpu.ring_score.size());
+  for (std::size_t a = 0; a < cpu.ring_score.size(); ++a)
+    EXPECT_NEAR(gpu.ring_score[a], cpu.ring_score[a], 1e-4f);
+}
+
+TEST(CudaDetection, RefusesADeviceBudgetTooSmallForOneTile) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  ctx.device_memory_budget = 1 << 20;  // 1 MiB
+  DetectOptions o;
+  o.device = Device::Cuda;
+  EXPECT_THROW(detect_rings(small_world(3000, 9002), o, ctx), BudgetExceeded);
+}
+
+TEST(CudaEvidence, MatchesTheCpuPairByPair) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  const Dataset d = small_world(3000, 31);
+  DetectOptions o;
+  const AccountProfiles p = account_profiles(canonical_requests(d, ctx), o, ctx);
+  const auto pairs = account_candidate_pairs(p, o, ctx);
+  std::vector<int64_t> first, second;
+  std::vector<float> idf;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    first.push_back(pairs[i].first);
+    second.push_back(pairs[i].second);
+    idf.push_back(float(i % 7));  // exercise the shared-prompt signal too
+  }
+  const auto gpu = cuda::evaluate_pairs(p, first.data(), second.data(), idf.data(),
+                                        int64_t(first.size()), o);
+  ASSERT_EQ(gpu.size(), first.size());
+  const ProfilesView view = host_view(p, o);
+  // Tolerance: expf/sqrtf and fused multiply-adds differ by a few ulps between host and device.
+  for (std::size_t i = 0; i < gpu.size(); ++i) {
+    const PairEvidence cpu = evaluate_pair(view, first[i], second[i], idf[i]);
+    EXPECT_NEAR(gpu[i].shared_prompts, cpu.shared_prompts, 1e-5f);
+    EXPECT_NEAR(gpu[i].synchrony, cpu.synchrony, 1e-5f);
+    EXPECT_NEAR(gpu[i].behaviour, cpu.behaviour, 1e-5f);
+    EXPECT_NEAR(gpu[i].content, cpu.content, 1e-5f);
+    EXPECT_NEAR(gpu[i].weight, cpu.weight, 1e-5f);
+  }
+}
