@@ -1,6 +1,7 @@
 // The request index (near-duplicate prompts; exact and IVF variants) and the account index
 // (kNN over profiles). Items/s are requests or accounts searched.
 #include "bench_common.hpp"
+#include "ringscan/backend.hpp"
 
 using namespace ringscan;
 
@@ -27,7 +28,34 @@ void account_index(benchmark::State& state, const bench::Config& c, int64_t acco
   state.counters["pairs"] = double(pairs);
 }
 
+/// The CUDA backend's exact joins; `flop` counts the GEMM's 2 n^2 d multiply-adds per run,
+/// reported as a rate (the achieved FLOP/s of the whole stage, selection and copies included).
+void request_index_cuda(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const auto& p = bench::prepared(c, accounts);
+  auto backend = make_backend(Device::Cuda);
+  int64_t pairs = 0;
+  for (auto _ : state) pairs = int64_t(backend->near_duplicate_pairs(p.req, DetectOptions{}, bench::bench_context(), nullptr).size());
+  const double n = double(p.req.num_requests);
+  state.SetItemsProcessed(state.iterations() * p.req.num_requests);
+  state.counters["pairs"] = double(pairs);
+  state.counters["flop"] = benchmark::Counter(2 * n * n * double(p.req.dim), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void account_index_cuda(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const auto& p = bench::prepared(c, accounts);
+  auto backend = make_backend(Device::Cuda);
+  int64_t pairs = 0;
+  for (auto _ : state) pairs = int64_t(backend->account_candidate_pairs(p.profiles, DetectOptions{}, bench::bench_context()).size());
+  state.SetItemsProcessed(state.iterations() * p.profiles.num_accounts);
+  state.counters["pairs"] = double(pairs);
+}
+
 void register_all(const bench::Config& c) {
+  // CUDA variants register only where a device is present.
+  if (build_info().cuda_devices > 0) {
+    bench::register_sizes(c, "RequestIndex/cuda", request_index_cuda);
+    bench::register_sizes(c, "AccountIndex/cuda", account_index_cuda);
+  }
   bench::register_sizes(c, "RequestIndex/exact", [](benchmark::State& s, const bench::Config& c, int64_t a) { request_index(s, c, a, true); });
   bench::register_sizes(c, "RequestIndex/ivf", [](benchmark::State& s, const bench::Config& c, int64_t a) { request_index(s, c, a, false); });
   bench::register_sizes(c, "AccountIndex/exact", [](benchmark::State& s, const bench::Config& c, int64_t a) { account_index(s, c, a, true); });

@@ -15,6 +15,7 @@
 #include "ringscan/generate.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/request_order.hpp"
+#include "test_support.hpp"
 
 using namespace ringscan;
 
@@ -52,23 +53,7 @@ EvidenceGraph random_graph(int64_t n, int64_t m, uint64_t seed) {
     adj[a].emplace_back(b, w);
     adj[b].emplace_back(a, w);
   }
-  EvidenceGraph g;
-  g.num_accounts = n;
-  g.offsets.assign(n + 1, 0);
-  for (int64_t a = 0; a < n; ++a) {
-    std::sort(adj[a].begin(), adj[a].end());
-    adj[a].erase(std::unique(adj[a].begin(), adj[a].end(),
-                             [](auto& x, auto& y) { return x.first == y.first; }),
-                 adj[a].end());
-    g.offsets[a + 1] = g.offsets[a] + int64_t(adj[a].size());
-    for (auto [b, w] : adj[a]) {
-      g.neighbours.push_back(b);
-      PairEvidence e;
-      e.weight = w;
-      g.evidence.push_back(e);
-    }
-  }
-  return g;
+  return ringscan::testing::graph_from_adjacency(std::move(adj));
 }
 
 }  // namespace

@@ -179,25 +179,12 @@ TEST(AccountProfiles, AccountsWithoutRequestsHaveEmptyProfiles) {
 namespace {
 /// A graph over n accounts from an edge list, every edge with weight w.
 EvidenceGraph graph_of(int64_t n, const std::vector<std::pair<int64_t, int64_t>>& edges, float w = 0.8f) {
-  EvidenceGraph g;
-  g.num_accounts = n;
-  std::vector<std::vector<int64_t>> adj(n);
+  std::vector<std::vector<std::pair<int64_t, float>>> adj(n);
   for (auto [a, b] : edges) {
-    adj[a].push_back(b);
-    adj[b].push_back(a);
+    adj[a].emplace_back(b, w);
+    adj[b].emplace_back(a, w);
   }
-  g.offsets.assign(n + 1, 0);
-  for (int64_t a = 0; a < n; ++a) {
-    std::sort(adj[a].begin(), adj[a].end());
-    g.offsets[a + 1] = g.offsets[a] + int64_t(adj[a].size());
-    for (int64_t b : adj[a]) {
-      g.neighbours.push_back(b);
-      PairEvidence e;
-      e.weight = w;
-      g.evidence.push_back(e);
-    }
-  }
-  return g;
+  return ringscan::testing::graph_from_adjacency(std::move(adj));
 }
 }  // namespace
 

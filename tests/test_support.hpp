@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ringscan/dataset.hpp"
+#include "ringscan/evidence_graph.hpp"
 
 namespace ringscan::testing {
 
@@ -33,6 +34,28 @@ inline Dataset permuted(const Dataset& d, uint64_t seed, std::vector<int64_t>* n
   }
   if (new_row) *new_row = std::move(moved);
   return p;
+}
+
+/// A symmetric CSR evidence graph from adjacency lists of (neighbour, weight): rows sorted,
+/// repeated neighbours dropped (the first weight kept). The caller lists both directions.
+inline EvidenceGraph graph_from_adjacency(std::vector<std::vector<std::pair<int64_t, float>>> adj) {
+  EvidenceGraph g;
+  g.num_accounts = int64_t(adj.size());
+  g.offsets.assign(adj.size() + 1, 0);
+  for (std::size_t a = 0; a < adj.size(); ++a) {
+    std::stable_sort(adj[a].begin(), adj[a].end(), [](auto& x, auto& y) { return x.first < y.first; });
+    adj[a].erase(std::unique(adj[a].begin(), adj[a].end(),
+                             [](auto& x, auto& y) { return x.first == y.first; }),
+                 adj[a].end());
+    g.offsets[a + 1] = g.offsets[a] + int64_t(adj[a].size());
+    for (auto [b, w] : adj[a]) {
+      g.neighbours.push_back(b);
+      PairEvidence e;
+      e.weight = w;
+      g.evidence.push_back(e);
+    }
+  }
+  return g;
 }
 
 }  // namespace ringscan::testing
