@@ -32,7 +32,8 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
       union_sets(parent.data(), a, b);
     }
   }
-  // Border accounts join the core neighbour with the strongest edge (ties: smaller account).
+  // Border accounts join the core neighbour of their strongest shared-prompt edge (ties: the
+  // smaller account).
   std::vector<int64_t> root(A, -1);
   for (int64_t a = 0; a < A; ++a) {
     if (core[a]) {

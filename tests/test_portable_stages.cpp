@@ -42,16 +42,19 @@ Clustering portable_clusters(const EvidenceGraph& g, int64_t min_core_degree) {
 }
 
 /// A symmetric CSR graph with ascending rows over n accounts: m random edges with random
-/// weights drawn from a few levels (so ties between a border's core neighbours occur).
+/// weights drawn from a few levels (so ties between a border's core neighbours occur), half
+/// of them with shared-prompt evidence (the only edges a border account joins through).
 EvidenceGraph random_graph(int64_t n, int64_t m, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<std::vector<std::pair<int64_t, float>>> adj(n);
+  std::vector<std::vector<std::pair<int64_t, PairEvidence>>> adj(n);
   for (int64_t i = 0; i < m && n > 1; ++i) {
     const int64_t a = int64_t(rng() % uint64_t(n)), b = int64_t(rng() % uint64_t(n));
     if (a == b) continue;
-    const float w = 0.5f + 0.1f * float(rng() % 4);
-    adj[a].emplace_back(b, w);
-    adj[b].emplace_back(a, w);
+    PairEvidence e;
+    e.weight = 0.5f + 0.1f * float(rng() % 4);
+    e.shared_prompts = rng() % 2 ? e.weight : 0.0f;
+    adj[a].emplace_back(b, e);
+    adj[b].emplace_back(a, e);
   }
   return ringscan::testing::graph_from_adjacency(std::move(adj));
 }

@@ -177,12 +177,17 @@ TEST(AccountProfiles, AccountsWithoutRequestsHaveEmptyProfiles) {
 }
 
 namespace {
-/// A graph over n accounts from an edge list, every edge with weight w.
-EvidenceGraph graph_of(int64_t n, const std::vector<std::pair<int64_t, int64_t>>& edges, float w = 0.8f) {
-  std::vector<std::vector<std::pair<int64_t, float>>> adj(n);
+/// A graph over n accounts from an edge list, every edge with weight w; `prompts` says
+/// whether the edges carry shared-prompt evidence.
+EvidenceGraph graph_of(int64_t n, const std::vector<std::pair<int64_t, int64_t>>& edges, float w = 0.8f,
+                       bool prompts = true) {
+  std::vector<std::vector<std::pair<int64_t, PairEvidence>>> adj(n);
+  PairEvidence e;
+  e.weight = w;
+  e.shared_prompts = prompts ? w : 0.0f;
   for (auto [a, b] : edges) {
-    adj[a].emplace_back(b, w);
-    adj[b].emplace_back(a, w);
+    adj[a].emplace_back(b, e);
+    adj[b].emplace_back(a, e);
   }
   return ringscan::testing::graph_from_adjacency(std::move(adj));
 }
@@ -195,6 +200,25 @@ TEST(ClusterAccounts, ABridgeThroughABorderAccountDoesNotMergeTwoClusters) {
   const Clustering c = cluster_accounts(g, DetectOptions{}, test_context());
   EXPECT_EQ(c.num_clusters, 2);
   EXPECT_EQ(c.label, (std::vector<int64_t>{0, 0, 0, -1, 1, 1, 1, 0, -1}));
+}
+
+TEST(ClusterAccounts, ABorderAccountJoinsOnlyThroughAnEdgeWithSharedPrompts) {
+  // Triangle {0,1,2}; account 3 touches 2 by timing and behaviour alone, account 4 touches 1
+  // through shared prompts. One synchronised edge to a large ring is what chance gives an
+  // ordinary account; a real member shares prompts or is synchronised with several members.
+  EvidenceGraph g = graph_of(5, {{0, 1}, {1, 2}, {0, 2}, {1, 4}});
+  std::vector<std::vector<std::pair<int64_t, PairEvidence>>> adj(5);
+  for (int64_t a = 0; a < 5; ++a)
+    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) adj[a].emplace_back(g.neighbours[e], g.evidence[e]);
+  PairEvidence timing_only;
+  timing_only.weight = 0.9f;
+  timing_only.synchrony = 0.6f;
+  timing_only.behaviour = 0.9f;
+  adj[2].emplace_back(3, timing_only);
+  adj[3].emplace_back(2, timing_only);
+  g = ringscan::testing::graph_from_adjacency(std::move(adj));
+  const Clustering c = cluster_accounts(g, DetectOptions{}, test_context());
+  EXPECT_EQ(c.label, (std::vector<int64_t>{0, 0, 0, -1, 0}));
 }
 
 TEST(ClusterAccounts, LabelsAreNumberedBySmallestMember) {

@@ -36,9 +36,9 @@ inline Dataset permuted(const Dataset& d, uint64_t seed, std::vector<int64_t>* n
   return p;
 }
 
-/// A symmetric CSR evidence graph from adjacency lists of (neighbour, weight): rows sorted,
-/// repeated neighbours dropped (the first weight kept). The caller lists both directions.
-inline EvidenceGraph graph_from_adjacency(std::vector<std::vector<std::pair<int64_t, float>>> adj) {
+/// A symmetric CSR evidence graph from adjacency lists of (neighbour, evidence): rows sorted,
+/// repeated neighbours dropped (the first kept). The caller lists both directions.
+inline EvidenceGraph graph_from_adjacency(std::vector<std::vector<std::pair<int64_t, PairEvidence>>> adj) {
   EvidenceGraph g;
   g.num_accounts = int64_t(adj.size());
   g.offsets.assign(adj.size() + 1, 0);
@@ -48,10 +48,8 @@ inline EvidenceGraph graph_from_adjacency(std::vector<std::vector<std::pair<int6
                              [](auto& x, auto& y) { return x.first == y.first; }),
                  adj[a].end());
     g.offsets[a + 1] = g.offsets[a] + int64_t(adj[a].size());
-    for (auto [b, w] : adj[a]) {
+    for (const auto& [b, e] : adj[a]) {
       g.neighbours.push_back(b);
-      PairEvidence e;
-      e.weight = w;
       g.evidence.push_back(e);
     }
   }

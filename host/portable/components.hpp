@@ -137,9 +137,10 @@ struct WriteLabel {
 }  // namespace detail
 
 /// Cores (>= min_core_degree edges) joined by core-core edges form components; every other
-/// account joins the component of its strongest core neighbour. Components of two or more
-/// accounts are clusters 0..C-1, numbered in the order of their smallest member (the CPU
-/// stage's canonical labels). `cluster_of_start` is one more [A] scratch array. Returns C.
+/// account joins the component of the core neighbour strongest_core_neighbour picks.
+/// Components of two or more accounts are clusters 0..C-1, numbered in the order of their
+/// smallest member (the CPU stage's canonical labels). `cluster_of_start` is one more [A]
+/// scratch array. Returns C.
 template <class Policy>
 int64_t cluster_components(Policy&& policy, const GraphArrays& g, int64_t min_core_degree,
                            const ComponentArrays& w, int64_t* cluster_of_start) {

@@ -20,7 +20,8 @@ struct Clustering {
 };
 
 /// Accounts with >= min_core_degree edges are cores; cores joined by an edge share a cluster;
-/// every other account joins the cluster of its strongest core neighbour, if any.
+/// every other account joins the cluster of its strongest core neighbour through an edge with
+/// shared-prompt evidence, if any.
 Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                             const Context& ctx);
 
