@@ -6,8 +6,10 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <new>
 
 #include "ringscan/error.hpp"
+#include "ringscan/fault_injection.hpp"
 
 namespace ringscan {
 
@@ -73,6 +75,8 @@ int64_t Context::default_memory_budget() {
 }
 
 void Context::require_memory(int64_t bytes, const std::string& what) const {
+  // Every budgeted allocation passes here first: the test hook makes the Nth one fail.
+  if (detail::fault_due(testing::FaultKind::Allocation)) throw std::bad_alloc();
   if (memory_budget > 0 && bytes > memory_budget)
     throw BudgetExceeded(what + " needs about " + format_size(bytes) +
                          ", more than the memory budget of " + format_size(memory_budget) +

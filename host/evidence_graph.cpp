@@ -9,6 +9,8 @@
 #include "pair_evidence.hpp"
 #include "random.hpp"
 #include "ringscan/error.hpp"
+#include "parallel.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -30,7 +32,7 @@ struct PromptPair {
 };
 
 int64_t pairs_of_group(int64_t m) {
-  return m <= kAllPairsLimit ? m * (m - 1) / 2 : m * kSampledLinks;
+  return m <= kAllPairsLimit ? pair_count(m) : saturating_multiply(m, kSampledLinks);
 }
 
 }  // namespace
@@ -45,8 +47,8 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
 
   int64_t expected = 0;
   for (int64_t grp = 0; grp < groups.num_groups; ++grp)
-    if (groups.is_evidence(grp)) expected += pairs_of_group(groups.accounts_in(grp));
-  ctx.require_memory(int64_t(double(expected) * sizeof(PromptPair) * 2 +
+    if (groups.is_evidence(grp)) expected = saturating_add(expected, pairs_of_group(groups.accounts_in(grp)));
+  ctx.require_memory(size_from_double(double(expected) * sizeof(PromptPair) * 2 +
                              double(account_pairs.size()) * 16 * 2),
                      "evidence graph (" + std::to_string(expected) + " shared-prompt pairs)");
 
@@ -104,10 +106,9 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   std::vector<PairEvidence> evidence(candidates.size());
   const ProfilesView view = host_view(profiles, options);
   const int64_t n = int64_t(candidates.size());
-#pragma omp parallel for schedule(dynamic, 1024)
-  for (int64_t c = 0; c < n; ++c) {
+  detail::parallel_for(n, 1024, [&](int64_t c) {
     evidence[c] = evaluate_pair(view, candidates[c].a, candidates[c].b, candidates[c].idf);
-  }
+  });
 
   std::vector<int64_t> degree(A, 0);
   int64_t edges = 0;
