@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <exception>
 #include <filesystem>
@@ -42,6 +43,7 @@
 #include "ringscan/context.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
+#include "ringscan/fault_injection.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/pipeline.hpp"
@@ -321,6 +323,11 @@ int run_detect(DetectArgs& a) {
 
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
+  // What a killed earlier run left beside the outputs goes now, not after a long detection.
+  ringscan::remove_stale_temporaries(a.output);
+  if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
+  // Refused up front, from the declared shapes, rather than after minutes of loading.
+  ringscan::require_detection_memory(ringscan::read_input_shape(a.input), a.options, ctx);
   ringscan::DetectionResult result;
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes
@@ -620,6 +627,10 @@ int main(int argc, char** argv) {
   }
 
   try {
+    // Test hook (fault-injection tests): e.g. RINGSCAN_TEST_FAULT=write:3 fails the third
+    // write of an output with ENOSPC; see ringscan/fault_injection.hpp.
+    if (const char* faults = std::getenv("RINGSCAN_TEST_FAULT"))
+      ringscan::testing::set_fault_injection(std::string(faults));
     if (*generate) {
       setup_logging(generate_args.common.quiet);
       return run_generate(generate_args);
