@@ -100,6 +100,7 @@ Partition partition(const float* x, int64_t d, const std::vector<int64_t>& membe
 
 /// The member of a cell nearest to the cell's mean (ties: the first).
 int64_t representative(const float* x, int64_t d, const int64_t* members, int64_t m) {
+  RINGSCAN_ASSERT(m > 0, "representative of an empty cell");
   std::vector<double> mean(d, 0.0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < d; ++j) mean[j] += x[members[i] * d + j];
@@ -236,7 +237,8 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
         const int64_t sub = int64_t(m.size()) / kCellSize;
         if (sub < 2) {
           join_cell(m.data(), int64_t(m.size()), q.data(), int64_t(q.size()), found[c]);
-          representatives[c].push_back(representative(vectors, dr, m.data(), int64_t(m.size())));
+          // All rows identical (one prompt sent by everyone) leave the other cells empty.
+          if (!m.empty()) representatives[c].push_back(representative(vectors, dr, m.data(), int64_t(m.size())));
         } else {
           const Partition p = partition(vectors, dr, m, q, sub, kLeafProbes, 1234 + uint64_t(c));
           for (int64_t s = 0; s < p.cells; ++s) {
