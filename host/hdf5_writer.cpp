@@ -400,7 +400,15 @@ int64_t remove_stale_temporaries(const std::string& path) {
   for (const std::string& name : candidates) {
     const std::string full = dir + "/" + name;
     const std::string suffix = name.substr(prefix.size());
-    if (suffix.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t dot = suffix.find('.');
+    const std::string pid_part = suffix.substr(0, dot);
+    // Only names ringscan makes, <pid> or <pid>.<hex>: a user's "out.h5.tmp.old" stays.
+    if (pid_part.empty() || pid_part.find_first_not_of("0123456789") != std::string::npos ||
+        (dot != std::string::npos &&
+         (dot + 1 == suffix.size() ||
+          suffix.find_first_not_of("0123456789abcdef", dot + 1) != std::string::npos)))
+      continue;
+    if (dot == std::string::npos) {
       // PATH.tmp.<pid> of versions that did not lock: stale once that process is gone.
       const long pid = std::strtol(suffix.c_str(), nullptr, 10);
       if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH && ::unlink(full.c_str()) == 0)

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -370,17 +371,21 @@ TEST_F(Faults, StaleTemporariesAreRemovedAndALiveRunsOneIsKept) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(flock(fd, LOCK_EX), 0);
   std::ofstream(path("other.h5.tmp.1.abc")) << "another output's";
+  std::ofstream(out + ".tmp.old") << "a user's file";  // not a name ringscan makes
 
   EXPECT_EQ(remove_stale_temporaries(out), 2);
   std::vector<std::string> left = temporaries(dir_);
   std::sort(left.begin(), left.end());
-  EXPECT_EQ(left, (std::vector<std::string>{"other.h5.tmp.1.abc", "out.h5.tmp.456.def"}));
+  EXPECT_EQ(left, (std::vector<std::string>{"other.h5.tmp.1.abc", "out.h5.tmp.456.def",
+                                            "out.h5.tmp.old"}));
   write_file_atomically(out, "done\n");  // writing does the same clean-up
   EXPECT_EQ(slurp(out), "done\n");
   EXPECT_TRUE(fs::exists(live));
   ::close(fd);  // the live writer is gone now: its file is stale
   EXPECT_EQ(remove_stale_temporaries(out), 1);
-  EXPECT_EQ(temporaries(dir_), std::vector<std::string>{"other.h5.tmp.1.abc"});
+  left = temporaries(dir_);
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"other.h5.tmp.1.abc", "out.h5.tmp.old"}));
 }
 
 // ---- the CLI under faults: exit codes, messages, nothing lost ----
