@@ -83,6 +83,18 @@ struct Child {
 Child run_cli(const std::vector<std::string>& args, const std::string& log,
               const std::string& fault = "",
               std::chrono::microseconds kill_after = std::chrono::microseconds(0)) {
+  // Everything the child needs is built before fork(): between fork and exec only
+  // async-signal-safe calls (no malloc while other threads may hold its locks).
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::string(*e).rfind("RINGSCAN_TEST_FAULT=", 0) != 0) env.emplace_back(*e);
+  if (!fault.empty()) env.push_back("RINGSCAN_TEST_FAULT=" + fault);
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  argv.push_back(const_cast<char*>(RINGSCAN_CLI));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -90,13 +102,7 @@ Child run_cli(const std::vector<std::string>& args, const std::string& log,
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    if (fault.empty()) unsetenv("RINGSCAN_TEST_FAULT");
-    else setenv("RINGSCAN_TEST_FAULT", fault.c_str(), 1);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(RINGSCAN_CLI));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(RINGSCAN_CLI, argv.data());
+    execve(RINGSCAN_CLI, argv.data(), envp.data());
     _exit(127);
   }
   Child c;
@@ -279,7 +285,7 @@ template <class Check>
 void fail_every_event(fi::FaultKind kind, int64_t limit, Check&& check) {
   FaultGuard guard;
   const Context ctx = test_context();
-  const Dataset d = generate_in_memory(small_world(11, 200, 16), ctx);
+  const Dataset d = generate_in_memory(small_world(11, 150, 16), ctx);
   DetectOptions o;
   o.exact_request_limit = 1000;  // the IVF self-join too, with its parallel regions
   fi::set_fault_injection(kind, int64_t(1) << 40);
@@ -304,7 +310,7 @@ void fail_every_event(fi::FaultKind kind, int64_t limit, Check&& check) {
 }
 
 TEST(FaultInjection, AFailedAllocationInAnyStageIsAnErrorNamingTheStage) {
-  fail_every_event(fi::FaultKind::Allocation, 12, [](const std::exception& e, int64_t n) {
+  fail_every_event(fi::FaultKind::Allocation, 10, [](const std::exception& e, int64_t n) {
     const std::string m = e.what();
     EXPECT_NE(dynamic_cast<const InternalError*>(&e), nullptr) << n << ": " << m;
     EXPECT_NE(m.find("out of memory"), std::string::npos) << n << ": " << m;
@@ -312,7 +318,7 @@ TEST(FaultInjection, AFailedAllocationInAnyStageIsAnErrorNamingTheStage) {
 }
 
 TEST(FaultInjection, AnExceptionInAnyParallelRegionComesOutAfterTheRegion) {
-  fail_every_event(fi::FaultKind::ParallelRegion, 12, [](const std::exception& e, int64_t n) {
+  fail_every_event(fi::FaultKind::ParallelRegion, 10, [](const std::exception& e, int64_t n) {
     const std::string m = e.what();
     EXPECT_NE(dynamic_cast<const InternalError*>(&e), nullptr) << n << ": " << m;
     EXPECT_NE(m.find("injected fault in a parallel region"), std::string::npos) << n << ": " << m;
@@ -391,7 +397,7 @@ TEST_F(Faults, StaleTemporariesAreRemovedAndALiveRunsOneIsKept) {
 // ---- the CLI under faults: exit codes, messages, nothing lost ----
 
 TEST_F(Faults, CliFailuresExitNonZeroAndLeaveThePreviousResultByteIdentical) {
-  const std::string in = input("in.h5", 21);
+  const std::string in = input("in.h5", 21, 120, 8);
   const std::string out = path("out.h5"), report = path("report.json"), log = path("log");
   const std::vector<std::string> detect = {"detect", "-q", in, "-o", out, "--report", report,
                                            "--threads", "2"};
