@@ -4,6 +4,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include "cublas_library.cuh"
+
 #include <string>
 
 #include "ringscan/error.hpp"
@@ -25,8 +27,9 @@ namespace ringscan::cuda {
 
 [[noreturn]] inline void throw_cuda_error(cublasStatus_t status, const char* call, const char* file,
                                           int line) {
-  throw DeviceError(std::string("cuBLAS error ") + cublasGetStatusName(status) + " (" +
-                    cublasGetStatusString(status) + ") in " + call + " at " + file + ":" +
+  const CublasLibrary& cublas = CublasLibrary::get();
+  throw DeviceError(std::string("cuBLAS error ") + cublas.status_name(status) + " (" +
+                    cublas.status_string(status) + ") in " + call + " at " + file + ":" +
                     std::to_string(line));
 }
 

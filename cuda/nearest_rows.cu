@@ -173,10 +173,10 @@ class Stream {
 class CublasHandle {
  public:
   explicit CublasHandle(cudaStream_t stream) {
-    RINGSCAN_CUDA_TRY(cublasCreate(&handle_));
-    RINGSCAN_CUDA_TRY(cublasSetStream(handle_, stream));
+    RINGSCAN_CUDA_TRY(CublasLibrary::get().create(&handle_));
+    RINGSCAN_CUDA_TRY(CublasLibrary::get().set_stream(handle_, stream));
   }
-  ~CublasHandle() { cublasDestroy(handle_); }
+  ~CublasHandle() { CublasLibrary::get().destroy(handle_); }
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
   cublasHandle_t get() const { return handle_; }
@@ -215,13 +215,13 @@ void upload_rows(const float* x, int64_t n, int64_t d, Stored* stored, float* no
 void inner_products(cublasHandle_t handle, const float* x, int64_t d, int64_t q0, int64_t nq,
                     int64_t c0, int64_t nc, float* scores) {
   const float one = 1.0f, zero = 0.0f;
-  RINGSCAN_CUDA_TRY(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one,
+  RINGSCAN_CUDA_TRY(CublasLibrary::get().sgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one,
                                 x + c0 * d, int(d), x + q0 * d, int(d), &zero, scores, int(nc)));
 }
 void inner_products(cublasHandle_t handle, const __half* x, int64_t d, int64_t q0, int64_t nq,
                     int64_t c0, int64_t nc, float* scores) {
   const float one = 1.0f, zero = 0.0f;
-  RINGSCAN_CUDA_TRY(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one,
+  RINGSCAN_CUDA_TRY(CublasLibrary::get().gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one,
                                  x + c0 * d, CUDA_R_16F, int(d), x + q0 * d, CUDA_R_16F, int(d),
                                  &zero, scores, CUDA_R_32F, int(nc), CUBLAS_COMPUTE_32F,
                                  CUBLAS_GEMM_DEFAULT));

@@ -10,6 +10,8 @@
 #include "self_join.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/error.hpp"
+#include "parallel.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -47,15 +49,14 @@ void append_knn_pairs(const SelfJoin& join, const std::vector<float>& x, int64_t
     }
   }
   std::vector<uint8_t> keep(found.size(), 0);
-#pragma omp parallel for schedule(dynamic, 256)
-  for (int64_t a = 0; a < A; ++a) {
+  detail::parallel_for(A, 256, [&](int64_t a) {
     auto first = adj.begin() + off[a], last = adj.begin() + off[a + 1];
     if (last - first > k) std::partial_sort(first, first + k, last);
     for (auto it = first; it < std::min(last, first + k); ++it) {
 #pragma omp atomic write
       keep[it->second] = 1;
     }
-  }
+  });
   for (int64_t i = 0; i < int64_t(found.size()); ++i)
     if (keep[i]) pairs.emplace_back(found[i].first, found[i].second);
 }
@@ -78,7 +79,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
   if (A < 2 || options.account_neighbours == 0) return pairs;
   const int64_t T = p.has_timing ? kTimingSketchDim : 0;
   const int64_t k = std::min<int64_t>(options.account_neighbours, A - 1);
-  ctx.require_memory(int64_t(double(A) * std::max(T + B, D) * 4 * 2 + double(A) * k * 24),
+  ctx.require_memory(size_from_double(double(A) * std::max(T + B, D) * 4 * 2 + double(A) * k * 24),
                      "account index");
   ThreadScope threads(ctx.threads);
   SerialBlasScope serial_blas;
@@ -90,8 +91,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
   // (different content) still meet as neighbours through timing and behaviour.
   if (T + B > 0) {
     std::vector<float> x(A * (T + B), 0.0f);
-#pragma omp parallel for schedule(dynamic, 256)
-    for (int64_t a = 0; a < A; ++a) {
+    detail::parallel_for(A, 256, [&](int64_t a) {
       float* v = &x[a * (T + B)];
       if (T > 0 && p.timing_norm[a] > 0) {
         for (int64_t i = p.bucket_offsets[a]; i < p.bucket_offsets[a + 1]; ++i) {
@@ -104,7 +104,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
         const float scale = kBehaviourWeight / (4.0f * std::sqrt(float(B)));
         for (int64_t f = 0; f < B; ++f) v[T + f] = scale * p.behaviour[a * B + f];
       }
-    }
+    });
     append_knn_pairs(join, x, A, T + B, k, exact, "account index", ctx, pairs);
   }
   if (D > kContentIndexDim && !exact) {

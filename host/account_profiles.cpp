@@ -6,6 +6,8 @@
 #include "evidence_math.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/error.hpp"
+#include "parallel.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -74,20 +76,19 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
                                  const Context& ctx, bool with_content) {
   const int64_t A = req.num_accounts, D = req.dim, R = req.num_requests;
   RINGSCAN_EXPECTS(options.time_window_seconds >= 1, "--time-window must be at least 1 second");
-  ctx.require_memory(int64_t(double(A) * D * 4 + double(R) * 12), "account profiles");
+  ctx.require_memory(size_from_double(double(A) * D * 4 + double(R) * 12), "account profiles");
   ThreadScope threads(ctx.threads);
   AccountProfiles p;
   p.num_accounts = A;
   p.dim = D;
 
   if (with_content) p.content.assign(A * D, 0.0f);
-#pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t a = 0; a < (with_content ? A : 0); ++a) {
+  detail::parallel_for(with_content ? A : 0, 64, [&](int64_t a) {
     float* out = &p.content[a * D];
     for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
       for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
     normalise_to_unit(out, D);
-  }
+  });
 
   if (req.feature_dim > 0) {
     p.feature_dim = req.feature_dim;
@@ -104,15 +105,14 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
     const int64_t t1 = *std::max_element(req.time.begin(), req.time.end());
     p.days = (t1 - t0) / 86400 + 1;
     p.time_of_day.resize(R);
-#pragma omp parallel for schedule(dynamic, 256)
-    for (int64_t a = 0; a < A; ++a) {
+    detail::parallel_for(A, 256, [&](int64_t a) {
       const int64_t first = req.account_offsets[a], last = req.account_offsets[a + 1];
       for (int64_t r = first; r < last; ++r) {
         const int64_t tod = req.time[r] % 86400;
         p.time_of_day[r] = int32_t(tod < 0 ? tod + 86400 : tod);
       }
       std::sort(p.time_of_day.begin() + first, p.time_of_day.begin() + last);
-    }
+    });
     const int64_t width = 2 * options.time_window_seconds;
     // Very long spans get wider buckets so the bucket count stays bounded.
     const int64_t buckets = (t1 - t0) / width + 1;

@@ -8,6 +8,7 @@
 #include "clustering_rules.hpp"
 #include "pair_evidence.hpp"
 #include "union_find.hpp"
+#include "parallel.hpp"
 
 namespace ringscan {
 
@@ -121,8 +122,7 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
   std::vector<uint8_t> merge(linked.size(), 0);
   const ProfilesView view = host_view(profiles, options);
   const int64_t n = int64_t(linked.size());
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < n; ++i) {
+  detail::parallel_for(n, 1, [&](int64_t i) {
     const auto& x = sample[linked[i].first];
     const auto& y = sample[linked[i].second];
     double sync = 0, behaviour = 0;
@@ -135,7 +135,7 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
     const double pairs = double(x.size() * y.size());
     const double s = std::min(1.0, sync / pairs / kMergeSynchronyScale);
     merge[i] = std::min(s, behaviour / pairs) >= options.merge_threshold;
-  }
+  });
   std::vector<int64_t> parent(C);
   std::iota(parent.begin(), parent.end(), 0);
   for (int64_t i = 0; i < n; ++i) {

@@ -1,13 +1,17 @@
 #include "ringscan/context.hpp"
 
+#include <cstdlib>
+#include <fstream>
 #include <omp.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <new>
 
 #include "ringscan/error.hpp"
+#include "ringscan/fault_injection.hpp"
 
 namespace ringscan {
 
@@ -73,6 +77,8 @@ int64_t Context::default_memory_budget() {
 }
 
 void Context::require_memory(int64_t bytes, const std::string& what) const {
+  // Every budgeted allocation passes here first: the test hook makes the Nth one fail.
+  if (detail::fault_due(testing::FaultKind::Allocation)) throw std::bad_alloc();
   if (memory_budget > 0 && bytes > memory_budget)
     throw BudgetExceeded(what + " needs about " + format_size(bytes) +
                          ", more than the memory budget of " + format_size(memory_budget) +
@@ -83,5 +89,13 @@ ThreadScope::ThreadScope(int threads) : previous_(omp_get_max_threads()) {
   if (threads > 0) omp_set_num_threads(threads);
 }
 ThreadScope::~ThreadScope() { omp_set_num_threads(previous_); }
+
+int64_t peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;  // "VmHWM: N kB"
+  return 0;
+}
 
 }  // namespace ringscan

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cuda_stages.hpp"
+#include "parallel.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "stage_variants.hpp"
@@ -28,18 +29,15 @@ SelfJoin device_self_join(int64_t device_budget) {
     const cuda::RowNeighbours nb =
         cuda::nearest_rows(x, n, d, radius, cap, radius >= 0, device_budget, stage);
     std::vector<std::vector<RequestPair>> found(std::max(1, omp_get_max_threads()));
-#pragma omp parallel
-    {
+    detail::parallel_for(n, 1024, [&](int64_t q) {
       auto& out = found[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1024)
-      for (int64_t q = 0; q < n; ++q)
-        for (int64_t h = nb.offsets[q]; h < nb.offsets[q + 1]; ++h) {
-          const int64_t other = nb.other[h];
-          float value = nb.distance[h];
-          if (accept(q, other, nb.distance[h], &value))
-            out.push_back({std::min(q, other), std::max(q, other), value});
-        }
-    }
+      for (int64_t h = nb.offsets[q]; h < nb.offsets[q + 1]; ++h) {
+        const int64_t other = nb.other[h];
+        float value = nb.distance[h];
+        if (accept(q, other, nb.distance[h], &value))
+          out.push_back({std::min(q, other), std::max(q, other), value});
+      }
+    });
     std::vector<RequestPair> pairs;
     for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());
     make_canonical(pairs);  // sorted: independent of the thread that found each pair

@@ -10,6 +10,8 @@
 #include "random.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/error.hpp"
+#include "parallel.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -31,7 +33,7 @@ struct PromptPair {
 };
 
 int64_t pairs_of_group(int64_t m) {
-  return m <= kAllPairsLimit ? m * (m - 1) / 2 : m * kSampledLinks;
+  return m <= kAllPairsLimit ? pair_count(m) : saturating_multiply(m, kSampledLinks);
 }
 
 }  // namespace
@@ -40,8 +42,7 @@ PairEvaluator host_pair_evaluator(const DetectOptions& options) {
   return [options](const AccountProfiles& profiles, const int64_t* first, const int64_t* second,
                    const float* idf, int64_t n, PairEvidence* out) {
     const ProfilesView view = host_view(profiles, options);
-#pragma omp parallel for schedule(dynamic, 1024)
-    for (int64_t c = 0; c < n; ++c) out[c] = evaluate_pair(view, first[c], second[c], idf[c]);
+    detail::parallel_for(n, 1024, [&](int64_t c) { out[c] = evaluate_pair(view, first[c], second[c], idf[c]); });
   };
 }
 
@@ -62,8 +63,8 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
 
   int64_t expected = 0;
   for (int64_t grp = 0; grp < groups.num_groups; ++grp)
-    if (groups.is_evidence(grp)) expected += pairs_of_group(groups.accounts_in(grp));
-  ctx.require_memory(int64_t(double(expected) * sizeof(PromptPair) * 2 +
+    if (groups.is_evidence(grp)) expected = saturating_add(expected, pairs_of_group(groups.accounts_in(grp)));
+  ctx.require_memory(size_from_double(double(expected) * sizeof(PromptPair) * 2 +
                              double(account_pairs.size()) * 16 * 2),
                      "evidence graph (" + std::to_string(expected) + " shared-prompt pairs)");
 

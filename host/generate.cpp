@@ -14,6 +14,8 @@
 #include "random.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/generate.hpp"
+#include "parallel.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -396,7 +398,7 @@ struct Sink {
 GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sink) {
   ThreadScope threads(ctx.threads);
   // One block of requests in memory at a time (float32 plus the per-request vectors).
-  ctx.require_memory(int64_t(double(kBlockAccounts) * o.requests_per_account * 4 * double(o.dim) * 3 +
+  ctx.require_memory(size_from_double(double(kBlockAccounts) * o.requests_per_account * 4 * double(o.dim) * 3 +
                              double(o.accounts) * (kFeatures * 4 + 64)),
                      "generate");
 
@@ -416,8 +418,7 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
   for (int64_t first = 0; first < A; first += kBlockAccounts) {
     const int64_t count = std::min(kBlockAccounts, A - first);
     block.assign(count, AccountTraffic{});
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int64_t i = 0; i < count; ++i) block[i] = generate_account(w, first + i);
+    detail::parallel_for(count, 16, [&](int64_t i) { block[i] = generate_account(w, first + i); });
 
     std::vector<std::pair<int64_t, int64_t>> order;  // (account in block, request)
     for (int64_t i = 0; i < count; ++i) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -17,27 +18,19 @@
 #include "hdf5_handle.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/io.hpp"
+#include "ringscan/sizes.hpp"
+#include "parallel.hpp"
 
 namespace ringscan {
 namespace {
 
 using h5::Handle;
 
-constexpr int64_t kMaxBytes = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxBytes = kMaxSize;
 /// Rows per hyperslab where the caller has no chunk size (labels of output files).
 constexpr int64_t kDefaultChunkRows = int64_t{1} << 16;
 
-/// a * b for non-negative sizes, saturating at kMaxBytes instead of overflowing.
-int64_t saturating_mul(int64_t a, int64_t b) {
-  int64_t r;
-  return __builtin_mul_overflow(a, b, &r) ? kMaxBytes : r;
-}
-
-/// a + b for non-negative sizes, saturating at kMaxBytes.
-int64_t saturating_add(int64_t a, int64_t b) {
-  int64_t r;
-  return __builtin_add_overflow(a, b, &r) ? kMaxBytes : r;
-}
+int64_t saturating_mul(int64_t a, int64_t b) { return saturating_multiply(a, b); }
 
 /// Sizes `v` to n elements, turning an allocation failure into BudgetExceeded.
 template <class T>
@@ -385,11 +378,11 @@ void for_each_chunk(int64_t total, int64_t chunk, Fn&& fn) {
 
 /// Index of the first NaN or infinity among n values, or n when all are finite.
 int64_t first_non_finite(const float* values, int64_t n) {
-  int64_t first = n;
-#pragma omp parallel for reduction(min : first)
-  for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(values[i])) first = std::min(first, i);
-  return first;
+  std::atomic<int64_t> first{n};
+  detail::parallel_for(n, 0, [&](int64_t i) {
+    if (!std::isfinite(values[i])) detail::atomic_min(first, i);
+  });
+  return first.load();
 }
 
 /// Fails naming the row and column of the first non-finite value of a rows x width block.
@@ -477,16 +470,16 @@ std::vector<int64_t> read_integers(const SourceFile& f, const Column& c, int64_t
 /// Replaces account ids by their rows in the index; fails naming the first unknown one.
 void map_to_rows(const SourceFile& f, const AccountIndex& index, int64_t* ids, int64_t first,
                  int64_t count) {
-  int64_t bad = count;
-#pragma omp parallel for reduction(min : bad)
-  for (int64_t i = 0; i < count; ++i) {
+  std::atomic<int64_t> first_bad{count};
+  detail::parallel_for(count, 0, [&](int64_t i) {
     const int64_t row = index.find(ids[i]);
     if (row < 0) {
-      bad = std::min(bad, i);
+      detail::atomic_min(first_bad, i);
     } else {
       ids[i] = row;
     }
-  }
+  });
+  const int64_t bad = first_bad.load();
   if (bad < count)
     f.fail("/requests/account", "account " + std::to_string(ids[bad]) + " at row " +
                                     std::to_string(first + bad) + " is not in /accounts/id");
@@ -588,8 +581,7 @@ void read_embedding_rows(const SourceFile& f, const InputLayout& l, int64_t firs
   // HDF5's own float16 conversion runs at ~20M values/s; this one is limited by memory.
   f.read_rows(l.embedding, l.half_type.get(), first, count, staging.data());
   const int64_t n = count * l.dim;
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i) out[i] = h5::half_to_float(staging[i]);
+  detail::parallel_for(n, 0, [&](int64_t i) { out[i] = h5::half_to_float(staging[i]); });
 }
 
 /// Replaces the account ids in d.request_account by rows of the sorted unique ids.
@@ -671,6 +663,20 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   return d;
 }
 
+/// The declared shapes of an opened, identified input file.
+InputShape shape_of(const std::string& path, const InputLayout& l) {
+  InputShape s;
+  s.path = path;
+  s.num_requests = l.requests;
+  s.num_accounts = l.accounts;
+  s.dim = l.dim;
+  s.feature_dim = l.feature_dim;
+  s.embedding_bytes = l.half_type.valid() ? 2 : 4;
+  s.has_time = l.time.present();
+  s.accounts_derived = l.derived();
+  return s;
+}
+
 /// Bytes the arrays of `d` hold, ground truth excluded (what `detect` loads).
 int64_t held_bytes(const Dataset& d) {
   int64_t bytes = int64_t(d.embeddings.size() * sizeof(float) + d.features.size() * sizeof(float));
@@ -685,6 +691,13 @@ int64_t held_bytes(const Dataset& d) {
 
 Dataset load_dataset(const std::string& path, const Context& ctx, const LoadOptions& options) {
   return load(path, ctx, options, nullptr);
+}
+
+InputShape read_input_shape(const std::string& path) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  f.check_identity("ringscan", "version");
+  return shape_of(path, open_layout(f, false));
 }
 
 InputSummary describe_input(const std::string& path, const Context& ctx) {

@@ -1,10 +1,15 @@
 // Atomic writing of detection outputs, text reports and input files: everything goes to a
 // temporary file beside the target that is renamed into place only once complete.
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -16,7 +21,9 @@
 
 #include "hdf5_handle.hpp"
 #include "input_writer.hpp"
+#include "parallel.hpp"
 #include "ringscan/error.hpp"
+#include "ringscan/fault_injection.hpp"
 #include "ringscan/io.hpp"
 
 #ifndef RINGSCAN_VERSION
@@ -28,55 +35,114 @@ namespace {
 
 using h5::Handle;
 
-std::string temp_path_for(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
-}
-
 std::string directory_of(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string base_name(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 [[noreturn]] void fail_system(const std::string& path, const std::string& what) {
   throw InternalError(path + ": " + what + ": " + std::strerror(errno));
 }
 
-/// Makes the complete `temp` durable, renames it to `path` and makes the rename durable.
-void publish(const std::string& temp, const std::string& path) {
-  const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail_system(path, "cannot reopen temporary file " + temp);
-  if (::fsync(fd) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    errno = saved;
-    fail_system(path, "cannot sync temporary file " + temp);
-  }
+/// Closes fd keeping errno (for the error message of the failure being reported).
+void close_keeping_errno(int fd) {
+  const int saved = errno;
   ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0)
-    fail_system(path, "cannot rename " + temp + " into place");
-  // The new file is already in place; a directory that cannot be synced (some file systems
-  // refuse) only weakens durability after a crash, so this step is best effort.
-  const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  errno = saved;
 }
+
+bool same_inode(int fd, const std::string& name) {
+  struct stat held {}, named {};
+  return ::fstat(fd, &held) == 0 && ::stat(name.c_str(), &named) == 0 &&
+         held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+/// A temporary file beside `path` (PATH.tmp.<pid>.<unique>), created exclusively and held
+/// under an exclusive flock() from creation until it is renamed into place or removed. A
+/// writer killed half-way leaves the file but not the lock (the kernel drops it with the
+/// process), which is how the next run tells a stale temporary from a live run's one.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)) {
+    remove_stale_temporaries(path_);
+    static std::atomic<uint64_t> counter{0};
+    const uint64_t salt = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (int attempt = 0;; ++attempt) {
+      char unique[40];
+      std::snprintf(unique, sizeof unique, "%d.%llx", int(::getpid()),
+                    static_cast<unsigned long long>((salt * 0x9e3779b97f4a7c15ULL) ^ counter++));
+      name_ = path_ + ".tmp." + unique;
+      fd_ = ::open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ < 0 && errno == EEXIST && attempt < 16) continue;
+      if (fd_ < 0) fail_system(path_, "cannot create temporary file " + name_);
+      if (::flock(fd_, LOCK_EX) != 0) {
+        close_keeping_errno(fd_);
+        ::unlink(name_.c_str());
+        fail_system(path_, "cannot lock temporary file " + name_);
+      }
+      // A concurrent run may have taken the lock first and removed the file as stale.
+      if (same_inode(fd_, name_)) break;
+      ::close(fd_);
+      fd_ = -1;
+      if (attempt >= 16) throw InternalError(path_ + ": cannot create a temporary file beside it");
+    }
+  }
+  ~TempFile() {
+    if (fd_ < 0) return;
+    if (!published_) ::unlink(name_.c_str());
+    ::close(fd_);  // releases the lock
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  const std::string& name() const { return name_; }
+  int fd() const { return fd_; }
+
+  /// Makes the complete file durable, renames it to the target and makes the rename
+  /// durable; the lock is held until the file has its final name, and released then.
+  void publish() {
+    detail::write_checkpoint(path_, "cannot sync temporary file " + name_);
+    if (::fsync(fd_) != 0) fail_system(path_, "cannot sync temporary file " + name_);
+    detail::write_checkpoint(path_, "cannot rename " + name_ + " into place");
+    if (::rename(name_.c_str(), path_.c_str()) != 0)
+      fail_system(path_, "cannot rename " + name_ + " into place");
+    published_ = true;
+    // Readers lock the file too (HDF5 takes a shared flock): release it at once.
+    ::close(fd_);
+    fd_ = -1;
+    // The new file is already in place; a directory that cannot be synced (some file
+    // systems refuse) only weakens durability after a crash, so this step is best effort.
+    const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+    detail::fault_due(testing::FaultKind::KillAtWrite);  // kill tests: after the rename
+  }
+
+ private:
+  std::string path_, name_;
+  int fd_ = -1;
+  bool published_ = false;
+};
 
 /// Runs write(temp) and publishes the result; on any failure removes the temporary file and
 /// throws an Error naming `path` (an existing file at `path` is left as it was).
 template <class Write>
 void replace_atomically(const std::string& path, Write&& write) {
-  const std::string temp = temp_path_for(path);
   try {
+    TempFile temp(path);
     write(temp);
-    publish(temp, path);
+    temp.publish();
   } catch (const Error&) {
-    ::unlink(temp.c_str());
     throw;
   } catch (const std::exception& e) {
-    ::unlink(temp.c_str());
     throw InternalError(path + ": cannot write: " + e.what());
   }
 }
@@ -105,6 +171,9 @@ class SinkFile {
  public:
   SinkFile(std::string path, const std::string& temp) : path_(std::move(path)) {
     Handle access(check(H5Pcreate(H5P_FILE_ACCESS), "file access list"), H5Pclose);
+    // The temporary file is locked by its TempFile; HDF5's own flock() on a second
+    // descriptor would conflict with that lock.
+    check(H5Pset_file_locking(access.get(), false, true), "file locking");
     // 1.8 object headers: readable by every HDF5 since 1.8, and they allow any number of
     // attributes (one per parameter).
     check(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), "format bounds");
@@ -170,6 +239,7 @@ class SinkFile {
                                     H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                          "cannot create dataset " + name),
                    H5Dclose);
+    detail::write_checkpoint(path_, "cannot write dataset " + name);
     if (!values.empty())
       check(H5Dwrite(dataset.get(), Stored<T>::memory(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
                      values.data()),
@@ -199,6 +269,7 @@ class SinkFile {
     const hsize_t start[2] = {hsize_t(first), 0};
     const hsize_t extent[2] = {hsize_t(count), hsize_t(width)};
     const hsize_t size[2] = {hsize_t(first + count), hsize_t(width)};
+    detail::write_checkpoint(path_, "cannot write " + name);
     check(H5Dset_extent(dataset, size), "cannot extend " + name);
     Handle file_space(check(H5Dget_space(dataset), name), H5Sclose);
     check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr),
@@ -210,6 +281,7 @@ class SinkFile {
 
   /// Flushes and closes the file; every object opened on it must be closed already.
   void close() {
+    detail::write_checkpoint(path_, "cannot flush");
     check(H5Fflush(file(), H5F_SCOPE_GLOBAL), "cannot flush");
     check(file_.reset(), "cannot close");
   }
@@ -223,6 +295,7 @@ class SinkFile {
     Handle attr(check(H5Acreate2(owner, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT),
                       "cannot create attribute " + name),
                 H5Aclose);
+    detail::write_checkpoint(path_, "cannot write attribute " + name);
     check(H5Awrite(attr.get(), memory_type, data), "cannot write attribute " + name);
   }
 
@@ -260,8 +333,8 @@ int64_t chunk_rows_for(int64_t row_bytes) {
 void write_detection_output(const std::string& path, const DetectionResult& result) {
   const h5::QuietErrors quiet;
   check_consistent(path, result);
-  replace_atomically(path, [&](const std::string& temp) {
-    SinkFile out(path, temp);
+  replace_atomically(path, [&](const TempFile& temp) {
+    SinkFile out(path, temp.name());
     const hid_t root = out.file();
     out.attribute(root, "format", std::string("ringscan-output"));
     out.attribute(root, "schema_version", int64_t{1});
@@ -298,29 +371,68 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {
-  replace_atomically(path, [&](const std::string& temp) {
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) fail_system(path, "cannot create " + temp);
+  replace_atomically(path, [&](const TempFile& temp) {
+    // Written in bounded pieces so that a failing write (a full disk) can strike mid-file.
+    constexpr size_t kPiece = size_t{1} << 20;
     size_t done = 0;
     while (done < text.size()) {
-      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      detail::write_checkpoint(path, "cannot write " + temp.name());
+      const ssize_t n = ::write(temp.fd(), text.data() + done, std::min(kPiece, text.size() - done));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int saved = errno;
-        ::close(fd);
-        errno = saved;
-        fail_system(path, "cannot write " + temp);
-      }
+      if (n < 0) fail_system(path, "cannot write " + temp.name());
       done += size_t(n);
     }
-    if (::close(fd) != 0) fail_system(path, "cannot close " + temp);
   });
+}
+
+int64_t remove_stale_temporaries(const std::string& path) {
+  const std::string dir = directory_of(path), prefix = base_name(path) + ".tmp.";
+  DIR* listing = ::opendir(dir.c_str());
+  if (listing == nullptr) return 0;  // the write itself reports a missing directory
+  std::vector<std::string> candidates;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string name = entry->d_name;
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0)
+      candidates.push_back(name);
+  }
+  ::closedir(listing);
+  int64_t removed = 0;
+  for (const std::string& name : candidates) {
+    const std::string full = dir + "/" + name;
+    const std::string suffix = name.substr(prefix.size());
+    const size_t dot = suffix.find('.');
+    const std::string pid_part = suffix.substr(0, dot);
+    // Only names ringscan makes, <pid> or <pid>.<hex>: a user's "out.h5.tmp.old" stays.
+    if (pid_part.empty() || pid_part.find_first_not_of("0123456789") != std::string::npos ||
+        (dot != std::string::npos &&
+         (dot + 1 == suffix.size() ||
+          suffix.find_first_not_of("0123456789abcdef", dot + 1) != std::string::npos)))
+      continue;
+    if (dot == std::string::npos) {
+      // PATH.tmp.<pid> of versions that did not lock: stale once that process is gone.
+      const long pid = std::strtol(suffix.c_str(), nullptr, 10);
+      if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH && ::unlink(full.c_str()) == 0)
+        ++removed;
+      continue;
+    }
+    const int fd = ::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) continue;
+    // Only a file whose lock nobody holds is stale; it is removed while this run holds the
+    // lock, and only if the name still refers to the file that was locked.
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        same_inode(fd, full) && ::unlink(full.c_str()) == 0)
+      ++removed;
+    ::close(fd);
+  }
+  return removed;
 }
 
 // ---- InputFileWriter ----
 
 struct InputFileWriter::Impl {
-  std::string path, temp;
+  std::string path;
+  std::unique_ptr<TempFile> temp;
   int64_t dim = 0;
   EmbeddingType type = EmbeddingType::Float32;
   bool with_time = false;
@@ -340,7 +452,7 @@ struct InputFileWriter::Impl {
     requests.reset();
     half.reset();
     file.reset();
-    ::unlink(temp.c_str());
+    temp.reset();  // removes the temporary file
   }
 
   void require_open(const char* operation) const {
@@ -365,13 +477,13 @@ struct InputFileWriter::Impl {
   /// Encodes n x dim floats as float16 into `staging`; fails on values float16 cannot hold.
   void encode_half(const float* values, int64_t n) {
     staging.resize(size_t(n * dim));
-    int64_t bad = n * dim;
-#pragma omp parallel for reduction(min : bad)
-    for (int64_t i = 0; i < n * dim; ++i) {
+    std::atomic<int64_t> first_bad{n * dim};
+    detail::parallel_for(n * dim, 0, [&](int64_t i) {
       staging[size_t(i)] = h5::float_to_half(values[i]);
       if (std::isfinite(values[i]) && (staging[size_t(i)] & 0x7c00u) == 0x7c00u)
-        bad = std::min(bad, i);
-    }
+        detail::atomic_min(first_bad, i);
+    });
+    const int64_t bad = first_bad.load();
     if (bad == n * dim) return;
     char value[32];
     std::snprintf(value, sizeof value, "%g", double(values[bad]));
@@ -386,12 +498,12 @@ InputFileWriter::InputFileWriter(const std::string& path, int64_t dim, Embedding
   const h5::QuietErrors quiet;
   Impl& w = *impl_;
   w.path = path;
-  w.temp = temp_path_for(path);
+  w.temp = std::make_unique<TempFile>(path);
   w.dim = dim;
   w.type = type;
   w.with_time = with_time;
   if (dim < 1) throw InvalidInput(path + ": /requests/embedding: dimension must be at least 1");
-  w.file = std::make_unique<SinkFile>(path, w.temp);
+  w.file = std::make_unique<SinkFile>(path, w.temp->name());
   const SinkFile& f = *w.file;
   f.attribute(f.file(), "format", std::string("ringscan"));
   f.attribute(f.file(), "version", int64_t{1});
@@ -499,7 +611,7 @@ void InputFileWriter::commit() {
     w.requests.reset();
     w.half.reset();
     w.file->close();
-    publish(w.temp, w.path);
+    w.temp->publish();
     w.committed = true;
   });
 }

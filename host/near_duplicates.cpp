@@ -13,6 +13,8 @@
 #include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 #include "union_find.hpp"
+#include "parallel.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -48,7 +50,7 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
   // distances are lower bounds of true ones and the radius test there loses no true
   // near-duplicate of a cell). Small inputs: one cell in full dimension: exact search.
   const int64_t dr = exact ? D : std::min<int64_t>(std::max<int64_t>(options.reduced_dim, 8), D);
-  ctx.require_memory(int64_t(double(R) * dr * 4 * (exact ? 0 : 1) + double(R) * 8 * 16 +
+  ctx.require_memory(size_from_double(double(R) * dr * 4 * (exact ? 0 : 1) + double(R) * 8 * 16 +
                              double(kProjectBatch) * options.duplicate_neighbours * 24 * 4),
                      "request index");
   const float* base = req.unit_embeddings.data();
@@ -60,11 +62,10 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
       pca.train(int64_t(sample.size()) / D, sample.data());
       reduced.resize(R * dr);
       const int64_t batches = (R + kProjectBatch - 1) / kProjectBatch;
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t b = 0; b < batches; ++b) {
+      detail::parallel_for(batches, 1, [&](int64_t b) {
         const int64_t first = b * kProjectBatch, n = std::min(kProjectBatch, R - first);
         pca.apply_noalloc(n, base + first * D, reduced.data() + first * dr);
-      }
+      });
     });
   }
   // Unit vectors: squared L2 distance 2 - 2 cos. Candidates are taken a little beyond the

@@ -1,11 +1,14 @@
 #include "ringscan/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <new>
 #include <sstream>
 
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/ring_scoring.hpp"
+#include "ringscan/sizes.hpp"
 
 namespace ringscan {
 namespace {
@@ -63,10 +66,68 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"report_examples", text(report_examples)}};
 }
 
+// The estimate follows the stages' peaks: the process itself, the arrays held through the
+// whole pipeline (the embeddings, normalised in place, and per-request bookkeeping), plus
+// the larger of the request index's and the account stages' working sets. The constants
+// were fitted to the peak RSS of `ringscan detect --threads 2` on generated files (README).
+namespace {
+constexpr int64_t kProcessBytes = int64_t{32} << 20;  ///< code, libraries, stacks, BLAS buffers
+constexpr int64_t kRequestBookkeeping = 96;  ///< per request: ids, times, order, groups, pairs
+constexpr int64_t kPcaSample = 65536;        ///< rows sampled to train the request projection
+constexpr int64_t kAccountIndexCopies = 3;   ///< content profile, index vectors, projection
+}  // namespace
+
+int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& options) {
+  const int64_t R = std::max<int64_t>(shape.num_requests, 0), D = std::max<int64_t>(shape.dim, 0);
+  const int64_t A = shape.accounts_derived ? 0 : std::max<int64_t>(shape.num_accounts, 0);
+  const int64_t B = std::max<int64_t>(shape.feature_dim, 0);
+  const int64_t row = saturating_multiply(D, 4);
+  int64_t held = saturating_multiply(R, row);
+  held = saturating_add(held, saturating_multiply(R, kRequestBookkeeping));
+  int64_t request_index = 0;
+  if (R > options.exact_request_limit && D > 8) {
+    const int64_t dr = std::min<int64_t>(std::max<int64_t>(options.reduced_dim, 8), D);
+    request_index = saturating_add(saturating_multiply(std::min(R, kPcaSample), row),
+                                   saturating_multiply(R, saturating_multiply(dr, 4)));
+  }
+  const int64_t k = std::max<int64_t>(options.account_neighbours, 0);
+  const int64_t per_account =
+      saturating_add(saturating_multiply(row, kAccountIndexCopies),
+                     saturating_add(saturating_multiply(B, 8), saturating_multiply(k, 48)));
+  const int64_t accounts = saturating_multiply(A, per_account);
+  return saturating_add(saturating_add(kProcessBytes, held), std::max(request_index, accounts));
+}
+
+void require_detection_memory(const InputShape& shape, const DetectOptions& options,
+                              const Context& ctx) {
+  if (ctx.memory_budget <= 0) return;
+  const int64_t bytes = estimate_detection_memory(shape, options);
+  if (bytes <= ctx.memory_budget) return;
+  throw BudgetExceeded(
+      shape.path + ": detect on " + std::to_string(shape.num_requests) + " requests x " +
+      std::to_string(shape.dim) + " dimensions, " +
+      (shape.accounts_derived ? std::string("accounts derived") :
+                                std::to_string(shape.num_accounts) + " accounts") +
+      " needs an estimated " + format_size(bytes) + " at its peak, more than the memory budget of " +
+      format_size(ctx.memory_budget) + " (raise --memory-budget or split the input)");
+}
+
 namespace {
 
 /// The pipeline after loading; `make_order` produces the canonical requests (by copy or by
 /// taking the dataset's embeddings over).
+/// Runs one stage; a failed allocation comes out as an error naming the stage.
+template <class Run>
+auto run_stage(const char* label, Run&& run) {
+  try {
+    return run();
+  } catch (const std::bad_alloc&) {
+    throw InternalError(std::string(label) +
+                        ": out of memory (std::bad_alloc); lower --memory-budget to be refused "
+                        "up front, or split the input");
+  }
+}
+
 template <class MakeOrder>
 DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                              const Context& ctx, MakeOrder&& make_order) {
@@ -83,7 +144,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   auto stage = [&](const char* name, const char* label, auto&& run) {
     ctx.report(label, 0, 0);
     const auto started = std::chrono::steady_clock::now();
-    auto out = run();
+    auto out = run_stage(label, run);
     result.stage_seconds.emplace_back(
         name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return out;

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "ringscan/error.hpp"
+#include "parallel.hpp"
 
 namespace ringscan {
 
@@ -46,9 +47,9 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
     int64_t account, time, row;
   };
   std::vector<Key> keys(R);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r)
+  detail::parallel_for(R, 0, [&](int64_t r) {
     keys[r] = {rank[data.request_account[r]], timed ? data.request_time[r] : 0, r};
+  });
   std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
     return x.account != y.account ? x.account < y.account
            : x.time != y.time     ? x.time < y.time
@@ -104,13 +105,12 @@ CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
   const int64_t R = c.num_requests, D = c.dim;
   ThreadScope threads(ctx.threads);
   c.unit_embeddings.resize(R * D);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r) {
+  detail::parallel_for(R, 0, [&](int64_t r) {
     const float* src = &data.embeddings[c.request_row[r] * D];
     const float inv = inverse_norm(src, D);
     float* dst = &c.unit_embeddings[r * D];
     for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
-  }
+  });
   ctx.report("order", R, R);
   return c;
 }
@@ -145,12 +145,11 @@ CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx) {
     }
   }
   ThreadScope threads(ctx.threads);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r) {
+  detail::parallel_for(R, 0, [&](int64_t r) {
     float* v = &emb[r * D];
     const float inv = inverse_norm(v, D);
     for (int64_t i = 0; i < D; ++i) v[i] *= inv;
-  }
+  });
   c.unit_embeddings = std::move(emb);
   ctx.report("order", R, R);
   return c;

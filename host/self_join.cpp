@@ -14,6 +14,7 @@
 #include <string>
 
 #include "faiss_util.hpp"
+#include "parallel.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -99,6 +100,7 @@ Partition partition(const float* x, int64_t d, const std::vector<int64_t>& membe
 
 /// The member of a cell nearest to the cell's mean (ties: the first).
 int64_t representative(const float* x, int64_t d, const int64_t* members, int64_t m) {
+  RINGSCAN_ASSERT(m > 0, "representative of an empty cell");
   std::vector<double> mean(d, 0.0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < d; ++j) mean[j] += x[members[i] * d + j];
@@ -199,18 +201,12 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     const int64_t blocks = std::min<int64_t>((R + kRangeBatch - 1) / kRangeBatch, 4 * omp_get_max_threads());
     const int64_t per_block = (R + blocks - 1) / blocks;
     std::vector<std::vector<RequestPair>> found(blocks);
-    std::vector<std::string> errors(blocks);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t first = b * per_block, n = std::min(per_block, R - first);
-      try {
+    faiss_call(stage, [&] {
+      detail::parallel_for(blocks, 1, [&](int64_t b) {
+        const int64_t first = b * per_block, n = std::min(per_block, R - first);
         if (n > 0) join_cell(all.data(), R, all.data() + first, n, found[b]);
-      } catch (const std::exception& e) {
-        errors[b] = e.what();  // rethrown after the parallel region
-      }
-    }
-    for (const auto& e : errors)
-      if (!e.empty()) throw InternalError(std::string(stage) + ": " + e);
+      });
+    });
     for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());
     ctx.report(stage, R, R);
   } else {
@@ -223,7 +219,6 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     // and sorted at the end, so they do not depend on scheduling.
     std::vector<std::vector<RequestPair>> found(top);
     std::vector<std::vector<int64_t>> representatives(top);
-    std::vector<std::string> errors(top);
     std::vector<int64_t> order(top);
     std::iota(order.begin(), order.end(), 0);
     auto cost = [&](int64_t c) {
@@ -233,17 +228,17 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
       return cost(x) != cost(y) ? cost(x) > cost(y) : x < y;
     });
     int64_t done = 0;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t oc = 0; oc < top; ++oc) {
-      const int64_t c = order[oc];
-      try {
+    faiss_call(stage, [&] {
+      detail::parallel_for(top, 1, [&](int64_t oc) {
+        const int64_t c = order[oc];
         std::vector<int64_t> m(level1.members.begin() + level1.member_off[c], level1.members.begin() + level1.member_off[c + 1]);
         std::vector<int64_t> q(level1.queries.begin() + level1.query_off[c], level1.queries.begin() + level1.query_off[c + 1]);
         // Queries hold members; both ascending (built in request order) as partition() needs.
         const int64_t sub = int64_t(m.size()) / kCellSize;
         if (sub < 2) {
           join_cell(m.data(), int64_t(m.size()), q.data(), int64_t(q.size()), found[c]);
-          representatives[c].push_back(representative(vectors, dr, m.data(), int64_t(m.size())));
+          // All rows identical (one prompt sent by everyone) leave the other cells empty.
+          if (!m.empty()) representatives[c].push_back(representative(vectors, dr, m.data(), int64_t(m.size())));
         } else {
           const Partition p = partition(vectors, dr, m, q, sub, kLeafProbes, 1234 + uint64_t(c));
           for (int64_t s = 0; s < p.cells; ++s) {
@@ -253,18 +248,12 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
             if (size > 0) representatives[c].push_back(representative(vectors, dr, &p.members[p.member_off[s]], size));
           }
         }
-      } catch (const faiss::FaissException& e) {
-        errors[c] = e.what();  // rethrown after the parallel region
-      } catch (const std::exception& e) {
-        errors[c] = e.what();
-      }
-      int64_t now;
+        int64_t now;
 #pragma omp atomic capture
-      now = done += level1.member_off[c + 1] - level1.member_off[c];
-      if (omp_get_thread_num() == 0) ctx.report(stage, now, R);
-    }
-    for (const auto& e : errors)
-      if (!e.empty()) throw InternalError(std::string(stage) + ": " + e);
+        now = done += level1.member_off[c + 1] - level1.member_off[c];
+        if (omp_get_thread_num() == 0) ctx.report(stage, now, R);
+      });
+    });
     for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());
     found = {};
     if (radius >= 0) {

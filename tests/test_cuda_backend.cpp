@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "cublas_library.cuh"
 #include "cuda_stages.hpp"
 #include "evidence_math.hpp"
 #include "pair_evidence.hpp"
@@ -79,6 +80,17 @@ cuda::RowNeighbours reference_nearest(const std::vector<float>& x, int64_t n, in
 }
 
 }  // namespace
+
+// Runs without a device: loading a library needs no GPU.
+TEST(CublasLibrary, LoadsOnDemandWithEveryEntryPoint) {
+  const cuda::CublasLibrary& l = cuda::CublasLibrary::get();
+  EXPECT_NE(l.create, nullptr);
+  EXPECT_NE(l.destroy, nullptr);
+  EXPECT_NE(l.set_stream, nullptr);
+  EXPECT_NE(l.sgemm, nullptr);
+  EXPECT_NE(l.gemm_ex, nullptr);
+  EXPECT_STREQ(l.status_name(CUBLAS_STATUS_NOT_INITIALIZED), "CUBLAS_STATUS_NOT_INITIALIZED");
+}
 
 class CudaNearestRows : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
 

@@ -167,3 +167,45 @@ TEST(DetectRings, TakingTheDatasetOverGivesTheSameResultAsCopyingIt) {
       EXPECT_EQ(copied.rings[i].examples[e].request_rows, moved.rings[i].examples[e].request_rows);
   }
 }
+
+TEST(DetectRings, ThousandsOfAccountsSendingTheSamePromptAreNoRing) {
+  // 2,000 accounts, every request the same vector (a viral copy-paste prompt), the same
+  // behaviour and times spread over a week: a common prompt is no evidence, so there is no
+  // ring, on the exact and on the IVF request index, and the pairs stay bounded.
+  Dataset d;
+  d.source = "identical";
+  d.dim = 16;
+  d.feature_dim = 2;
+  const int64_t A = 2000;
+  for (int64_t a = 0; a < A; ++a) {
+    d.account_ids.push_back(1000 + a);
+    d.features.insert(d.features.end(), {0.7f, 1.0f});
+    d.request_account.push_back(a);
+    d.request_time.push_back(1767225600 + (a * 7919) % (7 * 86400));
+    for (int64_t i = 0; i < d.dim; ++i) d.embeddings.push_back(i == 3 ? 1.0f : 0.25f);
+  }
+  for (const int64_t exact_limit : {int64_t(100000), int64_t(100)}) {
+    DetectOptions o;
+    o.exact_request_limit = exact_limit;
+    const DetectionResult r = detect_rings(d, o, ctx_with_threads(2));
+    ASSERT_EQ(int64_t(r.ring.size()), A);
+    EXPECT_TRUE(r.rings.empty()) << r.rings.size() << " rings, exact limit " << exact_limit;
+    EXPECT_TRUE(std::all_of(r.ring.begin(), r.ring.end(), [](int64_t v) { return v == -1; }));
+  }
+}
+
+TEST(DetectRings, HandlesKLargerThanTheAccountsAndASingleRequest) {
+  Dataset d;
+  d.source = "tiny";
+  d.dim = 4;
+  d.account_ids = {7, 8, 9};
+  d.request_account = {1};
+  d.embeddings = {0, 1, 0, 0};
+  DetectOptions o;
+  o.account_neighbours = 2048;
+  o.duplicate_neighbours = 2048;
+  o.min_ring_size = 2;
+  const DetectionResult r = detect_rings(d, o, ctx_with_threads(2));
+  EXPECT_EQ(r.ring, (std::vector<int64_t>{-1, -1, -1}));
+  EXPECT_TRUE(r.rings.empty());
+}

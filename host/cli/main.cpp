@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <exception>
 #include <filesystem>
@@ -43,6 +44,7 @@
 #include "ringscan/context.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
+#include "ringscan/fault_injection.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/pipeline.hpp"
@@ -325,6 +327,11 @@ int run_detect(DetectArgs& a) {
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
   if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
+  // What a killed earlier run left beside the outputs goes now, not after a long detection.
+  ringscan::remove_stale_temporaries(a.output);
+  if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
+  // Refused up front, from the declared shapes, rather than after minutes of loading.
+  ringscan::require_detection_memory(ringscan::read_input_shape(a.input), a.options, ctx);
   ringscan::DetectionResult result;
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes
@@ -336,6 +343,8 @@ int run_detect(DetectArgs& a) {
     result = ringscan::detect_rings(std::move(data), a.options, ctx);
     result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
   }
+  // The detection is the job's peak; writing adds a few buffers.
+  result.statistics.emplace_back("peak_resident_bytes", double(ringscan::peak_resident_bytes()));
   if (result.input_path.empty()) result.input_path = a.input;
 
   ctx.report("write", 0, a.report.empty() ? 1 : 2);
@@ -624,6 +633,10 @@ int main(int argc, char** argv) {
   }
 
   try {
+    // Test hook (fault-injection tests): e.g. RINGSCAN_TEST_FAULT=write:3 fails the third
+    // write of an output with ENOSPC; see ringscan/fault_injection.hpp.
+    if (const char* faults = std::getenv("RINGSCAN_TEST_FAULT"))
+      ringscan::testing::set_fault_injection(std::string(faults));
     if (*generate) {
       setup_logging(generate_args.common.quiet);
       return run_generate(generate_args);

@@ -40,6 +40,10 @@ struct Context {
   void require_memory(int64_t bytes, const std::string& what) const;
 };
 
+/// The peak resident memory of this process image (Linux VmHWM, reset by exec: unlike
+/// getrusage's ru_maxrss it does not include the parent's memory at fork); 0 if unknown.
+int64_t peak_resident_bytes();
+
 /// Sets the OpenMP thread count for the scope of the object and restores it afterwards.
 class ThreadScope {
  public:

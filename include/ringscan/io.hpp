@@ -19,6 +19,23 @@ struct LoadOptions {
 /// Memory is checked against ctx.memory_budget from the declared shapes before allocating.
 Dataset load_dataset(const std::string& path, const Context& ctx, const LoadOptions& options = {});
 
+/// Declared shapes of an input file, read from its headers alone (no data is read), for the
+/// up-front memory estimate of `detect`.
+struct InputShape {
+  std::string path;
+  int64_t num_requests = 0;     ///< R
+  int64_t num_accounts = 0;     ///< A; 0 when accounts are derived (unknown until loaded)
+  int64_t dim = 0;              ///< D
+  int64_t feature_dim = 0;      ///< B
+  int64_t embedding_bytes = 4;  ///< bytes per stored embedding value (2: float16)
+  bool has_time = false;
+  bool accounts_derived = false;  ///< no /accounts/id: accounts come from /requests/account
+};
+
+/// Opens `path`, checks its identity and schema layout (types, ranks, agreeing lengths) and
+/// returns the declared shapes without reading any data; throws InvalidInput like load_dataset.
+InputShape read_input_shape(const std::string& path);
+
 /// One dataset of a file as seen by `info`.
 struct DatasetSummary {
   std::string name;             ///< "/requests/embedding"
@@ -49,8 +66,9 @@ struct InputSummary {
 /// Validates `path` fully (as `detect` would load it) and describes it.
 InputSummary describe_input(const std::string& path, const Context& ctx);
 
-/// Writes the output file of the data contract atomically: to a temporary file beside
-/// `path`, renamed into place only on success; an existing file is untouched on failure.
+/// Writes the output file of the data contract atomically: to a locked temporary file beside
+/// `path`, synced and renamed into place only on success; an existing file is untouched on
+/// failure, and a process killed at any point leaves either the old or the new file.
 void write_detection_output(const std::string& path, const DetectionResult& result);
 
 /// Per-account labels read back from an output file (for `evaluate`).
@@ -71,5 +89,11 @@ TruthLabels read_truth_labels(const std::string& path, const Context& ctx);
 
 /// Writes `text` to `path` atomically (temporary file, fsync, rename).
 void write_file_atomically(const std::string& path, const std::string& text);
+
+/// Removes the temporary files that writers killed half-way left beside `path`
+/// (PATH.tmp.*): a writer holds a lock on its temporary file until it is renamed into place,
+/// so a file whose lock can be taken belongs to no live run. Returns how many were removed.
+/// Every atomic write calls it first; `detect` also calls it before loading.
+int64_t remove_stale_temporaries(const std::string& path);
 
 }  // namespace ringscan

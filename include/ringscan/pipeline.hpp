@@ -7,6 +7,7 @@
 
 #include "ringscan/context.hpp"
 #include "ringscan/dataset.hpp"
+#include "ringscan/io.hpp"
 #include "ringscan/result.hpp"
 
 namespace ringscan {
@@ -37,6 +38,17 @@ struct DetectOptions {
   /// name = value pairs, for the output's attributes.
   std::vector<std::pair<std::string, std::string>> describe() const;
 };
+
+/// Peak memory of a whole `detect` job (load and every stage, CPU backend), in bytes, from
+/// the declared shapes alone; saturates at INT64_MAX. Calibrated against the peak RSS of
+/// `ringscan detect` (README, "Resource bounds"). When accounts are derived (A unknown up
+/// front) the account terms are left out: the loader checks them once A is known.
+int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& options);
+
+/// Refuses up front, with the estimate and the budget in the message (BudgetExceeded), a job
+/// whose estimate exceeds ctx.memory_budget; does nothing without a budget.
+void require_detection_memory(const InputShape& shape, const DetectOptions& options,
+                              const Context& ctx);
 
 /// Runs every stage on `data` and returns labels in the input's account order.
 /// Deterministic for any thread count and any order of requests or accounts in the input.

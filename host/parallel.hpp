@@ -1,0 +1,78 @@
+// OpenMP loops that never let an exception escape the parallel region (that would call
+// std::terminate): every iteration runs under a capture, the first exception is kept, the
+// remaining iterations are skipped and the exception is rethrown, unchanged, after the
+// region (FAISS learnt this the hard way: #4427). Every parallel loop in host/ goes through
+// these helpers.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+
+#include "ringscan/error.hpp"
+#include "ringscan/fault_injection.hpp"
+
+namespace ringscan::detail {
+
+/// Keeps the first exception thrown by any thread of a parallel region.
+class ExceptionCapture {
+ public:
+  /// Runs f() unless an earlier call failed; an exception is captured, never propagated.
+  template <class F>
+  void run(F&& f) noexcept {
+    if (failed_.load(std::memory_order_relaxed)) return;
+    try {
+      f();
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      failed_.store(true);
+    }
+  }
+  /// Rethrows the captured exception, if any; call after the parallel region.
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::mutex mutex_;
+  std::exception_ptr error_;
+};
+
+/// The iteration of a parallel loop of n iterations at which an armed ParallelRegion fault
+/// throws (the middle one), or -1.
+inline int64_t parallel_fault_iteration(int64_t n) {
+  return n > 0 && fault_due(testing::FaultKind::ParallelRegion) ? n / 2 : -1;
+}
+
+/// body(i) for i in [0, n) on the OpenMP threads; chunk 0: static schedule, otherwise
+/// dynamic with that chunk. The first exception of any iteration is rethrown afterwards.
+template <class Body>
+void parallel_for(int64_t n, int64_t chunk, Body&& body) {
+  ExceptionCapture capture;
+  const int64_t fail_at = parallel_fault_iteration(n);
+  auto step = [&](int64_t i) {
+    capture.run([&] {
+      if (i == fail_at) throw InternalError("injected fault in a parallel region");
+      body(i);
+    });
+  };
+  if (chunk <= 0) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) step(i);
+  } else {
+#pragma omp parallel for schedule(dynamic, chunk)
+    for (int64_t i = 0; i < n; ++i) step(i);
+  }
+  capture.rethrow();
+}
+
+/// Lowers `target` to `value` if smaller (the first failing index of a parallel scan).
+inline void atomic_min(std::atomic<int64_t>& target, int64_t value) {
+  int64_t seen = target.load(std::memory_order_relaxed);
+  while (value < seen && !target.compare_exchange_weak(seen, value)) {
+  }
+}
+
+}  // namespace ringscan::detail
