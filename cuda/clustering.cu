@@ -25,12 +25,13 @@ std::vector<int64_t> cluster_labels(const EvidenceGraph& graph, int64_t min_core
   const portable::ComponentArrays w{core.data(), parent.data(), root.data(),
                                     size.data(), first.data(),  labels.data()};
   try {
-    *num_clusters = portable::cluster_components(thrust::cuda::par, g, min_core_degree, w, start.data());
+    portable::cluster_components(thrust::cuda::par, g, min_core_degree, w, start.data());
   } catch (const thrust::system_error& e) {
     throw DeviceError(std::string("clustering on the device: ") + e.what());
   }
   RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
   labels.download(label.data(), A);
+  RINGSCAN_CUDA_TRY(cudaMemcpy(num_clusters, start.data() + A - 1, sizeof(int64_t), cudaMemcpyDeviceToHost));
   return label;
 }
 

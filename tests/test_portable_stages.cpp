@@ -37,7 +37,8 @@ Clustering portable_clusters(const EvidenceGraph& g, int64_t min_core_degree) {
   const portable::GraphArrays graph{A, g.offsets.data(), g.neighbours.data(), g.evidence.data()};
   const portable::ComponentArrays w{core.data(), parent.data(), root.data(),
                                     size.data(), first.data(),  c.label.data()};
-  c.num_clusters = portable::cluster_components(thrust::omp::par, graph, min_core_degree, w, start.data());
+  portable::cluster_components(thrust::omp::par, graph, min_core_degree, w, start.data());
+  c.num_clusters = A > 0 ? start[A - 1] : 0;
   return c;
 }
 

@@ -7,7 +7,6 @@
 #include <thrust/for_each.h>
 #include <thrust/iterator/transform_iterator.h>
 #include <thrust/iterator/counting_iterator.h>
-#include <thrust/reduce.h>
 #include <thrust/scan.h>
 
 #include <cstdint>
@@ -127,10 +126,10 @@ struct ClusterStart {
 
 struct WriteLabel {
   ComponentArrays w;
-  const int64_t* cluster_of_start;
+  const int64_t* starts_up_to;
   RINGSCAN_HD void operator()(int64_t a) const {
     const int64_t r = w.root[a];
-    w.label[a] = r >= 0 && w.size[r] >= 2 ? cluster_of_start[w.first_member[r]] : -1;
+    w.label[a] = r >= 0 && w.size[r] >= 2 ? starts_up_to[w.first_member[r]] - 1 : -1;
   }
 };
 
@@ -139,22 +138,23 @@ struct WriteLabel {
 /// Cores (>= min_core_degree edges) joined by core-core edges form components; every other
 /// account joins the component of the core neighbour strongest_core_neighbour picks.
 /// Components of two or more accounts are clusters 0..C-1, numbered in the order of their
-/// smallest member (the CPU stage's canonical labels). `cluster_of_start` is one more [A]
-/// scratch array. Returns C.
+/// smallest member (the CPU stage's canonical labels). `starts_up_to` [A] receives the
+/// number of clusters whose smallest member is <= a, so C is its last element: the caller
+/// reads it from the policy's memory (a reduction to the host would do that here, but
+/// Thrust's OpenMP reduce binds a reference to a null pointer internally, which UBSan
+/// rejects).
 template <class Policy>
-int64_t cluster_components(Policy&& policy, const GraphArrays& g, int64_t min_core_degree,
-                           const ComponentArrays& w, int64_t* cluster_of_start) {
+void cluster_components(Policy&& policy, const GraphArrays& g, int64_t min_core_degree,
+                        const ComponentArrays& w, int64_t* starts_up_to) {
   const int64_t A = g.num_accounts;
-  if (A == 0) return 0;
+  if (A == 0) return;
   const thrust::counting_iterator<int64_t> first(0), last(A);
   thrust::for_each(policy, first, last, detail::MarkCores{g, w, min_core_degree});
   thrust::for_each(policy, first, last, detail::JoinCoreEdges{g, w});
   thrust::for_each(policy, first, last, detail::AttachAccounts{g, w});
   const auto starts = thrust::make_transform_iterator(first, detail::ClusterStart{w});
-  thrust::exclusive_scan(policy, starts, starts + A, cluster_of_start, int64_t(0));
-  const int64_t clusters = thrust::reduce(policy, starts, starts + A, int64_t(0));
-  thrust::for_each(policy, first, last, detail::WriteLabel{w, cluster_of_start});
-  return clusters;
+  thrust::inclusive_scan(policy, starts, starts + A, starts_up_to);
+  thrust::for_each(policy, first, last, detail::WriteLabel{w, starts_up_to});
 }
 
 }  // namespace ringscan::portable
