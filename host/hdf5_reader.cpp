@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "hdf5_handle.hpp"
+#include "hdf5_reader_detail.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/io.hpp"
 
@@ -610,9 +611,10 @@ void derive_accounts(const SourceFile& f, const InputLayout& l, const Context& c
 
 DatasetSummary summary_of(const Column& c) { return {c.name, type_name(c.type.get()), c.shape}; }
 
-/// Loads and validates `path`; `datasets` (optional) receives the schema datasets found.
+/// Loads and validates `path`; `datasets` (optional) receives the schema datasets found;
+/// with a `sink`, the embeddings go to it chunk by chunk instead of into the Dataset.
 Dataset load(const std::string& path, const Context& ctx, const LoadOptions& options,
-             std::vector<DatasetSummary>* datasets) {
+             std::vector<DatasetSummary>* datasets, detail::EmbeddingSink* sink) {
   const h5::QuietErrors quiet;
   if (options.chunk_rows <= 0)
     throw InvalidInput(path + ": chunk_rows must be positive, got " +
@@ -647,7 +649,14 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   if (!l.derived()) index = read_accounts(f, l, chunk, d);
 
   allocate(d.request_account, r, what);
-  allocate(d.embeddings, saturating_mul(r, l.dim), what);
+  // Streaming holds one chunk here; the whole array lives where the sink puts it.
+  std::vector<float> chunk_buffer;
+  if (sink == nullptr) {
+    allocate(d.embeddings, saturating_mul(r, l.dim), what);
+  } else {
+    allocate(chunk_buffer, std::min(chunk, r) * l.dim, what);
+    sink->begin(r, l.dim);
+  }
   if (l.time.present()) allocate(d.request_time, r, what);
   if (l.infra.present()) allocate(d.request_infra, r, what);
   std::vector<uint16_t> staging;
@@ -658,9 +667,10 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     int64_t* accounts = d.request_account.data() + first;
     f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
     if (!l.derived()) map_to_rows(f, index, accounts, first, count);
-    float* block = d.embeddings.data() + first * l.dim;
+    float* block = sink ? chunk_buffer.data() : d.embeddings.data() + first * l.dim;
     read_embedding_rows(f, l, first, count, block, staging);
     require_finite(f, l.embedding, block, first, count);
+    if (sink != nullptr) sink->rows(first, count, block);
     if (l.time.present())
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
     if (l.infra.present())
@@ -684,14 +694,19 @@ int64_t held_bytes(const Dataset& d) {
 }  // namespace
 
 Dataset load_dataset(const std::string& path, const Context& ctx, const LoadOptions& options) {
-  return load(path, ctx, options, nullptr);
+  return load(path, ctx, options, nullptr, nullptr);
+}
+
+Dataset detail::load_streaming(const std::string& path, const Context& ctx,
+                               const LoadOptions& options, EmbeddingSink& sink) {
+  return load(path, ctx, options, nullptr, &sink);
 }
 
 InputSummary describe_input(const std::string& path, const Context& ctx) {
   InputSummary s;
   LoadOptions options;
   options.load_labels = true;  // for the label statistics; detect itself never loads them
-  const Dataset d = load(path, ctx, options, &s.datasets);
+  const Dataset d = load(path, ctx, options, &s.datasets, nullptr);
   s.path = path;
   s.version = 1;
   s.num_requests = d.num_requests();
