@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "corrupt_corpus.hpp"
@@ -57,19 +58,14 @@ class IsolatedReader : public TempDirTest {};
 class UntrustedInput : public TempDirTest {};
 
 void expect_same(const Dataset& a, const Dataset& b) {
-  EXPECT_EQ(a.source, b.source);
-  EXPECT_EQ(a.account_ids, b.account_ids);
-  EXPECT_EQ(a.accounts_derived, b.accounts_derived);
-  EXPECT_EQ(a.request_account, b.request_account);
-  EXPECT_EQ(a.dim, b.dim);
-  EXPECT_EQ(a.embeddings, b.embeddings);  // bit for bit: the same reader produced both
-  EXPECT_EQ(a.request_time, b.request_time);
-  EXPECT_EQ(a.feature_dim, b.feature_dim);
-  EXPECT_EQ(a.features, b.features);
-  EXPECT_EQ(a.feature_names, b.feature_names);
-  EXPECT_EQ(a.labels, b.labels);
-  EXPECT_EQ(a.request_infra, b.request_infra);
-  EXPECT_EQ(a.account_payment, b.account_payment);
+  EXPECT_EQ(std::tie(a.source, a.accounts_derived, a.dim, a.feature_dim, a.feature_names),
+            std::tie(b.source, b.accounts_derived, b.dim, b.feature_dim, b.feature_names));
+  EXPECT_EQ(std::tie(a.account_ids, a.request_account, a.request_time, a.labels, a.request_infra,
+                     a.account_payment),
+            std::tie(b.account_ids, b.request_account, b.request_time, b.labels, b.request_infra,
+                     b.account_payment));
+  // Bit for bit: the same reader produced both.
+  EXPECT_EQ(std::tie(a.embeddings, a.features), std::tie(b.embeddings, b.features));
 }
 
 TEST_F(IsolatedReader, ReturnsExactlyTheDatasetOfTheInProcessReader) {
@@ -91,28 +87,21 @@ TEST_F(IsolatedReader, ReturnsTheSameSummaryTruthAndDetectionLabelsAsTheInProces
   const std::string path = generated("in.h5", false);
   const Context ctx;
   const InputSummary a = describe_input(path, ctx), b = describe_input_isolated(path, ctx);
-  EXPECT_EQ(a.num_requests, b.num_requests);
-  EXPECT_EQ(a.num_accounts, b.num_accounts);
-  EXPECT_EQ(a.feature_names, b.feature_names);
-  EXPECT_EQ(a.time_min, b.time_min);
-  EXPECT_EQ(a.time_max, b.time_max);
-  EXPECT_EQ(a.labelled_accounts, b.labelled_accounts);
-  EXPECT_EQ(a.memory_bytes, b.memory_bytes);
+  EXPECT_EQ(std::tie(a.num_requests, a.num_accounts, a.feature_names, a.time_min, a.time_max,
+                     a.labelled_accounts, a.zero_norm_embeddings, a.memory_bytes),
+            std::tie(b.num_requests, b.num_accounts, b.feature_names, b.time_min, b.time_max,
+                     b.labelled_accounts, b.zero_norm_embeddings, b.memory_bytes));
   ASSERT_EQ(a.datasets.size(), b.datasets.size());
   for (size_t i = 0; i < a.datasets.size(); ++i) {
     EXPECT_EQ(a.datasets[i].name, b.datasets[i].name);
     EXPECT_EQ(a.datasets[i].shape, b.datasets[i].shape);
   }
   const TruthLabels t1 = read_truth_labels(path, ctx), t2 = read_truth_labels_isolated(path, ctx);
-  EXPECT_EQ(t1.account_ids, t2.account_ids);
-  EXPECT_EQ(t1.label, t2.label);
-  EXPECT_EQ(t1.role, t2.role);
+  EXPECT_EQ(std::tie(t1.account_ids, t1.label, t1.role), std::tie(t2.account_ids, t2.label, t2.role));
   write_detection_output(file("out.h5"), detect_rings(load_dataset(path, ctx), {}, ctx));
   const DetectionLabels d1 = read_detection_labels(file("out.h5"));
   const DetectionLabels d2 = read_detection_labels_isolated(file("out.h5"), ctx);
-  EXPECT_EQ(d1.account_ids, d2.account_ids);
-  EXPECT_EQ(d1.cluster, d2.cluster);
-  EXPECT_EQ(d1.ring, d2.ring);
+  EXPECT_EQ(std::tie(d1.account_ids, d1.cluster, d1.ring), std::tie(d2.account_ids, d2.cluster, d2.ring));
 }
 
 TEST_F(IsolatedReader, ForwardsTheChildsProgressToTheCallersContext) {
