@@ -26,8 +26,11 @@ namespace {
 const std::string& file_with(const uint8_t* data, size_t size) {
   static const std::string path = [] {
     const char* dir = std::getenv("TMPDIR");
-    return std::string(dir && *dir ? dir : "/tmp") + "/ringscan-fuzz-" + std::to_string(getpid()) +
-           ".h5";
+    std::string p = std::string(dir && *dir ? dir : "/tmp") + "/ringscan-fuzz-" +
+                    std::to_string(getpid()) + ".h5";
+    static const std::string removed_at_exit = p;
+    std::atexit([] { unlink(removed_at_exit.c_str()); });
+    return p;
   }();
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || (size > 0 && write(fd, data, size) != static_cast<ssize_t>(size))) std::abort();

@@ -629,7 +629,9 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
       if (c->present()) datasets->push_back(summary_of(*c));
 
   const int64_t r = l.requests;
-  const int64_t chunk = options.chunk_rows;
+  int64_t chunk = options.chunk_rows;
+  // A sink takes the embeddings in blocks of its own size.
+  if (sink != nullptr) chunk = std::max<int64_t>(1, std::min(chunk, sink->rows_per_block(l.dim)));
   const std::string what = path + ": loading " + l.embedding.name + " " +
                            shape_text(l.embedding.shape) + " and the other datasets";
   // Peak: the loaded arrays plus the account index, the float16 staging block and, when
@@ -649,14 +651,10 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   if (!l.derived()) index = read_accounts(f, l, chunk, d);
 
   allocate(d.request_account, r, what);
-  // Streaming holds one chunk here; the whole array lives where the sink puts it.
-  std::vector<float> chunk_buffer;
-  if (sink == nullptr) {
+  if (sink == nullptr)
     allocate(d.embeddings, saturating_mul(r, l.dim), what);
-  } else {
-    allocate(chunk_buffer, std::min(chunk, r) * l.dim, what);
+  else
     sink->begin(r, l.dim);
-  }
   if (l.time.present()) allocate(d.request_time, r, what);
   if (l.infra.present()) allocate(d.request_infra, r, what);
   std::vector<uint16_t> staging;
@@ -667,7 +665,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     int64_t* accounts = d.request_account.data() + first;
     f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
     if (!l.derived()) map_to_rows(f, index, accounts, first, count);
-    float* block = sink ? chunk_buffer.data() : d.embeddings.data() + first * l.dim;
+    float* block = sink ? sink->block(first, count) : d.embeddings.data() + first * l.dim;
     read_embedding_rows(f, l, first, count, block, staging);
     require_finite(f, l.embedding, block, first, count);
     if (sink != nullptr) sink->rows(first, count, block);

@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,13 +90,13 @@ void limit_address_space(int64_t budget) {
 
 /// The child: runs `body`, sends the result or the error, and leaves with _exit so that
 /// nothing of the parent's state (atexit handlers, stdio buffers, leak checks) runs twice.
-[[noreturn]] void child_main(int fd, const std::string& path, const Context& ctx,
+[[noreturn]] void child_main(int fd, int ack_fd, const std::string& path, const Context& ctx,
                              const std::function<void(const ChildChannel&, const Context&)>& body) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the parent
   const rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);  // a crash must leave no core file behind
   limit_address_space(ctx.memory_budget);
-  const ChildChannel channel(fd);
+  const ChildChannel channel(fd, ack_fd);
   Context child_ctx;
   // libgomp's pool does not survive fork: one thread, which needs no pool.
   child_ctx.threads = 1;
@@ -148,13 +150,14 @@ std::string signal_name(int sig) {
 /// A forked child, killed and reaped when it goes out of scope unless reaped before.
 class ChildProcess {
  public:
-  ChildProcess(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
+  ChildProcess(pid_t pid, int fd, int ack_fd) : pid_(pid), fd_(fd), ack_fd_(ack_fd) {}
   ~ChildProcess() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid_retrying(0);
     }
     close(fd_);
+    close(ack_fd_);
   }
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -191,7 +194,7 @@ class ChildProcess {
   }
 
   pid_t pid_;
-  int fd_;
+  int fd_, ack_fd_;
 };
 
 }  // namespace
@@ -232,6 +235,22 @@ void ChildChannel::send(FrameType type, const std::string& head, const void* dat
   }
 }
 
+void ChildChannel::wait_ack() const {
+  char byte;
+  ssize_t n;
+  while ((n = ::read(ack_fd_, &byte, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) _exit(3);  // the parent is gone
+}
+
+void ParentChannel::ack() const {
+  const char byte = 1;
+  // The child may have exited already (after its last block): MSG_NOSIGNAL, so that this
+  // fails instead of raising SIGPIPE; its status then says how it ended.
+  while (::send(ack_fd_, &byte, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
 void ParentChannel::read(void* out, uint64_t size) {
   char* p = static_cast<char*>(out);
   while (size > 0) {
@@ -266,25 +285,35 @@ void run_isolated(const std::string& path, const Context& ctx, const IsolationLi
                   const FrameHandler& handler) {
   const double timeout = limits.timeout_seconds > 0 ? limits.timeout_seconds : default_timeout(path);
   const double deadline = now_seconds() + timeout;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0)
+  // Frames child -> parent on a pipe; acknowledgements parent -> child on a socket (see ack()).
+  int fds[2], acks[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
     throw InternalError(path + ": cannot create a pipe for the reader process: " +
                         std::strerror(errno));
+  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, acks) != 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    throw InternalError(path + ": cannot create a pipe for the reader process: " +
+                        std::strerror(err));
+  }
   fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups for bulk data; best effort
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
-    close(fds[0]);
-    close(fds[1]);
+    for (const int fd : {fds[0], fds[1], acks[0], acks[1]}) close(fd);
     throw InternalError(path + ": cannot start the reader process: " + std::strerror(err));
   }
   if (pid == 0) {
     close(fds[0]);
-    child_main(fds[1], path, ctx, child);
+    close(acks[1]);
+    child_main(fds[1], acks[0], path, ctx, child);
   }
   close(fds[1]);
-  ChildProcess process(pid, fds[0]);
-  ParentChannel channel(fds[0], deadline, path);
+  close(acks[0]);
+  ChildProcess process(pid, fds[0], acks[1]);
+  ParentChannel channel(fds[0], acks[1], deadline, path);
   const std::string timed_out = path + ": reading timed out after " + seconds_text(timeout) +
                                 " s (the reader process was killed: the HDF5 library may loop "
                                 "on this file)";
@@ -367,24 +396,69 @@ void summary_fields(Archive& a, S& s) {
     s.zero_norm_embeddings, s.memory_bytes, s.datasets);
 }
 
-/// Sends the embeddings as Raw frames: [rows, dim] once, then [first, count] and the rows.
-class PipeSink final : public detail::EmbeddingSink {
+/// Two blocks of memory shared by parent and child (mapped before the fork): the child
+/// reads embedding rows into one while the parent copies the other into its array, so the
+/// rows are copied once on their way and never pass through a pipe.
+class SharedSlots {
  public:
-  explicit PipeSink(const ChildChannel& channel) : channel_(channel) {}
-  void begin(int64_t rows, int64_t dim) override { send(rows, dim, nullptr, 0); }
-  void rows(int64_t first, int64_t count, const float* block) override {
-    send(first, count, block, uint64_t(count) * uint64_t(dim_) * sizeof(float));
+  static constexpr int64_t kSlots = 2;
+  static constexpr int64_t kSlotFloats = int64_t{4} << 20;  // 16 MiB
+
+  SharedSlots() {
+    void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      throw InternalError(std::string("cannot map memory for the reader process: ") +
+                          std::strerror(errno));
+    slots_ = static_cast<float*>(p);
+  }
+  ~SharedSlots() { munmap(slots_, bytes()); }
+  SharedSlots(const SharedSlots&) = delete;
+  SharedSlots& operator=(const SharedSlots&) = delete;
+
+  float* slot(int64_t i) const { return slots_ + i * kSlotFloats; }
+
+ private:
+  static size_t bytes() { return size_t(kSlots * kSlotFloats) * sizeof(float); }
+  float* slots_ = nullptr;
+};
+
+/// The child's side: embedding rows go into the shared slots in turn; Raw frames say
+/// [rows, dim, -1] once, then [first, count, slot] for each block.
+class SlotSink final : public detail::EmbeddingSink {
+ public:
+  SlotSink(const ChildChannel& channel, const SharedSlots& slots, const std::string& path)
+      : channel_(channel), slots_(slots), path_(path) {}
+  int64_t rows_per_block(int64_t dim) override {
+    if (dim > SharedSlots::kSlotFloats)
+      throw InvalidInput(path_ + ": /requests/embedding: width " + std::to_string(dim) +
+                         " is too wide for the isolated reader (at most " +
+                         std::to_string(SharedSlots::kSlotFloats) + "; see --no-isolation)");
+    return SharedSlots::kSlotFloats / dim;
+  }
+  void begin(int64_t rows, int64_t dim) override { send(rows, dim, -1); }
+  float* block(int64_t, int64_t) override {
+    // The slot is free once the parent acknowledged the block sent from it two blocks ago.
+    while (sent_ - acknowledged_ >= SharedSlots::kSlots) {
+      channel_.wait_ack();
+      ++acknowledged_;
+    }
+    return slots_.slot(sent_ % SharedSlots::kSlots);
+  }
+  void rows(int64_t first, int64_t count, const float*) override {
+    send(first, count, sent_ % SharedSlots::kSlots);
+    ++sent_;
   }
 
  private:
-  void send(int64_t a, int64_t b, const float* data, uint64_t size) {
-    if (data == nullptr) dim_ = b;
+  void send(int64_t a, int64_t b, int64_t slot) {
     Encoder e;
-    e(a, b);
-    channel_.send(FrameType::Raw, e.bytes(), data, size);
+    e(a, b, slot);
+    channel_.send(FrameType::Raw, e.bytes());
   }
   const ChildChannel& channel_;
-  int64_t dim_ = 0;
+  const SharedSlots& slots_;
+  const std::string& path_;
+  int64_t sent_ = 0, acknowledged_ = 0;
 };
 
 /// Checks what the parent got against itself: a child whose memory the HDF5 library
@@ -442,10 +516,11 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
   int64_t rows = -1, received = 0, embedding_dim = 0;
   const auto fields = [](auto& a, auto& d) { dataset_fields(a, d); };
   const isolation::FrameHandler receive_result = result_into(out, path, fields);
+  const SharedSlots slots;  // mapped before the fork: shared with the child
   isolation::run_isolated(
       path, ctx, limits,
       [&](const ChildChannel& channel, const Context& child_ctx) {
-        PipeSink sink(channel);
+        SlotSink sink(channel, slots, path);
         const Dataset d = detail::load_streaming(path, child_ctx, options, sink);
         Encoder e;
         fields(e, d);
@@ -453,14 +528,15 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
       },
       [&](FrameType type, uint64_t size, ParentChannel& channel) {
         if (type == FrameType::Result) return receive_result(type, size, channel);
-        int64_t head[2];
-        if (size < sizeof head) malformed(path);
+        int64_t head[3];
+        if (size != sizeof head) malformed(path);
         channel.read(head, sizeof head);
         if (rows < 0) {  // the shape, [rows x dim], before any rows
           rows = head[0];
           const int64_t dim = head[1];
           int64_t values;
-          if (size != sizeof head || rows < 0 || dim < 1 || __builtin_mul_overflow(rows, dim, &values))
+          if (head[2] != -1 || rows < 0 || dim < 1 || dim > SharedSlots::kSlotFloats ||
+              __builtin_mul_overflow(rows, dim, &values))
             malformed(path);
           ctx.require_memory(values * int64_t(sizeof(float)), path + ": loading the embeddings");
           try {
@@ -471,11 +547,13 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
           embedding_dim = out.dim = dim;
           return false;
         }
-        const int64_t first = head[0], count = head[1];
-        if (first != received || count < 0 || count > rows - first ||
-            size - sizeof head != uint64_t(count) * uint64_t(out.dim) * sizeof(float))
+        const int64_t first = head[0], count = head[1], slot = head[2];
+        if (first != received || count < 0 || count > rows - first || slot < 0 ||
+            slot >= SharedSlots::kSlots || count * out.dim > SharedSlots::kSlotFloats)
           malformed(path);
-        channel.read(out.embeddings.data() + first * out.dim, size - sizeof head);
+        std::memcpy(out.embeddings.data() + first * out.dim, slots.slot(slot),
+                    size_t(count * out.dim) * sizeof(float));
+        channel.ack();
         received += count;
         return false;
       });

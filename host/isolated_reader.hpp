@@ -1,5 +1,6 @@
-// Running a reader of an untrusted file in a forked child process: the framed pipe protocol
-// between child and parent, and the fork, limits and reaping around it.
+// Running a reader of an untrusted file in a forked child process: the framed protocol
+// between child and parent (frames on a pipe, acknowledgements back on a socket), and the
+// fork, limits and reaping around it.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -18,7 +19,7 @@ enum class FrameType : uint32_t {
   Progress = 1,  ///< Encoded stage, done, total: forwarded to the parent's Context
   Error = 2,     ///< Encoded error kind and message: rethrown in the parent
   Result = 3,    ///< Encoded result, as the caller defines it: the last frame
-  Raw = 4,       ///< Bulk data the parent's handler reads straight into its destination
+  Raw = 4,       ///< Data the caller's handler interprets, reading any payload itself
 };
 
 /// Appends values to a byte buffer: trivially copyable values as their bytes, strings and
@@ -96,30 +97,34 @@ class Decoder {
   uint64_t at_ = 0;
 };
 
-/// The child's end of the pipe.
+/// The child's ends of the pipes: frames out, acknowledgements in.
 class ChildChannel {
  public:
-  explicit ChildChannel(int fd) : fd_(fd) {}
+  ChildChannel(int fd, int ack_fd) : fd_(fd), ack_fd_(ack_fd) {}
   /// Sends a frame whose payload is `head` followed by `size` bytes at `data`.
   void send(FrameType type, const std::string& head, const void* data = nullptr,
             uint64_t size = 0) const;
+  /// Waits for the parent's next acknowledgement (of data it took from shared memory).
+  void wait_ack() const;
 
  private:
-  int fd_;
+  int fd_, ack_fd_;
 };
 
-/// The parent's end of the pipe, with the deadline every read observes.
+/// The parent's ends of the pipes, with the deadline every read observes.
 class ParentChannel {
  public:
-  ParentChannel(int fd, double deadline, const std::string& path)
-      : fd_(fd), deadline_(deadline), path_(path) {}
+  ParentChannel(int fd, int ack_fd, double deadline, const std::string& path)
+      : fd_(fd), ack_fd_(ack_fd), deadline_(deadline), path_(path) {}
   /// Reads exactly `size` bytes into `out`, waiting until the deadline at most.
   void read(void* out, uint64_t size);
   /// Reads `size` bytes of payload into a buffer.
   std::string read_payload(uint64_t size);
+  /// Tells the child that data it placed in shared memory has been taken.
+  void ack() const;
 
  private:
-  int fd_;
+  int fd_, ack_fd_;
   double deadline_;  ///< seconds on the steady clock
   const std::string& path_;
 };
@@ -128,7 +133,7 @@ class ParentChannel {
 /// channel; returns true once the result is complete.
 using FrameHandler = std::function<bool(FrameType type, uint64_t size, ParentChannel& channel)>;
 
-/// Forks a child that runs `child` (with a Context of one thread whose progress goes to the
+/// Forks a child (memory mapped MAP_SHARED before the call is shared with it) that runs `child` (with a Context of one thread whose progress goes to the
 /// parent) and sends its frames; the parent dispatches them to `handler` until the result
 /// is complete. A child that crashes, hangs past the limit, fails or sends malformed frames
 /// becomes an exception naming `path`; the child is always reaped.

@@ -75,9 +75,10 @@ void write_file_atomically(const std::string& path, const std::string& text);
 // --- Isolated reading of untrusted files --------------------------------------------------
 // The HDF5 library itself crashes (segfault, abort) or hangs on some malformed files. The
 // *_isolated readers run the reader above in a forked child process that parses and
-// validates the file and hands the arrays to the caller over a pipe; a crash, a hang or
-// memory exhaustion there becomes an InvalidInput naming the file instead of ending the
-// caller. The child uses one OpenMP thread and no BLAS; call them from one thread at a time.
+// validates the file and hands the arrays to the caller (embeddings through shared memory,
+// the rest over a pipe); a crash, a hang or memory exhaustion there becomes an InvalidInput
+// naming the file instead of ending the caller. The child uses one OpenMP thread and no
+// BLAS; call them from one thread at a time.
 
 /// Limits of the child process that reads an untrusted file.
 struct IsolationLimits {
