@@ -182,6 +182,29 @@ TEST_F(IsolatedReader, RejectsAMalformedReplyFromTheChild) {
       << message;
 }
 
+TEST_F(IsolatedReader, SurvivesAcknowledgingAChildThatHasAlreadyExited) {
+  // The child may exit right after its last block; acknowledging that block must not raise
+  // SIGPIPE in the caller.
+  try {
+    isolation::run_isolated(
+        "file.h5", Context{}, IsolationLimits{},
+        [](const isolation::ChildChannel& c, const Context&) {
+          c.send(isolation::FrameType::Raw, "x");
+          _exit(0);
+        },
+        [](isolation::FrameType, uint64_t size, isolation::ParentChannel& channel) {
+          channel.read_payload(size);
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the child is gone
+          channel.ack();
+          return false;
+        });
+    ADD_FAILURE() << "no InvalidInput";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("before sending a result"), std::string::npos)
+        << e.what();
+  }
+}
+
 // --- The CLI on damaged and hostile files -----------------------------------------------
 
 /// What one run of the CLI did, in a working directory of its own.
