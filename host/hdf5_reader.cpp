@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hdf5_handle.hpp"
+#include "hdf5_reader_detail.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/sizes.hpp"
@@ -602,9 +603,10 @@ void derive_accounts(const SourceFile& f, const InputLayout& l, const Context& c
 
 DatasetSummary summary_of(const Column& c) { return {c.name, type_name(c.type.get()), c.shape}; }
 
-/// Loads and validates `path`; `datasets` (optional) receives the schema datasets found.
+/// Loads and validates `path`; `datasets` (optional) receives the schema datasets found;
+/// with a `sink`, the embeddings go to it chunk by chunk instead of into the Dataset.
 Dataset load(const std::string& path, const Context& ctx, const LoadOptions& options,
-             std::vector<DatasetSummary>* datasets) {
+             std::vector<DatasetSummary>* datasets, detail::EmbeddingSink* sink) {
   const h5::QuietErrors quiet;
   if (options.chunk_rows <= 0)
     throw InvalidInput(path + ": chunk_rows must be positive, got " +
@@ -619,7 +621,9 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
       if (c->present()) datasets->push_back(summary_of(*c));
 
   const int64_t r = l.requests;
-  const int64_t chunk = options.chunk_rows;
+  int64_t chunk = options.chunk_rows;
+  // A sink takes the embeddings in blocks of its own size.
+  if (sink != nullptr) chunk = std::max<int64_t>(1, std::min(chunk, sink->rows_per_block(l.dim)));
   const std::string what = path + ": loading " + l.embedding.name + " " +
                            shape_text(l.embedding.shape) + " and the other datasets";
   // Peak: the loaded arrays plus the account index, the float16 staging block and, when
@@ -639,7 +643,10 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   if (!l.derived()) index = read_accounts(f, l, chunk, d);
 
   allocate(d.request_account, r, what);
-  allocate(d.embeddings, saturating_mul(r, l.dim), what);
+  if (sink == nullptr)
+    allocate(d.embeddings, saturating_mul(r, l.dim), what);
+  else
+    sink->begin(r, l.dim);
   if (l.time.present()) allocate(d.request_time, r, what);
   if (l.infra.present()) allocate(d.request_infra, r, what);
   std::vector<uint16_t> staging;
@@ -650,9 +657,10 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     int64_t* accounts = d.request_account.data() + first;
     f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
     if (!l.derived()) map_to_rows(f, index, accounts, first, count);
-    float* block = d.embeddings.data() + first * l.dim;
+    float* block = sink ? sink->block(first, count) : d.embeddings.data() + first * l.dim;
     read_embedding_rows(f, l, first, count, block, staging);
     require_finite(f, l.embedding, block, first, count);
+    if (sink != nullptr) sink->rows(first, count, block);
     if (l.time.present())
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
     if (l.infra.present())
@@ -690,7 +698,12 @@ int64_t held_bytes(const Dataset& d) {
 }  // namespace
 
 Dataset load_dataset(const std::string& path, const Context& ctx, const LoadOptions& options) {
-  return load(path, ctx, options, nullptr);
+  return load(path, ctx, options, nullptr, nullptr);
+}
+
+Dataset detail::load_streaming(const std::string& path, const Context& ctx,
+                               const LoadOptions& options, EmbeddingSink& sink) {
+  return load(path, ctx, options, nullptr, &sink);
 }
 
 InputShape read_input_shape(const std::string& path) {
@@ -704,7 +717,7 @@ InputSummary describe_input(const std::string& path, const Context& ctx) {
   InputSummary s;
   LoadOptions options;
   options.load_labels = true;  // for the label statistics; detect itself never loads them
-  const Dataset d = load(path, ctx, options, &s.datasets);
+  const Dataset d = load(path, ctx, options, &s.datasets, nullptr);
   s.path = path;
   s.version = 1;
   s.num_requests = d.num_requests();

@@ -9,6 +9,7 @@ packages=(
   libfaiss-dev libopenblas-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev llvm  # the libFuzzer target (llvm: llvm-symbolizer for its reports)
   python3
 )
 

@@ -160,7 +160,9 @@ int64_t output_writes(const std::string& input, const std::string& scratch) {
   FaultGuard guard;
   const Context ctx = test_context();
   DetectionResult shape = detect_rings(load_dataset(input, ctx), DetectOptions{}, ctx);
-  shape.stage_seconds.insert(shape.stage_seconds.begin(), {"load", 0.0});  // as the CLI does
+  // What the CLI adds to the pipeline's result, so the output has the CLI's attributes.
+  shape.stage_seconds.insert(shape.stage_seconds.begin(), {"load", 0.0});
+  shape.statistics.emplace_back("peak_resident_bytes", 0.0);
   fi::set_fault_injection(fi::FaultKind::Write, int64_t(1) << 40);
   write_detection_output(scratch, shape);
   const int64_t writes = fi::fault_events(fi::FaultKind::Write);
@@ -409,7 +411,7 @@ TEST_F(Faults, CliFailuresExitNonZeroAndLeaveThePreviousResultByteIdentical) {
   const Case cases[] = {
       {"write:1", 1, "No space left on device"},   // first attribute of the output
       {"write:30", 1, "No space left on device"},  // mid-way through the output
-      {"alloc:1", 1, "out of memory"},              // the loader's allocation
+      {"alloc:1", 2, "out of memory"},              // the loader's, in the reader process: budget-bound
       {"alloc:3", 1, "out of memory"},              // a stage's
       {"parallel:1", 1, "injected fault in a parallel region"},
       {"parallel:9", 1, "injected fault in a parallel region"},

@@ -97,6 +97,25 @@ void add_common_options(CLI::App* sub, CommonArgs& args) {
   sub->add_flag("-q,--quiet", args.quiet, "No progress output on stderr");
 }
 
+// How the subcommands that read files treat them: untrusted, parsed in a child process.
+struct ReadArgs {
+  bool no_isolation = false;
+  double timeout_seconds = 0;
+
+  ringscan::IsolationLimits limits() const { return {timeout_seconds}; }
+};
+
+void add_read_options(CLI::App* sub, ReadArgs& args) {
+  sub->add_flag("--no-isolation", args.no_isolation,
+                "Parse input files in this process instead of a child process (faster to "
+                "start; a file that crashes the HDF5 library then crashes ringscan)");
+  sub->add_option("--read-timeout", args.timeout_seconds,
+                  "Seconds allowed for reading an input file (0: 60 s + 1 s per 20 MB)")
+      ->type_name("SECONDS")
+      ->check(number_check(true))
+      ->capture_default_str();
+}
+
 Context make_context(const CommonArgs& args, Progress& progress) {
   Context ctx;
   ctx.threads = args.threads;
@@ -226,6 +245,7 @@ struct DetectArgs {
   std::string device_memory_budget;  // empty: 90% of the device's free memory
   ringscan::DetectOptions options;
   CommonArgs common;
+  ReadArgs read;
 };
 
 CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
@@ -272,6 +292,7 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
   sub->add_option("--report-examples", o.report_examples,
                   "Shared-prompt examples per ring in the report");
   add_common_options(sub, a.common);
+  add_read_options(sub, a.read);
   return sub;
 }
 
@@ -331,13 +352,19 @@ int run_detect(DetectArgs& a) {
   ringscan::remove_stale_temporaries(a.output);
   if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
   // Refused up front, from the declared shapes, rather than after minutes of loading.
-  ringscan::require_detection_memory(ringscan::read_input_shape(a.input), a.options, ctx);
+  // The headers are untrusted too: read in the child unless isolation is off.
+  ringscan::require_detection_memory(
+      a.read.no_isolation ? ringscan::read_input_shape(a.input)
+                          : ringscan::read_input_shape_isolated(a.input, ctx, a.read.limits()),
+      a.options, ctx);
   ringscan::DetectionResult result;
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes
     // the embeddings over instead of copying them.
     const auto started = std::chrono::steady_clock::now();
-    ringscan::Dataset data = ringscan::load_dataset(a.input, ctx);
+    ringscan::Dataset data = a.read.no_isolation
+                                 ? ringscan::load_dataset(a.input, ctx)
+                                 : ringscan::load_dataset_isolated(a.input, ctx, {}, a.read.limits());
     const double load_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result = ringscan::detect_rings(std::move(data), a.options, ctx);
@@ -369,6 +396,7 @@ int run_detect(DetectArgs& a) {
 struct EvaluateArgs {
   std::string output, truth, json;
   CommonArgs common;
+  ReadArgs read;
 };
 
 CLI::App* add_evaluate(CLI::App& app, EvaluateArgs& a) {
@@ -382,6 +410,7 @@ CLI::App* add_evaluate(CLI::App& app, EvaluateArgs& a) {
       ->check(CLI::ExistingFile);
   sub->add_option("--json", a.json, "Also write the metrics (JSON) to this file");
   add_common_options(sub, a.common);
+  add_read_options(sub, a.read);
   return sub;
 }
 
@@ -428,8 +457,13 @@ int run_evaluate(EvaluateArgs& a) {
   if (!a.json.empty()) require_writable(a.json, "metrics");
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
-  const ringscan::DetectionLabels det = ringscan::read_detection_labels(a.output);
-  const ringscan::TruthLabels truth = ringscan::read_truth_labels(a.truth, ctx);
+  const bool isolate = !a.read.no_isolation;
+  const ringscan::DetectionLabels det =
+      isolate ? ringscan::read_detection_labels_isolated(a.output, ctx, a.read.limits())
+              : ringscan::read_detection_labels(a.output);
+  const ringscan::TruthLabels truth =
+      isolate ? ringscan::read_truth_labels_isolated(a.truth, ctx, a.read.limits())
+              : ringscan::read_truth_labels(a.truth, ctx);
   const std::vector<std::size_t> rows = align_truth(det, truth, a.output, a.truth);
   std::vector<int64_t> labels(rows.size()), roles;
   for (std::size_t i = 0; i < rows.size(); ++i) labels[i] = truth.label[rows[i]];
@@ -483,6 +517,7 @@ struct InfoArgs {
   std::string input;
   bool json = false;
   CommonArgs common;
+  ReadArgs read;
 };
 
 CLI::App* add_info(CLI::App& app, InfoArgs& a) {
@@ -492,6 +527,7 @@ CLI::App* add_info(CLI::App& app, InfoArgs& a) {
       ->check(CLI::ExistingFile);
   sub->add_flag("--json", a.json, "Print the description as JSON");
   add_common_options(sub, a.common);
+  add_read_options(sub, a.read);
   return sub;
 }
 
@@ -572,7 +608,9 @@ void print_info(const ringscan::InputSummary& s, std::ostream& out) {
 int run_info(InfoArgs& a) {
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
-  const ringscan::InputSummary s = ringscan::describe_input(a.input, ctx);
+  const ringscan::InputSummary s =
+      a.read.no_isolation ? ringscan::describe_input(a.input, ctx)
+                          : ringscan::describe_input_isolated(a.input, ctx, a.read.limits());
   progress.finish();
   if (a.json)
     std::cout << info_json(s).dump(2) << "\n";

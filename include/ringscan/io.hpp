@@ -96,4 +96,36 @@ void write_file_atomically(const std::string& path, const std::string& text);
 /// Every atomic write calls it first; `detect` also calls it before loading.
 int64_t remove_stale_temporaries(const std::string& path);
 
+// --- Isolated reading of untrusted files --------------------------------------------------
+// The HDF5 library itself crashes (segfault, abort) or hangs on some malformed files. The
+// *_isolated readers run the reader above in a forked child process that parses and
+// validates the file and hands the arrays to the caller (embeddings through shared memory,
+// the rest over a pipe); a crash, a hang or memory exhaustion there becomes an InvalidInput
+// naming the file instead of ending the caller. The child uses one OpenMP thread and no
+// BLAS; call them from one thread at a time.
+
+/// Limits of the child process that reads an untrusted file.
+struct IsolationLimits {
+  /// Wall time after which the child is killed, in seconds; 0: 60 s plus 1 s per 20 MB of file.
+  double timeout_seconds = 0;
+};
+
+/// load_dataset in a child process; the same Dataset, or InvalidInput when the child
+/// crashed, timed out or ran out of the memory the budget allows (address-space limit of
+/// ctx.memory_budget plus 1 GiB, not applied under AddressSanitizer).
+Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
+                              const LoadOptions& options = {}, const IsolationLimits& limits = {});
+/// describe_input in a child process (see load_dataset_isolated).
+InputSummary describe_input_isolated(const std::string& path, const Context& ctx,
+                                     const IsolationLimits& limits = {});
+/// read_input_shape in a child process (see load_dataset_isolated).
+InputShape read_input_shape_isolated(const std::string& path, const Context& ctx,
+                                     const IsolationLimits& limits = {});
+/// read_truth_labels in a child process (see load_dataset_isolated).
+TruthLabels read_truth_labels_isolated(const std::string& path, const Context& ctx,
+                                       const IsolationLimits& limits = {});
+/// read_detection_labels in a child process (see load_dataset_isolated).
+DetectionLabels read_detection_labels_isolated(const std::string& path, const Context& ctx,
+                                               const IsolationLimits& limits = {});
+
 }  // namespace ringscan

@@ -1,0 +1,29 @@
+// The reader's streaming entry point, for the isolated reader (not part of the public API).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "ringscan/io.hpp"
+
+namespace ringscan::detail {
+
+/// Receives validated embedding rows as load_streaming reads them, in blocks it provides.
+class EmbeddingSink {
+ public:
+  virtual ~EmbeddingSink() = default;
+  /// The most rows of width `dim` one block holds (>= 1; may throw InvalidInput).
+  virtual int64_t rows_per_block(int64_t dim) = 0;
+  /// Called once, after the memory check and before the first rows: the shape [rows x dim].
+  virtual void begin(int64_t rows, int64_t dim) = 0;
+  /// Where to read rows [first, first + count) to: [count x dim] floats.
+  virtual float* block(int64_t first, int64_t count) = 0;
+  /// Rows [first, first + count), read into block(first, count) and found finite.
+  virtual void rows(int64_t first, int64_t count, const float* block) = 0;
+};
+
+/// As load_dataset, but the embeddings go to `sink` block by block (the reader holds none
+/// of them) and the returned Dataset's `embeddings` stays empty.
+Dataset load_streaming(const std::string& path, const Context& ctx, const LoadOptions& options,
+                       EmbeddingSink& sink);
+
+}  // namespace ringscan::detail

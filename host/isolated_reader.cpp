@@ -1,0 +1,597 @@
+// Isolated reading: the HDF5 library parses untrusted files in a forked child, so that its
+// crashes, hangs and runaway allocations end that child, not ringscan.
+#include "isolated_reader.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "hdf5_reader_detail.hpp"
+#include "ringscan/error.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RINGSCAN_ISOLATION_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RINGSCAN_ISOLATION_ASAN 1
+#endif
+#endif
+
+namespace ringscan::isolation {
+namespace {
+
+struct FrameHeader {
+  uint32_t type;
+  uint32_t reserved;
+  uint64_t size;  ///< payload bytes that follow
+};
+
+enum class ErrorKind : uint32_t { Invalid = 0, Budget = 1, Internal = 2 };
+
+/// The child closed its end: it exited or died (the parent then reads its status).
+struct ChildEnded {};
+/// The deadline passed while the parent waited for the child.
+struct TimedOut {};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Default wall-time limit: 60 s plus 1 s per 20 MB, slow disks included.
+double default_timeout(const std::string& path) {
+  struct stat st;
+  const double bytes = ::stat(path.c_str(), &st) == 0 ? double(st.st_size) : 0.0;
+  return 60.0 + bytes / 20e6;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+/// Caps the child's address space at what it maps now plus the budget and 1 GiB, so that a
+/// file making HDF5 allocate without bound fails an allocation instead of exhausting the
+/// machine. AddressSanitizer reserves terabytes of shadow memory: no cap there.
+void limit_address_space(int64_t budget) {
+#ifndef RINGSCAN_ISOLATION_ASAN
+  if (budget <= 0) return;
+  long pages = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  if (pages <= 0) return;
+  const rlim_t limit = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + rlim_t(budget) +
+                       (rlim_t(1) << 30);
+  const rlimit as{limit, limit};
+  setrlimit(RLIMIT_AS, &as);
+#else
+  (void)budget;
+#endif
+}
+
+/// The child: runs `body`, sends the result or the error, and leaves with _exit so that
+/// nothing of the parent's state (atexit handlers, stdio buffers, leak checks) runs twice.
+[[noreturn]] void child_main(int fd, int ack_fd, const std::string& path, const Context& ctx,
+                             const std::function<void(const ChildChannel&, const Context&)>& body) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the parent
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);  // a crash must leave no core file behind
+  limit_address_space(ctx.memory_budget);
+  const ChildChannel channel(fd, ack_fd);
+  Context child_ctx;
+  // libgomp's pool does not survive fork: one thread, which needs no pool.
+  child_ctx.threads = 1;
+  child_ctx.memory_budget = ctx.memory_budget;
+  child_ctx.progress = [&channel](const std::string& stage, int64_t done, int64_t total) {
+    Encoder e;
+    e(stage, done, total);
+    channel.send(FrameType::Progress, e.bytes());
+  };
+  ErrorKind kind = ErrorKind::Internal;
+  std::string message;
+  try {
+    body(channel, child_ctx);
+    _exit(0);
+  } catch (const BudgetExceeded& e) {
+    kind = ErrorKind::Budget;
+    message = e.what();
+  } catch (const InvalidInput& e) {
+    kind = ErrorKind::Invalid;
+    message = e.what();
+  } catch (const std::bad_alloc&) {
+    kind = ErrorKind::Budget;
+    message = path + ": out of memory while reading (the reader may map the memory budget "
+                     "plus 1 GiB)";
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = path + ": unknown failure while reading";
+  }
+  Encoder e;
+  e(uint32_t(kind), message);
+  channel.send(FrameType::Error, e.bytes());
+  _exit(0);
+}
+
+[[noreturn]] void rethrow(ErrorKind kind, const std::string& message) {
+  if (kind == ErrorKind::Budget) throw BudgetExceeded(message);
+  if (kind == ErrorKind::Invalid) throw InvalidInput(message);
+  throw InternalError(message);
+}
+
+[[noreturn]] void malformed(const std::string& path) {
+  throw InvalidInput(path + ": the reader process sent a malformed reply");
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+/// A forked child, killed and reaped when it goes out of scope unless reaped before.
+class ChildProcess {
+ public:
+  ChildProcess(pid_t pid, int fd, int ack_fd) : pid_(pid), fd_(fd), ack_fd_(ack_fd) {}
+  ~ChildProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid_retrying(0);
+    }
+    close(fd_);
+    close(ack_fd_);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  /// Waits for the child to exit until `deadline`; kills it then. Returns its wait status.
+  int reap(double deadline) {
+    while (true) {
+      int status = 0;
+      const pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      if (r < 0 && errno != EINTR) {
+        pid_ = -1;
+        return 0;
+      }
+      if (now_seconds() > deadline) throw TimedOut{};
+      usleep(1000);
+    }
+  }
+  /// Kills the child and reaps it.
+  void kill_now() {
+    kill(pid_, SIGKILL);
+    waitpid_retrying(0);
+  }
+
+ private:
+  void waitpid_retrying(int flags) {
+    int status;
+    while (waitpid(pid_, &status, flags) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+  pid_t pid_;
+  int fd_, ack_fd_;
+};
+
+}  // namespace
+
+const char* Decoder::take(uint64_t n) {
+  if (n > bytes_.size() - at_) malformed(path_);
+  const char* p = bytes_.data() + at_;
+  at_ += n;
+  return p;
+}
+
+uint64_t Decoder::count(uint64_t element_size) {
+  uint64_t n;
+  get(n);
+  if (n > (bytes_.size() - at_) / element_size) malformed(path_);
+  return n;
+}
+
+void Decoder::finish() const {
+  if (at_ != bytes_.size()) malformed(path_);
+}
+
+void ChildChannel::send(FrameType type, const std::string& head, const void* data,
+                        uint64_t size) const {
+  const FrameHeader h{uint32_t(type), 0, head.size() + size};
+  const std::pair<const void*, uint64_t> parts[] = {
+      {&h, sizeof h}, {head.data(), head.size()}, {data, size}};
+  for (const auto& [bytes, length] : parts) {
+    const char* p = static_cast<const char*>(bytes);
+    uint64_t left = length;
+    while (left > 0) {
+      const ssize_t n = ::write(fd_, p, std::min<uint64_t>(left, uint64_t(1) << 30));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) _exit(3);  // the parent is gone
+      p += n;
+      left -= uint64_t(n);
+    }
+  }
+}
+
+void ChildChannel::wait_ack() const {
+  char byte;
+  ssize_t n;
+  while ((n = ::read(ack_fd_, &byte, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) _exit(3);  // the parent is gone
+}
+
+void ParentChannel::ack() const {
+  const char byte = 1;
+  // The child may have exited already (after its last block): MSG_NOSIGNAL, so that this
+  // fails instead of raising SIGPIPE; its status then says how it ended.
+  while (::send(ack_fd_, &byte, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+void ParentChannel::read(void* out, uint64_t size) {
+  char* p = static_cast<char*>(out);
+  while (size > 0) {
+    const double left = deadline_ - now_seconds();
+    if (left <= 0) throw TimedOut{};
+    pollfd pfd{fd_, POLLIN, 0};
+    const int ready = poll(&pfd, 1, int(std::min(left * 1000.0 + 1.0, 1e9)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) throw InternalError(path_ + ": waiting for the reader process: " + std::strerror(errno));
+    if (ready == 0) continue;  // the deadline check above decides
+    const ssize_t n = ::read(fd_, p, std::min<uint64_t>(size, uint64_t(1) << 30));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw ChildEnded{};
+    p += n;
+    size -= uint64_t(n);
+  }
+}
+
+std::string ParentChannel::read_payload(uint64_t size) {
+  std::string bytes;
+  try {
+    bytes.resize(size);
+  } catch (const std::exception&) {
+    malformed(path_);
+  }
+  read(bytes.data(), size);
+  return bytes;
+}
+
+void run_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits,
+                  const std::function<void(const ChildChannel&, const Context&)>& child,
+                  const FrameHandler& handler) {
+  const double timeout = limits.timeout_seconds > 0 ? limits.timeout_seconds : default_timeout(path);
+  const double deadline = now_seconds() + timeout;
+  // Frames child -> parent on a pipe; acknowledgements parent -> child on a socket (see ack()).
+  int fds[2], acks[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    throw InternalError(path + ": cannot create a pipe for the reader process: " +
+                        std::strerror(errno));
+  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, acks) != 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    throw InternalError(path + ": cannot create a pipe for the reader process: " +
+                        std::strerror(err));
+  }
+  fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups for bulk data; best effort
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    for (const int fd : {fds[0], fds[1], acks[0], acks[1]}) close(fd);
+    throw InternalError(path + ": cannot start the reader process: " + std::strerror(err));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    close(acks[1]);
+    child_main(fds[1], acks[0], path, ctx, child);
+  }
+  close(fds[1]);
+  close(acks[0]);
+  ChildProcess process(pid, fds[0], acks[1]);
+  ParentChannel channel(fds[0], acks[1], deadline, path);
+  const std::string timed_out = path + ": reading timed out after " + seconds_text(timeout) +
+                                " s (the reader process was killed: the HDF5 library may loop "
+                                "on this file)";
+  try {
+    while (true) {
+      FrameHeader h;
+      channel.read(&h, sizeof h);
+      const auto type = FrameType(h.type);
+      if (type == FrameType::Progress) {
+        if (h.size > (1 << 16)) malformed(path);
+        const std::string payload = channel.read_payload(h.size);
+        Decoder d(payload, path);
+        std::string stage;
+        int64_t done = 0, total = 0;
+        d(stage, done, total);
+        d.finish();
+        ctx.report(stage, done, total);
+      } else if (type == FrameType::Error) {
+        if (h.size > (1 << 20)) malformed(path);
+        const std::string payload = channel.read_payload(h.size);
+        Decoder d(payload, path);
+        uint32_t kind = 0;
+        std::string message;
+        d(kind, message);
+        d.finish();
+        process.reap(deadline);
+        rethrow(ErrorKind(kind), message);
+      } else if (type == FrameType::Result || type == FrameType::Raw) {
+        if (handler(type, h.size, channel)) {
+          process.kill_now();  // everything needed has arrived
+          return;
+        }
+      } else {
+        malformed(path);
+      }
+    }
+  } catch (const ChildEnded&) {
+    int status = 0;
+    try {
+      status = process.reap(deadline);
+    } catch (const TimedOut&) {
+      throw InvalidInput(timed_out);
+    }
+    if (WIFSIGNALED(status))
+      throw InvalidInput(path + ": the HDF5 library crashed while reading this file (" +
+                         signal_name(WTERMSIG(status)) +
+                         " in the reader process): the file is malformed");
+    throw InvalidInput(path + ": the reader process ended with exit status " +
+                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                       " before sending a result: the HDF5 library failed on this file");
+  } catch (const TimedOut&) {
+    throw InvalidInput(timed_out);
+  }
+}
+
+}  // namespace ringscan::isolation
+
+namespace ringscan {
+namespace {
+
+using isolation::ChildChannel;
+using isolation::Decoder;
+using isolation::Encoder;
+using isolation::FrameType;
+using isolation::ParentChannel;
+using isolation::malformed;
+
+/// The fields of a Dataset the child sends after the embeddings, in one order for both ends.
+template <class Archive, class D>
+void dataset_fields(Archive& a, D& d) {
+  a(d.account_ids, d.accounts_derived, d.request_account, d.dim, d.request_time, d.feature_dim,
+    d.features, d.feature_names, d.labels, d.request_infra, d.account_payment);
+}
+
+template <class Archive, class S>
+void summary_fields(Archive& a, S& s) {
+  a(s.path, s.version, s.num_requests, s.num_accounts, s.dim, s.feature_dim, s.feature_names,
+    s.has_time, s.has_features, s.has_labels, s.has_infra, s.has_payment, s.accounts_derived,
+    s.time_min, s.time_max, s.labelled_rings, s.labelled_accounts, s.accounts_without_requests,
+    s.zero_norm_embeddings, s.memory_bytes, s.datasets);
+}
+
+/// Two blocks of memory shared by parent and child (mapped before the fork): the child
+/// reads embedding rows into one while the parent copies the other into its array, so the
+/// rows are copied once on their way and never pass through a pipe.
+class SharedSlots {
+ public:
+  static constexpr int64_t kSlots = 2;
+  static constexpr int64_t kSlotFloats = int64_t{4} << 20;  // 16 MiB
+
+  SharedSlots() {
+    void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      throw InternalError(std::string("cannot map memory for the reader process: ") +
+                          std::strerror(errno));
+    slots_ = static_cast<float*>(p);
+  }
+  ~SharedSlots() { munmap(slots_, bytes()); }
+  SharedSlots(const SharedSlots&) = delete;
+  SharedSlots& operator=(const SharedSlots&) = delete;
+
+  float* slot(int64_t i) const { return slots_ + i * kSlotFloats; }
+
+ private:
+  static size_t bytes() { return size_t(kSlots * kSlotFloats) * sizeof(float); }
+  float* slots_ = nullptr;
+};
+
+/// The child's side: embedding rows go into the shared slots in turn; Raw frames say
+/// [rows, dim, -1] once, then [first, count, slot] for each block.
+class SlotSink final : public detail::EmbeddingSink {
+ public:
+  SlotSink(const ChildChannel& channel, const SharedSlots& slots, const std::string& path)
+      : channel_(channel), slots_(slots), path_(path) {}
+  int64_t rows_per_block(int64_t dim) override {
+    if (dim > SharedSlots::kSlotFloats)
+      throw InvalidInput(path_ + ": /requests/embedding: width " + std::to_string(dim) +
+                         " is too wide for the isolated reader (at most " +
+                         std::to_string(SharedSlots::kSlotFloats) + "; see --no-isolation)");
+    return SharedSlots::kSlotFloats / dim;
+  }
+  void begin(int64_t rows, int64_t dim) override { send(rows, dim, -1); }
+  float* block(int64_t, int64_t) override {
+    // The slot is free once the parent acknowledged the block sent from it two blocks ago.
+    while (sent_ - acknowledged_ >= SharedSlots::kSlots) {
+      channel_.wait_ack();
+      ++acknowledged_;
+    }
+    return slots_.slot(sent_ % SharedSlots::kSlots);
+  }
+  void rows(int64_t first, int64_t count, const float*) override {
+    send(first, count, sent_ % SharedSlots::kSlots);
+    ++sent_;
+  }
+
+ private:
+  void send(int64_t a, int64_t b, int64_t slot) {
+    Encoder e;
+    e(a, b, slot);
+    channel_.send(FrameType::Raw, e.bytes());
+  }
+  const ChildChannel& channel_;
+  const SharedSlots& slots_;
+  const std::string& path_;
+  int64_t sent_ = 0, acknowledged_ = 0;
+};
+
+/// Checks what the parent got against itself: a child whose memory the HDF5 library
+/// corrupted must not hand over arrays that index out of bounds.
+void check_consistent(const Dataset& d, int64_t rows_received, const std::string& path) {
+  const auto r = uint64_t(d.num_requests());
+  const auto a = uint64_t(d.num_accounts());
+  const auto optional = [](size_t size, uint64_t n) { return size == 0 || size == n; };
+  const bool ok =
+      d.dim >= 1 && d.feature_dim >= 0 && rows_received == d.num_requests() &&
+      d.embeddings.size() == r * uint64_t(d.dim) && optional(d.request_time.size(), r) &&
+      optional(d.request_infra.size(), r) && d.features.size() == a * uint64_t(d.feature_dim) &&
+      optional(d.feature_names.size(), uint64_t(d.feature_dim)) && optional(d.labels.size(), a) &&
+      optional(d.account_payment.size(), a) &&
+      std::all_of(d.request_account.begin(), d.request_account.end(),
+                  [a](int64_t row) { return row >= 0 && uint64_t(row) < a; });
+  if (!ok) malformed(path);
+}
+
+/// Receives the result of the child into `out` (one Result frame) and checks it is complete.
+template <class T, class Fields>
+isolation::FrameHandler result_into(T& out, const std::string& path, Fields fields) {
+  return [&out, &path, fields](FrameType type, uint64_t size, ParentChannel& channel) {
+    if (type != FrameType::Result) malformed(path);
+    const std::string payload = channel.read_payload(size);
+    Decoder d(payload, path);
+    fields(d, out);
+    d.finish();
+    return true;
+  };
+}
+
+/// Runs `read` in the child and sends what it returns through `fields`.
+template <class T, class Read, class Fields>
+T run_reader(const std::string& path, const Context& ctx, const IsolationLimits& limits,
+             Read read, Fields fields) {
+  T out;
+  isolation::run_isolated(
+      path, ctx, limits,
+      [&](const ChildChannel& channel, const Context& child_ctx) {
+        const T result = read(child_ctx);
+        Encoder e;
+        fields(e, result);
+        channel.send(FrameType::Result, e.bytes());
+      },
+      result_into(out, path, fields));
+  return out;
+}
+
+}  // namespace
+
+Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
+                              const LoadOptions& options, const IsolationLimits& limits) {
+  Dataset out;
+  int64_t rows = -1, received = 0, embedding_dim = 0;
+  const auto fields = [](auto& a, auto& d) { dataset_fields(a, d); };
+  const isolation::FrameHandler receive_result = result_into(out, path, fields);
+  const SharedSlots slots;  // mapped before the fork: shared with the child
+  isolation::run_isolated(
+      path, ctx, limits,
+      [&](const ChildChannel& channel, const Context& child_ctx) {
+        SlotSink sink(channel, slots, path);
+        const Dataset d = detail::load_streaming(path, child_ctx, options, sink);
+        Encoder e;
+        fields(e, d);
+        channel.send(FrameType::Result, e.bytes());
+      },
+      [&](FrameType type, uint64_t size, ParentChannel& channel) {
+        if (type == FrameType::Result) return receive_result(type, size, channel);
+        int64_t head[3];
+        if (size != sizeof head) malformed(path);
+        channel.read(head, sizeof head);
+        if (rows < 0) {  // the shape, [rows x dim], before any rows
+          rows = head[0];
+          const int64_t dim = head[1];
+          int64_t values;
+          if (head[2] != -1 || rows < 0 || dim < 1 || dim > SharedSlots::kSlotFloats ||
+              __builtin_mul_overflow(rows, dim, &values))
+            malformed(path);
+          ctx.require_memory(values * int64_t(sizeof(float)), path + ": loading the embeddings");
+          try {
+            out.embeddings.resize(size_t(values));
+          } catch (const std::bad_alloc&) {
+            throw BudgetExceeded(path + ": out of memory allocating the embeddings");
+          }
+          embedding_dim = out.dim = dim;
+          return false;
+        }
+        const int64_t first = head[0], count = head[1], slot = head[2];
+        if (first != received || count < 0 || count > rows - first || slot < 0 ||
+            slot >= SharedSlots::kSlots || count * out.dim > SharedSlots::kSlotFloats)
+          malformed(path);
+        std::memcpy(out.embeddings.data() + first * out.dim, slots.slot(slot),
+                    size_t(count * out.dim) * sizeof(float));
+        channel.ack();
+        received += count;
+        return false;
+      });
+  if (rows < 0 || out.dim != embedding_dim) malformed(path);
+  check_consistent(out, received, path);
+  out.source = path;
+  return out;
+}
+
+InputSummary describe_input_isolated(const std::string& path, const Context& ctx,
+                                     const IsolationLimits& limits) {
+  return run_reader<InputSummary>(
+      path, ctx, limits, [&](const Context& c) { return describe_input(path, c); },
+      [](auto& a, auto& s) { summary_fields(a, s); });
+}
+
+InputShape read_input_shape_isolated(const std::string& path, const Context& ctx,
+                                     const IsolationLimits& limits) {
+  return run_reader<InputShape>(
+      path, ctx, limits, [&](const Context&) { return read_input_shape(path); },
+      [](auto& a, auto& s) {
+        a(s.path, s.num_requests, s.num_accounts, s.dim, s.feature_dim, s.embedding_bytes,
+          s.has_time, s.accounts_derived);
+      });
+}
+
+TruthLabels read_truth_labels_isolated(const std::string& path, const Context& ctx,
+                                       const IsolationLimits& limits) {
+  return run_reader<TruthLabels>(
+      path, ctx, limits, [&](const Context& c) { return read_truth_labels(path, c); },
+      [](auto& a, auto& t) { a(t.account_ids, t.label, t.role); });
+}
+
+DetectionLabels read_detection_labels_isolated(const std::string& path, const Context& ctx,
+                                               const IsolationLimits& limits) {
+  return run_reader<DetectionLabels>(
+      path, ctx, limits, [&](const Context&) { return read_detection_labels(path); },
+      [](auto& a, auto& l) { a(l.account_ids, l.cluster, l.ring); });
+}
+
+}  // namespace ringscan

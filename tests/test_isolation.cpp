@@ -1,0 +1,295 @@
+// Untrusted input: the isolated reader (a child process parses the file) returns what the
+// in-process reader returns, and crashes, hangs and damaged files end as clean errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "corrupt_corpus.hpp"
+#include "isolated_reader.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/generate.hpp"
+#include "ringscan/io.hpp"
+#include "ringscan/pipeline.hpp"
+
+namespace ringscan {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::corrupt_corpus;
+using testing::file_bytes;
+
+/// A fresh directory per test, removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "ringscan_isolation_XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string file(const std::string& name) const { return dir_ + "/" + name; }
+
+  /// Writes a small generated input file (with labels and roles) and returns its path.
+  std::string generated(const std::string& name, bool float16, int64_t accounts = 300) const {
+    GenerateOptions o;
+    o.accounts = accounts;
+    o.dim = 16;
+    o.seed = 77;
+    o.float16 = float16;
+    generate_dataset(file(name), o, Context{});
+    return file(name);
+  }
+
+  std::string dir_;
+};
+
+class IsolatedReader : public TempDirTest {};
+class UntrustedInput : public TempDirTest {};
+
+void expect_same(const Dataset& a, const Dataset& b) {
+  EXPECT_EQ(std::tie(a.source, a.accounts_derived, a.dim, a.feature_dim, a.feature_names),
+            std::tie(b.source, b.accounts_derived, b.dim, b.feature_dim, b.feature_names));
+  EXPECT_EQ(std::tie(a.account_ids, a.request_account, a.request_time, a.labels, a.request_infra,
+                     a.account_payment),
+            std::tie(b.account_ids, b.request_account, b.request_time, b.labels, b.request_infra,
+                     b.account_payment));
+  // Bit for bit: the same reader produced both.
+  EXPECT_EQ(std::tie(a.embeddings, a.features), std::tie(b.embeddings, b.features));
+}
+
+TEST_F(IsolatedReader, ReturnsExactlyTheDatasetOfTheInProcessReader) {
+  for (const bool float16 : {false, true}) {
+    const std::string path = generated(float16 ? "half.h5" : "single.h5", float16);
+    for (const bool labels : {false, true}) {
+      LoadOptions options;
+      options.load_labels = labels;
+      options.chunk_rows = 1000;  // several embedding frames
+      const Context ctx;
+      const Dataset in_process = load_dataset(path, ctx, options);
+      ASSERT_GT(in_process.num_requests(), 2000);
+      expect_same(load_dataset_isolated(path, ctx, options), in_process);
+    }
+  }
+}
+
+TEST_F(IsolatedReader, ReturnsTheSameSummaryTruthAndDetectionLabelsAsTheInProcessReaders) {
+  const std::string path = generated("in.h5", false);
+  const Context ctx;
+  const InputSummary a = describe_input(path, ctx), b = describe_input_isolated(path, ctx);
+  EXPECT_EQ(std::tie(a.num_requests, a.num_accounts, a.feature_names, a.time_min, a.time_max,
+                     a.labelled_accounts, a.zero_norm_embeddings, a.memory_bytes),
+            std::tie(b.num_requests, b.num_accounts, b.feature_names, b.time_min, b.time_max,
+                     b.labelled_accounts, b.zero_norm_embeddings, b.memory_bytes));
+  ASSERT_EQ(a.datasets.size(), b.datasets.size());
+  for (size_t i = 0; i < a.datasets.size(); ++i) {
+    EXPECT_EQ(a.datasets[i].name, b.datasets[i].name);
+    EXPECT_EQ(a.datasets[i].shape, b.datasets[i].shape);
+  }
+  const TruthLabels t1 = read_truth_labels(path, ctx), t2 = read_truth_labels_isolated(path, ctx);
+  EXPECT_EQ(std::tie(t1.account_ids, t1.label, t1.role), std::tie(t2.account_ids, t2.label, t2.role));
+  write_detection_output(file("out.h5"), detect_rings(load_dataset(path, ctx), {}, ctx));
+  const DetectionLabels d1 = read_detection_labels(file("out.h5"));
+  const DetectionLabels d2 = read_detection_labels_isolated(file("out.h5"), ctx);
+  EXPECT_EQ(std::tie(d1.account_ids, d1.cluster, d1.ring), std::tie(d2.account_ids, d2.cluster, d2.ring));
+}
+
+TEST_F(IsolatedReader, ForwardsTheChildsProgressToTheCallersContext) {
+  const std::string path = generated("in.h5", false);
+  Context ctx;
+  int64_t last = -1, total = 0;
+  ctx.progress = [&](const std::string& stage, int64_t done, int64_t of) {
+    EXPECT_EQ(stage, "load");
+    last = done;
+    total = of;
+  };
+  LoadOptions options;
+  options.chunk_rows = 1000;
+  const Dataset d = load_dataset_isolated(path, ctx, options);
+  EXPECT_EQ(last, d.num_requests());
+  EXPECT_EQ(total, d.num_requests());
+}
+
+TEST_F(IsolatedReader, PassesTheReadersErrorsOnWithTheirKindAndMessage) {
+  const Context ctx;
+  try {
+    load_dataset_isolated(file("missing.h5"), ctx);
+    ADD_FAILURE() << "no exception";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find(file("missing.h5") + ": cannot open"), std::string::npos)
+        << e.what();
+  }
+  const std::string path = generated("in.h5", false);
+  Context small;
+  small.memory_budget = 1000;
+  EXPECT_THROW(load_dataset_isolated(path, small), BudgetExceeded);
+  EXPECT_THROW(describe_input_isolated(path, small), BudgetExceeded);
+}
+
+/// Runs `child` through run_isolated and returns the InvalidInput message it ends with.
+std::string failure_of(const std::function<void(const isolation::ChildChannel&)>& child,
+                       double timeout = 0) {
+  try {
+    isolation::run_isolated(
+        "file.h5", Context{}, IsolationLimits{timeout},
+        [&](const isolation::ChildChannel& c, const Context&) { child(c); },
+        [](isolation::FrameType, uint64_t, isolation::ParentChannel&) { return true; });
+  } catch (const InvalidInput& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no InvalidInput";
+  return "";
+}
+
+TEST_F(IsolatedReader, TurnsACrashOfTheChildIntoInvalidInputNamingFileAndSignal) {
+  const std::string message = failure_of([](const isolation::ChildChannel&) { std::abort(); });
+  EXPECT_NE(message.find("file.h5: the HDF5 library crashed while reading this file (SIGABRT"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(IsolatedReader, KillsAChildThatRunsPastTheTimeLimit) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string message = failure_of(
+      [](const isolation::ChildChannel&) { std::this_thread::sleep_for(std::chrono::hours(1)); },
+      0.5);
+  EXPECT_NE(message.find("file.h5: reading timed out after 0.5 s"), std::string::npos) << message;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(IsolatedReader, TurnsAChildThatEndsWithoutAResultIntoInvalidInput) {
+  const std::string message = failure_of([](const isolation::ChildChannel&) { _exit(7); });
+  EXPECT_NE(message.find("exit status 7 before sending a result"), std::string::npos) << message;
+}
+
+TEST_F(IsolatedReader, RejectsAMalformedReplyFromTheChild) {
+  // A child whose memory the HDF5 library corrupted may send anything; here a frame longer
+  // than any progress report.
+  const std::string message = failure_of([](const isolation::ChildChannel& c) {
+    c.send(isolation::FrameType::Progress, std::string(70000, 'x'));
+  });
+  EXPECT_NE(message.find("file.h5: the reader process sent a malformed reply"), std::string::npos)
+      << message;
+}
+
+TEST_F(IsolatedReader, SurvivesAcknowledgingAChildThatHasAlreadyExited) {
+  // The child may exit right after its last block; acknowledging that block must not raise
+  // SIGPIPE in the caller.
+  try {
+    isolation::run_isolated(
+        "file.h5", Context{}, IsolationLimits{},
+        [](const isolation::ChildChannel& c, const Context&) {
+          c.send(isolation::FrameType::Raw, "x");
+          _exit(0);
+        },
+        [](isolation::FrameType, uint64_t size, isolation::ParentChannel& channel) {
+          channel.read_payload(size);
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the child is gone
+          channel.ack();
+          return false;
+        });
+    ADD_FAILURE() << "no InvalidInput";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("before sending a result"), std::string::npos)
+        << e.what();
+  }
+}
+
+// --- The CLI on damaged and hostile files -----------------------------------------------
+
+/// What one run of the CLI did, in a working directory of its own.
+struct CliRun {
+  int code = -1;  ///< exit status; 128 + N when killed by signal N, 124 when it timed out
+  std::string out, err;
+  std::set<std::string> left;  ///< files in the working directory besides stdout and stderr
+};
+
+CliRun run_cli(const std::string& work, const std::string& args) {
+  fs::create_directories(work);
+  // The CLI's own limit (--read-timeout) is 10 s; timeout(1) only catches a CLI that hangs.
+  const std::string cmd = "cd '" + work + "' && timeout -k 5 60 " + RINGSCAN_CLI + " " + args +
+                          " --read-timeout 10 -q >stdout.txt 2>stderr.txt";
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = file_bytes(work + "/stdout.txt");
+  r.err = file_bytes(work + "/stderr.txt");
+  for (const auto& entry : fs::directory_iterator(work)) {
+    const std::string name = entry.path().filename();
+    if (name != "stdout.txt" && name != "stderr.txt") r.left.insert(name);
+  }
+  fs::remove_all(work);
+  return r;
+}
+
+/// Expects a clean failure: exit 2, one error line naming the file, nothing written.
+void expect_clean_failure(const CliRun& r, const std::string& input, const std::string& what) {
+  EXPECT_EQ(r.code, 2) << what << "\n" << r.err;
+  EXPECT_NE(r.err.find("ringscan: error: "), std::string::npos) << what << "\n" << r.err;
+  EXPECT_NE(r.err.find(fs::path(input).filename().string()), std::string::npos) << what;
+  EXPECT_EQ(r.out, "") << what;
+  EXPECT_TRUE(r.left.empty()) << what << ": left " << *r.left.begin();
+}
+
+TEST_F(UntrustedInput, EveryCveReproducerMakesInfoAndDetectExitTwoWithoutCrashOrOutput) {
+  const fs::path cves = RINGSCAN_CVE_DIR;
+  if (!fs::is_directory(cves))
+    GTEST_SKIP() << "no HDF5 CVE reproducers at " << cves << " (../shared/data/hdf5-cve beside "
+                 << "the source tree): nothing to check";
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(cves)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string input = entry.path().string();
+    ++files;
+    expect_clean_failure(run_cli(file("work"), "info '" + input + "'"), input, "info " + input);
+    expect_clean_failure(run_cli(file("work"), "detect '" + input + "' -o out.h5 --report r.json"),
+                         input, "detect " + input);
+  }
+  EXPECT_GT(files, 100);
+}
+
+TEST_F(UntrustedInput, TruncatedAndBitFlippedFilesGiveACleanErrorOrAValidResult) {
+  // A truncated file must fail cleanly. A flipped bit may land in array data and leave a
+  // valid file: then info and detect succeed and detect writes exactly its outputs. Either
+  // way: no crash, no hang, no partial or temporary file, and an error names the file.
+  ASSERT_TRUE(testing::write_compact_input(file("valid.h5")));
+  const std::string valid = file_bytes(file("valid.h5"));
+  ASSERT_FALSE(valid.empty());
+  int failed = 0, loaded = 0;
+  for (const auto& damaged : corrupt_corpus(valid, 24, 48, 20260)) {
+    const std::string input = file(damaged.name);
+    std::ofstream(input, std::ios::binary) << damaged.bytes;
+    const CliRun info = run_cli(file("work"), "info '" + input + "'");
+    const CliRun detect = run_cli(file("work"), "detect '" + input + "' -o out.h5 --report r.json");
+    if (info.code == 0) {
+      ++loaded;
+      EXPECT_NE(info.out.find("valid ringscan input"), std::string::npos) << damaged.name;
+      EXPECT_EQ(detect.code, 0) << damaged.name << "\n" << detect.err;
+      EXPECT_EQ(detect.left, (std::set<std::string>{"out.h5", "r.json"})) << damaged.name;
+    } else {
+      ++failed;
+      expect_clean_failure(info, input, "info " + damaged.name);
+      // detect never reads /accounts/label and /accounts/role: a flip there fails info only.
+      if (detect.code != 0)
+        expect_clean_failure(detect, input, "detect " + damaged.name);
+      else
+        EXPECT_EQ(detect.left, (std::set<std::string>{"out.h5", "r.json"})) << damaged.name;
+    }
+    if (damaged.name.rfind("truncated", 0) == 0) EXPECT_NE(info.code, 0) << damaged.name;
+    fs::remove(input);
+  }
+  std::cout << "damaged files: " << failed << " rejected, " << loaded << " still valid\n";
+}
+
+}  // namespace
+}  // namespace ringscan
