@@ -27,6 +27,14 @@ Context two_threads() {
   return ctx;
 }
 
+Dataset generated(int64_t accounts, int64_t dim, uint64_t seed) {
+  GenerateOptions gen;
+  gen.accounts = accounts;
+  gen.dim = dim;
+  gen.seed = seed;
+  return generate_in_memory(gen, two_threads());
+}
+
 /// Clusters of `g` by the portable stage on the OpenMP system.
 Clustering portable_clusters(const EvidenceGraph& g, int64_t min_core_degree) {
   const int64_t A = g.num_accounts;
@@ -87,11 +95,7 @@ INSTANTIATE_TEST_SUITE_P(Sizes, PortableClusteringOfRandomGraphs,
 
 TEST(PortableClustering, GivesTheCpuStagesLabelsOnADetectionGraph) {
   const Context ctx = two_threads();
-  GenerateOptions gen;
-  gen.accounts = 1500;
-  gen.dim = 32;
-  gen.seed = 77;
-  const CanonicalRequests req = canonical_requests(generate_in_memory(gen, ctx), ctx);
+  const CanonicalRequests req = canonical_requests(generated(1500, 32, 77), ctx);
   DetectOptions o;
   const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
   const AccountProfiles prof = account_profiles(req, o, ctx);
@@ -106,11 +110,7 @@ TEST(PortableClustering, GivesTheCpuStagesLabelsOnADetectionGraph) {
 
 TEST(PortableContentProfiles, AreTheCpuStagesBitForBit) {
   const Context ctx = two_threads();
-  GenerateOptions gen;
-  gen.accounts = 700;
-  gen.dim = 40;
-  gen.seed = 78;
-  Dataset d = generate_in_memory(gen, ctx);
+  Dataset d = generated(700, 40, 78);
   // Accounts without requests keep a zero profile.
   d.account_ids.push_back(1'000'000'007);
   d.features.resize(d.features.size() + d.feature_dim, 0.0f);
