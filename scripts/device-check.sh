@@ -90,8 +90,10 @@ else
 fi
 
 # 4. Stage benchmarks, CUDA variants beside the CPU ones on the same data.
+# (CPU variants left out: the exact CPU request index at these sizes would take hours; the
+# CPU comparison is step 5.)
 step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
-  --benchmark_filter='cuda|exact' --benchmark_min_time=0.1s
+  --benchmark_filter='/cuda/' --benchmark_min_time=0.1
 
 # 5. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256.
 data=/tmp/ringscan-data
@@ -105,7 +107,9 @@ for device in cpu cuda; do
   cat "$out/eval-100k-$device.json" >>"$report"
 done
 
-# 6. The large file: 1M accounts, 10M requests, D=256 in float16.
+# 6. The large file: 1M accounts, 10M requests, D=256 in float16. With the device's exact
+#    request join (O(R^2 D)) expect minutes, not the 30 s target; --skip-large leaves it out
+#    so that steps 1-5 fit one call.
 if [[ $skip_large -eq 0 ]]; then
   step generate_1m 300 build-device/ringscan generate -q -o "$data/1m.h5" --accounts 1000000 \
     --requests-per-account 10 --dim 256 --float16 --seed 304 &&
