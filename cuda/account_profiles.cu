@@ -51,15 +51,4 @@ std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device
   return content;
 }
 
-int64_t device_memory_budget(int64_t requested) {
-  size_t free_bytes = 0, total_bytes = 0;
-  RINGSCAN_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const int64_t usable = int64_t(double(free_bytes) * 0.9);
-  if (requested <= 0) return usable;
-  if (requested > int64_t(free_bytes))
-    throw BudgetExceeded("--device-memory-budget " + format_size(requested) + " is more than the " +
-                         format_size(int64_t(free_bytes)) + " free on the device");
-  return requested;
-}
-
 }  // namespace ringscan::cuda

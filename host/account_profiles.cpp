@@ -82,13 +82,15 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
   p.num_accounts = A;
   p.dim = D;
 
-  if (with_content) p.content.assign(A * D, 0.0f);
-  detail::parallel_for(with_content ? A : 0, 64, [&](int64_t a) {
-    float* out = &p.content[a * D];
-    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
-      for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
-    normalise_to_unit(out, D);
-  });
+  if (with_content) {
+    p.content.assign(A * D, 0.0f);
+    detail::parallel_for(A, 64, [&](int64_t a) {
+      float* out = &p.content[a * D];
+      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
+        for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
+      normalise_to_unit(out, D);
+    });
+  }
 
   if (req.feature_dim > 0) {
     p.feature_dim = req.feature_dim;

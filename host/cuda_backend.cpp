@@ -31,12 +31,8 @@ SelfJoin device_self_join(int64_t device_budget) {
     std::vector<std::vector<RequestPair>> found(std::max(1, omp_get_max_threads()));
     detail::parallel_for(n, 1024, [&](int64_t q) {
       auto& out = found[omp_get_thread_num()];
-      for (int64_t h = nb.offsets[q]; h < nb.offsets[q + 1]; ++h) {
-        const int64_t other = nb.other[h];
-        float value = nb.distance[h];
-        if (accept(q, other, nb.distance[h], &value))
-          out.push_back({std::min(q, other), std::max(q, other), value});
-      }
+      for (int64_t h = nb.offsets[q]; h < nb.offsets[q + 1]; ++h)
+        append_accepted(q, nb.other[h], nb.distance[h], accept, out);
     });
     std::vector<RequestPair> pairs;
     for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());

@@ -185,11 +185,7 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
           std::partial_sort(hits.begin(), hits.begin() + cap, hits.end());
           hits.resize(cap);
         }
-        for (const auto& [d2, l] : hits) {
-          const int64_t other = members[l];
-          float value = d2;
-          if (accept(q, other, d2, &value)) out.push_back({std::min(q, other), std::max(q, other), value});
-        }
+        for (const auto& [d2, l] : hits) append_accepted(q, members[l], d2, accept, out);
       }
     }
   };

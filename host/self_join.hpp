@@ -1,6 +1,7 @@
 // An IVF self-join: near neighbours of every row of a matrix among its other rows, for the
 // request index (near-duplicate prompts) and the account index (similar profiles).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -35,6 +36,15 @@ struct SelfJoin {
                                          const Context& ctx, const char* stage)>
       run;
 };
+
+/// Appends the pair (q, other) at squared distance d2 to `out` as (smaller, larger, value)
+/// when `accept` keeps it; value starts as d2. The one place a join turns a neighbour into a
+/// pair, for ivf_self_join and the device join alike.
+inline void append_accepted(int64_t q, int64_t other, float d2, const JoinFilter& accept,
+                            std::vector<RequestPair>& out) {
+  float value = d2;
+  if (accept(q, other, d2, &value)) out.push_back({std::min(q, other), std::max(q, other), value});
+}
 
 /// The CPU backend's join: ivf_self_join.
 SelfJoin host_self_join();
