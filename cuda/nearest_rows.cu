@@ -1,18 +1,22 @@
-// Exact nearest rows on the device: cuBLAS GEMM tiles of inner products and a fused selection
-// kernel that keeps, per query, the `cap` closest rows (optionally within a radius) in shared
-// memory. Requests are streamed to the device in chunks through pinned buffers on two
+// Nearest rows on the device: the rows stay resident (fp16 or fp32), and a search among any
+// subsets of them (a cell of the partition, or all) runs cuBLAS GEMM tiles of inner products
+// and a fused selection kernel that keeps, per query, the `cap` closest rows (optionally
+// within a radius) in shared memory; subsets are gathered into contiguous tiles first. Requests are streamed to the device in chunks through pinned buffers on two
 // streams, converted to fp16 on the way when asked, so copies overlap the conversion.
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
 #include "device_buffer.cuh"
+#include "partitioned_join.hpp"
 #include "ringscan/context.hpp"
 #include "ringscan/error.hpp"
 
@@ -89,11 +93,19 @@ __device__ void merge_candidates(float* dist, int64_t* row, int m, int cap, int*
   __syncthreads();
 }
 
-/// One block per query of the tile: scans its row of inner products with columns
-/// [c0, c0 + columns), turns them into squared distances and merges the admissible ones into
-/// the query's running list (best_*, cap entries per query, sorted).
-__global__ void select_nearest(const float* scores, int64_t columns, int64_t q0, int64_t c0,
-                               const float* norms, float radius, int cap, int m, float* best_dist,
+/// Which rows one side of a search holds: ids[j] when ids is set, else first + j.
+struct Side {
+  const int64_t* ids;
+  int64_t first;
+  __host__ __device__ int64_t at(int64_t j) const { return ids ? ids[j] : first + j; }
+};
+
+/// One block per query of the tile: scans its row of inner products with the tile's
+/// columns, turns them into squared distances and merges the admissible ones into the
+/// query's running list (best_*, cap entries per query, sorted). Norms are indexed by row id.
+__global__ void select_nearest(const float* scores, int64_t columns, Side query, Side column,
+                               const float* query_norms, const float* column_norms,
+                               bool exclude_self, float radius, int cap, int m, float* best_dist,
                                int64_t* best_row, int* best_count) {
   extern __shared__ unsigned char shared[];
   int64_t* row = reinterpret_cast<int64_t*>(shared);  // 8-byte aligned first
@@ -101,7 +113,7 @@ __global__ void select_nearest(const float* scores, int64_t columns, int64_t q0,
   __shared__ int fill;
   __shared__ float worst_dist;
   __shared__ int64_t worst_row;
-  const int64_t qi = blockIdx.x, q = q0 + qi;
+  const int64_t qi = blockIdx.x, q = query.at(qi);
   const int have = best_count[qi];
   for (int t = threadIdx.x; t < have; t += blockDim.x) {
     dist[t] = best_dist[qi * cap + t];
@@ -113,13 +125,13 @@ __global__ void select_nearest(const float* scores, int64_t columns, int64_t q0,
     worst_row = have == cap ? best_row[qi * cap + cap - 1] : kNoRow;
   }
   __syncthreads();
-  const float query_norm = norms[q];
+  const float query_norm = query_norms[q];
   const float* scores_of_query = scores + qi * columns;
   for (int64_t base = 0; base < columns; base += blockDim.x) {
     const int64_t j = base + threadIdx.x;
-    if (j < columns && c0 + j != q) {
-      const int64_t other = c0 + j;
-      const float d2 = fmaxf(query_norm + norms[other] - 2.0f * scores_of_query[j], 0.0f);
+    const int64_t other = j < columns ? column.at(j) : kNoRow;
+    if (j < columns && !(exclude_self && other == q)) {
+      const float d2 = fmaxf(query_norm + column_norms[other] - 2.0f * scores_of_query[j], 0.0f);
       if ((radius < 0 || d2 <= radius) && closer(d2, other, worst_dist, worst_row)) {
         const int at = atomicAdd(&fill, 1);
         dist[at] = d2;
@@ -137,6 +149,15 @@ __global__ void select_nearest(const float* scores, int64_t columns, int64_t q0,
     best_row[qi * cap + t] = row[t];
   }
   if (threadIdx.x == 0) best_count[qi] = fill;
+}
+
+/// out [n x d] = rows[ids[i]] for i < n: a cell's rows made contiguous for the GEMM.
+template <class Stored>
+__global__ void gather_rows(const Stored* rows, int64_t d, const int64_t* ids, int64_t n,
+                            Stored* out) {
+  for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < n * d;
+       t += int64_t(gridDim.x) * blockDim.x)
+    out[t] = rows[ids[t / d] * d + t % d];
 }
 
 int64_t next_power_of_two(int64_t v) {
@@ -210,98 +231,187 @@ void upload_rows(const float* x, int64_t n, int64_t d, Stored* stored, float* no
   for (auto& s : streams) RINGSCAN_CUDA_TRY(cudaStreamSynchronize(s.get()));
 }
 
-/// Inner products of query rows [q0, q0 + nq) with column rows [c0, c0 + nc): scores [nq x nc]
-/// row-major, i.e. the column-major nc x nq product X_c^T X_q.
-void inner_products(cublasHandle_t handle, const float* x, int64_t d, int64_t q0, int64_t nq,
-                    int64_t c0, int64_t nc, float* scores) {
+
+/// scores [nq x nc] row-major = queries [nq x d] . columns [nc x d]^T, i.e. the column-major
+/// nc x nq product C^T Q.
+void inner_products(cublasHandle_t handle, const float* queries, int64_t nq, const float* columns,
+                    int64_t nc, int64_t d, float* scores) {
   const float one = 1.0f, zero = 0.0f;
-  RINGSCAN_CUDA_TRY(CublasLibrary::get().sgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one,
-                                x + c0 * d, int(d), x + q0 * d, int(d), &zero, scores, int(nc)));
+  RINGSCAN_CUDA_TRY(CublasLibrary::get().sgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq),
+                                               int(d), &one, columns, int(d), queries, int(d),
+                                               &zero, scores, int(nc)));
 }
-void inner_products(cublasHandle_t handle, const __half* x, int64_t d, int64_t q0, int64_t nq,
-                    int64_t c0, int64_t nc, float* scores) {
+void inner_products(cublasHandle_t handle, const __half* queries, int64_t nq, const __half* columns,
+                    int64_t nc, int64_t d, float* scores) {
   const float one = 1.0f, zero = 0.0f;
-  RINGSCAN_CUDA_TRY(CublasLibrary::get().gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one,
-                                 x + c0 * d, CUDA_R_16F, int(d), x + q0 * d, CUDA_R_16F, int(d),
-                                 &zero, scores, CUDA_R_32F, int(nc), CUBLAS_COMPUTE_32F,
-                                 CUBLAS_GEMM_DEFAULT));
+  RINGSCAN_CUDA_TRY(CublasLibrary::get().gemm_ex(
+      handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nc), int(nq), int(d), &one, columns, CUDA_R_16F,
+      int(d), queries, CUDA_R_16F, int(d), &zero, scores, CUDA_R_32F, int(nc),
+      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+/// Rows of one side of a search on the device: a matrix [.. x d] with its row norms, and
+/// which of its rows take part (ids, copied to the device, or the first `count`).
 template <class Stored>
-RowNeighbours nearest_rows_as(const float* x, int64_t n, int64_t d, float radius, int64_t cap,
-                              int64_t device_budget, const char* stage) {
-  RowNeighbours result;
-  result.offsets.assign(n + 1, 0);
-  cap = std::min<int64_t>(cap, n - 1);
-  if (n < 2 || cap < 1) return result;
-  RINGSCAN_EXPECTS(cap <= 2048, std::string(stage) + ": at most 2048 neighbours per row on the device");
-  RINGSCAN_EXPECTS(d <= std::numeric_limits<int>::max(), std::string(stage) + ": dimension too large");
+struct Operand {
+  const Stored* rows;
+  const float* norms;
+  const int64_t* ids;  ///< device ids, or null for rows [0, count)
+  int64_t count;
+};
 
-  const int64_t m = next_power_of_two(cap + 2 * kSelectThreads);
-  const size_t shared_bytes = size_t(m) * (sizeof(float) + sizeof(int64_t));
-  // Fixed costs: the rows, their norms, the staging chunks; the rest goes to the score tile.
-  const int64_t q_block = std::min(kQueryBlock, n);
-  const int64_t fixed = n * d * int64_t(sizeof(Stored)) + n * 4 +
-                        4 * std::min(kUploadRows, n) * d * 4 + q_block * cap * 12 + q_block * 4;
-  const int64_t tile_bytes = device_budget - fixed;
-  int64_t c_tile = std::min<int64_t>(n, tile_bytes / std::max<int64_t>(1, q_block * 4));
-  c_tile = std::min<int64_t>(c_tile, std::numeric_limits<int>::max() / std::max<int64_t>(q_block, 1));
-  if (c_tile < std::min(kMinColumnTile, n))
-    throw BudgetExceeded(std::string(stage) + " on the device needs about " +
-                         format_size(fixed + q_block * std::min(kMinColumnTile, n) * 4) +
-                         ", more than the device memory budget of " + format_size(device_budget) +
-                         " (raise --device-memory-budget, or run on the CPU)");
+/// The rows of x [n x d] resident on the device (fp16 or fp32) with their norms; searches
+/// among them by tiles of a cuBLAS GEMM and the fused selection kernel. Every device byte
+/// it takes is counted against `device_budget`.
+template <class Stored>
+class DeviceRowSearch final : public RowSearch {
+ public:
+  DeviceRowSearch(const float* x, int64_t n, int64_t d, int64_t device_budget, const char* stage)
+      : n_(n), d_(d), budget_(device_budget), stage_(stage) {
+    RINGSCAN_EXPECTS(d <= std::numeric_limits<int>::max(), stage_ + ": dimension too large");
+    resident_ = n * d * int64_t(sizeof(Stored)) + n * 4;
+    require(resident_ + 4 * std::min(kUploadRows, n) * d * 4, "its rows");
+    rows_ = DeviceBuffer<Stored>(n * d);
+    norms_ = DeviceBuffer<float>(n);
+    if (n > 0) upload_rows(x, n, d, rows_.data(), norms_.data());
+  }
 
-  DeviceBuffer<Stored> rows(n * d);
-  DeviceBuffer<float> norms(n);
-  upload_rows(x, n, d, rows.data(), norms.data());
+  RowNeighbours nearest_others(const int64_t* queries, int64_t nq, const int64_t* members,
+                               int64_t m, float radius, int64_t cap) override {
+    DeviceBuffer<int64_t> query_ids(queries ? queries : nullptr, queries ? nq : 0);
+    DeviceBuffer<int64_t> member_ids(members ? members : nullptr, members ? m : 0);
+    const Operand<Stored> q{rows_.data(), norms_.data(), queries ? query_ids.data() : nullptr, nq};
+    const Operand<Stored> c{rows_.data(), norms_.data(), members ? member_ids.data() : nullptr, m};
+    return search(q, c, true, radius, cap, (nq + m) * 8);
+  }
 
-  Stream stream;
-  CublasHandle blas(stream.get());
-  DeviceBuffer<float> scores(q_block * c_tile);
-  DeviceBuffer<float> best_dist(q_block * cap);
-  DeviceBuffer<int64_t> best_row(q_block * cap);
-  DeviceBuffer<int> best_count(q_block);
-  RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(select_nearest, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         int(shared_bytes)));
-  std::vector<float> host_dist(n * cap);
-  std::vector<int64_t> host_row(n * cap);
-  std::vector<int> count(n);
-  for (int64_t q0 = 0; q0 < n; q0 += q_block) {
-    const int64_t nq = std::min(q_block, n - q0);
-    RINGSCAN_CUDA_TRY(cudaMemsetAsync(best_count.data(), 0, sizeof(int) * size_t(nq), stream.get()));
-    for (int64_t c0 = 0; c0 < n; c0 += c_tile) {
-      const int64_t nc = std::min(c_tile, n - c0);
-      inner_products(blas.get(), rows.data(), d, q0, nq, c0, nc, scores.data());
-      select_nearest<<<unsigned(nq), kSelectThreads, shared_bytes, stream.get()>>>(
-          scores.data(), nc, q0, c0, norms.data(), radius, int(cap), int(m), best_dist.data(),
-          best_row.data(), best_count.data());
-      RINGSCAN_CUDA_TRY(cudaGetLastError());
+  void nearest_centroids(const float* centroids, int64_t k, int64_t probes, int64_t* cell,
+                         float* dist2) override {
+    require(resident_ + k * d_ * int64_t(sizeof(Stored) + 4) + 4 * std::min(kUploadRows, k) * d_ * 4,
+            "its centroids");
+    DeviceBuffer<Stored> stored(k * d_);
+    DeviceBuffer<float> norms(k);
+    upload_rows(centroids, k, d_, stored.data(), norms.data());
+    const Operand<Stored> q{rows_.data(), norms_.data(), nullptr, n_};
+    const Operand<Stored> c{stored.data(), norms.data(), nullptr, k};
+    const RowNeighbours found = search(q, c, false, -1.0f, probes, k * d_ * int64_t(sizeof(Stored) + 4));
+    for (int64_t r = 0; r < n_; ++r) {
+      RINGSCAN_ASSERT(found.offsets[r + 1] - found.offsets[r] == probes,
+                      stage_ + ": a row found fewer centroids than asked");
+      std::copy_n(&found.other[found.offsets[r]], probes, cell + r * probes);
+      std::copy_n(&found.distance[found.offsets[r]], probes, dist2 + r * probes);
     }
-    RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_dist.data() + q0 * cap, best_dist.data(), sizeof(float) * size_t(nq * cap),
-                                      cudaMemcpyDeviceToHost, stream.get()));
-    RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_row.data() + q0 * cap, best_row.data(), sizeof(int64_t) * size_t(nq * cap),
-                                      cudaMemcpyDeviceToHost, stream.get()));
-    RINGSCAN_CUDA_TRY(cudaMemcpyAsync(count.data() + q0, best_count.data(), sizeof(int) * size_t(nq),
-                                      cudaMemcpyDeviceToHost, stream.get()));
-    RINGSCAN_CUDA_TRY(cudaStreamSynchronize(stream.get()));
   }
-  for (int64_t q = 0; q < n; ++q) result.offsets[q + 1] = result.offsets[q] + count[q];
-  result.other.resize(result.offsets[n]);
-  result.distance.resize(result.offsets[n]);
-  for (int64_t q = 0; q < n; ++q) {
-    std::copy_n(&host_row[q * cap], count[q], &result.other[result.offsets[q]]);
-    std::copy_n(&host_dist[q * cap], count[q], &result.distance[result.offsets[q]]);
+
+ private:
+  void require(int64_t bytes, const char* what) const {
+    if (bytes > budget_)
+      throw BudgetExceeded(stage_ + " on the device needs about " + format_size(bytes) + " for " +
+                           what + ", more than the device memory budget of " +
+                           format_size(budget_) +
+                           " (raise --device-memory-budget, or run on the CPU)");
   }
-  return result;
-}
+
+  /// For each query of q: its up to `cap` nearest columns of c (not itself when
+  /// exclude_self), within radius when radius >= 0. `extra` bytes are already held.
+  RowNeighbours search(const Operand<Stored>& q, const Operand<Stored>& c, bool exclude_self,
+                       float radius, int64_t cap, int64_t extra) {
+    const auto started = std::chrono::steady_clock::now();
+    const int64_t nq = q.count, nc = c.count;
+    RowNeighbours result;
+    result.offsets.assign(nq + 1, 0);
+    cap = std::min<int64_t>(cap, nc);
+    if (nq == 0 || nc == 0 || cap < 1) return result;
+    RINGSCAN_EXPECTS(cap <= 2048, stage_ + ": at most 2048 neighbours per row on the device");
+    const int64_t m = next_power_of_two(cap + 2 * kSelectThreads);
+    const size_t shared_bytes = size_t(m) * (sizeof(float) + sizeof(int64_t));
+
+    // Fixed costs: resident rows, ids, the per-query lists and the gathered query block; the
+    // rest goes to the score tile and the gathered columns.
+    const int64_t row_bytes = d_ * int64_t(sizeof(Stored));
+    const int64_t q_block = std::min(kQueryBlock, nq);
+    const int64_t fixed = resident_ + extra + q_block * (cap * 12 + 4) + (q.ids ? q_block * row_bytes : 0);
+    const int64_t per_column = q_block * 4 + (c.ids ? row_bytes : 0);
+    int64_t c_tile = std::min<int64_t>(nc, (budget_ - fixed) / per_column);
+    c_tile = std::min<int64_t>(c_tile, std::numeric_limits<int>::max() / std::max<int64_t>(q_block, 1));
+    if (c_tile < std::min(kMinColumnTile, nc)) require(fixed + per_column * std::min(kMinColumnTile, nc), "its score tile");
+
+    Stream stream;
+    CublasHandle blas(stream.get());
+    DeviceBuffer<float> scores(q_block * c_tile);
+    DeviceBuffer<Stored> query_rows(q.ids ? q_block * d_ : 0), column_rows(c.ids ? c_tile * d_ : 0);
+    DeviceBuffer<float> best_dist(q_block * cap);
+    DeviceBuffer<int64_t> best_row(q_block * cap);
+    DeviceBuffer<int> best_count(q_block);
+    RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(select_nearest, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(shared_bytes)));
+    std::vector<float> host_dist(nq * cap);
+    std::vector<int64_t> host_row(nq * cap);
+    std::vector<int> count(nq);
+    for (int64_t q0 = 0; q0 < nq; q0 += q_block) {
+      const int64_t bq = std::min(q_block, nq - q0);
+      const Side query_side{q.ids ? q.ids + q0 : nullptr, q0};
+      const Stored* query_matrix = contiguous(q, q0, bq, query_rows, stream.get());
+      RINGSCAN_CUDA_TRY(cudaMemsetAsync(best_count.data(), 0, sizeof(int) * size_t(bq), stream.get()));
+      for (int64_t c0 = 0; c0 < nc; c0 += c_tile) {
+        const int64_t bc = std::min(c_tile, nc - c0);
+        const Side column_side{c.ids ? c.ids + c0 : nullptr, c0};
+        const Stored* column_matrix = contiguous(c, c0, bc, column_rows, stream.get());
+        inner_products(blas.get(), query_matrix, bq, column_matrix, bc, d_, scores.data());
+        select_nearest<<<unsigned(bq), kSelectThreads, shared_bytes, stream.get()>>>(
+            scores.data(), bc, query_side, column_side, q.norms, c.norms, exclude_self, radius,
+            int(cap), int(m), best_dist.data(), best_row.data(), best_count.data());
+        RINGSCAN_CUDA_TRY(cudaGetLastError());
+      }
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_dist.data() + q0 * cap, best_dist.data(),
+                                        sizeof(float) * size_t(bq * cap), cudaMemcpyDeviceToHost, stream.get()));
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_row.data() + q0 * cap, best_row.data(),
+                                        sizeof(int64_t) * size_t(bq * cap), cudaMemcpyDeviceToHost, stream.get()));
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(count.data() + q0, best_count.data(), sizeof(int) * size_t(bq),
+                                        cudaMemcpyDeviceToHost, stream.get()));
+      RINGSCAN_CUDA_TRY(cudaStreamSynchronize(stream.get()));
+    }
+    work_.flop += 2.0 * double(nq) * double(nc) * double(d_);
+    work_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    for (int64_t i = 0; i < nq; ++i) result.offsets[i + 1] = result.offsets[i] + count[i];
+    result.other.resize(result.offsets[nq]);
+    result.distance.resize(result.offsets[nq]);
+    for (int64_t i = 0; i < nq; ++i) {
+      std::copy_n(&host_row[i * cap], count[i], &result.other[result.offsets[i]]);
+      std::copy_n(&host_dist[i * cap], count[i], &result.distance[result.offsets[i]]);
+    }
+    return result;
+  }
+
+  /// Rows [first, first + count) of operand o as one contiguous matrix: in place for a
+  /// range, gathered into `scratch` for ids.
+  const Stored* contiguous(const Operand<Stored>& o, int64_t first, int64_t count,
+                           DeviceBuffer<Stored>& scratch, cudaStream_t stream) const {
+    if (!o.ids) return o.rows + first * d_;
+    const int blocks = int(std::min<int64_t>((count * d_ + kRowThreads - 1) / kRowThreads, 65536));
+    gather_rows<<<blocks, kRowThreads, 0, stream>>>(o.rows, d_, o.ids + first, count, scratch.data());
+    RINGSCAN_CUDA_TRY(cudaGetLastError());
+    return scratch.data();
+  }
+
+  int64_t n_, d_, budget_, resident_ = 0;
+  std::string stage_;
+  DeviceBuffer<Stored> rows_;
+  DeviceBuffer<float> norms_;
+};
 
 }  // namespace
 
+std::unique_ptr<RowSearch> make_row_search(const float* x, int64_t n, int64_t d, bool half_inputs,
+                                           int64_t device_budget, const char* stage) {
+  if (half_inputs) return std::make_unique<DeviceRowSearch<__half>>(x, n, d, device_budget, stage);
+  return std::make_unique<DeviceRowSearch<float>>(x, n, d, device_budget, stage);
+}
+
 RowNeighbours nearest_rows(const float* x, int64_t n, int64_t d, float radius, int64_t cap,
                            bool half_inputs, int64_t device_budget, const char* stage) {
-  return half_inputs ? nearest_rows_as<__half>(x, n, d, radius, cap, device_budget, stage)
-                     : nearest_rows_as<float>(x, n, d, radius, cap, device_budget, stage);
+  return make_row_search(x, n, d, half_inputs, device_budget, stage)
+      ->nearest_others(nullptr, n, nullptr, n, radius, cap);
 }
 
 }  // namespace ringscan::cuda

@@ -83,7 +83,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
                      "account index");
   ThreadScope threads(ctx.threads);
   SerialBlasScope serial_blas;
-  const bool exact = join.always_exact || A <= options.exact_account_limit;
+  const bool exact = A <= std::max(join.exact_up_to, options.exact_account_limit);
 
   // Two indices: content profiles, and coordination profiles (a signed hashing sketch of the
   // IDF-weighted activity, whose inner products approximate the timing cosine, plus behaviour).
@@ -107,7 +107,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
     });
     append_knn_pairs(join, x, A, T + B, k, exact, "account index", ctx, pairs);
   }
-  if (D > kContentIndexDim && !exact) {
+  if (D > kContentIndexDim && !exact && !join.full_dimension) {
     // Large inputs: content profiles projected by PCA first; the pairs are only candidates,
     // their content similarity is computed later in full dimension.
     std::vector<float> reduced(A * kContentIndexDim);

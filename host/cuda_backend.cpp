@@ -1,13 +1,13 @@
-// The CUDA backend: each stage's compute-heavy part on the device (exact kNN and threshold
-// joins by cuBLAS tiles and a fused selection kernel, content aggregation, pair evidence,
-// clustering); the rest of each stage is the code the CPU backend runs (host/stage_variants.hpp).
-#include <omp.h>
-
+// The CUDA backend: each stage's compute-heavy part on the device (kNN and threshold joins by
+// cuBLAS tiles and a fused selection kernel, exact or over a k-means partition; content
+// aggregation, pair evidence, clustering); the rest of each stage is the code the CPU backend runs (host/stage_variants.hpp).
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "cuda_stages.hpp"
-#include "parallel.hpp"
+#include "partitioned_join.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "stage_variants.hpp"
@@ -15,29 +15,41 @@
 namespace ringscan {
 namespace {
 
-/// The device's exact self-join, with ivf_self_join's contract: each row keeps its `cap`
-/// nearest others (within `radius` when radius >= 0), filtered and valued by `accept`.
-/// Threshold joins (the request index) run the GEMM on fp16 copies: every candidate is
-/// verified by `accept` in fp32, and fp16 rounding (about 1e-3 in a cosine of unit vectors)
-/// is far inside the candidate slack. kNN joins (the account index) stay in fp32, so the
-/// neighbours chosen are those the CPU chooses.
-SelfJoin device_self_join(int64_t device_budget) {
+/// Cells of the device's partitioned join: large, so that each cell's search is one
+/// efficient GEMM; two probes catch neighbours across cell boundaries.
+constexpr PartitionShape kDevicePartition{8192, 2};
+
+/// The device's self-join, with ivf_self_join's contract: each row keeps its `cap` nearest
+/// others (within `radius` when radius >= 0), filtered and valued by `accept`. The rows are
+/// copied to the device once; small inputs (or `exact`) are searched exactly, large ones
+/// over a k-means partition (partitioned_self_join). Threshold joins (the request index)
+/// run the GEMM on fp16 copies: every candidate is verified by `accept` in fp32, and fp16
+/// rounding (about 1e-3 in a cosine of unit vectors) is far inside the candidate slack. kNN
+/// joins (the account index) stay in fp32, so the neighbours chosen are those the CPU chooses.
+/// The joins' work by stage name, accumulated over a detection.
+using JoinWork = std::map<std::string, SearchWork>;
+
+SelfJoin device_self_join(int64_t device_budget, std::shared_ptr<JoinWork> work) {
   SelfJoin join;
-  join.always_exact = true;
-  join.run = [device_budget](const float* x, int64_t n, int64_t d, bool, float radius, int64_t cap,
-                             const JoinFilter& accept, const Context& ctx, const char* stage) {
-    const cuda::RowNeighbours nb =
-        cuda::nearest_rows(x, n, d, radius, cap, radius >= 0, device_budget, stage);
-    std::vector<std::vector<RequestPair>> found(std::max(1, omp_get_max_threads()));
-    detail::parallel_for(n, 1024, [&](int64_t q) {
-      auto& out = found[omp_get_thread_num()];
-      for (int64_t h = nb.offsets[q]; h < nb.offsets[q + 1]; ++h)
-        append_accepted(q, nb.other[h], nb.distance[h], accept, out);
-    });
+  join.exact_up_to = kDeviceExactJoinRows;
+  join.full_dimension = true;
+  join.run = [device_budget, work](const float* x, int64_t n, int64_t d, bool exact, float radius,
+                                   int64_t cap, const JoinFilter& accept, const Context& ctx,
+                                   const char* stage) {
     std::vector<RequestPair> pairs;
-    for (auto& f : found) pairs.insert(pairs.end(), f.begin(), f.end());
-    make_canonical(pairs);  // sorted: independent of the thread that found each pair
-    ctx.report(stage, n, n);
+    if (n < 2 || cap < 1) return pairs;
+    const auto search = cuda::make_row_search(x, n, d, radius >= 0, device_budget, stage);
+    if (!exact && n > kDeviceExactJoinRows) {
+      pairs = partitioned_self_join(*search, x, n, d, radius, cap, accept, kDevicePartition, ctx, stage);
+    } else {
+      append_neighbour_pairs(search->nearest_others(nullptr, n, nullptr, n, radius, cap), nullptr,
+                             accept, pairs);
+      make_canonical(pairs);  // sorted: independent of the thread that found each pair
+      ctx.report(stage, n, n);
+    }
+    SearchWork& total = (*work)[stage];
+    total.flop += search->work().flop;
+    total.seconds += search->work().seconds;
     return pairs;
   };
   return join;
@@ -61,6 +73,17 @@ class CudaBackend final : public Backend {
       const AccountProfiles& profiles, const DetectOptions& options, const Context& ctx) override {
     return ringscan::account_candidate_pairs(profiles, options, ctx, join(ctx));
   }
+  /// Per join stage: the inner-product FLOP its device searches computed and their seconds.
+  std::vector<std::pair<std::string, double>> statistics() const override {
+    std::vector<std::pair<std::string, double>> figures;
+    for (const auto& [stage, work] : *work_) {
+      std::string key = stage;
+      std::replace(key.begin(), key.end(), ' ', '_');
+      figures.emplace_back(key + "_device_flop", work.flop);
+      figures.emplace_back(key + "_device_seconds", work.seconds);
+    }
+    return figures;
+  }
   EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                                const std::vector<std::pair<int64_t, int64_t>>& pairs,
                                const DetectOptions& options, const Context& ctx) override {
@@ -82,9 +105,11 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  static SelfJoin join(const Context& ctx) {
-    return device_self_join(cuda::device_memory_budget(ctx.device_memory_budget));
+  SelfJoin join(const Context& ctx) const {
+    return device_self_join(cuda::device_memory_budget(ctx.device_memory_budget), work_);
   }
+
+  std::shared_ptr<JoinWork> work_ = std::make_shared<JoinWork>();
 };
 
 }  // namespace

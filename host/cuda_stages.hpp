@@ -2,7 +2,10 @@
 // only in builds with CUDA (RINGSCAN_WITH_CUDA); they throw DeviceError on CUDA failures.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "partitioned_join.hpp"
 
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/request_order.hpp"
@@ -30,18 +33,16 @@ std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device
 std::vector<int64_t> cluster_labels(const EvidenceGraph& graph, int64_t min_core_degree,
                                     int64_t* num_clusters);
 
-/// The nearest other rows of each row of a matrix, in CSR form.
-struct RowNeighbours {
-  std::vector<int64_t> offsets;  ///< [n+1]
-  std::vector<int64_t> other;    ///< rows, ascending by (distance, row) within each query
-  std::vector<float> distance;   ///< squared L2 distances (from the GEMM: fp16 inputs round)
-};
+/// The rows of x [n x d] (host memory) copied to the current device (as fp16 when
+/// `half_inputs`, GEMMs then accumulating in fp32), for searches among them: exact search by
+/// cuBLAS GEMM tiles and a fused selection kernel, subsets gathered by id. Device memory stays
+/// within `device_budget` bytes (score tiles shrink to fit); throws BudgetExceeded when the
+/// rows or the smallest tile do not fit. Neighbours per query: at most 2048.
+std::unique_ptr<RowSearch> make_row_search(const float* x, int64_t n, int64_t d, bool half_inputs,
+                                           int64_t device_budget, const char* stage);
 
-/// For every row q of x [n x d] (host memory): its up to `cap` (<= 2048) nearest other rows
-/// by squared L2 distance, only those within `radius` when radius >= 0. Exact search on the
-/// current device: cuBLAS GEMM tiles (fp16 inputs with fp32 accumulation when `half_inputs`)
-/// and a fused selection kernel. Device memory stays within `device_budget` bytes (the score
-/// tile shrinks to fit); throws BudgetExceeded when even the smallest tile does not fit.
+/// For every row of x: its up to `cap` nearest other rows, within `radius` when radius >= 0
+/// (exact; make_row_search(...)->nearest_others over all rows).
 RowNeighbours nearest_rows(const float* x, int64_t n, int64_t d, float radius, int64_t cap,
                            bool half_inputs, int64_t device_budget, const char* stage);
 

@@ -43,19 +43,20 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
   if (exact_index) *exact_index = true;
   if (R < 2) return pairs;
   ThreadScope threads(ctx.threads);
-  const bool exact = join.always_exact || R <= options.exact_request_limit || D <= 8;
+  const bool exact = R <= std::max(join.exact_up_to, options.exact_request_limit) || D <= 8;
   if (exact_index) *exact_index = exact;
 
-  // Large inputs: the IVF self-join over a PCA projection (orthonormal rows, so projected
-  // distances are lower bounds of true ones and the radius test there loses no true
-  // near-duplicate of a cell). Small inputs: one cell in full dimension: exact search.
-  const int64_t dr = exact ? D : std::min<int64_t>(std::max<int64_t>(options.reduced_dim, 8), D);
-  ctx.require_memory(size_from_double(double(R) * dr * 4 * (exact ? 0 : 1) + double(R) * 8 * 16 +
+  // Large inputs on the CPU: the IVF self-join over a PCA projection (orthonormal rows, so
+  // projected distances are lower bounds of true ones and the radius test there loses no true
+  // near-duplicate of a cell). Small inputs, and the device's join: full dimension.
+  const bool project = !exact && !join.full_dimension;
+  const int64_t dr = project ? std::min<int64_t>(std::max<int64_t>(options.reduced_dim, 8), D) : D;
+  ctx.require_memory(size_from_double(double(R) * dr * 4 * (project ? 1 : 0) + double(R) * 8 * 16 +
                              double(kProjectBatch) * options.duplicate_neighbours * 24 * 4),
                      "request index");
   const float* base = req.unit_embeddings.data();
   std::vector<float> reduced;
-  if (!exact) {
+  if (project) {
     faiss_call("projecting requests for the request index", [&] {
       faiss::PCAMatrix pca(D, dr, 0.0f, false);
       auto sample = strided_sample(base, R, D, std::min<int64_t>(R, 65536));
@@ -75,7 +76,7 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
     *sim = dot_product(base + q * D, base + other * D, D);
     return *sim >= tau;
   };
-  pairs = join.run(exact ? base : reduced.data(), R, dr, exact, radius,
+  pairs = join.run(project ? reduced.data() : base, R, dr, exact, radius,
                         options.duplicate_neighbours, verify, ctx, "request index");
   return pairs;
 }

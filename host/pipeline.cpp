@@ -203,6 +203,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                        {"edges", double(graph.num_edges())},
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
+  for (auto& figure : backend->statistics()) result.statistics.push_back(std::move(figure));
   return result;
 }
 

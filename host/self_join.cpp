@@ -39,24 +39,15 @@ struct Partition {
   std::vector<int64_t> member_off, members, query_off, queries;
 };
 
-/// k-means over `members` (FAISS Clustering on a strided sample), then assignment.
+/// Members' k-means centroids, then assignment of every query to its nearest cells.
 Partition partition(const float* x, int64_t d, const std::vector<int64_t>& members,
                     const std::vector<int64_t>& queries, int64_t k, int64_t probes_wanted,
                     uint64_t seed) {
   const int64_t m = int64_t(members.size()), nq = int64_t(queries.size());
   const int64_t probes = std::min(probes_wanted, k);
-  const int64_t want = std::min<int64_t>(m, 64 * k);
-  const int64_t step = std::max<int64_t>(1, m / want);
-  std::vector<float> sample;
-  for (int64_t i = 0; i < m && int64_t(sample.size()) < want * d; i += step)
-    sample.insert(sample.end(), x + members[i] * d, x + (members[i] + 1) * d);
-  faiss::ClusteringParameters cp;
-  cp.niter = 10;
-  cp.max_points_per_centroid = 64;
-  cp.seed = int(seed & 0x7fffffff);
-  faiss::Clustering kmeans(d, k, cp);
+  const std::vector<float> centroids = kmeans_centroids(x, d, members.data(), m, k, seed);
   faiss::IndexFlatL2 quantizer(d);
-  kmeans.train(int64_t(sample.size()) / d, sample.data(), quantizer);
+  quantizer.add(k, centroids.data());
 
   std::vector<int64_t> cell(nq * probes);
   std::vector<float> vecs(std::min(nq, kQueryBatch) * d), dist(std::min(nq, kQueryBatch) * probes);
@@ -126,6 +117,24 @@ std::vector<float> strided_sample(const float* x, int64_t n, int64_t d, int64_t 
   for (int64_t i = 0; i < n && int64_t(s.size()) < want * d; i += step)
     s.insert(s.end(), x + i * d, x + (i + 1) * d);
   return s;
+}
+
+std::vector<float> kmeans_centroids(const float* x, int64_t d, const int64_t* rows, int64_t m,
+                                    int64_t k, uint64_t seed) {
+  RINGSCAN_ASSERT(k >= 1 && m >= k, "kmeans_centroids: need at least k rows");
+  const int64_t want = std::min<int64_t>(m, 64 * k);
+  const int64_t step = std::max<int64_t>(1, m / want);
+  std::vector<float> sample;
+  for (int64_t i = 0; i < m && int64_t(sample.size()) < want * d; i += step)
+    sample.insert(sample.end(), x + rows[i] * d, x + (rows[i] + 1) * d);
+  faiss::ClusteringParameters cp;
+  cp.niter = 10;
+  cp.max_points_per_centroid = 64;
+  cp.seed = int(seed & 0x7fffffff);
+  faiss::Clustering kmeans(d, k, cp);
+  faiss::IndexFlatL2 quantizer(d);
+  kmeans.train(int64_t(sample.size()) / d, sample.data(), quantizer);
+  return std::vector<float>(kmeans.centroids.begin(), kmeans.centroids.end());
 }
 
 std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t dr, bool exact,
@@ -290,6 +299,10 @@ void make_canonical(std::vector<RequestPair>& pairs) {
               pairs.end());
 }
 
-SelfJoin host_self_join() { return SelfJoin{false, ivf_self_join}; }
+SelfJoin host_self_join() {
+  SelfJoin join;
+  join.run = ivf_self_join;
+  return join;
+}
 
 }  // namespace ringscan

@@ -27,10 +27,14 @@ std::vector<RequestPair> ivf_self_join(const float* x, int64_t n, int64_t d, boo
                                        const Context& ctx, const char* stage);
 
 /// How the request and account indices find near rows: the CPU's ivf_self_join, or the
-/// CUDA backend's exact device search (same contract as ivf_self_join).
+/// CUDA backend's device search (same contract as ivf_self_join).
 struct SelfJoin {
-  /// True when the join is exact at any size: the stages then skip their projections.
-  bool always_exact = false;
+  /// Inputs of up to this many rows are joined exactly whatever the options say (the device's
+  /// exact search is cheap there).
+  int64_t exact_up_to = 0;
+  /// True when the join takes full-dimension rows at any size: the stages then skip the PCA
+  /// projections the CPU's partitioned join needs.
+  bool full_dimension = false;
   std::function<std::vector<RequestPair>(const float* x, int64_t n, int64_t d, bool exact,
                                          float radius, int64_t cap, const JoinFilter& accept,
                                          const Context& ctx, const char* stage)>
@@ -45,6 +49,12 @@ inline void append_accepted(int64_t q, int64_t other, float d2, const JoinFilter
   float value = d2;
   if (accept(q, other, d2, &value)) out.push_back({std::min(q, other), std::max(q, other), value});
 }
+
+/// k centroids of the rows `rows[0..m)` of x [.. x d] (m >= k): FAISS k-means, 10 iterations,
+/// on a strided sample of at most 64 rows per centroid, seeded, so it depends only on the
+/// rows' order. Both backends' partitions start from it.
+std::vector<float> kmeans_centroids(const float* x, int64_t d, const int64_t* rows, int64_t m,
+                                    int64_t k, uint64_t seed);
 
 /// The CPU backend's join: ivf_self_join.
 SelfJoin host_self_join();

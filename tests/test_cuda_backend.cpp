@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <memory>
+#include <numeric>
 #include <set>
 
 #include "cublas_library.cuh"
 #include "cuda_stages.hpp"
 #include "evidence_math.hpp"
+#include "host_row_search.hpp"
 #include "pair_evidence.hpp"
 #include "ringscan/account_index.hpp"
 #include "ringscan/account_profiles.hpp"
@@ -56,27 +59,9 @@ DetectOptions exact_everywhere() {
 }
 
 /// Brute-force reference of nearest_rows on the host, in double.
-cuda::RowNeighbours reference_nearest(const std::vector<float>& x, int64_t n, int64_t d,
-                                      float radius, int64_t cap) {
-  cuda::RowNeighbours r;
-  r.offsets.assign(n + 1, 0);
-  for (int64_t q = 0; q < n; ++q) {
-    std::vector<std::pair<double, int64_t>> hits;
-    for (int64_t j = 0; j < n; ++j) {
-      if (j == q) continue;
-      double d2 = 0;
-      for (int64_t i = 0; i < d; ++i) d2 += double(x[q * d + i] - x[j * d + i]) * (x[q * d + i] - x[j * d + i]);
-      if (radius < 0 || d2 <= radius) hits.emplace_back(d2, j);
-    }
-    std::sort(hits.begin(), hits.end());
-    hits.resize(std::min<int64_t>(int64_t(hits.size()), cap));
-    for (auto [d2, j] : hits) {
-      r.other.push_back(j);
-      r.distance.push_back(float(d2));
-    }
-    r.offsets[q + 1] = int64_t(r.other.size());
-  }
-  return r;
+RowNeighbours reference_nearest(const std::vector<float>& x, int64_t n, int64_t d, float radius,
+                                int64_t cap) {
+  return ringscan::testing::HostRowSearch(x.data(), n, d).nearest_others(nullptr, n, nullptr, n, radius, cap);
 }
 
 }  // namespace
@@ -121,6 +106,77 @@ INSTANTIATE_TEST_SUITE_P(Sizes, CudaNearestRows,
                          ::testing::Values(std::make_tuple(1, 4), std::make_tuple(2, 4),
                                            std::make_tuple(50, 100), std::make_tuple(600, 24),
                                            std::make_tuple(5000, 16), std::make_tuple(300, 2048)));
+
+/// Rows equal to the reference's except where distances tie; distances to fp32 GEMM rounding.
+void expect_same_neighbours(const RowNeighbours& got, const RowNeighbours& ref, const char* what) {
+  ASSERT_EQ(got.offsets, ref.offsets) << what;
+  for (std::size_t h = 0; h < ref.other.size(); ++h) {
+    EXPECT_NEAR(got.distance[h], ref.distance[h], 1e-3f * (1 + ref.distance[h])) << what;
+    if (got.other[h] != ref.other[h]) EXPECT_NEAR(got.distance[h], ref.distance[h], 1e-4f) << what;
+  }
+}
+
+TEST(CudaRowSearch, SearchesAmongSubsetsAndFindsNearestCentroidsAsBruteForce) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const int64_t n = 3000, d = 40;
+  std::mt19937_64 rng(8);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(n * d);
+  for (auto& v : x) v = normal(rng);
+  // Queries: every third row, some twice; members: a shuffled half including some queries.
+  std::vector<int64_t> queries, members(n);
+  for (int64_t r = 0; r < n; r += 3) queries.push_back(r);
+  queries.insert(queries.end(), queries.begin(), queries.begin() + 100);
+  std::iota(members.begin(), members.end(), 0);
+  std::shuffle(members.begin(), members.end(), rng);
+  members.resize(n / 2);
+  const auto device = cuda::make_row_search(x.data(), n, d, false, kDeviceBudget, "test");
+  ringscan::testing::HostRowSearch host(x.data(), n, d);
+  for (float radius : {-1.0f, 60.0f}) {
+    expect_same_neighbours(
+        device->nearest_others(queries.data(), int64_t(queries.size()), members.data(), int64_t(members.size()), radius, 20),
+        host.nearest_others(queries.data(), int64_t(queries.size()), members.data(), int64_t(members.size()), radius, 20),
+        radius < 0 ? "kNN among a subset" : "radius among a subset");
+  }
+  const int64_t k = 37, probes = 3;
+  std::vector<float> centroids(x.begin(), x.begin() + k * d);
+  for (auto& v : centroids) v += 0.1f * normal(rng);
+  std::vector<int64_t> cell(n * probes), host_cell(n * probes);
+  std::vector<float> dist(n * probes), host_dist(n * probes);
+  device->nearest_centroids(centroids.data(), k, probes, cell.data(), dist.data());
+  host.nearest_centroids(centroids.data(), k, probes, host_cell.data(), host_dist.data());
+  int64_t differ = 0;
+  for (int64_t i = 0; i < n * probes; ++i) {
+    EXPECT_NEAR(dist[i], host_dist[i], 1e-3f * (1 + host_dist[i]));
+    differ += cell[i] != host_cell[i];
+  }
+  EXPECT_LE(differ, n * probes / 1000) << "cells differ beyond rounding ties";
+}
+
+TEST(CudaRowSearch, PartitionedJoinFindsWhatTheHostSearchFinds) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const int64_t d = 48, n = 400 * 25;
+  const auto x = ringscan::testing::noisy_copies(400, 25, d, 17);
+  const float tau = 0.9f, radius = 2.0f * (1.0f - tau) + 0.02f;
+  const JoinFilter accept = ringscan::testing::cosine_at_least(x, d, tau);
+  Context ctx = test_context();
+  std::vector<std::vector<RequestPair>> found;
+  for (bool on_device : {true, false}) {
+    std::unique_ptr<RowSearch> search;
+    if (on_device) search = cuda::make_row_search(x.data(), n, d, true, kDeviceBudget, "test");
+    else search = std::make_unique<ringscan::testing::HostRowSearch>(x.data(), n, d);
+    found.push_back(partitioned_self_join(*search, x.data(), n, d, radius, 24, accept,
+                                          PartitionShape{500, 2}, ctx, "test"));
+  }
+  std::set<std::pair<int64_t, int64_t>> host;
+  for (const auto& p : found[1]) host.emplace(p.first, p.second);
+  std::size_t common = 0;
+  for (const auto& p : found[0]) common += host.count({p.first, p.second});
+  ASSERT_GT(host.size(), 100000u);
+  // fp16 distances move a few rows across cell boundaries and change which of a blob's
+  // near-identical rows fill the cap; nearly every pair is the same.
+  EXPECT_GE(double(common), 0.99 * double(std::max(found[0].size(), found[1].size())));
+}
 
 class CudaStages : public ::testing::TestWithParam<int64_t> {};
 

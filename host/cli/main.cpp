@@ -165,8 +165,9 @@ std::string version_text() {
 #endif
   if (info.cuda_compiled)
     text += std::string("device kNN: ") +
-            (info.faiss_gpu ? "FAISS has GPU indices, but ringscan uses its own exact cuBLAS kNN"
-                            : "ringscan's own exact cuBLAS kNN (the FAISS found at build time has no GPU indices)") +
+            (info.faiss_gpu ? "FAISS has GPU indices, but ringscan uses its own cuBLAS kNN"
+                            : "ringscan's own cuBLAS kNN (the FAISS found at build time has no GPU indices)") +
+            ", exact up to " + std::to_string(ringscan::kDeviceExactJoinRows) + " rows, over a k-means partition above" +
             "\n";
   text.pop_back();  // CLI11 adds the final newline
   return text;

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,11 @@
 #include "ringscan/request_order.hpp"
 
 namespace ringscan {
+
+/// Rows up to which the CUDA backend's joins (request and account indices) are exact; above,
+/// they run over a k-means partition. At 2^18 rows an exact fp32 kNN join of D=256 is about
+/// 3.5e13 FLOP, under a second on one GPU.
+constexpr int64_t kDeviceExactJoinRows = int64_t(1) << 18;
 
 /// The compute-heavy stages of detection. Load, ordering and scoring stay on the host.
 class Backend {
@@ -34,6 +40,9 @@ class Backend {
                                        const DetectOptions& options, const Context& ctx) = 0;
   virtual Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                                       const Context& ctx) = 0;
+  /// Figures the backend gathered while running the stages (the CUDA backend: its joins'
+  /// inner-product FLOP and search seconds), added to the detection's statistics.
+  virtual std::vector<std::pair<std::string, double>> statistics() const { return {}; }
 };
 
 /// The backend for `device`: Auto picks CUDA when compiled in and a device is present.
