@@ -28,6 +28,7 @@ constexpr int kRowThreads = 256;
 constexpr int64_t kUploadRows = 16384;       // rows per pinned staging chunk
 constexpr int64_t kQueryBlock = 4096;        // queries per GEMM tile (upper bound)
 constexpr int64_t kMinColumnTile = 1024;
+constexpr int64_t kMaxScoreTile = int64_t(1) << 30;  // bytes: GEMMs this size already run at full rate
 
 constexpr float kNoDistance = std::numeric_limits<float>::infinity();
 constexpr int64_t kNoRow = std::numeric_limits<int64_t>::max();
@@ -260,6 +261,41 @@ struct Operand {
   int64_t count;
 };
 
+/// Makes `buffer` hold at least n elements, keeping it when it already does: buffers are
+/// reused across the many searches of a partitioned join (cudaMalloc and cudaFree per cell
+/// would synchronise the device each time).
+template <class T>
+void grow(DeviceBuffer<T>& buffer, int64_t n) {
+  if (buffer.size() < n) {
+    buffer = DeviceBuffer<T>();  // free first: the old and new never coexist
+    buffer = DeviceBuffer<T>(n);
+  }
+}
+
+/// The per-search device buffers, kept between searches.
+template <class Stored>
+struct SearchWorkspace {
+  DeviceBuffer<float> scores, best_dist;
+  DeviceBuffer<int64_t> best_row, query_ids, member_ids;
+  DeviceBuffer<int> best_count;
+  DeviceBuffer<Stored> query_rows, column_rows;
+
+  int64_t bytes() const {
+    return 4 * (scores.size() + best_dist.size() + best_count.size()) +
+           8 * (best_row.size() + query_ids.size() + member_ids.size()) +
+           int64_t(sizeof(Stored)) * (query_rows.size() + column_rows.size());
+  }
+  /// Frees everything but the ids (which the current search is using).
+  void release_tiles() {
+    scores = DeviceBuffer<float>();
+    best_dist = DeviceBuffer<float>();
+    best_row = DeviceBuffer<int64_t>();
+    best_count = DeviceBuffer<int>();
+    query_rows = DeviceBuffer<Stored>();
+    column_rows = DeviceBuffer<Stored>();
+  }
+};
+
 /// The rows of x [n x d] resident on the device (fp16 or fp32) with their norms; searches
 /// among them by tiles of a cuBLAS GEMM and the fused selection kernel. Every device byte
 /// it takes is counted against `device_budget`.
@@ -278,11 +314,11 @@ class DeviceRowSearch final : public RowSearch {
 
   RowNeighbours nearest_others(const int64_t* queries, int64_t nq, const int64_t* members,
                                int64_t m, float radius, int64_t cap) override {
-    DeviceBuffer<int64_t> query_ids(queries ? queries : nullptr, queries ? nq : 0);
-    DeviceBuffer<int64_t> member_ids(members ? members : nullptr, members ? m : 0);
-    const Operand<Stored> q{rows_.data(), norms_.data(), queries ? query_ids.data() : nullptr, nq};
-    const Operand<Stored> c{rows_.data(), norms_.data(), members ? member_ids.data() : nullptr, m};
-    return search(q, c, true, radius, cap, (nq + m) * 8);
+    const int64_t* query_ids = upload_ids(queries, nq, ws_.query_ids);
+    const int64_t* member_ids = upload_ids(members, m, ws_.member_ids);
+    const Operand<Stored> q{rows_.data(), norms_.data(), query_ids, nq};
+    const Operand<Stored> c{rows_.data(), norms_.data(), member_ids, m};
+    return search(q, c, true, radius, cap, 0);
   }
 
   void nearest_centroids(const float* centroids, int64_t k, int64_t probes, int64_t* cell,
@@ -304,6 +340,16 @@ class DeviceRowSearch final : public RowSearch {
   }
 
  private:
+  /// ids [n] copied into `buffer` (on the stream), or null for null ids.
+  const int64_t* upload_ids(const int64_t* ids, int64_t n, DeviceBuffer<int64_t>& buffer) {
+    if (!ids) return nullptr;
+    require(resident_ + ws_.bytes() + std::max<int64_t>(0, n - buffer.size()) * 8, "its row ids");
+    grow(buffer, n);
+    RINGSCAN_CUDA_TRY(cudaMemcpyAsync(buffer.data(), ids, sizeof(int64_t) * size_t(n),
+                                      cudaMemcpyHostToDevice, stream_.get()));
+    return buffer.data();
+  }
+
   void require(int64_t bytes, const char* what) const {
     if (bytes > budget_)
       throw BudgetExceeded(stage_ + " on the device needs about " + format_size(bytes) + " for " +
@@ -327,22 +373,24 @@ class DeviceRowSearch final : public RowSearch {
     const size_t shared_bytes = size_t(m) * (sizeof(float) + sizeof(int64_t));
 
     // Fixed costs: resident rows, ids, the per-query lists and the gathered query block; the
-    // rest goes to the score tile and the gathered columns.
+    // rest goes to the score tile (at most kMaxScoreTile bytes) and the gathered columns.
     const int64_t row_bytes = d_ * int64_t(sizeof(Stored));
     const int64_t q_block = std::min(kQueryBlock, nq);
-    const int64_t fixed = resident_ + extra + q_block * (cap * 12 + 4) + (q.ids ? q_block * row_bytes : 0);
+    const int64_t ids = 8 * (ws_.query_ids.size() + ws_.member_ids.size());
+    const int64_t fixed = resident_ + extra + ids + q_block * (cap * 12 + 4) + (q.ids ? q_block * row_bytes : 0);
     const int64_t per_column = q_block * 4 + (c.ids ? row_bytes : 0);
     int64_t c_tile = std::min<int64_t>(nc, (budget_ - fixed) / per_column);
-    c_tile = std::min<int64_t>(c_tile, std::numeric_limits<int>::max() / std::max<int64_t>(q_block, 1));
+    c_tile = std::min<int64_t>(c_tile, kMaxScoreTile / (4 * q_block));
     if (c_tile < std::min(kMinColumnTile, nc)) require(fixed + per_column * std::min(kMinColumnTile, nc), "its score tile");
-
-    Stream stream;
-    CublasHandle blas(stream.get());
-    DeviceBuffer<float> scores(q_block * c_tile);
-    DeviceBuffer<Stored> query_rows(q.ids ? q_block * d_ : 0), column_rows(c.ids ? c_tile * d_ : 0);
-    DeviceBuffer<float> best_dist(q_block * cap);
-    DeviceBuffer<int64_t> best_row(q_block * cap);
-    DeviceBuffer<int> best_count(q_block);
+    // Keep the buffers of earlier searches where they are large enough, unless keeping them
+    // would hold more than the budget.
+    if (fixed - ids + per_column * c_tile + ws_.bytes() > budget_) ws_.release_tiles();
+    grow(ws_.scores, q_block * c_tile);
+    if (q.ids) grow(ws_.query_rows, q_block * d_);
+    if (c.ids) grow(ws_.column_rows, c_tile * d_);
+    grow(ws_.best_dist, q_block * cap);
+    grow(ws_.best_row, q_block * cap);
+    grow(ws_.best_count, q_block);
     RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(select_nearest, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            int(shared_bytes)));
     std::vector<float> host_dist(nq * cap);
@@ -351,25 +399,25 @@ class DeviceRowSearch final : public RowSearch {
     for (int64_t q0 = 0; q0 < nq; q0 += q_block) {
       const int64_t bq = std::min(q_block, nq - q0);
       const Side query_side{q.ids ? q.ids + q0 : nullptr, q0};
-      const Stored* query_matrix = contiguous(q, q0, bq, query_rows, stream.get());
-      RINGSCAN_CUDA_TRY(cudaMemsetAsync(best_count.data(), 0, sizeof(int) * size_t(bq), stream.get()));
+      const Stored* query_matrix = contiguous(q, q0, bq, ws_.query_rows, stream_.get());
+      RINGSCAN_CUDA_TRY(cudaMemsetAsync(ws_.best_count.data(), 0, sizeof(int) * size_t(bq), stream_.get()));
       for (int64_t c0 = 0; c0 < nc; c0 += c_tile) {
         const int64_t bc = std::min(c_tile, nc - c0);
         const Side column_side{c.ids ? c.ids + c0 : nullptr, c0};
-        const Stored* column_matrix = contiguous(c, c0, bc, column_rows, stream.get());
-        inner_products(blas.get(), query_matrix, bq, column_matrix, bc, d_, scores.data());
-        select_nearest<<<unsigned(bq), kSelectThreads, shared_bytes, stream.get()>>>(
-            scores.data(), bc, query_side, column_side, q.norms, c.norms, exclude_self, radius,
-            int(cap), int(m), best_dist.data(), best_row.data(), best_count.data());
+        const Stored* column_matrix = contiguous(c, c0, bc, ws_.column_rows, stream_.get());
+        inner_products(blas_.get(), query_matrix, bq, column_matrix, bc, d_, ws_.scores.data());
+        select_nearest<<<unsigned(bq), kSelectThreads, shared_bytes, stream_.get()>>>(
+            ws_.scores.data(), bc, query_side, column_side, q.norms, c.norms, exclude_self, radius,
+            int(cap), int(m), ws_.best_dist.data(), ws_.best_row.data(), ws_.best_count.data());
         RINGSCAN_CUDA_TRY(cudaGetLastError());
       }
-      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_dist.data() + q0 * cap, best_dist.data(),
-                                        sizeof(float) * size_t(bq * cap), cudaMemcpyDeviceToHost, stream.get()));
-      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_row.data() + q0 * cap, best_row.data(),
-                                        sizeof(int64_t) * size_t(bq * cap), cudaMemcpyDeviceToHost, stream.get()));
-      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(count.data() + q0, best_count.data(), sizeof(int) * size_t(bq),
-                                        cudaMemcpyDeviceToHost, stream.get()));
-      RINGSCAN_CUDA_TRY(cudaStreamSynchronize(stream.get()));
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_dist.data() + q0 * cap, ws_.best_dist.data(),
+                                        sizeof(float) * size_t(bq * cap), cudaMemcpyDeviceToHost, stream_.get()));
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_row.data() + q0 * cap, ws_.best_row.data(),
+                                        sizeof(int64_t) * size_t(bq * cap), cudaMemcpyDeviceToHost, stream_.get()));
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(count.data() + q0, ws_.best_count.data(), sizeof(int) * size_t(bq),
+                                        cudaMemcpyDeviceToHost, stream_.get()));
+      RINGSCAN_CUDA_TRY(cudaStreamSynchronize(stream_.get()));
     }
     work_.flop += 2.0 * double(nq) * double(nc) * double(d_);
     work_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -396,8 +444,11 @@ class DeviceRowSearch final : public RowSearch {
 
   int64_t n_, d_, budget_, resident_ = 0;
   std::string stage_;
+  Stream stream_;
+  CublasHandle blas_{stream_.get()};
   DeviceBuffer<Stored> rows_;
   DeviceBuffer<float> norms_;
+  SearchWorkspace<Stored> ws_;
 };
 
 }  // namespace
