@@ -1,17 +1,25 @@
-// Stage 5 on the GPU: the evidence of candidate account pairs. One thread per pair; the
-// per-pair logic is evaluate_pair (host/pair_evidence.hpp), shared with the CPU stage.
+// Stage 5 on the GPU: candidates from shared prompts and the account index, their evidence
+// and the symmetric CSR graph, by the portable construction (host/portable/evidence_graph.hpp)
+// on thrust::cuda. The per-pair logic is evaluate_pair (host/pair_evidence.hpp), shared with
+// the CPU stage; one thread per pair.
+#include <thrust/system/cuda/execution_policy.h>
+#include <thrust/system_error.h>
+
 #include <algorithm>
+#include <string>
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
 #include "device_buffer.cuh"
 #include "pair_evidence.hpp"
+#include "portable/evidence_graph.hpp"
 
 namespace ringscan::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// Pairs per launch: bounds the device memory of the pair arrays (about 48 MiB a batch).
+// Pairs per launch when the pairs live on the host: bounds the device memory of the pair
+// arrays (about 48 MiB a batch).
 constexpr int64_t kBatch = int64_t(1) << 20;
 
 __global__ void evaluate_pairs_kernel(ProfilesView view, const int64_t* first,
@@ -23,6 +31,50 @@ __global__ void evaluate_pairs_kernel(ProfilesView view, const int64_t* first,
     out[i] = evaluate_pair(view, first[i], second[i], idf[i]);
 }
 
+/// The profiles evaluate_pair reads, copied to the device.
+class DeviceProfiles {
+ public:
+  DeviceProfiles(const AccountProfiles& p, const DetectOptions& options)
+      : content_(p.content), behaviour_(p.behaviour), common_(p.behaviour_common),
+        offsets_(p.request_offsets), times_(p.request_time), tod_(p.time_of_day),
+        view_(host_view(p, options)) {
+    view_.content = content_.data();
+    view_.behaviour = behaviour_.data();
+    view_.behaviour_common = p.behaviour_common.empty() ? nullptr : common_.data();
+    view_.request_offsets = offsets_.data();
+    view_.request_time = times_.data();
+    view_.time_of_day = tod_.data();
+  }
+  int64_t bytes() const {
+    return 4 * (content_.size() + behaviour_.size() + common_.size() + tod_.size()) +
+           8 * (offsets_.size() + times_.size());
+  }
+  /// out[i] = evidence of (first[i], second[i]) with summed IDF idf[i]; device arrays.
+  void evaluate(const int64_t* first, const int64_t* second, const float* idf, int64_t n,
+                PairEvidence* out) const {
+    if (n <= 0) return;
+    const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 65535);
+    evaluate_pairs_kernel<<<unsigned(blocks), kThreads>>>(view_, first, second, idf, n, out);
+    RINGSCAN_CUDA_TRY(cudaGetLastError());
+  }
+
+ private:
+  DeviceBuffer<float> content_, behaviour_, common_;
+  DeviceBuffer<int64_t> offsets_, times_;
+  DeviceBuffer<int32_t> tod_;
+  ProfilesView view_;
+};
+
+/// How build_evidence_graph holds and reads device memory.
+struct DeviceMemory {
+  template <class T>
+  using Buffer = DeviceBuffer<T>;
+  template <class T>
+  static void to_host(const T* p, int64_t n, T* out) {
+    if (n > 0) RINGSCAN_CUDA_TRY(cudaMemcpy(out, p, sizeof(T) * size_t(n), cudaMemcpyDeviceToHost));
+  }
+};
+
 }  // namespace
 
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
@@ -30,33 +82,50 @@ std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const 
                                          const DetectOptions& options) {
   std::vector<PairEvidence> result(static_cast<size_t>(std::max<int64_t>(n, 0)));
   if (n <= 0) return result;
-  const DeviceBuffer<float> content(profiles.content);
-  const DeviceBuffer<float> behaviour(profiles.behaviour);
-  const DeviceBuffer<float> common(profiles.behaviour_common);
-  const DeviceBuffer<int64_t> offsets(profiles.request_offsets);
-  const DeviceBuffer<int64_t> times(profiles.request_time);
-  const DeviceBuffer<int32_t> tod(profiles.time_of_day);
-  ProfilesView view = host_view(profiles, options);
-  view.content = content.data();
-  view.behaviour = behaviour.data();
-  view.behaviour_common = profiles.behaviour_common.empty() ? nullptr : common.data();
-  view.request_offsets = offsets.data();
-  view.request_time = times.data();
-  view.time_of_day = tod.data();
-
+  const DeviceProfiles device(profiles, options);
   for (int64_t start = 0; start < n; start += kBatch) {
     const int64_t m = std::min(kBatch, n - start);
     const DeviceBuffer<int64_t> a(first + start, m), b(second + start, m);
     const DeviceBuffer<float> w(idf + start, m);
     DeviceBuffer<PairEvidence> out(m);
-    const int64_t blocks = std::min<int64_t>((m + kThreads - 1) / kThreads, 65535);
-    evaluate_pairs_kernel<<<unsigned(blocks), kThreads>>>(view, a.data(), b.data(), w.data(), m,
-                                                          out.data());
-    RINGSCAN_CUDA_TRY(cudaGetLastError());
+    device.evaluate(a.data(), b.data(), w.data(), m, out.data());
     RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
     out.download(result.data() + start, m);
   }
   return result;
+}
+
+EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                             const DetectOptions& options, int64_t device_budget) {
+  const DeviceBuffer<int64_t> offsets(groups.account_offsets), accounts(groups.group_accounts);
+  const DeviceBuffer<float> idf(groups.idf);
+  const DeviceBuffer<uint8_t> common(groups.common);
+  std::vector<int64_t> host_first(account_pairs.size()), host_second(account_pairs.size());
+  for (std::size_t i = 0; i < account_pairs.size(); ++i) {
+    host_first[i] = account_pairs[i].first;
+    host_second[i] = account_pairs[i].second;
+  }
+  const DeviceBuffer<int64_t> first(host_first), second(host_second);
+  const DeviceProfiles device(profiles, options);
+  const int64_t held = 8 * (offsets.size() + accounts.size() + first.size() + second.size()) +
+                       4 * idf.size() + common.size() + device.bytes();
+  const portable::GroupArrays g{groups.num_groups, offsets.data(), accounts.data(), idf.data(),
+                                common.data()};
+  EvidenceGraph graph;
+  try {
+    graph = portable::build_evidence_graph<DeviceMemory>(
+        thrust::cuda::par, g, first.data(), second.data(), first.size(), profiles.num_accounts,
+        options.edge_threshold,
+        [&](const int64_t* a, const int64_t* b, const float* w, int64_t n, PairEvidence* out) {
+          device.evaluate(a, b, w, n, out);
+        },
+        std::max<int64_t>(1, device_budget - held));
+  } catch (const thrust::system_error& e) {
+    throw DeviceError(std::string("evidence graph on the device: ") + e.what());
+  }
+  RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
+  return graph;
 }
 
 }  // namespace ringscan::cuda

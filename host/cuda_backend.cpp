@@ -87,13 +87,10 @@ class CudaBackend final : public Backend {
   EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                                const std::vector<std::pair<int64_t, int64_t>>& pairs,
                                const DetectOptions& options, const Context& ctx) override {
-    const PairEvaluator on_device = [options](const AccountProfiles& p, const int64_t* first,
-                                              const int64_t* second, const float* idf, int64_t n,
-                                              PairEvidence* out) {
-      const auto evidence = cuda::evaluate_pairs(p, first, second, idf, n, options);
-      std::copy(evidence.begin(), evidence.end(), out);
-    };
-    return ringscan::evidence_graph(groups, profiles, pairs, options, ctx, on_device);
+    EvidenceGraph g = cuda::evidence_graph(groups, profiles, pairs, options,
+                                           cuda::device_memory_budget(ctx.device_memory_budget));
+    ctx.report("evidence graph", g.candidate_pairs, g.candidate_pairs);
+    return g;
   }
   Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                               const Context& ctx) override {

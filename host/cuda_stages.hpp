@@ -10,6 +10,7 @@
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/request_order.hpp"
 #include "ringscan/evidence_graph.hpp"
+#include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 
 namespace ringscan::cuda {
@@ -20,6 +21,13 @@ namespace ringscan::cuda {
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
                                          const int64_t* second, const float* idf, int64_t n,
                                          const DetectOptions& options);
+
+/// The evidence graph of the CPU stage (candidates from shared prompts and `account_pairs`,
+/// their evidence, the symmetric CSR of the edges), built on the current device within
+/// `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's graph.
+EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                             const DetectOptions& options, int64_t device_budget);
 
 /// The bytes of device memory the CUDA stages may use: `requested` when positive (checked
 /// against the free memory), else 90% of the device's free memory.

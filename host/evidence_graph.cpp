@@ -7,7 +7,7 @@
 
 #include "evidence_math.hpp"
 #include "pair_evidence.hpp"
-#include "random.hpp"
+#include "prompt_pairs.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 #include "parallel.hpp"
@@ -15,12 +15,6 @@
 
 namespace ringscan {
 namespace {
-
-// Groups up to this many accounts contribute all their pairs; larger ones link each account
-// to its next kSampledLinks accounts in a per-group hashed order, which keeps the group
-// connected while bounding the pairs at kSampledLinks per account.
-constexpr int64_t kAllPairsLimit = 256;
-constexpr int64_t kSampledLinks = 32;
 
 struct PromptPair {
   int64_t a, b;
@@ -31,10 +25,6 @@ struct PromptPair {
     return idf < o.idf;
   }
 };
-
-int64_t pairs_of_group(int64_t m) {
-  return m <= kAllPairsLimit ? pair_count(m) : saturating_multiply(m, kSampledLinks);
-}
 
 }  // namespace
 
@@ -63,7 +53,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
 
   int64_t expected = 0;
   for (int64_t grp = 0; grp < groups.num_groups; ++grp)
-    if (groups.is_evidence(grp)) expected = saturating_add(expected, pairs_of_group(groups.accounts_in(grp)));
+    if (groups.is_evidence(grp)) expected = saturating_add(expected, prompt_pairs_of_group(groups.accounts_in(grp)));
   ctx.require_memory(size_from_double(double(expected) * sizeof(PromptPair) * 2 +
                              double(account_pairs.size()) * 16 * 2),
                      "evidence graph (" + std::to_string(expected) + " shared-prompt pairs)");
@@ -76,26 +66,27 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
     const int64_t* acc = &groups.group_accounts[groups.account_offsets[grp]];
     const int64_t m = groups.accounts_in(grp);
     const float w = groups.idf[grp];
-    if (m <= kAllPairsLimit) {
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = i + 1; j < m; ++j) prompt_pairs.push_back({acc[i], acc[j], w});
-    } else {
+    const int64_t* ordered = acc;
+    if (sampled_group(m)) {
       order.assign(acc, acc + m);
       std::sort(order.begin(), order.end(), [grp](int64_t x, int64_t y) {
-        const uint64_t hx = mix64(uint64_t(x) ^ mix64(uint64_t(grp))), hy = mix64(uint64_t(y) ^ mix64(uint64_t(grp)));
+        const uint64_t hx = hashed_order_key(x, grp), hy = hashed_order_key(y, grp);
         return hx != hy ? hx < hy : x < y;
       });
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t s = 1; s <= kSampledLinks; ++s) {
-          const int64_t x = order[i], y = order[(i + s) % m];
-          prompt_pairs.push_back({std::min(x, y), std::max(x, y), w});
-        }
+      ordered = order.data();
+    }
+    const int64_t count = prompt_pairs_of_group(m);
+    for (int64_t t = 0; t < count; ++t) {
+      PromptPair p{0, 0, w};
+      prompt_pair(ordered, m, t, &p.a, &p.b);
+      prompt_pairs.push_back(p);
     }
   }
   std::sort(prompt_pairs.begin(), prompt_pairs.end());
 
-  // Candidate pairs with their summed IDF, in (a, b) order; sums run in sorted order so they
-  // are reproducible bit for bit.
+  // Candidate pairs with their summed IDF, in (a, b) order. The sums run in double, where a
+  // pair's few float IDF values add exactly: the result does not depend on the order of the
+  // additions, so the device's parallel reduction gives the same float.
   std::vector<int64_t> first, second;
   std::vector<float> summed_idf;
   const std::size_t reserve = prompt_pairs.size() / 2 + account_pairs.size();
@@ -110,12 +101,12 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
          std::make_pair(prompt_pairs[i].a, prompt_pairs[i].b) <= account_pairs[j]);
     const int64_t a = take_prompt ? prompt_pairs[i].a : account_pairs[j].first;
     const int64_t b = take_prompt ? prompt_pairs[i].b : account_pairs[j].second;
-    float idf = 0;
+    double idf = 0;
     while (i < prompt_pairs.size() && prompt_pairs[i].a == a && prompt_pairs[i].b == b) idf += prompt_pairs[i++].idf;
     while (j < account_pairs.size() && account_pairs[j].first == a && account_pairs[j].second == b) ++j;
     first.push_back(a);
     second.push_back(b);
-    summed_idf.push_back(idf);
+    summed_idf.push_back(float(idf));
   }
   g.prompt_pairs = int64_t(prompt_pairs.size());
   prompt_pairs = {};

@@ -4,11 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define RINGSCAN_HD __host__ __device__
-#else
-#define RINGSCAN_HD
-#endif
+#include "host_device.hpp"
 
 namespace ringscan {
 

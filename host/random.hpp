@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstdint>
 
+#include "host_device.hpp"
+
 namespace ringscan {
 
 /// SplitMix64 finaliser: a bijective 64-bit mix.
-inline uint64_t mix64(uint64_t x) {
+RINGSCAN_HD inline uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;

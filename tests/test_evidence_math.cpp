@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "evidence_math.hpp"
+#include "prompt_pairs.hpp"
 
 using namespace ringscan;
 
@@ -164,4 +167,33 @@ TEST(RingScore, StaysInTheUnitIntervalAndRewardsSharedPrompts) {
   EXPECT_FLOAT_EQ(ring_score(0.0f, 0.0f, 0.0f, 1.0f), 0.0f);
   EXPECT_GT(ring_score(0.5f, 0.3f, 0.8f, 0.3f), 0.5f);
   EXPECT_LT(ring_score(0.02f, 0.3f, 1.0f, 0.95f), 0.5f);  // a company team's profile
+}
+
+TEST(PromptPairs, SmallGroupsGiveEveryPairOnceAndLargeOnesLinkEachAccountToItsNextAccounts) {
+  for (int64_t m : {0, 1, 2, 3, 7, 64, 255, 256, 257, 300, 1000}) {
+    std::vector<int64_t> ordered(m);
+    for (int64_t i = 0; i < m; ++i) ordered[i] = 10 * i + 3;  // ids distinct from positions
+    const int64_t count = prompt_pairs_of_group(m);
+    std::set<std::pair<int64_t, int64_t>> seen;
+    for (int64_t t = 0; t < count; ++t) {
+      int64_t a = -1, b = -1;
+      prompt_pair(ordered.data(), m, t, &a, &b);
+      ASSERT_LT(a, b) << "m " << m << " t " << t;
+      ASSERT_EQ((a - 3) % 10, 0);
+      ASSERT_EQ((b - 3) % 10, 0);
+      if (m <= kAllPairsLimit) ASSERT_TRUE(seen.emplace(a, b).second) << "m " << m << " t " << t << " repeats";
+      else seen.emplace(a, b);
+    }
+    if (m <= kAllPairsLimit) {
+      EXPECT_EQ(int64_t(seen.size()), m * (m - 1) / 2) << "m " << m;
+    } else {
+      // Position i is linked to positions i+1 .. i+kSampledLinks (mod m), nothing else.
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t s = 1; s <= kSampledLinks; ++s) {
+          const int64_t x = ordered[i], y = ordered[(i + s) % m];
+          EXPECT_TRUE(seen.count({std::min(x, y), std::max(x, y)})) << "m " << m << " i " << i;
+        }
+      EXPECT_EQ(int64_t(seen.size()), m * kSampledLinks) << "m " << m;
+    }
+  }
 }

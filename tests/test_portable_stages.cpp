@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 #include <thrust/system/omp/execution_policy.h>
 
+#include <cstring>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "portable/components.hpp"
 #include "portable/content_profiles.hpp"
+#include "portable/evidence_graph.hpp"
+#include "stage_variants.hpp"
 #include "ringscan/account_index.hpp"
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/clustering.hpp"
@@ -68,6 +72,65 @@ EvidenceGraph random_graph(int64_t n, int64_t m, uint64_t seed) {
   return ringscan::testing::graph_from_adjacency(std::move(adj));
 }
 
+/// The CPU stages up to the evidence graph on a generated input.
+struct CpuStages {
+  DetectOptions o;
+  PromptGroups groups;
+  AccountProfiles profiles;
+  std::vector<std::pair<int64_t, int64_t>> account_pairs;
+  EvidenceGraph graph;
+
+  CpuStages(int64_t accounts, int64_t dim, uint64_t seed) {
+    const Context ctx = two_threads();
+    const CanonicalRequests req = canonical_requests(generated(accounts, dim, seed), ctx);
+    groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
+    profiles = account_profiles(req, o, ctx);
+    account_pairs = account_candidate_pairs(profiles, o, ctx);
+    graph = evidence_graph(groups, profiles, account_pairs, o, ctx);
+  }
+};
+
+/// How build_evidence_graph holds and reads memory on the OpenMP system: the host's.
+struct HostMemory {
+  template <class T>
+  using Buffer = std::vector<T>;
+  template <class T>
+  static void to_host(const T* p, int64_t n, T* out) {
+    std::copy_n(p, n, out);
+  }
+};
+
+/// The evidence graph by the portable construction on the OpenMP system.
+EvidenceGraph portable_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const std::vector<std::pair<int64_t, int64_t>>& pairs,
+                             const DetectOptions& o) {
+  std::vector<int64_t> first, second;
+  for (const auto& [a, b] : pairs) {
+    first.push_back(a);
+    second.push_back(b);
+  }
+  const portable::GroupArrays g{groups.num_groups, groups.account_offsets.data(),
+                                groups.group_accounts.data(), groups.idf.data(), groups.common.data()};
+  const PairEvaluator evaluate = host_pair_evaluator(o);
+  return portable::build_evidence_graph<HostMemory>(
+      thrust::omp::par, g, first.data(), second.data(), int64_t(first.size()), profiles.num_accounts,
+      o.edge_threshold,
+      [&](const int64_t* a, const int64_t* b, const float* idf, int64_t n, PairEvidence* out) {
+        evaluate(profiles, a, b, idf, n, out);
+      },
+      0);
+}
+
+void expect_same_graph(const EvidenceGraph& twin, const EvidenceGraph& cpu) {
+  EXPECT_EQ(twin.prompt_pairs, cpu.prompt_pairs);
+  EXPECT_EQ(twin.candidate_pairs, cpu.candidate_pairs);
+  ASSERT_EQ(twin.offsets, cpu.offsets);
+  ASSERT_EQ(twin.neighbours, cpu.neighbours);
+  ASSERT_EQ(twin.evidence.size(), cpu.evidence.size());
+  for (std::size_t e = 0; e < cpu.evidence.size(); ++e)
+    ASSERT_EQ(std::memcmp(&twin.evidence[e], &cpu.evidence[e], sizeof(PairEvidence)), 0) << "edge " << e;
+}
+
 }  // namespace
 
 class PortableClusteringOfRandomGraphs : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
@@ -94,16 +157,11 @@ INSTANTIATE_TEST_SUITE_P(Sizes, PortableClusteringOfRandomGraphs,
                                            std::make_tuple(2000, 20000)));
 
 TEST(PortableClustering, GivesTheCpuStagesLabelsOnADetectionGraph) {
-  const Context ctx = two_threads();
-  const CanonicalRequests req = canonical_requests(generated(1500, 32, 77), ctx);
-  DetectOptions o;
-  const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
-  const AccountProfiles prof = account_profiles(req, o, ctx);
-  const EvidenceGraph g = evidence_graph(groups, prof, account_candidate_pairs(prof, o, ctx), o, ctx);
-  ASSERT_GT(g.num_edges(), 0);
-  const Clustering cpu = cluster_accounts(g, o, ctx);
+  const CpuStages s(1500, 32, 77);
+  ASSERT_GT(s.graph.num_edges(), 0);
+  const Clustering cpu = cluster_accounts(s.graph, s.o, two_threads());
   ASSERT_GT(cpu.num_clusters, 0);
-  const Clustering twin = portable_clusters(g, o.min_core_degree);
+  const Clustering twin = portable_clusters(s.graph, s.o.min_core_degree);
   EXPECT_EQ(twin.num_clusters, cpu.num_clusters);
   EXPECT_EQ(twin.label, cpu.label);
 }
@@ -123,4 +181,47 @@ TEST(PortableContentProfiles, AreTheCpuStagesBitForBit) {
                              req.num_accounts, req.dim, twin.data());
   ASSERT_EQ(twin.size(), cpu.content.size());
   for (std::size_t i = 0; i < twin.size(); ++i) ASSERT_EQ(twin[i], cpu.content[i]) << "element " << i;
+}
+
+TEST(PortableEvidenceGraph, IsTheCpuStagesGraphBitForBitOnADetection) {
+  const CpuStages s(2000, 32, 79);
+  ASSERT_GT(s.graph.num_edges(), 100);
+  ASSERT_GT(s.graph.prompt_pairs, 100);
+  expect_same_graph(portable_graph(s.groups, s.profiles, s.account_pairs, s.o), s.graph);
+}
+
+TEST(PortableEvidenceGraph, IsTheCpuStagesGraphWithSampledGroupsRepeatsAndNoEvidence) {
+  // Profiles of generated accounts, with made-up prompt groups: groups larger than the
+  // all-pairs limit (linked in hashed order), common groups, groups sharing pairs (summed
+  // IDF), and account pairs overlapping them. A low threshold keeps most candidates.
+  const Context ctx = two_threads();
+  const CanonicalRequests req = canonical_requests(generated(1200, 16, 80), ctx);
+  DetectOptions o;
+  o.edge_threshold = 0.05f;
+  const AccountProfiles prof = account_profiles(req, o, ctx);
+  const int64_t A = prof.num_accounts;
+  std::mt19937_64 rng(81);
+  PromptGroups groups;
+  groups.account_offsets = {0};
+  for (int64_t size : {2, 3, 300, 5, 700, 40, 2, 257, 9, 256, 1000}) {
+    std::set<int64_t> members;
+    while (int64_t(members.size()) < size) members.insert(int64_t(rng() % uint64_t(A)));
+    groups.group_accounts.insert(groups.group_accounts.end(), members.begin(), members.end());
+    groups.account_offsets.push_back(int64_t(groups.group_accounts.size()));
+    groups.idf.push_back(0.3f + float(rng() % 1000) / 137.0f);
+    groups.common.push_back(size == 1000 ? 1 : 0);
+    ++groups.num_groups;
+  }
+  std::set<std::pair<int64_t, int64_t>> pair_set;
+  while (pair_set.size() < 3000) {
+    const int64_t a = int64_t(rng() % uint64_t(A)), b = int64_t(rng() % uint64_t(A));
+    if (a != b) pair_set.emplace(std::min(a, b), std::max(a, b));
+  }
+  const std::vector<std::pair<int64_t, int64_t>> pairs(pair_set.begin(), pair_set.end());
+  const EvidenceGraph cpu = evidence_graph(groups, prof, pairs, o, ctx);
+  ASSERT_GT(cpu.num_edges(), 1000);
+  expect_same_graph(portable_graph(groups, prof, pairs, o), cpu);
+  // Nothing at all: no groups, no pairs.
+  expect_same_graph(portable_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, {}, o),
+                    evidence_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, {}, o, ctx));
 }
