@@ -53,4 +53,15 @@ class DeviceBuffer {
   int64_t size_ = 0;
 };
 
+/// Device memory as the portable stages (host/portable/) take it: owning buffers and
+/// copies to the host.
+struct DeviceMemory {
+  template <class T>
+  using Buffer = DeviceBuffer<T>;
+  template <class T>
+  static void to_host(const T* p, int64_t n, T* out) {
+    if (n > 0) RINGSCAN_CUDA_TRY(cudaMemcpy(out, p, sizeof(T) * size_t(n), cudaMemcpyDeviceToHost));
+  }
+};
+
 }  // namespace ringscan::cuda

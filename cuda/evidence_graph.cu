@@ -65,16 +65,6 @@ class DeviceProfiles {
   ProfilesView view_;
 };
 
-/// How build_evidence_graph holds and reads device memory.
-struct DeviceMemory {
-  template <class T>
-  using Buffer = DeviceBuffer<T>;
-  template <class T>
-  static void to_host(const T* p, int64_t n, T* out) {
-    if (n > 0) RINGSCAN_CUDA_TRY(cudaMemcpy(out, p, sizeof(T) * size_t(n), cudaMemcpyDeviceToHost));
-  }
-};
-
 }  // namespace
 
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,

@@ -13,6 +13,10 @@ class CpuBackend final : public Backend {
                                                 bool* exact) override {
     return ringscan::near_duplicate_pairs(req, options, ctx, exact);
   }
+  PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
+                             const DetectOptions& options, const Context&) override {
+    return ringscan::prompt_groups(req, pairs, options);
+  }
   AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                    const Context& ctx) override {
     return ringscan::account_profiles(req, options, ctx);

@@ -63,6 +63,10 @@ class CudaBackend final : public Backend {
                                                 bool* exact) override {
     return ringscan::near_duplicate_pairs(req, options, ctx, exact, join(ctx));
   }
+  PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
+                             const DetectOptions& options, const Context& ctx) override {
+    return cuda::prompt_groups(req, pairs, options, cuda::device_memory_budget(ctx.device_memory_budget));
+  }
   AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                    const Context& ctx) override {
     AccountProfiles p = ringscan::account_profiles(req, options, ctx, false);

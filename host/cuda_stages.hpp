@@ -22,6 +22,11 @@ std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const 
                                          const int64_t* second, const float* idf, int64_t n,
                                          const DetectOptions& options);
 
+/// The CPU stage's prompt groups of `req` from its verified pairs, built on the current device
+/// within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's.
+PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
+                           const DetectOptions& options, int64_t device_budget);
+
 /// The evidence graph of the CPU stage (candidates from shared prompts and `account_pairs`,
 /// their evidence, the symmetric CSR of the edges), built on the current device within
 /// `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's graph.

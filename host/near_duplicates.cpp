@@ -14,6 +14,7 @@
 #include "ringscan/error.hpp"
 #include "union_find.hpp"
 #include "parallel.hpp"
+#include "prompt_pairs.hpp"
 #include "ringscan/sizes.hpp"
 
 namespace ringscan {
@@ -132,7 +133,7 @@ PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<Reque
   g.idf.resize(g.num_groups);
   g.common.resize(g.num_groups);
   for (int64_t i = 0; i < g.num_groups; ++i) {
-    g.idf[i] = float(std::log(double(A) / double(count[i])));
+    g.idf[i] = prompt_group_idf(A, count[i]);
     g.common[i] = count[i] > common;
   }
   return g;

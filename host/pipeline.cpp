@@ -155,7 +155,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   const auto pairs = stage("request_index", "request index",
                            [&] { return backend->near_duplicate_pairs(req, options, ctx, &exact); });
   const PromptGroups groups = stage("prompt_groups", "prompt groups",
-                                    [&] { return prompt_groups(req, pairs, options); });
+                                    [&] { return backend->prompt_groups(req, pairs, options, ctx); });
   const AccountProfiles profiles = stage("account_profiles", "account profiles",
                                          [&] { return backend->account_profiles(req, options, ctx); });
   const auto account_pairs = stage("account_index", "account index", [&] {

@@ -1,5 +1,6 @@
-// Which account pairs a shared prompt group contributes to the evidence graph: shared by the
-// CPU stage and the portable (Thrust) stage the CUDA backend runs.
+// Prompt groups' weights and which account pairs a shared prompt group contributes to the
+// evidence graph: shared by the CPU stages and the portable (Thrust) stages the CUDA backend
+// runs.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -8,6 +9,11 @@
 #include "random.hpp"
 
 namespace ringscan {
+
+/// IDF weight of a prompt group sent by `count` of the A accounts: ln(A / count).
+RINGSCAN_HD inline float prompt_group_idf(int64_t num_accounts, int64_t count) {
+  return float(log(double(num_accounts) / double(count)));
+}
 
 /// Groups of up to this many accounts contribute all their pairs; larger ones link each
 /// account to its next kSampledLinks accounts in a per-group hashed order, which keeps the

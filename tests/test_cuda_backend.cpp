@@ -14,6 +14,7 @@
 #include "cuda_stages.hpp"
 #include "evidence_math.hpp"
 #include "host_row_search.hpp"
+#include "test_support.hpp"
 #include "pair_evidence.hpp"
 #include "ringscan/account_index.hpp"
 #include "ringscan/account_profiles.hpp"
@@ -205,6 +206,9 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   const PromptGroups gpu_groups = prompt_groups(req, gpu_pairs, o);
   EXPECT_EQ(gpu_groups.group_of_request, groups.group_of_request);
   EXPECT_EQ(gpu_groups.group_accounts, groups.group_accounts);
+  // The groups themselves, built on the device from the same pairs: identical; the IDF is a
+  // double logarithm rounded to float (device log within 1 ulp of the host's).
+  ringscan::testing::expect_same_groups(gpu->prompt_groups(req, cpu_pairs, o, ctx), groups, 1e-6f);
 
   // Profiles: the content aggregation is bit for bit the CPU's.
   const AccountProfiles cpu_profiles = cpu->account_profiles(req, o, ctx);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <thrust/system/omp/execution_policy.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <set>
@@ -11,6 +12,7 @@
 #include "portable/components.hpp"
 #include "portable/content_profiles.hpp"
 #include "portable/evidence_graph.hpp"
+#include "portable/prompt_groups.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/account_index.hpp"
 #include "ringscan/account_profiles.hpp"
@@ -121,6 +123,14 @@ EvidenceGraph portable_graph(const PromptGroups& groups, const AccountProfiles& 
       0);
 }
 
+/// Prompt groups by the portable construction on the OpenMP system.
+PromptGroups portable_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
+                             const DetectOptions& o) {
+  return portable::build_prompt_groups<HostMemory>(
+      thrust::omp::par, req.num_requests, req.num_accounts, req.request_owner.data(), pairs.data(),
+      int64_t(pairs.size()), common_group_accounts(req.num_accounts, o.max_prompt_share));
+}
+
 void expect_same_graph(const EvidenceGraph& twin, const EvidenceGraph& cpu) {
   EXPECT_EQ(twin.prompt_pairs, cpu.prompt_pairs);
   EXPECT_EQ(twin.candidate_pairs, cpu.candidate_pairs);
@@ -224,4 +234,30 @@ TEST(PortableEvidenceGraph, IsTheCpuStagesGraphWithSampledGroupsRepeatsAndNoEvid
   // Nothing at all: no groups, no pairs.
   expect_same_graph(portable_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, {}, o),
                     evidence_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, {}, o, ctx));
+}
+
+TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPairs) {
+  const Context ctx = two_threads();
+  const CanonicalRequests req = canonical_requests(generated(1500, 32, 82), ctx);
+  DetectOptions o;
+  const auto pairs = near_duplicate_pairs(req, o, ctx);
+  const PromptGroups cpu = prompt_groups(req, pairs, o);
+  ASSERT_GT(cpu.num_groups, 100);
+  ringscan::testing::expect_same_groups(portable_groups(req, pairs, o), cpu);
+
+  // Random pairs: chains through many accounts, one giant group among small ones, common
+  // groups under a low sharing limit.
+  std::mt19937_64 rng(83);
+  std::vector<RequestPair> random_pairs;
+  const uint64_t R = uint64_t(req.num_requests);
+  for (int i = 0; i < 4000; ++i) {
+    const int64_t a = int64_t(rng() % R), b = i < 600 ? int64_t(rng() % 50) : int64_t(rng() % R);
+    if (a != b) random_pairs.push_back({std::min(a, b), std::max(a, b), 0.99f});
+  }
+  o.max_prompt_share = 0.001f;
+  const PromptGroups cpu_random = prompt_groups(req, random_pairs, o);
+  ASSERT_GT(cpu_random.num_groups, 100);
+  ASSERT_GT(std::count(cpu_random.common.begin(), cpu_random.common.end(), 1), 0);
+  ringscan::testing::expect_same_groups(portable_groups(req, random_pairs, o), cpu_random);
+  ringscan::testing::expect_same_groups(portable_groups(req, {}, o), prompt_groups(req, {}, o));
 }

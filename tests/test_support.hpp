@@ -1,5 +1,7 @@
 // Helpers shared by the test files.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
@@ -8,8 +10,21 @@
 
 #include "ringscan/dataset.hpp"
 #include "ringscan/evidence_graph.hpp"
+#include "ringscan/near_duplicates.hpp"
 
 namespace ringscan::testing {
+
+/// Every field of two prompt groupings equal; IDF within `idf_relative` of b's (0: equal).
+inline void expect_same_groups(const PromptGroups& a, const PromptGroups& b, float idf_relative = 0) {
+  EXPECT_EQ(a.num_groups, b.num_groups);
+  EXPECT_EQ(a.near_duplicate_pairs, b.near_duplicate_pairs);
+  EXPECT_EQ(a.group_of_request, b.group_of_request);
+  EXPECT_EQ(a.account_offsets, b.account_offsets);
+  EXPECT_EQ(a.group_accounts, b.group_accounts);
+  EXPECT_EQ(a.common, b.common);
+  ASSERT_EQ(a.idf.size(), b.idf.size());
+  for (std::size_t i = 0; i < b.idf.size(); ++i) EXPECT_NEAR(a.idf[i], b.idf[i], idf_relative * b.idf[i]) << "group " << i;
+}
 
 /// `d` with its requests and its accounts in a random order (fixed by `seed`); new_row[i] is
 /// where the input's account row i went.

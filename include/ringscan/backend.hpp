@@ -31,6 +31,9 @@ class Backend {
   virtual std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                                         const DetectOptions& options,
                                                         const Context& ctx, bool* exact) = 0;
+  virtual PromptGroups prompt_groups(const CanonicalRequests& req,
+                                     const std::vector<RequestPair>& pairs,
+                                     const DetectOptions& options, const Context& ctx) = 0;
   virtual AccountProfiles account_profiles(const CanonicalRequests& req,
                                            const DetectOptions& options, const Context& ctx) = 0;
   virtual std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(
