@@ -34,6 +34,11 @@ class CpuBackend final : public Backend {
                               const Context& ctx) override {
     return ringscan::cluster_accounts(graph, options, ctx);
   }
+  std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,
+                                            const EvidenceGraph& graph, const Clustering& clusters,
+                                            const Context& ctx) override {
+    return ringscan::cluster_tallies(req, groups, graph, clusters, ctx);
+  }
 };
 
 }  // namespace

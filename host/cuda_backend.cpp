@@ -77,6 +77,12 @@ class CudaBackend final : public Backend {
       const AccountProfiles& profiles, const DetectOptions& options, const Context& ctx) override {
     return ringscan::account_candidate_pairs(profiles, options, ctx, join(ctx));
   }
+  std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,
+                                            const EvidenceGraph& graph, const Clustering& clusters,
+                                            const Context& ctx) override {
+    return cuda::cluster_tallies(req, groups, graph, clusters,
+                                 cuda::device_memory_budget(ctx.device_memory_budget));
+  }
   /// Per join stage: the inner-product FLOP its device searches computed and their seconds.
   std::vector<std::pair<std::string, double>> statistics() const override {
     std::vector<std::pair<std::string, double>> figures;

@@ -12,6 +12,7 @@
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
+#include "ringscan/ring_scoring.hpp"
 
 namespace ringscan::cuda {
 
@@ -33,6 +34,12 @@ PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<Reque
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, int64_t device_budget);
+
+/// The ring tallies of the clusters (the CPU's cluster_tallies), computed on the current
+/// device within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU's.
+std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,
+                                          const EvidenceGraph& graph, const Clustering& clusters,
+                                          int64_t device_budget);
 
 /// The bytes of device memory the CUDA stages may use: `requested` when positive (checked
 /// against the free memory), else 90% of the device's free memory.

@@ -169,7 +169,8 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                                       profiles, account_pairs, options, ctx);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
-    return score_rings(req, groups, graph, clusters, options, ctx);
+    return rings_from_tallies(req, groups, clusters,
+                              backend->cluster_tallies(req, groups, graph, clusters, ctx), options, ctx);
   });
 
   const int64_t A = req.num_accounts;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <cstring>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -237,6 +238,13 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   const Clustering gpu_clusters = gpu->cluster_accounts(cpu_graph, o, ctx);
   EXPECT_EQ(gpu_clusters.num_clusters, cpu_clusters.num_clusters);
   EXPECT_EQ(gpu_clusters.label, cpu_clusters.label);
+
+  // Ring tallies: integer sums, so identical whatever order the device adds in.
+  const auto cpu_tallies = cpu->cluster_tallies(req, groups, cpu_graph, cpu_clusters, ctx);
+  const auto gpu_tallies = gpu->cluster_tallies(req, groups, cpu_graph, cpu_clusters, ctx);
+  ASSERT_EQ(gpu_tallies.size(), cpu_tallies.size());
+  for (std::size_t c = 0; c < cpu_tallies.size(); ++c)
+    EXPECT_EQ(std::memcmp(&gpu_tallies[c], &cpu_tallies[c], sizeof(ClusterTally)), 0) << "cluster " << c;
 }
 
 // One account (no pairs), a small and a larger input.

@@ -13,6 +13,8 @@
 #include "portable/content_profiles.hpp"
 #include "portable/evidence_graph.hpp"
 #include "portable/prompt_groups.hpp"
+#include "portable/ring_tallies.hpp"
+#include "ringscan/ring_scoring.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/account_index.hpp"
 #include "ringscan/account_profiles.hpp"
@@ -260,4 +262,46 @@ TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPair
   ASSERT_GT(std::count(cpu_random.common.begin(), cpu_random.common.end(), 1), 0);
   ringscan::testing::expect_same_groups(portable_groups(req, random_pairs, o), cpu_random);
   ringscan::testing::expect_same_groups(portable_groups(req, {}, o), prompt_groups(req, {}, o));
+}
+
+TEST(PortableRingTallies, AreTheCpuStagesTalliesAndGiveItsRings) {
+  const Context ctx = two_threads();
+  const CanonicalRequests req = canonical_requests(generated(2500, 32, 84), ctx);
+  DetectOptions o;
+  const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
+  const AccountProfiles prof = account_profiles(req, o, ctx);
+  const EvidenceGraph graph = evidence_graph(groups, prof, account_candidate_pairs(prof, o, ctx), o, ctx);
+  const Clustering clusters = cluster_accounts(graph, o, ctx);
+  ASSERT_GT(clusters.num_clusters, 3);
+  const auto cpu = cluster_tallies(req, groups, graph, clusters, ctx);
+  const portable::TallyInputs in{req.num_accounts,        clusters.num_clusters,   groups.num_groups,
+                                 clusters.label.data(),   req.account_offsets.data(), groups.group_of_request.data(),
+                                 groups.common.data(),    graph.offsets.data(),    graph.neighbours.data(),
+                                 graph.evidence.data()};
+  const auto twin = portable::build_cluster_tallies<HostMemory>(thrust::omp::par, in, req.num_requests);
+  ASSERT_EQ(twin.size(), cpu.size());
+  int64_t shared = 0;
+  for (std::size_t c = 0; c < cpu.size(); ++c) {
+    EXPECT_EQ(twin[c].size, cpu[c].size) << "cluster " << c;
+    EXPECT_EQ(twin[c].requests, cpu[c].requests) << "cluster " << c;
+    EXPECT_EQ(twin[c].singletons, cpu[c].singletons) << "cluster " << c;
+    EXPECT_EQ(twin[c].distinct_groups, cpu[c].distinct_groups) << "cluster " << c;
+    EXPECT_EQ(twin[c].shared_requests, cpu[c].shared_requests) << "cluster " << c;
+    EXPECT_EQ(twin[c].member_groups, cpu[c].member_groups) << "cluster " << c;
+    EXPECT_EQ(twin[c].internal_edges, cpu[c].internal_edges) << "cluster " << c;
+    EXPECT_EQ(twin[c].synchrony, cpu[c].synchrony) << "cluster " << c;
+    EXPECT_EQ(twin[c].behaviour, cpu[c].behaviour) << "cluster " << c;
+    EXPECT_EQ(twin[c].weight, cpu[c].weight) << "cluster " << c;
+    shared += cpu[c].shared_requests;
+  }
+  EXPECT_GT(shared, 0);
+  // Equal tallies give equal rings.
+  const auto rings = rings_from_tallies(req, groups, clusters, twin, o, ctx);
+  const auto cpu_rings = score_rings(req, groups, graph, clusters, o, ctx);
+  ASSERT_FALSE(cpu_rings.empty());
+  ASSERT_EQ(rings.size(), cpu_rings.size());
+  for (std::size_t i = 0; i < rings.size(); ++i) {
+    EXPECT_EQ(rings[i].members, cpu_rings[i].members);
+    EXPECT_EQ(rings[i].score, cpu_rings[i].score);
+  }
 }

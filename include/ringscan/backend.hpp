@@ -14,6 +14,7 @@
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 #include "ringscan/request_order.hpp"
+#include "ringscan/ring_scoring.hpp"
 
 namespace ringscan {
 
@@ -43,6 +44,11 @@ class Backend {
                                        const DetectOptions& options, const Context& ctx) = 0;
   virtual Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                                       const Context& ctx) = 0;
+  virtual std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req,
+                                                    const PromptGroups& groups,
+                                                    const EvidenceGraph& graph,
+                                                    const Clustering& clusters,
+                                                    const Context& ctx) = 0;
   /// Figures the backend gathered while running the stages (the CUDA backend: its joins'
   /// inner-product FLOP and search seconds), added to the detection's statistics.
   virtual std::vector<std::pair<std::string, double>> statistics() const { return {}; }

@@ -1,0 +1,51 @@
+// Stage 7 on the GPU: the clusters' ring tallies by the portable computation
+// (host/portable/ring_tallies.hpp) on thrust::cuda; the signals, the score and the ring
+// decision follow from them on the host (ring_signals.hpp), as for the CPU backend.
+#include <thrust/system/cuda/execution_policy.h>
+#include <thrust/system_error.h>
+
+#include <string>
+
+#include "cuda_check.cuh"
+#include "cuda_stages.hpp"
+#include "device_buffer.cuh"
+#include "portable/ring_tallies.hpp"
+
+namespace ringscan::cuda {
+
+std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,
+                                          const EvidenceGraph& graph, const Clustering& clusters,
+                                          int64_t device_budget) {
+  const int64_t R = req.num_requests, A = req.num_accounts;
+  // Inputs, then the (group, member) keys three times over and the sort's scratch.
+  const double need = double(A) * 24 + double(R) * (8 + 8 * 4) +
+                      double(graph.neighbours.size()) * (8 + sizeof(PairEvidence)) +
+                      double(clusters.num_clusters) * sizeof(ClusterTally);
+  if (need > double(device_budget))
+    throw BudgetExceeded("ring scoring on the device needs about " + format_size(int64_t(need)) +
+                         ", more than the device memory budget of " + format_size(device_budget) +
+                         " (raise --device-memory-budget, or run on the CPU)");
+  const DeviceBuffer<int64_t> label(clusters.label), offsets(req.account_offsets),
+      group(groups.group_of_request), graph_offsets(graph.offsets), neighbours(graph.neighbours);
+  const DeviceBuffer<uint8_t> common(groups.common);
+  const DeviceBuffer<PairEvidence> evidence(graph.evidence);
+  const portable::TallyInputs in{A,
+                                 clusters.num_clusters,
+                                 groups.num_groups,
+                                 label.data(),
+                                 offsets.data(),
+                                 group.data(),
+                                 common.data(),
+                                 graph_offsets.data(),
+                                 neighbours.data(),
+                                 evidence.data()};
+  try {
+    auto tallies = portable::build_cluster_tallies<DeviceMemory>(thrust::cuda::par, in, R);
+    RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
+    return tallies;
+  } catch (const thrust::system_error& e) {
+    throw DeviceError(std::string("ring scoring on the device: ") + e.what());
+  }
+}
+
+}  // namespace ringscan::cuda
