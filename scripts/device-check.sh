@@ -12,11 +12,19 @@
 #   5. speedup: CPU backend (all cores) against CUDA on 100k accounts, 1M requests, D=256;
 #   6. the large file: 1M accounts, 10M requests, D=256 stored as float16, end to end.
 # Figures go to $OUT/device-check.md (or build-device/out/ outside the device tool).
-#   scripts/device-check.sh [--skip-large]
+#   scripts/device-check.sh [--skip-large | --large-only]
+# --skip-large: steps 1-5 (fits one 10-minute call); --large-only: steps 1 and 6, for a second
+# call on the still-warm machine, whose build-device/ is kept (the build is then a no-op).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 skip_large=0
-[[ "${1:-}" == "--skip-large" ]] && skip_large=1
+large_only=0
+case "${1:-}" in
+  --skip-large) skip_large=1 ;;
+  --large-only) large_only=1 ;;
+  "") ;;
+  *) echo "device-check.sh: unknown option $1" >&2; exit 2 ;;
+esac
 
 out=${OUT:-build-device/out}
 mkdir -p "$out"
@@ -78,24 +86,9 @@ step configure 120 cmake -S . -B build-device "${cmake_args[@]}" || exit 1
 step build 300 cmake --build build-device -j"$(nproc)" || exit 1
 ./build-device/ringscan --version | tee -a "$report"
 
-# 2. The whole suite; the CUDA tests run here.
-step tests 240 ctest --test-dir build-device --output-on-failure -j8
-tests_rc=$?
-
-# 3. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
-if command -v compute-sanitizer >/dev/null; then
-  step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
-    build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
-else
-  say "compute-sanitizer not found: memcheck not run"
-fi
-
-# 4. Stage benchmarks, CUDA variants beside the CPU ones on the same data.
-# (CPU variants left out: the exact CPU request index at these sizes would take hours; the
-# CPU comparison is step 5.)
-step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
-  --benchmark_filter='/cuda/' --benchmark_min_time=0.1
-
+tests_rc=0
+data=/tmp/ringscan-data
+mkdir -p "$data"
 # summarise REPORT.json: wall seconds per stage, and each device join's inner-product rate
 # against the H200 datasheet's dense peaks (fp16 tensor ~990 TFLOP/s for the request index,
 # which runs its GEMM in fp16; fp32 ~67 TFLOP/s for the account index, in fp32).
@@ -114,9 +107,26 @@ for stage, peak, kind in (("request_index", 990e12, "fp16"), ("account_index", 6
 PY
 }
 
+if [[ $large_only -eq 0 ]]; then
+# 2. The whole suite; the CUDA tests run here.
+step tests 240 ctest --test-dir build-device --output-on-failure -j8
+tests_rc=$?
+
+# 3. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
+else
+  say "compute-sanitizer not found: memcheck not run"
+fi
+
+# 4. Stage benchmarks, CUDA variants beside the CPU ones on the same data.
+# (CPU variants left out: the exact CPU request index at these sizes would take hours; the
+# CPU comparison is step 5.)
+step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
+  --benchmark_filter='/cuda/' --benchmark_min_time=0.1
+
 # 5. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256.
-data=/tmp/ringscan-data
-mkdir -p "$data"
 step generate_100k 180 build-device/ringscan generate -q -o "$data/100k.h5" --accounts 100000 \
   --requests-per-account 10 --dim 256 --float16 --seed 303
 for device in cpu cuda; do
@@ -126,6 +136,7 @@ for device in cpu cuda; do
   build-device/ringscan evaluate "$data/100k-$device.h5" --truth "$data/100k.h5" >"$out/eval-100k-$device.json" 2>&1
   cat "$out/eval-100k-$device.json" >>"$report"
 done
+fi
 
 # 6. The large file: 1M accounts, 10M requests, D=256 in float16; the device joins it over a
 #    k-means partition (cells of ~8192 rows, 2 probes). --skip-large leaves it out, so that
