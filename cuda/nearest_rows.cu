@@ -54,20 +54,26 @@ __global__ void store_rows(const float* chunk, int64_t rows, int64_t d, Stored* 
   }
 }
 
-/// Sorts the m (a power of two) candidates in shared memory by (distance, row), keeps the
-/// first `cap`, and updates the count and the admission threshold (the cap-th distance).
+/// Sorts the candidates in shared memory by (distance, row), keeps the first `cap`, and
+/// updates the count and the admission threshold (the cap-th distance). Only the first
+/// power of two >= the count is sorted (m, the arrays' size, bounds it): most queries of a
+/// threshold join have a handful of candidates, and a full sort of m per query would cost
+/// more than the scan.
 __device__ void merge_candidates(float* dist, int64_t* row, int m, int cap, int* fill,
                                  float* worst_dist, int64_t* worst_row) {
   __syncthreads();
   const int valid = *fill;
-  for (int t = valid + threadIdx.x; t < m; t += blockDim.x) {
+  int p = 2;
+  while (p < valid) p <<= 1;
+  p = min(p, m);
+  for (int t = valid + threadIdx.x; t < p; t += blockDim.x) {
     dist[t] = kNoDistance;
     row[t] = kNoRow;
   }
   __syncthreads();
-  for (int k = 2; k <= m; k <<= 1)
+  for (int k = 2; k <= p; k <<= 1)
     for (int j = k >> 1; j > 0; j >>= 1) {
-      for (int i = threadIdx.x; i < m; i += blockDim.x) {
+      for (int i = threadIdx.x; i < p; i += blockDim.x) {
         const int partner = i ^ j;
         if (partner <= i) continue;
         const bool ascending = (i & k) == 0;
