@@ -1,5 +1,6 @@
-// The evidence graph: every candidate pair evaluated and fused (CPU), and the per-pair
-// evaluation alone on the GPU where a CUDA device is present. Items/s are candidate pairs.
+// The evidence graph: every candidate pair evaluated and fused, on the CPU and (where a CUDA
+// device is present) on the GPU, whole and the per-pair evaluation alone. Items/s are
+// candidate pairs.
 #include "bench_common.hpp"
 
 #ifdef RINGSCAN_WITH_CUDA
@@ -33,13 +34,26 @@ void gpu_pairs(benchmark::State& state, const bench::Config& c, int64_t accounts
     benchmark::DoNotOptimize(cuda::evaluate_pairs(p.profiles, a.data(), b.data(), idf.data(), int64_t(a.size()), DetectOptions{}));
   state.SetItemsProcessed(state.iterations() * int64_t(a.size()));
 }
+
+/// The whole construction on the device: candidates, sort/reduce-by-key, evidence, CSR.
+void gpu_graph(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const auto& p = bench::prepared(c, accounts);
+  const int64_t budget = cuda::device_memory_budget(0);
+  int64_t candidates = 0;
+  for (auto _ : state)
+    candidates = cuda::evidence_graph(p.groups, p.profiles, p.account_pairs, DetectOptions{}, budget).candidate_pairs;
+  state.SetItemsProcessed(state.iterations() * candidates);
+}
 #endif
 
 void register_all(const bench::Config& c) {
   bench::register_sizes(c, "EvidenceGraph/cpu", cpu);
 #ifdef RINGSCAN_WITH_CUDA
   // CUDA variants register only where a device is present.
-  if (build_info().cuda_devices > 0) bench::register_sizes(c, "EvaluatePairs/cuda", gpu_pairs);
+  if (build_info().cuda_devices > 0) {
+    bench::register_sizes(c, "EvaluatePairs/cuda", gpu_pairs);
+    bench::register_sizes(c, "EvidenceGraph/cuda", gpu_graph);
+  }
 #endif
 }
 

@@ -1,8 +1,9 @@
 // Nearest rows on the device: the rows stay resident (fp16 or fp32), and a search among any
 // subsets of them (a cell of the partition, or all) runs cuBLAS GEMM tiles of inner products
 // and a fused selection kernel that keeps, per query, the `cap` closest rows (optionally
-// within a radius) in shared memory; subsets are gathered into contiguous tiles first. Requests are streamed to the device in chunks through pinned buffers on two
-// streams, converted to fp16 on the way when asked, so copies overlap the conversion.
+// within a radius) in shared memory; subsets are gathered into contiguous tiles first. Rows
+// are streamed to the device in chunks through pinned buffers on two streams, converted to
+// fp16 on the way when asked, so copies overlap the conversion.
 #include <cuda_fp16.h>
 
 #include <algorithm>
