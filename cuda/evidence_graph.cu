@@ -67,21 +67,33 @@ class DeviceProfiles {
 
 }  // namespace
 
-std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
-                                         const int64_t* second, const float* idf, int64_t n,
-                                         const DetectOptions& options) {
-  std::vector<PairEvidence> result(static_cast<size_t>(std::max<int64_t>(n, 0)));
-  if (n <= 0) return result;
-  const DeviceProfiles device(profiles, options);
+struct DevicePairEvaluator::Profiles {
+  DeviceProfiles device;
+};
+
+DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options)
+    : profiles_(new Profiles{DeviceProfiles(profiles, options)}) {}
+
+DevicePairEvaluator::~DevicePairEvaluator() = default;
+
+void DevicePairEvaluator::evaluate(const int64_t* first, const int64_t* second, const float* idf,
+                                   int64_t n, PairEvidence* out) const {
   for (int64_t start = 0; start < n; start += kBatch) {
     const int64_t m = std::min(kBatch, n - start);
     const DeviceBuffer<int64_t> a(first + start, m), b(second + start, m);
     const DeviceBuffer<float> w(idf + start, m);
-    DeviceBuffer<PairEvidence> out(m);
-    device.evaluate(a.data(), b.data(), w.data(), m, out.data());
+    DeviceBuffer<PairEvidence> pairs(m);
+    profiles_->device.evaluate(a.data(), b.data(), w.data(), m, pairs.data());
     RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
-    out.download(result.data() + start, m);
+    pairs.download(out + start, m);
   }
+}
+
+std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
+                                         const int64_t* second, const float* idf, int64_t n,
+                                         const DetectOptions& options) {
+  std::vector<PairEvidence> result(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  if (n > 0) DevicePairEvaluator(profiles, options).evaluate(first, second, idf, n, result.data());
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include "pair_evidence.hpp"
 #include "union_find.hpp"
 #include "parallel.hpp"
+#include "stage_variants.hpp"
 
 namespace ringscan {
 
@@ -63,6 +64,9 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
 
 namespace {
 
+/// Member pairs evaluated per call of the evaluator in the cluster merge (bounds memory).
+constexpr int64_t kMergeBatch = int64_t(1) << 21;
+
 /// Renumbers labels 0..C-1 by smallest member (canonical accounts are sorted by id).
 int64_t relabel_canonically(std::vector<int64_t>& label, int64_t old_count) {
   std::vector<int64_t> id(old_count, -1);
@@ -81,6 +85,15 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
                                       const PromptGroups& groups, const AccountProfiles& profiles,
                                       const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                                       const DetectOptions& options, const Context& ctx) {
+  return merge_coordinated_clusters(clusters, req, groups, profiles, account_pairs, options, ctx,
+                                    host_pair_evaluator(options));
+}
+
+Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
+                                      const PromptGroups& groups, const AccountProfiles& profiles,
+                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                                      const DetectOptions& options, const Context& ctx,
+                                      const PairEvaluator& evaluate) {
   const int64_t C = clusters.num_clusters, B = profiles.feature_dim;
   if (C < 2 || !profiles.has_timing || B == 0 || options.merge_threshold >= 1.0f) return clusters;
   ThreadScope threads(ctx.threads);
@@ -119,23 +132,38 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
   std::sort(linked.begin(), linked.end());
   linked.erase(std::unique(linked.begin(), linked.end()), linked.end());
 
+  // The member pairs of linked clusters are evaluated in batches of about kMergeBatch (by the
+  // backend's evaluator), then averaged per cluster pair in member order.
   std::vector<uint8_t> merge(linked.size(), 0);
-  const ProfilesView view = host_view(profiles, options);
   const int64_t n = int64_t(linked.size());
-  detail::parallel_for(n, 1, [&](int64_t i) {
-    const auto& x = sample[linked[i].first];
-    const auto& y = sample[linked[i].second];
-    double sync = 0, behaviour = 0;
-    for (int64_t a : x)
-      for (int64_t b : y) {
-        const PairEvidence e = evaluate_pair(view, a, b, 0.0f);
-        sync += e.synchrony;
-        behaviour += e.behaviour;
+  std::vector<int64_t> first, second;
+  std::vector<PairEvidence> evidence;
+  for (int64_t begin = 0; begin < n;) {
+    first.clear();
+    second.clear();
+    int64_t end = begin;
+    for (; end < n && (end == begin || int64_t(first.size()) < kMergeBatch); ++end)
+      for (int64_t a : sample[linked[end].first])
+        for (int64_t b : sample[linked[end].second]) {
+          first.push_back(a);
+          second.push_back(b);
+        }
+    const std::vector<float> no_idf(first.size(), 0.0f);
+    evidence.resize(first.size());
+    evaluate(profiles, first.data(), second.data(), no_idf.data(), int64_t(first.size()), evidence.data());
+    for (int64_t i = begin, at = 0; i < end; ++i) {
+      const int64_t pairs = int64_t(sample[linked[i].first].size() * sample[linked[i].second].size());
+      double sync = 0, behaviour = 0;
+      for (int64_t k = at; k < at + pairs; ++k) {
+        sync += evidence[k].synchrony;
+        behaviour += evidence[k].behaviour;
       }
-    const double pairs = double(x.size() * y.size());
-    const double s = std::min(1.0, sync / pairs / kMergeSynchronyScale);
-    merge[i] = std::min(s, behaviour / pairs) >= options.merge_threshold;
-  });
+      at += pairs;
+      const double s = std::min(1.0, sync / double(pairs) / kMergeSynchronyScale);
+      merge[i] = std::min(s, behaviour / double(pairs)) >= options.merge_threshold;
+    }
+    begin = end;
+  }
   std::vector<int64_t> parent(C);
   std::iota(parent.begin(), parent.end(), 0);
   for (int64_t i = 0; i < n; ++i) {

@@ -16,9 +16,26 @@
 
 namespace ringscan::cuda {
 
-/// Evidence of the account pairs (first[i], second[i]) with summed IDF idf[i], i < n,
-/// computed on the current device by the same evaluate_pair the CPU stage uses.
-/// Synchronous; device memory O(profiles + n).
+/// Evaluates account pairs on the current device by the same evaluate_pair the CPU stage
+/// uses, against profiles copied to the device once, when the object is made.
+class DevicePairEvaluator {
+ public:
+  DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options);
+  ~DevicePairEvaluator();
+  DevicePairEvaluator(const DevicePairEvaluator&) = delete;
+  DevicePairEvaluator& operator=(const DevicePairEvaluator&) = delete;
+  /// out[i] (host memory) = evidence of (first[i], second[i]) with summed IDF idf[i], i < n;
+  /// the pairs are copied over in batches. Synchronous.
+  void evaluate(const int64_t* first, const int64_t* second, const float* idf, int64_t n,
+                PairEvidence* out) const;
+
+ private:
+  struct Profiles;
+  std::unique_ptr<Profiles> profiles_;
+};
+
+/// Evidence of the account pairs (first[i], second[i]) with summed IDF idf[i], i < n
+/// (a DevicePairEvaluator made for the call). Device memory O(profiles + batch).
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
                                          const int64_t* second, const float* idf, int64_t n,
                                          const DetectOptions& options);

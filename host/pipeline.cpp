@@ -165,8 +165,8 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
     return backend->evidence_graph(groups, profiles, account_pairs, options, ctx);
   });
   const Clustering clusters = stage("clustering", "clustering", [&] {
-    return merge_coordinated_clusters(backend->cluster_accounts(graph, options, ctx), req, groups,
-                                      profiles, account_pairs, options, ctx);
+    return backend->merge_coordinated_clusters(backend->cluster_accounts(graph, options, ctx), req,
+                                               groups, profiles, account_pairs, options, ctx);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
     return rings_from_tallies(req, groups, clusters,

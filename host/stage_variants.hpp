@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ringscan/account_profiles.hpp"
+#include "ringscan/clustering.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "self_join.hpp"
@@ -35,6 +36,13 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, const Context& ctx,
                              const PairEvaluator& evaluate);
+
+/// The cluster merge with the member pairs' evidence computed by `evaluate`.
+Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
+                                      const PromptGroups& groups, const AccountProfiles& profiles,
+                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                                      const DetectOptions& options, const Context& ctx,
+                                      const PairEvaluator& evaluate);
 
 /// Account profiles; with `with_content` false, `content` is left empty for the caller to
 /// fill (the CUDA backend aggregates it on the device).

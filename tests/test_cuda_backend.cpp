@@ -239,6 +239,10 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   EXPECT_EQ(gpu_clusters.num_clusters, cpu_clusters.num_clusters);
   EXPECT_EQ(gpu_clusters.label, cpu_clusters.label);
 
+  // The cluster merge, its member pairs evaluated on the device: the same merges.
+  EXPECT_EQ(gpu->merge_coordinated_clusters(cpu_clusters, req, groups, cpu_profiles, cpu_accounts, o, ctx).label,
+            cpu->merge_coordinated_clusters(cpu_clusters, req, groups, cpu_profiles, cpu_accounts, o, ctx).label);
+
   // Ring tallies: integer sums, so identical whatever order the device adds in.
   const auto cpu_tallies = cpu->cluster_tallies(req, groups, cpu_graph, cpu_clusters, ctx);
   const auto gpu_tallies = gpu->cluster_tallies(req, groups, cpu_graph, cpu_clusters, ctx);

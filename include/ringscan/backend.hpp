@@ -44,6 +44,12 @@ class Backend {
                                        const DetectOptions& options, const Context& ctx) = 0;
   virtual Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                                       const Context& ctx) = 0;
+  /// The refinement merge_coordinated_clusters, with the member pairs' evidence computed by
+  /// the backend.
+  virtual Clustering merge_coordinated_clusters(
+      const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
+      const AccountProfiles& profiles, const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+      const DetectOptions& options, const Context& ctx) = 0;
   virtual std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req,
                                                     const PromptGroups& groups,
                                                     const EvidenceGraph& graph,
