@@ -7,6 +7,8 @@
 #include <faiss/utils/distances.h>
 #include <omp.h>
 
+#include <parallel/algorithm>
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -289,9 +291,17 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
 }
 
 void make_canonical(std::vector<RequestPair>& pairs) {
-  std::sort(pairs.begin(), pairs.end(), [](const RequestPair& a, const RequestPair& b) {
-    return a.first != b.first ? a.first < b.first : a.second < b.second;
-  });
+  // A pair found from both ends may carry two values (a search's distances differ in their
+  // rounding); the smaller is kept, so the result does not depend on the sort's order of
+  // equal keys, which for the parallel sort depends on the thread count.
+  const auto before = [](const RequestPair& a, const RequestPair& b) {
+    if (a.first != b.first) return a.first < b.first;
+    if (a.second != b.second) return a.second < b.second;
+    return a.similarity < b.similarity;
+  };
+  // Tens of millions of pairs at 10M requests: a serial sort would take seconds.
+  if (pairs.size() >= (std::size_t(1) << 20)) __gnu_parallel::sort(pairs.begin(), pairs.end(), before);
+  else std::sort(pairs.begin(), pairs.end(), before);
   pairs.erase(std::unique(pairs.begin(), pairs.end(),
                           [](const RequestPair& a, const RequestPair& b) {
                             return a.first == b.first && a.second == b.second;

@@ -59,7 +59,8 @@ std::vector<float> kmeans_centroids(const float* x, int64_t d, const int64_t* ro
 /// The CPU backend's join: ivf_self_join.
 SelfJoin host_self_join();
 
-/// Sorts pairs by (first, second) and drops repeats: the canonical output of a join.
+/// Sorts pairs by (first, second) and drops repeats (keeping the smallest value of a pair
+/// found more than once): the canonical output of a join. Parallel for large inputs.
 void make_canonical(std::vector<RequestPair>& pairs);
 
 /// Every `step`-th row of x [n x d], at most `want` rows: a sample that depends only on the
