@@ -4,10 +4,14 @@
 // region (FAISS learnt this the hard way: #4427). Every parallel loop in host/ goes through
 // these helpers.
 #pragma once
+#include <omp.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <vector>
 
 #include "ringscan/error.hpp"
 #include "ringscan/fault_injection.hpp"
@@ -66,6 +70,32 @@ void parallel_for(int64_t n, int64_t chunk, Body&& body) {
     for (int64_t i = 0; i < n; ++i) step(i);
   }
   capture.rethrow();
+}
+
+/// Sorts v by `less`, a strict order under which equal elements are interchangeable (so the
+/// result does not depend on the thread count): chunks sorted on the OpenMP threads, then
+/// merged pairwise in rounds, through parallel_for. Small inputs: std::sort. Extra memory:
+/// one copy of v.
+template <class T, class Less>
+void parallel_sort(std::vector<T>& v, Less less) {
+  const int64_t n = int64_t(v.size());
+  const int threads = omp_get_max_threads();
+  if (n < (int64_t(1) << 20) || threads < 2) {
+    std::sort(v.begin(), v.end(), less);
+    return;
+  }
+  int64_t chunks = 1;
+  while (chunks < 2 * threads && chunks < 64) chunks *= 2;
+  auto bound = [&](int64_t c) { return n * c / chunks; };
+  parallel_for(chunks, 1, [&](int64_t c) { std::sort(v.begin() + bound(c), v.begin() + bound(c + 1), less); });
+  std::vector<T> merged(v.size());
+  for (int64_t width = 1; width < chunks; width *= 2) {
+    parallel_for(chunks / (2 * width), 1, [&](int64_t m) {
+      const int64_t lo = bound(2 * m * width), mid = bound((2 * m + 1) * width), hi = bound((2 * m + 2) * width);
+      std::merge(v.begin() + lo, v.begin() + mid, v.begin() + mid, v.begin() + hi, merged.begin() + lo, less);
+    });
+    v.swap(merged);
+  }
 }
 
 /// Lowers `target` to `value` if smaller (the first failing index of a parallel scan).

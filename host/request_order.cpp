@@ -50,7 +50,7 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
   detail::parallel_for(R, 0, [&](int64_t r) {
     keys[r] = {rank[data.request_account[r]], timed ? data.request_time[r] : 0, r};
   });
-  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
+  detail::parallel_sort(keys, [](const Key& x, const Key& y) {
     return x.account != y.account ? x.account < y.account
            : x.time != y.time     ? x.time < y.time
                                   : x.row < y.row;

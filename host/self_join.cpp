@@ -7,8 +7,6 @@
 #include <faiss/utils/distances.h>
 #include <omp.h>
 
-#include <parallel/algorithm>
-
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -300,8 +298,7 @@ void make_canonical(std::vector<RequestPair>& pairs) {
     return a.similarity < b.similarity;
   };
   // Tens of millions of pairs at 10M requests: a serial sort would take seconds.
-  if (pairs.size() >= (std::size_t(1) << 20)) __gnu_parallel::sort(pairs.begin(), pairs.end(), before);
-  else std::sort(pairs.begin(), pairs.end(), before);
+  detail::parallel_sort(pairs, before);
   pairs.erase(std::unique(pairs.begin(), pairs.end(),
                           [](const RequestPair& a, const RequestPair& b) {
                             return a.first == b.first && a.second == b.second;

@@ -13,6 +13,7 @@
 #include "ringscan/generate.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/request_order.hpp"
+#include "parallel.hpp"
 #include "test_support.hpp"
 
 using namespace ringscan;
@@ -247,4 +248,20 @@ TEST(EvidenceGraph, IsSymmetricWithAscendingRows) {
       EXPECT_EQ(g.evidence[it - &g.neighbours[0]].weight, g.evidence[e].weight);
       EXPECT_GE(g.evidence[e].weight, o.edge_threshold);
     }
+}
+
+TEST(ParallelSort, GivesStdSortsOrderOnAnyThreadCount) {
+  std::mt19937_64 rng(12);
+  for (int64_t n : {int64_t(0), int64_t(1000), int64_t(3) << 19}) {
+    std::vector<std::pair<int64_t, int64_t>> v(n);
+    for (auto& p : v) p = {int64_t(rng() % 5000), int64_t(rng() % 7)};  // many equal elements
+    auto expected = v;
+    std::sort(expected.begin(), expected.end());
+    for (int threads : {1, 2, 3}) {
+      ThreadScope scope(threads);
+      auto got = v;
+      detail::parallel_sort(got, std::less<std::pair<int64_t, int64_t>>());
+      EXPECT_EQ(got, expected) << "n " << n << " threads " << threads;
+    }
+  }
 }
