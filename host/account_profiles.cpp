@@ -30,9 +30,10 @@ float median_of(std::vector<float> v) {
 std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
                             std::vector<float>& common) {
   std::vector<float> z(A * B, 0.0f);
-  std::vector<float> column(A);
   common.assign(B, NAN);
-  for (int64_t f = 0; f < B; ++f) {
+  // Features are independent: one per iteration of a parallel loop.
+  detail::parallel_for(B, 1, [&](int64_t f) {
+    std::vector<float> column(A);
     for (int64_t a = 0; a < A; ++a) column[a] = x[a * B + f];
     // The most frequent exact value, when at least kCommonShare of accounts have it.
     std::vector<float> sorted = column;
@@ -57,11 +58,11 @@ std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
       for (int64_t a = 0; a < A; ++a) mean_abs += column[a];
       scale = float(1.2533 * mean_abs / double(std::max<int64_t>(A, 1)));
     }
-    if (!(scale > 1e-12f)) continue;  // constant feature: carries no information
+    if (!(scale > 1e-12f)) return;  // constant feature: carries no information
     for (int64_t a = 0; a < A; ++a)
       z[a * B + f] = std::clamp((x[a * B + f] - med) / scale, -kMaxZ, kMaxZ);
     if (has_common) common[f] = std::clamp((mode - med) / scale, -kMaxZ, kMaxZ);
-  }
+  });
   return z;
 }
 
