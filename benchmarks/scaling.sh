@@ -4,7 +4,8 @@
 # /usr/bin/time -v, and writes the medians with the stage breakdown to OUT_DIR/scaling.csv,
 # OUT_DIR/scaling.md and OUT_DIR/scaling.png (log-log, with the fitted slopes).
 #   benchmarks/scaling.sh [OUT_DIR] [--sizes 10000,30000,100000,300000] [--runs 3]
-#                         [--threads N] [--data-dir DIR] [--keep-data]
+#                         [--threads N] [--device auto|cpu|cuda] [--data-dir DIR]
+#                         [--keep-data]
 # Needs a built build/ringscan (scripts/build.sh). The plot needs matplotlib, installed
 # from PyPI into build/bench-venv on first use; the CSV and table need only python3.
 set -euo pipefail
@@ -13,6 +14,7 @@ out_dir=""
 sizes="10000,30000,100000,300000"
 runs=3
 threads=0
+device=cpu
 data_dir=""
 keep=0
 while [[ $# -gt 0 ]]; do
@@ -20,9 +22,10 @@ while [[ $# -gt 0 ]]; do
     --sizes) sizes=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --keep-data) keep=1; shift ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "scaling.sh: unknown option $1" >&2; exit 2 ;;
     *) out_dir=$1; shift ;;
   esac
@@ -46,7 +49,8 @@ for n in "${size_list[@]}"; do
   for ((r = 1; r <= runs; r++)); do
     report="$out_dir/report-$n-$r.json"
     "/usr/bin/time" -v -o "$out_dir/time-$n-$r.txt" \
-      "$ringscan" detect -q "$input" -o "$out_dir/out-$n.h5" --report "$report" --threads "$threads" > /dev/null
+      "$ringscan" detect -q "$input" -o "$out_dir/out-$n.h5" --report "$report" --threads "$threads" \
+        --device "$device" > /dev/null
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$out_dir/time-$n-$r.txt")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out_dir/time-$n-$r.txt")
     secs=$(python3 -c "import sys; p=sys.argv[1].split(':'); print(sum(float(x)*60**i for i,x in enumerate(reversed(p))))" "$wall")
