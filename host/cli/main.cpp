@@ -103,6 +103,28 @@ struct ReadArgs {
   double timeout_seconds = 0;
 
   ringscan::IsolationLimits limits() const { return {timeout_seconds}; }
+
+  // Each read, in a child process unless --no-isolation: the one place that choice is made.
+  ringscan::InputShape shape(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_input_shape(path)
+                        : ringscan::read_input_shape_isolated(path, ctx, limits());
+  }
+  ringscan::Dataset dataset(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::load_dataset(path, ctx)
+                        : ringscan::load_dataset_isolated(path, ctx, {}, limits());
+  }
+  ringscan::InputSummary summary(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::describe_input(path, ctx)
+                        : ringscan::describe_input_isolated(path, ctx, limits());
+  }
+  ringscan::DetectionLabels detection_labels(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_detection_labels(path)
+                        : ringscan::read_detection_labels_isolated(path, ctx, limits());
+  }
+  ringscan::TruthLabels truth_labels(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_truth_labels(path, ctx)
+                        : ringscan::read_truth_labels_isolated(path, ctx, limits());
+  }
 };
 
 void add_read_options(CLI::App* sub, ReadArgs& args) {
@@ -354,18 +376,13 @@ int run_detect(DetectArgs& a) {
   if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
   // Refused up front, from the declared shapes, rather than after minutes of loading.
   // The headers are untrusted too: read in the child unless isolation is off.
-  ringscan::require_detection_memory(
-      a.read.no_isolation ? ringscan::read_input_shape(a.input)
-                          : ringscan::read_input_shape_isolated(a.input, ctx, a.read.limits()),
-      a.options, ctx);
+  ringscan::require_detection_memory(a.read.shape(a.input, ctx), a.options, ctx);
   ringscan::DetectionResult result;
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes
     // the embeddings over instead of copying them.
     const auto started = std::chrono::steady_clock::now();
-    ringscan::Dataset data = a.read.no_isolation
-                                 ? ringscan::load_dataset(a.input, ctx)
-                                 : ringscan::load_dataset_isolated(a.input, ctx, {}, a.read.limits());
+    ringscan::Dataset data = a.read.dataset(a.input, ctx);
     const double load_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result = ringscan::detect_rings(std::move(data), a.options, ctx);
@@ -458,13 +475,8 @@ int run_evaluate(EvaluateArgs& a) {
   if (!a.json.empty()) require_writable(a.json, "metrics");
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
-  const bool isolate = !a.read.no_isolation;
-  const ringscan::DetectionLabels det =
-      isolate ? ringscan::read_detection_labels_isolated(a.output, ctx, a.read.limits())
-              : ringscan::read_detection_labels(a.output);
-  const ringscan::TruthLabels truth =
-      isolate ? ringscan::read_truth_labels_isolated(a.truth, ctx, a.read.limits())
-              : ringscan::read_truth_labels(a.truth, ctx);
+  const ringscan::DetectionLabels det = a.read.detection_labels(a.output, ctx);
+  const ringscan::TruthLabels truth = a.read.truth_labels(a.truth, ctx);
   const std::vector<std::size_t> rows = align_truth(det, truth, a.output, a.truth);
   std::vector<int64_t> labels(rows.size()), roles;
   for (std::size_t i = 0; i < rows.size(); ++i) labels[i] = truth.label[rows[i]];
@@ -609,9 +621,7 @@ void print_info(const ringscan::InputSummary& s, std::ostream& out) {
 int run_info(InfoArgs& a) {
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
-  const ringscan::InputSummary s =
-      a.read.no_isolation ? ringscan::describe_input(a.input, ctx)
-                          : ringscan::describe_input_isolated(a.input, ctx, a.read.limits());
+  const ringscan::InputSummary s = a.read.summary(a.input, ctx);
   progress.finish();
   if (a.json)
     std::cout << info_json(s).dump(2) << "\n";
