@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "evidence_math.hpp"
 #include "pair_evidence.hpp"
@@ -82,7 +83,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
       prompt_pairs.push_back(p);
     }
   }
-  std::sort(prompt_pairs.begin(), prompt_pairs.end());
+  detail::parallel_sort(prompt_pairs, std::less<PromptPair>());
 
   // Candidate pairs with their summed IDF, in (a, b) order. The sums run in double, where a
   // pair's few float IDF values add exactly: the result does not depend on the order of the
