@@ -1,6 +1,8 @@
 // The CUDA backend: each stage's compute-heavy part on the device (kNN and threshold joins by
-// cuBLAS tiles and a fused selection kernel, exact or over a k-means partition; content
-// aggregation, pair evidence, clustering); the rest of each stage is the code the CPU backend runs (host/stage_variants.hpp).
+// cuBLAS tiles and a fused selection kernel, exact or over a k-means partition; prompt
+// groups, content aggregation, the evidence graph, clustering, the merge's pair evidence,
+// ring tallies); the rest of each stage is the code the CPU backend runs
+// (host/stage_variants.hpp).
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -15,6 +17,9 @@
 namespace ringscan {
 namespace {
 
+/// The joins' work by stage name, accumulated over a detection.
+using JoinWork = std::map<std::string, SearchWork>;
+
 /// Cells of the device's partitioned join: large, so that each cell's search is one
 /// efficient GEMM; two probes catch neighbours across cell boundaries.
 constexpr PartitionShape kDevicePartition{8192, 2};
@@ -26,9 +31,7 @@ constexpr PartitionShape kDevicePartition{8192, 2};
 /// run the GEMM on fp16 copies: every candidate is verified by `accept` in fp32, and fp16
 /// rounding (about 1e-3 in a cosine of unit vectors) is far inside the candidate slack. kNN
 /// joins (the account index) stay in fp32, so the neighbours chosen are those the CPU chooses.
-/// The joins' work by stage name, accumulated over a detection.
-using JoinWork = std::map<std::string, SearchWork>;
-
+/// The searches' work is added to `work` under the stage's name.
 SelfJoin device_self_join(int64_t device_budget, std::shared_ptr<JoinWork> work) {
   SelfJoin join;
   join.exact_up_to = kDeviceExactJoinRows;
