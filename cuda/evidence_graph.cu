@@ -112,10 +112,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   const DeviceProfiles device(profiles, options);
   const int64_t held = 8 * (offsets.size() + accounts.size() + first.size() + second.size()) +
                        4 * idf.size() + common.size() + device.bytes();
-  if (held >= device_budget)
-    throw BudgetExceeded("evidence graph on the device: its inputs need about " + format_size(held) +
-                         ", more than the device memory budget of " + format_size(device_budget) +
-                         " (raise --device-memory-budget, or run on the CPU)");
+  require_device_memory(double(held), device_budget, "evidence graph on the device, for its inputs,");
   const portable::GroupArrays g{groups.num_groups, offsets.data(), accounts.data(), idf.data(),
                                 common.data()};
   EvidenceGraph graph;
@@ -126,7 +123,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
         [&](const int64_t* a, const int64_t* b, const float* w, int64_t n, PairEvidence* out) {
           device.evaluate(a, b, w, n, out);
         },
-        device_budget - held);
+        std::max<int64_t>(1, device_budget - held));
   } catch (const thrust::system_error& e) {
     throw DeviceError(std::string("evidence graph on the device: ") + e.what());
   }

@@ -16,6 +16,7 @@
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
+#include "device_budget.hpp"
 #include "device_buffer.cuh"
 #include "partitioned_join.hpp"
 #include "ringscan/context.hpp"
@@ -358,11 +359,7 @@ class DeviceRowSearch final : public RowSearch {
   }
 
   void require(int64_t bytes, const char* what) const {
-    if (bytes > budget_)
-      throw BudgetExceeded(stage_ + " on the device needs about " + format_size(bytes) + " for " +
-                           what + ", more than the device memory budget of " +
-                           format_size(budget_) +
-                           " (raise --device-memory-budget, or run on the CPU)");
+    require_device_memory(double(bytes), budget_, stage_ + " on the device, for " + what + ",");
   }
 
   /// For each query of q: its up to `cap` nearest columns of c (not itself when

@@ -8,6 +8,7 @@
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
+#include "device_budget.hpp"
 #include "device_buffer.cuh"
 #include "portable/prompt_groups.hpp"
 
@@ -18,10 +19,7 @@ PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<Reque
   const int64_t R = req.num_requests, P = int64_t(pairs.size());
   // Owners and pairs, then parent, scan, group and key arrays and the sort's scratch.
   const double need = double(R) * (8 + 8 * 4 + 1 + 8) + double(P) * sizeof(RequestPair);
-  if (need > double(device_budget))
-    throw BudgetExceeded("prompt groups on the device need about " + format_size(int64_t(need)) +
-                         ", more than the device memory budget of " + format_size(device_budget) +
-                         " (raise --device-memory-budget, or run on the CPU)");
+  require_device_memory(need, device_budget, "prompt groups on the device");
   const DeviceBuffer<int64_t> owner(req.request_owner);
   const DeviceBuffer<RequestPair> device_pairs(pairs);
   try {

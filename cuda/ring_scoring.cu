@@ -8,6 +8,7 @@
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
+#include "device_budget.hpp"
 #include "device_buffer.cuh"
 #include "portable/ring_tallies.hpp"
 
@@ -21,10 +22,7 @@ std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const Pr
   const double need = double(A) * 24 + double(R) * (8 + 8 * 4) +
                       double(graph.neighbours.size()) * (8 + sizeof(PairEvidence)) +
                       double(clusters.num_clusters) * sizeof(ClusterTally);
-  if (need > double(device_budget))
-    throw BudgetExceeded("ring scoring on the device needs about " + format_size(int64_t(need)) +
-                         ", more than the device memory budget of " + format_size(device_budget) +
-                         " (raise --device-memory-budget, or run on the CPU)");
+  require_device_memory(need, device_budget, "ring scoring on the device");
   const DeviceBuffer<int64_t> label(clusters.label), offsets(req.account_offsets),
       group(groups.group_of_request), graph_offsets(graph.offsets), neighbours(graph.neighbours);
   const DeviceBuffer<uint8_t> common(groups.common);

@@ -68,12 +68,12 @@ class CudaBackend final : public Backend {
   }
   PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
                              const DetectOptions& options, const Context& ctx) override {
-    return cuda::prompt_groups(req, pairs, options, cuda::device_memory_budget(ctx.device_memory_budget));
+    return cuda::prompt_groups(req, pairs, options, device_budget(ctx));
   }
   AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                    const Context& ctx) override {
     AccountProfiles p = ringscan::account_profiles(req, options, ctx, false);
-    p.content = cuda::content_profiles(req, cuda::device_memory_budget(ctx.device_memory_budget));
+    p.content = cuda::content_profiles(req, device_budget(ctx));
     return p;
   }
   std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(
@@ -99,7 +99,7 @@ class CudaBackend final : public Backend {
                                             const EvidenceGraph& graph, const Clustering& clusters,
                                             const Context& ctx) override {
     return cuda::cluster_tallies(req, groups, graph, clusters,
-                                 cuda::device_memory_budget(ctx.device_memory_budget));
+                                 device_budget(ctx));
   }
   /// Per join stage: the inner-product FLOP its device searches computed and their seconds.
   std::vector<std::pair<std::string, double>> statistics() const override {
@@ -116,7 +116,7 @@ class CudaBackend final : public Backend {
                                const std::vector<std::pair<int64_t, int64_t>>& pairs,
                                const DetectOptions& options, const Context& ctx) override {
     EvidenceGraph g = cuda::evidence_graph(groups, profiles, pairs, options,
-                                           cuda::device_memory_budget(ctx.device_memory_budget));
+                                           device_budget(ctx));
     ctx.report("evidence graph", g.candidate_pairs, g.candidate_pairs);
     return g;
   }
@@ -130,8 +130,12 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  /// The device memory the stages may hold: --device-memory-budget, or 90% of what is free.
+  static int64_t device_budget(const Context& ctx) {
+    return cuda::device_memory_budget(ctx.device_memory_budget);
+  }
   SelfJoin join(const Context& ctx) const {
-    return device_self_join(cuda::device_memory_budget(ctx.device_memory_budget), work_);
+    return device_self_join(device_budget(ctx), work_);
   }
 
   std::shared_ptr<JoinWork> work_ = std::make_shared<JoinWork>();

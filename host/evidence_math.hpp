@@ -129,19 +129,23 @@ RINGSCAN_HD inline float ring_score(float shared_request_share, float synchrony,
 
 namespace ringscan {
 
+/// First index i of the ascending array v [n] with v[i] >= key (n when none): std::lower_bound
+/// for host and device code.
+template <class T, class K>
+RINGSCAN_HD inline int64_t first_not_below(const T* v, int64_t n, K key) {
+  int64_t a = 0, b = n;
+  while (a < b) {
+    const int64_t m = a + (b - a) / 2;
+    if (v[m] < key) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
 /// Number of entries of the ascending array v [n] in [lo, hi).
 RINGSCAN_HD inline int64_t count_in_range(const int32_t* v, int64_t n, int64_t lo, int64_t hi) {
-  int64_t a = 0, b = n;  // first index with v >= lo
-  while (a < b) {
-    const int64_t m = (a + b) / 2;
-    if (v[m] < lo) a = m + 1; else b = m;
-  }
-  int64_t c = a, d = n;  // first index with v >= hi
-  while (c < d) {
-    const int64_t m = (c + d) / 2;
-    if (v[m] < hi) c = m + 1; else d = m;
-  }
-  return c - a;
+  const int64_t a = first_not_below(v, n, lo);
+  return first_not_below(v + a, n - a, hi);
 }
 
 /// Share of x's requests [nx] (times ascending) with a request of y [ny] within `window`.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "faiss_util.hpp"
 #include "parallel.hpp"
@@ -14,30 +13,6 @@ namespace ringscan {
 namespace {
 
 constexpr uint64_t kPartitionSeed = 4321;
-
-/// Row ids grouped by cell (CSR): cell c holds ids[offsets[c] .. offsets[c + 1]), ascending.
-struct CellLists {
-  std::vector<int64_t> offsets, ids;
-};
-
-/// Counting sort of the (row, cell) entries `cell[r * stride + p]`, p < used, by cell.
-CellLists group_by_cell(const std::vector<int64_t>& cell, int64_t n, int64_t stride, int64_t used,
-                        int64_t k) {
-  CellLists lists;
-  lists.offsets.assign(k + 1, 0);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t p = 0; p < used; ++p) {
-      const int64_t c = cell[r * stride + p];
-      RINGSCAN_ASSERT(c >= 0 && c < k, "partitioned join: a row was assigned no cell");
-      ++lists.offsets[c + 1];
-    }
-  for (int64_t c = 0; c < k; ++c) lists.offsets[c + 1] += lists.offsets[c];
-  lists.ids.resize(lists.offsets[k]);
-  std::vector<int64_t> fill(lists.offsets.begin(), lists.offsets.end() - 1);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t p = 0; p < used; ++p) lists.ids[fill[cell[r * stride + p]]++] = r;
-  return lists;
-}
 
 }  // namespace
 
@@ -63,16 +38,13 @@ std::vector<RequestPair> partitioned_self_join(RowSearch& search, const float* x
   RINGSCAN_EXPECTS(shape.cell_rows >= 1 && shape.probes >= 1, "partitioned join: bad shape");
   const int64_t k = std::clamp<int64_t>(n / shape.cell_rows, 1, 65536);
   const int64_t probes = std::min(shape.probes, k);
-  std::vector<int64_t> all(n);
-  std::iota(all.begin(), all.end(), 0);
   std::vector<float> centroids;
-  faiss_call(stage, [&] { centroids = kmeans_centroids(x, d, all.data(), n, k, kPartitionSeed); });
-  all = {};
+  faiss_call(stage, [&] { centroids = kmeans_centroids(x, d, nullptr, n, k, kPartitionSeed); });
   std::vector<int64_t> cell(n * probes);
   std::vector<float> dist2(n * probes);
   search.nearest_centroids(centroids.data(), k, probes, cell.data(), dist2.data());
-  const CellLists members = group_by_cell(cell, n, probes, 1, k);
-  const CellLists queries = group_by_cell(cell, n, probes, probes, k);
+  const CellLists members = group_by_cell(cell.data(), nullptr, n, probes, 1, k);
+  const CellLists queries = group_by_cell(cell.data(), nullptr, n, probes, probes, k);
 
   int64_t done = 0;
   for (int64_t c = 0; c < k; ++c) {

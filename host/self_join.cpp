@@ -66,26 +66,14 @@ Partition partition(const float* x, int64_t d, const std::vector<int64_t>& membe
       if (queries[i] == members[j]) member_cell[j++] = cell[i * probes];
     RINGSCAN_ASSERT(j == m, "partition: members must be a subsequence of queries");
   }
+  CellLists stored = group_by_cell(member_cell.data(), members.data(), m, 1, 1, k);
+  CellLists visiting = group_by_cell(cell.data(), queries.data(), nq, probes, probes, k);
   Partition p;
   p.cells = k;
-  p.member_off.assign(k + 1, 0);
-  p.query_off.assign(k + 1, 0);
-  for (int64_t j = 0; j < m; ++j) ++p.member_off[member_cell[j] + 1];
-  for (int64_t i = 0; i < nq * probes; ++i) {
-    RINGSCAN_ASSERT(cell[i] >= 0 && cell[i] < k, "request index assigned no cell");
-    ++p.query_off[cell[i] + 1];
-  }
-  for (int64_t c = 0; c < k; ++c) {
-    p.member_off[c + 1] += p.member_off[c];
-    p.query_off[c + 1] += p.query_off[c];
-  }
-  p.members.resize(m);
-  p.queries.resize(nq * probes);
-  std::vector<int64_t> mf(p.member_off.begin(), p.member_off.end() - 1);
-  std::vector<int64_t> qf(p.query_off.begin(), p.query_off.end() - 1);
-  for (int64_t j = 0; j < m; ++j) p.members[mf[member_cell[j]]++] = members[j];
-  for (int64_t i = 0; i < nq; ++i)
-    for (int64_t q = 0; q < probes; ++q) p.queries[qf[cell[i * probes + q]]++] = queries[i];
+  p.member_off = std::move(stored.offsets);
+  p.members = std::move(stored.ids);
+  p.query_off = std::move(visiting.offsets);
+  p.queries = std::move(visiting.ids);
   return p;
 }
 
@@ -119,14 +107,34 @@ std::vector<float> strided_sample(const float* x, int64_t n, int64_t d, int64_t 
   return s;
 }
 
+CellLists group_by_cell(const int64_t* cell, const int64_t* ids, int64_t n, int64_t stride,
+                        int64_t used, int64_t k) {
+  CellLists lists;
+  lists.offsets.assign(k + 1, 0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t p = 0; p < used; ++p) {
+      const int64_t c = cell[r * stride + p];
+      RINGSCAN_ASSERT(c >= 0 && c < k, "join partition: a row was assigned no cell");
+      ++lists.offsets[c + 1];
+    }
+  for (int64_t c = 0; c < k; ++c) lists.offsets[c + 1] += lists.offsets[c];
+  lists.ids.resize(lists.offsets[k]);
+  std::vector<int64_t> fill(lists.offsets.begin(), lists.offsets.end() - 1);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t p = 0; p < used; ++p) lists.ids[fill[cell[r * stride + p]]++] = ids ? ids[r] : r;
+  return lists;
+}
+
 std::vector<float> kmeans_centroids(const float* x, int64_t d, const int64_t* rows, int64_t m,
                                     int64_t k, uint64_t seed) {
   RINGSCAN_ASSERT(k >= 1 && m >= k, "kmeans_centroids: need at least k rows");
   const int64_t want = std::min<int64_t>(m, 64 * k);
   const int64_t step = std::max<int64_t>(1, m / want);
   std::vector<float> sample;
-  for (int64_t i = 0; i < m && int64_t(sample.size()) < want * d; i += step)
-    sample.insert(sample.end(), x + rows[i] * d, x + (rows[i] + 1) * d);
+  for (int64_t i = 0; i < m && int64_t(sample.size()) < want * d; i += step) {
+    const int64_t r = rows ? rows[i] : i;
+    sample.insert(sample.end(), x + r * d, x + (r + 1) * d);
+  }
   faiss::ClusteringParameters cp;
   cp.niter = 10;
   cp.max_points_per_centroid = 64;

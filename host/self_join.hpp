@@ -50,7 +50,17 @@ inline void append_accepted(int64_t q, int64_t other, float d2, const JoinFilter
   if (accept(q, other, d2, &value)) out.push_back({std::min(q, other), std::max(q, other), value});
 }
 
-/// k centroids of the rows `rows[0..m)` of x [.. x d] (m >= k): FAISS k-means, 10 iterations,
+/// Row ids grouped by cell (CSR): cell c holds ids[offsets[c] .. offsets[c + 1]), in entry order.
+struct CellLists {
+  std::vector<int64_t> offsets, ids;
+};
+
+/// Counting sort by cell of the entries cell[r * stride + p], p < used, r < n, into k cells;
+/// entry (r, p) stands for row ids[r] (null ids: row r).
+CellLists group_by_cell(const int64_t* cell, const int64_t* ids, int64_t n, int64_t stride,
+                        int64_t used, int64_t k);
+
+/// k centroids of the rows `rows[0..m)` (null: rows 0..m-1) of x [.. x d] (m >= k): FAISS k-means, 10 iterations,
 /// on a strided sample of at most 64 rows per centroid, seeded, so it depends only on the
 /// rows' order. Both backends' partitions start from it.
 std::vector<float> kmeans_centroids(const float* x, int64_t d, const int64_t* rows, int64_t m,

@@ -21,9 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "device_budget.hpp"
+#include "evidence_math.hpp"
 #include "pair_evidence.hpp"
 #include "prompt_pairs.hpp"
-#include "ringscan/context.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/evidence_graph.hpp"
 
@@ -39,17 +40,6 @@ struct GroupArrays {
 };
 
 namespace detail {
-
-/// First index g < n with ends[g] > t (ends ascending): the owner of item t.
-RINGSCAN_HD inline int64_t owner_of(const int64_t* ends, int64_t n, int64_t t) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (ends[mid] > t) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
 
 struct PairsOfGroup {
   GroupArrays g;
@@ -93,7 +83,7 @@ struct WriteEntry {
       idf[t] = 0.0;
       return;
     }
-    const int64_t grp = owner_of(pair_end, g.num_groups, t);
+    const int64_t grp = first_not_below(pair_end, g.num_groups, t + 1);  // ends[grp] > t
     const int64_t first = g.account_offsets[grp], m = g.account_offsets[grp + 1] - first;
     int64_t a, b;
     prompt_pair(ordered + first, m, t - (grp > 0 ? pair_end[grp - 1] : 0), &a, &b);
@@ -191,10 +181,7 @@ EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
     return v;
   };
   auto require = [budget](double bytes, const char* what) {
-    if (budget > 0 && bytes > double(budget))
-      throw BudgetExceeded(std::string("evidence graph on the device: ") + what + " need about " +
-                           format_size(int64_t(bytes)) + ", more than the device memory budget of " +
-                           format_size(budget) + " (raise --device-memory-budget, or run on the CPU)");
+    require_device_memory(bytes, budget, std::string("evidence graph on the device, for ") + what + ",");
   };
 
   // Candidates: every group's prompt pairs and the account pairs, summed per pair.

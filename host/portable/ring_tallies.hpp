@@ -49,14 +49,14 @@ struct TallyAccount {
   int64_t* key;  ///< [R]
   RINGSCAN_HD void operator()(int64_t a) const {
     const int64_t c = in.label[a];
+    int64_t singletons = 0, internal = 0, sync = 0, behaviour = 0, weight = 0;
     for (int64_t r = in.account_offsets[a]; r < in.account_offsets[a + 1]; ++r) {
       const int64_t g = in.group_of_request[r];
       key[r] = c >= 0 && g >= 0 ? g * in.num_accounts + a : INT64_MAX;
+      singletons += g < 0;
     }
     if (c < 0) return;
     ClusterTally& t = tally[c];
-    int64_t singletons = 0, internal = 0, sync = 0, behaviour = 0, weight = 0;
-    for (int64_t r = in.account_offsets[a]; r < in.account_offsets[a + 1]; ++r) singletons += in.group_of_request[r] < 0;
     for (int64_t e = in.graph_offsets[a]; e < in.graph_offsets[a + 1]; ++e) {
       if (in.label[in.neighbours[e]] != c) continue;
       ++internal;
@@ -85,13 +85,8 @@ struct GroupClusterKey {
 
 /// Members of the cluster of group-cluster key k that sent its group (0 when none).
 RINGSCAN_HD inline int64_t members_sending(const int64_t* keys, const int64_t* counts, int64_t n, int64_t k) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (keys[mid] < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < n && keys[lo] == k ? counts[lo] : 0;
+  const int64_t i = first_not_below(keys, n, k);
+  return i < n && keys[i] == k ? counts[i] : 0;
 }
 
 struct CountDistinctGroup {
