@@ -30,12 +30,15 @@ using h5::Handle;
 constexpr int64_t kMaxBytes = kMaxSize;
 /// Rows per hyperslab where the caller has no chunk size (labels of output files).
 constexpr int64_t kDefaultChunkRows = int64_t{1} << 16;
+/// Values per block of the elementwise parallel loops (conversion, finiteness).
+constexpr int64_t kElementBlock = int64_t{1} << 15;
 
 int64_t saturating_mul(int64_t a, int64_t b) { return saturating_multiply(a, b); }
 
 /// Sizes `v` to n elements, turning an allocation failure into BudgetExceeded.
-template <class T>
-void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
+template <class Array>
+void allocate(Array& v, int64_t n, const std::string& what) {
+  using T = typename Array::value_type;
   try {
     v.resize(static_cast<size_t>(n));
   } catch (const std::bad_alloc&) {
@@ -380,8 +383,18 @@ void for_each_chunk(int64_t total, int64_t chunk, Fn&& fn) {
 /// Index of the first NaN or infinity among n values, or n when all are finite.
 int64_t first_non_finite(const float* values, int64_t n) {
   std::atomic<int64_t> first{n};
-  detail::parallel_for(n, 0, [&](int64_t i) {
-    if (!std::isfinite(values[i])) detail::atomic_min(first, i);
+  detail::parallel_for_blocks(n, kElementBlock, [&](int64_t b, int64_t e) {
+    // A branch-free scan of the exponent bits (vectorised), then a search in the rare block
+    // that has a NaN or infinity.
+    uint32_t any = 0;
+    for (int64_t i = b; i < e; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, values + i, sizeof bits);
+      any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (any == 0) return;
+    for (int64_t i = b; i < e; ++i)
+      if (!std::isfinite(values[i])) return detail::atomic_min(first, i);
   });
   return first.load();
 }
@@ -581,8 +594,9 @@ void read_embedding_rows(const SourceFile& f, const InputLayout& l, int64_t firs
   }
   // HDF5's own float16 conversion runs at ~20M values/s; this one is limited by memory.
   f.read_rows(l.embedding, l.half_type.get(), first, count, staging.data());
-  const int64_t n = count * l.dim;
-  detail::parallel_for(n, 0, [&](int64_t i) { out[i] = h5::half_to_float(staging[i]); });
+  detail::parallel_for_blocks(count * l.dim, kElementBlock, [&](int64_t b, int64_t e) {
+    h5::half_to_float_n(staging.data() + b, out + b, e - b);
+  });
 }
 
 /// Replaces the account ids in d.request_account by rows of the sorted unique ids.

@@ -72,6 +72,16 @@ void parallel_for(int64_t n, int64_t chunk, Body&& body) {
   capture.rethrow();
 }
 
+/// body(begin, end) over [0, n) in blocks of `block` iterations (the last one shorter), on
+/// the OpenMP threads. For elementwise loops over arrays: the per-index exception capture of
+/// parallel_for would keep the compiler from vectorising them.
+template <class Body>
+void parallel_for_blocks(int64_t n, int64_t block, Body&& body) {
+  if (n <= 0) return;
+  const int64_t blocks = (n + block - 1) / block;
+  parallel_for(blocks, 0, [&](int64_t b) { body(b * block, std::min(n, (b + 1) * block)); });
+}
+
 /// Sorts v by `less`, a strict order under which equal elements are interchangeable (so the
 /// result does not depend on the thread count): chunks sorted on the OpenMP threads, then
 /// merged pairwise in rounds, through parallel_for. Small inputs: std::sort. Extra memory:

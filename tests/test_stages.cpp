@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -75,6 +76,24 @@ TEST(CanonicalRequests, AreTheSameWhateverTheInputOrder) {
   EXPECT_EQ(a.time, b.time);
   EXPECT_EQ(a.unit_embeddings, b.unit_embeddings);
   EXPECT_EQ(a.features, b.features);
+}
+
+TEST(CanonicalRequests, TakingTheDatasetOverGivesTheSameAsCopyingIt) {
+  // The embeddings taken over are permuted in place (cycle by cycle); copied, gathered.
+  Context ctx = test_context();
+  const Dataset d = ringscan::testing::permuted(generate_in_memory(small_world(6), ctx), 17);
+  const CanonicalRequests expected = canonical_requests(d, ctx);
+  Dataset moved = d;
+  const CanonicalRequests got = canonical_requests(std::move(moved), ctx);
+  EXPECT_TRUE(moved.embeddings.empty());
+  EXPECT_EQ(got.request_row, expected.request_row);
+  EXPECT_EQ(got.request_owner, expected.request_owner);
+  EXPECT_EQ(got.account_offsets, expected.account_offsets);
+  EXPECT_EQ(got.time, expected.time);
+  ASSERT_EQ(got.unit_embeddings.size(), expected.unit_embeddings.size());
+  EXPECT_EQ(std::memcmp(got.unit_embeddings.data(), expected.unit_embeddings.data(),
+                        expected.unit_embeddings.size() * sizeof(float)),
+            0);
 }
 
 TEST(CanonicalRequests, KeepZeroNormEmbeddingsAtZero) {
