@@ -31,7 +31,8 @@ void gpu_pairs(benchmark::State& state, const bench::Config& c, int64_t accounts
   }
   const std::vector<float> idf(a.size(), 0.0f);
   for (auto _ : state)
-    benchmark::DoNotOptimize(cuda::evaluate_pairs(p.profiles, a.data(), b.data(), idf.data(), int64_t(a.size()), DetectOptions{}));
+    benchmark::DoNotOptimize(cuda::evaluate_pairs(p.profiles, a.data(), b.data(), idf.data(), int64_t(a.size()), DetectOptions{},
+                                                      cuda::device_memory_budget(0)));
   state.SetItemsProcessed(state.iterations() * int64_t(a.size()));
 }
 

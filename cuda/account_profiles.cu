@@ -2,7 +2,6 @@
 // (host/portable/content_profiles.hpp) on thrust::cuda, streamed over blocks of accounts so
 // that device memory is bounded by the block, not the input.
 #include <thrust/system/cuda/execution_policy.h>
-#include <thrust/system_error.h>
 
 #include <algorithm>
 #include <string>
@@ -10,6 +9,7 @@
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
 #include "device_buffer.cuh"
+#include "thrust_errors.cuh"
 #include "portable/content_profiles.hpp"
 #include "ringscan/error.hpp"
 
@@ -38,12 +38,10 @@ std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device
     const DeviceBuffer<int64_t> device_offsets(offsets);
     const DeviceBuffer<float> embeddings(req.unit_embeddings.data() + r0 * D, rows * D);
     DeviceBuffer<float> block((a1 - a0) * D);
-    try {
+    run_thrust("account profiles on the device", [&] {
       portable::content_profiles(thrust::cuda::par, device_offsets.data(), embeddings.data(),
                                  a1 - a0, D, block.data());
-    } catch (const thrust::system_error& e) {
-      throw DeviceError(std::string("account profiles on the device: ") + e.what());
-    }
+    });
     RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
     block.download(content.data() + a0 * D, (a1 - a0) * D);
     a0 = a1;

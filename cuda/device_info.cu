@@ -41,7 +41,10 @@ int64_t device_memory_budget(int64_t requested) {
   size_t free_bytes = 0, total_bytes = 0;
   RINGSCAN_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
   const int64_t usable = int64_t(double(free_bytes) * 0.9);
-  if (requested <= 0) return usable;
+  if (requested <= 0) {
+    if (usable <= 0) throw BudgetExceeded("no free memory on the device (other processes hold it all)");
+    return usable;
+  }
   if (requested > int64_t(free_bytes))
     throw BudgetExceeded("--device-memory-budget " + format_size(requested) + " is more than the " +
                          format_size(int64_t(free_bytes)) + " free on the device");

@@ -3,14 +3,15 @@
 // on thrust::cuda. The per-pair logic is evaluate_pair (host/pair_evidence.hpp), shared with
 // the CPU stage; one thread per pair.
 #include <thrust/system/cuda/execution_policy.h>
-#include <thrust/system_error.h>
 
 #include <algorithm>
 #include <string>
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
+#include "device_budget.hpp"
 #include "device_buffer.cuh"
+#include "thrust_errors.cuh"
 #include "pair_evidence.hpp"
 #include "portable/evidence_graph.hpp"
 
@@ -45,9 +46,11 @@ class DeviceProfiles {
     view_.request_time = times_.data();
     view_.time_of_day = tod_.data();
   }
-  int64_t bytes() const {
-    return 4 * (content_.size() + behaviour_.size() + common_.size() + tod_.size()) +
-           8 * (offsets_.size() + times_.size());
+  /// Device bytes the profiles of `p` take once copied.
+  static int64_t bytes_for(const AccountProfiles& p) {
+    return int64_t(4 * (p.content.size() + p.behaviour.size() + p.behaviour_common.size() +
+                        p.time_of_day.size()) +
+                   8 * (p.request_offsets.size() + p.request_time.size()));
   }
   /// out[i] = evidence of (first[i], second[i]) with summed IDF idf[i]; device arrays.
   void evaluate(const int64_t* first, const int64_t* second, const float* idf, int64_t n,
@@ -71,8 +74,20 @@ struct DevicePairEvaluator::Profiles {
   DeviceProfiles device;
 };
 
-DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options)
-    : profiles_(new Profiles{DeviceProfiles(profiles, options)}) {}
+namespace {
+/// Device bytes of one batch of pairs: two account ids, the summed IDF and the evidence.
+constexpr int64_t kBatchBytes = kBatch * int64_t(8 + 8 + 4 + sizeof(PairEvidence));
+
+const AccountProfiles& within_budget(const AccountProfiles& profiles, int64_t device_budget) {
+  require_device_memory(double(DeviceProfiles::bytes_for(profiles) + kBatchBytes), device_budget,
+                        "pair evidence on the device");
+  return profiles;
+}
+}  // namespace
+
+DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options,
+                                         int64_t device_budget)
+    : profiles_(new Profiles{DeviceProfiles(within_budget(profiles, device_budget), options)}) {}
 
 DevicePairEvaluator::~DevicePairEvaluator() = default;
 
@@ -91,15 +106,22 @@ void DevicePairEvaluator::evaluate(const int64_t* first, const int64_t* second, 
 
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
                                          const int64_t* second, const float* idf, int64_t n,
-                                         const DetectOptions& options) {
+                                         const DetectOptions& options, int64_t device_budget) {
   std::vector<PairEvidence> result(static_cast<size_t>(std::max<int64_t>(n, 0)));
-  if (n > 0) DevicePairEvaluator(profiles, options).evaluate(first, second, idf, n, result.data());
+  if (n > 0)
+    DevicePairEvaluator(profiles, options, device_budget).evaluate(first, second, idf, n, result.data());
   return result;
 }
 
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, int64_t device_budget) {
+  // The inputs, counted before they are copied; the construction gets the rest of the budget.
+  const int64_t held =
+      int64_t(8 * (groups.account_offsets.size() + groups.group_accounts.size() + 2 * account_pairs.size()) +
+              4 * groups.idf.size() + groups.common.size()) +
+      DeviceProfiles::bytes_for(profiles);
+  require_device_memory(double(held), device_budget, "evidence graph on the device, for its inputs,");
   const DeviceBuffer<int64_t> offsets(groups.account_offsets), accounts(groups.group_accounts);
   const DeviceBuffer<float> idf(groups.idf);
   const DeviceBuffer<uint8_t> common(groups.common);
@@ -110,23 +132,17 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   }
   const DeviceBuffer<int64_t> first(host_first), second(host_second);
   const DeviceProfiles device(profiles, options);
-  const int64_t held = 8 * (offsets.size() + accounts.size() + first.size() + second.size()) +
-                       4 * idf.size() + common.size() + device.bytes();
-  require_device_memory(double(held), device_budget, "evidence graph on the device, for its inputs,");
   const portable::GroupArrays g{groups.num_groups, offsets.data(), accounts.data(), idf.data(),
                                 common.data()};
-  EvidenceGraph graph;
-  try {
-    graph = portable::build_evidence_graph<DeviceMemory>(
+  EvidenceGraph graph = run_thrust("evidence graph on the device", [&] {
+    return portable::build_evidence_graph<DeviceMemory>(
         thrust::cuda::par, g, first.data(), second.data(), first.size(), profiles.num_accounts,
         options.edge_threshold,
         [&](const int64_t* a, const int64_t* b, const float* w, int64_t n, PairEvidence* out) {
           device.evaluate(a, b, w, n, out);
         },
         std::max<int64_t>(1, device_budget - held));
-  } catch (const thrust::system_error& e) {
-    throw DeviceError(std::string("evidence graph on the device: ") + e.what());
-  }
+  });
   RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
   return graph;
 }

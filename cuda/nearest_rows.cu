@@ -313,6 +313,7 @@ class DeviceRowSearch final : public RowSearch {
   DeviceRowSearch(const float* x, int64_t n, int64_t d, int64_t device_budget, const char* stage)
       : n_(n), d_(d), budget_(device_budget), stage_(stage) {
     RINGSCAN_EXPECTS(d <= std::numeric_limits<int>::max(), stage_ + ": dimension too large");
+    RINGSCAN_EXPECTS(device_budget > 0, stage_ + ": the device memory budget must be positive");
     resident_ = n * d * int64_t(sizeof(Stored)) + n * 4;
     require(resident_ + 4 * std::min(kUploadRows, n) * d * 4, "its rows");
     rows_ = DeviceBuffer<Stored>(n * d);
@@ -351,7 +352,10 @@ class DeviceRowSearch final : public RowSearch {
   /// ids [n] copied into `buffer` (on the stream), or null for null ids.
   const int64_t* upload_ids(const int64_t* ids, int64_t n, DeviceBuffer<int64_t>& buffer) {
     if (!ids) return nullptr;
-    require(resident_ + ws_.bytes() + std::max<int64_t>(0, n - buffer.size()) * 8, "its row ids");
+    const int64_t more = std::max<int64_t>(0, n - buffer.size()) * 8;
+    // Earlier searches' tiles are a cache: drop them before refusing (search() sizes anew).
+    if (resident_ + ws_.bytes() + more > budget_) ws_.release_tiles();
+    require(resident_ + ws_.bytes() + more, "its row ids");
     grow(buffer, n);
     RINGSCAN_CUDA_TRY(cudaMemcpyAsync(buffer.data(), ids, sizeof(int64_t) * size_t(n),
                                       cudaMemcpyHostToDevice, stream_.get()));

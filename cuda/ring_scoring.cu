@@ -2,7 +2,6 @@
 // (host/portable/ring_tallies.hpp) on thrust::cuda; the signals, the score and the ring
 // decision follow from them on the host (ring_signals.hpp), as for the CPU backend.
 #include <thrust/system/cuda/execution_policy.h>
-#include <thrust/system_error.h>
 
 #include <string>
 
@@ -10,6 +9,7 @@
 #include "cuda_stages.hpp"
 #include "device_budget.hpp"
 #include "device_buffer.cuh"
+#include "thrust_errors.cuh"
 #include "portable/ring_tallies.hpp"
 
 namespace ringscan::cuda {
@@ -18,8 +18,9 @@ std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const Pr
                                           const EvidenceGraph& graph, const Clustering& clusters,
                                           int64_t device_budget) {
   const int64_t R = req.num_requests, A = req.num_accounts;
-  // Inputs, then the (group, member) keys three times over and the sort's scratch.
-  const double need = double(A) * 24 + double(R) * (8 + 8 * 4) +
+  // Inputs; the (group, member) keys, their (group, cluster) keys, the distinct ones and
+  // their counts, and the two sorts' scratch.
+  const double need = double(A) * 24 + double(R) * (8 + 8 * 6) + double(groups.common.size()) +
                       double(graph.neighbours.size()) * (8 + sizeof(PairEvidence)) +
                       double(clusters.num_clusters) * sizeof(ClusterTally);
   require_device_memory(need, device_budget, "ring scoring on the device");
@@ -37,13 +38,11 @@ std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const Pr
                                  graph_offsets.data(),
                                  neighbours.data(),
                                  evidence.data()};
-  try {
-    auto tallies = portable::build_cluster_tallies<DeviceMemory>(thrust::cuda::par, in, R);
-    RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
-    return tallies;
-  } catch (const thrust::system_error& e) {
-    throw DeviceError(std::string("ring scoring on the device: ") + e.what());
-  }
+  auto tallies = run_thrust("ring scoring on the device", [&] {
+    return portable::build_cluster_tallies<DeviceMemory>(thrust::cuda::par, in, R);
+  });
+  RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
+  return tallies;
 }
 
 }  // namespace ringscan::cuda

@@ -86,10 +86,11 @@ class CudaBackend final : public Backend {
                                         const DetectOptions& options, const Context& ctx) override {
     // The profiles go to the device on the first batch only: most detections merge nothing.
     std::shared_ptr<cuda::DevicePairEvaluator> device;
-    const PairEvaluator on_device = [&device, &options](const AccountProfiles& p, const int64_t* first,
+    const int64_t budget = device_budget(ctx);
+    const PairEvaluator on_device = [&device, &options, budget](const AccountProfiles& p, const int64_t* first,
                                                         const int64_t* second, const float* idf,
                                                         int64_t n, PairEvidence* out) {
-      if (!device) device = std::make_shared<cuda::DevicePairEvaluator>(p, options);
+      if (!device) device = std::make_shared<cuda::DevicePairEvaluator>(p, options, budget);
       device->evaluate(first, second, idf, n, out);
     };
     return ringscan::merge_coordinated_clusters(clusters, req, groups, profiles, account_pairs,
@@ -124,7 +125,7 @@ class CudaBackend final : public Backend {
                               const Context& ctx) override {
     RINGSCAN_EXPECTS(options.min_core_degree >= 1, "--min-core-degree must be >= 1");
     Clustering c;
-    c.label = cuda::cluster_labels(graph, options.min_core_degree, &c.num_clusters);
+    c.label = cuda::cluster_labels(graph, options.min_core_degree, device_budget(ctx), &c.num_clusters);
     ctx.report("clustering", graph.num_accounts, graph.num_accounts);
     return c;
   }

@@ -20,7 +20,10 @@ namespace ringscan::cuda {
 /// uses, against profiles copied to the device once, when the object is made.
 class DevicePairEvaluator {
  public:
-  DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options);
+  /// Copies the profiles to the device; BudgetExceeded when they and a batch of pairs would
+  /// pass `device_budget` bytes.
+  DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options,
+                      int64_t device_budget);
   ~DevicePairEvaluator();
   DevicePairEvaluator(const DevicePairEvaluator&) = delete;
   DevicePairEvaluator& operator=(const DevicePairEvaluator&) = delete;
@@ -38,7 +41,7 @@ class DevicePairEvaluator {
 /// (a DevicePairEvaluator made for the call). Device memory O(profiles + batch).
 std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
                                          const int64_t* second, const float* idf, int64_t n,
-                                         const DetectOptions& options);
+                                         const DetectOptions& options, int64_t device_budget);
 
 /// The CPU stage's prompt groups of `req` from its verified pairs, built on the current device
 /// within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's.
@@ -68,7 +71,7 @@ std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device
 
 /// Canonical cluster labels of `graph` (the CPU stage's rule), computed on the device.
 std::vector<int64_t> cluster_labels(const EvidenceGraph& graph, int64_t min_core_degree,
-                                    int64_t* num_clusters);
+                                    int64_t device_budget, int64_t* num_clusters);
 
 /// The rows of x [n x d] (host memory) copied to the current device (as fp16 when
 /// `half_inputs`, GEMMs then accumulating in fp32), for searches among them: exact search by

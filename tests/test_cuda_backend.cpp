@@ -325,7 +325,7 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
     idf.push_back(float(i % 7));  // exercise the shared-prompt signal too
   }
   const auto gpu = cuda::evaluate_pairs(p, first.data(), second.data(), idf.data(),
-                                        int64_t(first.size()), o);
+                                        int64_t(first.size()), o, kDeviceBudget);
   ASSERT_EQ(gpu.size(), first.size());
   const ProfilesView view = host_view(p, o);
   // Tolerance: expf/sqrtf and fused multiply-adds differ by a few ulps between host and device.
