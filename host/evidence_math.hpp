@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "host_device.hpp"
+#include "portable_math.hpp"
 
 namespace ringscan {
 
@@ -43,7 +44,7 @@ RINGSCAN_HD inline void normalise_to_unit(float* v, int64_t d) {
 
 /// Signal in [0, 1) from the summed IDF of the prompt groups two accounts share.
 RINGSCAN_HD inline float shared_prompt_signal(float summed_idf) {
-  return summed_idf > 0 ? 1.0f - expf(-summed_idf / kSharedPromptScale) : 0.0f;
+  return summed_idf > 0 ? 1.0f - float(portable_exp(double(-summed_idf / kSharedPromptScale))) : 0.0f;
 }
 
 /// True when feature f of both vectors sits at a value that many accounts share (an SDK
@@ -94,7 +95,7 @@ RINGSCAN_HD inline float behaviour_similarity(const float* a, const float* b, co
     bound = largest;
   }
   const float mean = (sum > 0 ? sum : 0.0f) / static_cast<float>(used - trimmed);
-  return expf(-mean / (2.0f * kBehaviourWidth * kBehaviourWidth));
+  return float(portable_exp(double(-mean / (2.0f * kBehaviourWidth * kBehaviourWidth))));
 }
 
 /// Content signal in [0, 1]: how far the profiles' cosine exceeds kContentFloor.

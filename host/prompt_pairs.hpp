@@ -6,13 +6,14 @@
 #include <cstdint>
 
 #include "host_device.hpp"
+#include "portable_math.hpp"
 #include "random.hpp"
 
 namespace ringscan {
 
 /// IDF weight of a prompt group sent by `count` of the A accounts: ln(A / count).
 RINGSCAN_HD inline float prompt_group_idf(int64_t num_accounts, int64_t count) {
-  return float(log(double(num_accounts) / double(count)));
+  return float(portable_log(double(num_accounts) / double(count)));
 }
 
 /// Groups of up to this many accounts contribute all their pairs; larger ones link each

@@ -210,7 +210,7 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   EXPECT_EQ(gpu_groups.group_accounts, groups.group_accounts);
   // The groups themselves, built on the device from the same pairs: identical; the IDF is a
   // double logarithm rounded to float (device log within 1 ulp of the host's).
-  ringscan::testing::expect_same_groups(gpu->prompt_groups(req, cpu_pairs, o, ctx), groups, 1e-6f);
+  ringscan::testing::expect_same_groups(gpu->prompt_groups(req, cpu_pairs, o, ctx), groups, 0.0f);
 
   // Profiles: the content aggregation is bit for bit the CPU's.
   const AccountProfiles cpu_profiles = cpu->account_profiles(req, o, ctx);
@@ -227,14 +227,15 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
                         gpu_accounts.end(), std::back_inserter(common));
   EXPECT_GE(double(common.size()), 0.995 * double(std::max(cpu_accounts.size(), gpu_accounts.size())));
 
-  // Evidence graph and clustering on the same candidates: identical edges and labels; the
-  // weights agree to a few ulps (device expf/sqrtf and fused multiply-adds).
+  // Evidence graph and clustering on the same candidates: identical edges, weights and labels
+  // (the shared arithmetic is built without multiply-add contraction, exp and log are
+  // host/portable_math.hpp's).
   const EvidenceGraph cpu_graph = cpu->evidence_graph(groups, cpu_profiles, cpu_accounts, o, ctx);
   const EvidenceGraph gpu_graph = gpu->evidence_graph(groups, cpu_profiles, cpu_accounts, o, ctx);
   EXPECT_EQ(gpu_graph.offsets, cpu_graph.offsets);
   EXPECT_EQ(gpu_graph.neighbours, cpu_graph.neighbours);
   for (std::size_t e = 0; e < std::min(gpu_graph.evidence.size(), cpu_graph.evidence.size()); ++e)
-    EXPECT_NEAR(gpu_graph.evidence[e].weight, cpu_graph.evidence[e].weight, 1e-5f);
+    EXPECT_EQ(gpu_graph.evidence[e].weight, cpu_graph.evidence[e].weight) << e;
   const Clustering cpu_clusters = cpu->cluster_accounts(cpu_graph, o, ctx);
   const Clustering gpu_clusters = gpu->cluster_accounts(cpu_graph, o, ctx);
   EXPECT_EQ(gpu_clusters.num_clusters, cpu_clusters.num_clusters);
@@ -328,13 +329,13 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
                                         int64_t(first.size()), o, kDeviceBudget);
   ASSERT_EQ(gpu.size(), first.size());
   const ProfilesView view = host_view(p, o);
-  // Tolerance: expf/sqrtf and fused multiply-adds differ by a few ulps between host and device.
+  // The same bits: no contraction in the kernels, exp and log from host/portable_math.hpp.
   for (std::size_t i = 0; i < gpu.size(); ++i) {
     const PairEvidence cpu = evaluate_pair(view, first[i], second[i], idf[i]);
-    EXPECT_NEAR(gpu[i].shared_prompts, cpu.shared_prompts, 1e-5f);
-    EXPECT_NEAR(gpu[i].synchrony, cpu.synchrony, 1e-5f);
-    EXPECT_NEAR(gpu[i].behaviour, cpu.behaviour, 1e-5f);
-    EXPECT_NEAR(gpu[i].content, cpu.content, 1e-5f);
-    EXPECT_NEAR(gpu[i].weight, cpu.weight, 1e-5f);
+    EXPECT_EQ(gpu[i].shared_prompts, cpu.shared_prompts) << i;
+    EXPECT_EQ(gpu[i].synchrony, cpu.synchrony) << i;
+    EXPECT_EQ(gpu[i].behaviour, cpu.behaviour) << i;
+    EXPECT_EQ(gpu[i].content, cpu.content) << i;
+    EXPECT_EQ(gpu[i].weight, cpu.weight) << i;
   }
 }
