@@ -23,7 +23,6 @@
 #include <utility>
 
 #include "hdf5_reader_detail.hpp"
-#include "parallel.hpp"
 #include "ringscan/error.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -518,8 +517,6 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
   const auto fields = [](auto& a, auto& d) { dataset_fields(a, d); };
   const isolation::FrameHandler receive_result = result_into(out, path, fields);
   const SharedSlots slots;  // mapped before the fork: shared with the child
-  constexpr int64_t kCopyBlock = int64_t{1} << 18;  // floats per thread's piece of a slot
-  const ThreadScope threads(ctx.threads);
   isolation::run_isolated(
       path, ctx, limits,
       [&](const ChildChannel& channel, const Context& child_ctx) {
@@ -554,12 +551,8 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
         if (first != received || count < 0 || count > rows - first || slot < 0 ||
             slot >= SharedSlots::kSlots || count * out.dim > SharedSlots::kSlotFloats)
           malformed(path);
-        // Copied by all threads: one thread moves a few GB/s, short of what memory can.
-        float* to = out.embeddings.data() + first * out.dim;
-        const float* from = slots.slot(slot);
-        detail::parallel_for_blocks(count * out.dim, kCopyBlock, [&](int64_t b, int64_t e) {
-          std::memcpy(to + b, from + b, size_t(e - b) * sizeof(float));
-        });
+        std::memcpy(out.embeddings.data() + first * out.dim, slots.slot(slot),
+                    size_t(count * out.dim) * sizeof(float));
         channel.ack();
         received += count;
         return false;

@@ -102,10 +102,10 @@ float inverse_norm(const float* v, int64_t d) {
 
 /// The rows of `embeddings` [R x D] in canonical order, scaled to unit length: each output
 /// row written by one thread, which also touches its pages first.
-LargeArray<float> unit_rows_in_order(const float* embeddings, const std::vector<int64_t>& request_row,
+std::vector<float> unit_rows_in_order(const float* embeddings, const std::vector<int64_t>& request_row,
                                      int64_t D) {
   const int64_t R = int64_t(request_row.size());
-  LargeArray<float> unit(R * D);
+  std::vector<float> unit(R * D);
   detail::parallel_for_blocks(R, kRowBlock, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* src = embeddings + request_row[r] * D;
@@ -119,7 +119,7 @@ LargeArray<float> unit_rows_in_order(const float* embeddings, const std::vector<
 
 /// Reorders the rows of `emb` [R x D] in place by following each cycle of the permutation
 /// (row r takes input row request_row[r]) and scales them to unit length; no second copy.
-void reorder_rows_in_place(LargeArray<float>& emb, const std::vector<int64_t>& request_row,
+void reorder_rows_in_place(std::vector<float>& emb, const std::vector<int64_t>& request_row,
                            int64_t D) {
   const int64_t R = int64_t(request_row.size());
   std::vector<float> held(D);

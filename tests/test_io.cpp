@@ -24,8 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<float> as_vector(const LargeArray<float>& a) { return {a.begin(), a.end()}; }
-
 /// Expects fn() to throw E whose message contains every one of `parts`; returns the message.
 template <class E, class Fn>
 std::string expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
@@ -204,7 +202,7 @@ TEST_F(LoadDataset, LoadsWhatInputFileWriterWrote) {
   ASSERT_EQ(d.num_requests(), 10);
   for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(d.request_account[i], i % 3);
   EXPECT_EQ(d.dim, 4);
-  EXPECT_EQ(as_vector(d.embeddings), embedding);
+  EXPECT_EQ(d.embeddings, embedding);
   ASSERT_TRUE(d.has_time());
   EXPECT_EQ(d.request_time[9], 1700000009);
   EXPECT_EQ(d.feature_dim, 2);
@@ -235,7 +233,7 @@ TEST_F(LoadDataset, ReadsInChunksAndReportsProgress) {
   LoadOptions options;
   options.chunk_rows = 3;
   const Dataset d = load_dataset(path, ctx_, options);
-  EXPECT_EQ(as_vector(d.embeddings), embedding);
+  EXPECT_EQ(d.embeddings, embedding);
   EXPECT_EQ(done, (std::vector<int64_t>{0, 3, 6, 9, 10}));
 }
 
@@ -257,7 +255,7 @@ TEST_F(LoadDataset, Float16RoundTripIsWithinTolerance) {
   H5Tclose(type);
   H5Dclose(dset);
   H5Fclose(f);
-  EXPECT_EQ(as_vector(d.embeddings), by_hdf5);
+  EXPECT_EQ(d.embeddings, by_hdf5);
 }
 
 TEST_F(LoadDataset, Float16RoundTripIsExactForEveryFiniteHalfValue) {
@@ -319,7 +317,7 @@ TEST_F(LoadDataset, AcceptsFloat64EmbeddingsAndInt32Accounts) {
     f.dataset("/requests/embedding", H5T_IEEE_F64LE, {2, 2}, H5T_NATIVE_DOUBLE, embedding.data());
   }
   const Dataset d = load_dataset(path, ctx_);
-  EXPECT_EQ(as_vector(d.embeddings), (std::vector<float>{0.25f, -0.5f, 1e-3f, 2.0f}));
+  EXPECT_EQ(d.embeddings, (std::vector<float>{0.25f, -0.5f, 1e-3f, 2.0f}));
   EXPECT_EQ(d.account_ids, (std::vector<int64_t>{4, 5}));
 }
 
@@ -975,7 +973,7 @@ TEST_F(InputFileWriterTest, AppendsAcrossChunkBoundaries) {
     w.commit();
   }
   const Dataset d = load_dataset(path, ctx_);
-  EXPECT_EQ(as_vector(d.embeddings), all);
+  EXPECT_EQ(d.embeddings, all);
   EXPECT_TRUE(d.accounts_derived);
   ASSERT_EQ(d.num_requests(), int64_t(all_accounts.size()));
   for (size_t i = 0; i < all_accounts.size(); ++i)

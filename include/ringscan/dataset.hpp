@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "ringscan/large_array.hpp"
-
 namespace ringscan {
 
 /// Requests and accounts as read from an input file (schema `ringscan` version 1).
@@ -16,7 +14,7 @@ struct Dataset {
   bool accounts_derived = false;            ///< true when /accounts/id was absent
   std::vector<int64_t> request_account;     ///< [R] row in account_ids of each request
   int64_t dim = 0;                          ///< D, embedding width
-  LargeArray<float> embeddings;             ///< [R x D] row-major, as stored (not normalised)
+  std::vector<float> embeddings;            ///< [R x D] row-major, as stored (not normalised)
   std::vector<int64_t> request_time;        ///< [R] unix seconds, or empty
   int64_t feature_dim = 0;                  ///< B, behaviour vector width (0 if absent)
   std::vector<float> features;              ///< [A x B] row-major, or empty

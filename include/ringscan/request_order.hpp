@@ -17,7 +17,7 @@ struct CanonicalRequests {
   std::vector<int64_t> request_row;      ///< [R] canonical request -> row in the input
   std::vector<int64_t> request_owner;    ///< [R] canonical request -> canonical account
   std::vector<int64_t> account_offsets;  ///< [A+1] requests of account a: [off[a], off[a+1])
-  LargeArray<float> unit_embeddings;     ///< [R x D] unit length (zero vectors stay zero)
+  std::vector<float> unit_embeddings;    ///< [R x D] unit length (zero vectors stay zero)
   std::vector<int64_t> time;             ///< [R] unix seconds, or empty
   std::vector<float> features;           ///< [A x B] behaviour in canonical account order
   int64_t feature_dim = 0;
