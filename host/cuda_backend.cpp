@@ -12,6 +12,7 @@
 #include "partitioned_join.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
+#include "ringscan/sizes.hpp"
 #include "stage_variants.hpp"
 
 namespace ringscan {
@@ -45,6 +46,9 @@ SelfJoin device_self_join(int64_t device_budget, std::shared_ptr<JoinWork> work)
     if (!exact && n > kDeviceExactJoinRows) {
       pairs = partitioned_self_join(*search, x, n, d, radius, cap, accept, kDevicePartition, ctx, stage);
     } else {
+      // The search hands back every row's up-to-cap neighbours at once (distance, row, count).
+      ctx.require_memory(size_from_double(double(n) * double(cap) * 12 + double(n) * 4),
+                         std::string(stage) + " on the device, for its neighbour lists");
       append_neighbour_pairs(search->nearest_others(nullptr, n, nullptr, n, radius, cap), nullptr,
                              accept, pairs);
       make_canonical(pairs);  // sorted: independent of the thread that found each pair
