@@ -78,22 +78,48 @@ TEST(CanonicalRequests, AreTheSameWhateverTheInputOrder) {
   EXPECT_EQ(a.features, b.features);
 }
 
+/// `d` with its requests listed in `order` (request i of the result is d's order[i]).
+static Dataset with_request_order(const Dataset& d, const std::vector<int64_t>& order) {
+  Dataset p = d;
+  for (std::size_t r = 0; r < order.size(); ++r) {
+    p.request_account[r] = d.request_account[order[r]];
+    if (d.has_time()) p.request_time[r] = d.request_time[order[r]];
+    std::copy_n(&d.embeddings[order[r] * d.dim], d.dim, &p.embeddings[r * d.dim]);
+  }
+  return p;
+}
+
 TEST(CanonicalRequests, TakingTheDatasetOverGivesTheSameAsCopyingIt) {
-  // The embeddings taken over are permuted in place (cycle by cycle); copied, gathered.
+  // Taken over, the embeddings are permuted in place: cycles cut into segments moved by
+  // several threads, short cycles one per task. Copied, they are gathered. Three input
+  // orders: random (mostly one long cycle), canonical already (nothing moves), and
+  // canonical with neighbours swapped (only 2-cycles); three thread counts.
   Context ctx = test_context();
-  const Dataset d = ringscan::testing::permuted(generate_in_memory(small_world(6), ctx), 17);
-  const CanonicalRequests expected = canonical_requests(d, ctx);
-  Dataset moved = d;
-  const CanonicalRequests got = canonical_requests(std::move(moved), ctx);
-  EXPECT_TRUE(moved.embeddings.empty());
-  EXPECT_EQ(got.request_row, expected.request_row);
-  EXPECT_EQ(got.request_owner, expected.request_owner);
-  EXPECT_EQ(got.account_offsets, expected.account_offsets);
-  EXPECT_EQ(got.time, expected.time);
-  ASSERT_EQ(got.unit_embeddings.size(), expected.unit_embeddings.size());
-  EXPECT_EQ(std::memcmp(got.unit_embeddings.data(), expected.unit_embeddings.data(),
-                        expected.unit_embeddings.size() * sizeof(float)),
-            0);
+  const Dataset random_order = ringscan::testing::permuted(generate_in_memory(small_world(6), ctx), 17);
+  ASSERT_GT(random_order.num_requests(), 3 * 4096);  // long cycles of several segments
+  const std::vector<int64_t> canonical = canonical_requests(random_order, ctx).request_row;
+  std::vector<int64_t> swapped = canonical;
+  for (std::size_t r = 0; r + 1 < swapped.size(); r += 2) std::swap(swapped[r], swapped[r + 1]);
+  for (const Dataset& d : {random_order, with_request_order(random_order, canonical),
+                           with_request_order(random_order, swapped)}) {
+    const CanonicalRequests expected = canonical_requests(d, ctx);
+    for (const int threads : {1, 2, 3}) {
+      Context c = ctx;
+      c.threads = threads;
+      Dataset moved = d;
+      const CanonicalRequests got = canonical_requests(std::move(moved), c);
+      EXPECT_TRUE(moved.embeddings.empty());
+      EXPECT_EQ(got.request_row, expected.request_row);
+      EXPECT_EQ(got.request_owner, expected.request_owner);
+      EXPECT_EQ(got.account_offsets, expected.account_offsets);
+      EXPECT_EQ(got.time, expected.time);
+      ASSERT_EQ(got.unit_embeddings.size(), expected.unit_embeddings.size());
+      EXPECT_EQ(std::memcmp(got.unit_embeddings.data(), expected.unit_embeddings.data(),
+                            expected.unit_embeddings.size() * sizeof(float)),
+                0)
+          << threads << " threads";
+    }
+  }
 }
 
 TEST(CanonicalRequests, KeepZeroNormEmbeddingsAtZero) {
