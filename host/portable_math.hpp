@@ -2,7 +2,7 @@
 // host and the device compute the same bits: CUDA's expf is within 2 ulp and glibc's within
 // 1, and one ulp of an edge weight at --edge-threshold decides whether the edge exists.
 // Needs the device code built without multiply-add contraction (CMakeLists: --fmad=false),
-// as the host code is (x86-64 without -mfma cannot contract).
+// as the host code is (-ffp-contract=off).
 #pragma once
 #include <cmath>
 
