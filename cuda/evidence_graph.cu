@@ -74,20 +74,14 @@ struct DevicePairEvaluator::Profiles {
   DeviceProfiles device;
 };
 
-namespace {
-/// Device bytes of one batch of pairs: two account ids, the summed IDF and the evidence.
-constexpr int64_t kBatchBytes = kBatch * int64_t(8 + 8 + 4 + sizeof(PairEvidence));
-
-const AccountProfiles& within_budget(const AccountProfiles& profiles, int64_t device_budget) {
-  require_device_memory(double(DeviceProfiles::bytes_for(profiles) + kBatchBytes), device_budget,
-                        "pair evidence on the device");
-  return profiles;
-}
-}  // namespace
-
 DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options,
-                                         int64_t device_budget)
-    : profiles_(new Profiles{DeviceProfiles(within_budget(profiles, device_budget), options)}) {}
+                                         int64_t device_budget) {
+  // The profiles and one batch of pairs: two account ids, the summed IDF and the evidence.
+  const int64_t batch_bytes = kBatch * int64_t(8 + 8 + 4 + sizeof(PairEvidence));
+  require_device_memory(double(DeviceProfiles::bytes_for(profiles) + batch_bytes), device_budget,
+                        "pair evidence on the device");
+  profiles_.reset(new Profiles{DeviceProfiles(profiles, options)});
+}
 
 DevicePairEvaluator::~DevicePairEvaluator() = default;
 

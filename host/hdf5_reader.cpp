@@ -36,9 +36,8 @@ constexpr int64_t kElementBlock = int64_t{1} << 15;
 int64_t saturating_mul(int64_t a, int64_t b) { return saturating_multiply(a, b); }
 
 /// Sizes `v` to n elements, turning an allocation failure into BudgetExceeded.
-template <class Array>
-void allocate(Array& v, int64_t n, const std::string& what) {
-  using T = typename Array::value_type;
+template <class T>
+void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
   try {
     v.resize(static_cast<size_t>(n));
   } catch (const std::bad_alloc&) {

@@ -107,19 +107,19 @@ float inverse_norm(const float* v, int64_t d) {
   return s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
 }
 
-/// The rows of `embeddings` [R x D] in canonical order, scaled to unit length: each output
-/// row written by one thread, which also touches its pages first.
+/// dst [D] = src [D] scaled to unit length (a zero vector stays zero); dst may be src.
+void write_unit_row(const float* src, float* dst, int64_t D) {
+  const float inv = inverse_norm(src, D);
+  for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
+}
+
+/// The rows of `embeddings` [R x D] in canonical order, scaled to unit length.
 std::vector<float> unit_rows_in_order(const float* embeddings, const std::vector<int64_t>& request_row,
-                                     int64_t D) {
+                                      int64_t D) {
   const int64_t R = int64_t(request_row.size());
   std::vector<float> unit(R * D);
   detail::parallel_for_blocks(R, kRowBlock, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* src = embeddings + request_row[r] * D;
-      const float inv = inverse_norm(src, D);
-      float* dst = &unit[r * D];
-      for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
-    }
+    for (int64_t r = b; r < e; ++r) write_unit_row(embeddings + request_row[r] * D, &unit[r * D], D);
   });
   return unit;
 }
@@ -147,42 +147,37 @@ void move_segment(float* emb, const std::vector<int64_t>& request_row, int64_t D
   std::copy_n(last, D, emb + at * D);
 }
 
-/// Reorders the rows of `emb` [R x D] in place (row r takes input row request_row[r]) and
-/// scales them to unit length; no second copy of the rows. One thread walks the cycles of
-/// the permutation by their indices only; the rows move in parallel: short cycles one per
-/// task, long ones (a random order is mostly one cycle) cut into segments of kSegmentRows,
-/// each segment's first row saved before any moves since the segment before it reads it last.
+/// Reorders the rows of `emb` [R x D] in place (row r takes input row request_row[r]); no
+/// second copy of the rows. One thread walks the cycles of the permutation by their indices
+/// only; the rows move in parallel: short cycles one per task, long ones (a random order is
+/// mostly one cycle) cut into segments of kSegmentRows, each segment's first row saved before
+/// any moves since the segment before it reads it last.
 void reorder_rows_in_place(std::vector<float>& emb, const std::vector<int64_t>& request_row,
                            int64_t D) {
   const int64_t R = int64_t(request_row.size());
   std::vector<uint8_t> visited(R, 0);
-  std::vector<CycleSegment> long_cycles, short_cycles;
+  std::vector<CycleSegment> long_cycles, short_cycles, cycle;
   for (int64_t start = 0; start < R; ++start) {
-    if (visited[start]) continue;
-    visited[start] = 1;
-    if (request_row[start] == start) continue;
-    const int64_t first_segment = int64_t(long_cycles.size());
-    int64_t at = start;
-    do {
-      CycleSegment s{at, 0, 0};
-      for (int64_t p = at;;) {
+    if (visited[start] || request_row[start] == start) continue;
+    cycle.clear();
+    for (int64_t p = start; cycle.empty() || p != start;) {
+      CycleSegment s{p, 0, 0};
+      do {
         visited[p] = 1;
         ++s.length;
         p = request_row[p];
-        at = p;
-        if (p == start || s.length == kSegmentRows) break;
-      }
-      long_cycles.push_back(s);
-    } while (at != start);
-    const int64_t segments = int64_t(long_cycles.size()) - first_segment;
-    if (segments == 1) {  // the whole cycle: moved by one task with its own saved row
-      long_cycles.back().next = -1;
-      short_cycles.push_back(long_cycles.back());
-      long_cycles.pop_back();
+      } while (p != start && s.length < kSegmentRows);
+      cycle.push_back(s);
+    }
+    if (cycle.size() == 1) {  // the whole cycle: moved by one task with its own saved row
+      short_cycles.push_back(cycle[0]);
       continue;
     }
-    for (int64_t k = first_segment; k < int64_t(long_cycles.size()); ++k)
-      long_cycles[k].next = k + 1 < int64_t(long_cycles.size()) ? k + 1 : first_segment;
+    const int64_t first = int64_t(long_cycles.size()), n = int64_t(cycle.size());
+    for (int64_t k = 0; k < n; ++k) {
+      cycle[k].next = first + (k + 1) % n;
+      long_cycles.push_back(cycle[k]);
+    }
   }
 
   float* rows = emb.data();
@@ -199,14 +194,6 @@ void reorder_rows_in_place(std::vector<float>& emb, const std::vector<int64_t>& 
     for (int64_t i = b; i < e; ++i) {
       std::copy_n(rows + short_cycles[i].first * D, D, held.data());
       move_segment(rows, request_row, D, short_cycles[i], held.data());
-    }
-  });
-
-  detail::parallel_for_blocks(R, kRowBlock, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      float* v = &emb[r * D];
-      const float inv = inverse_norm(v, D);
-      for (int64_t i = 0; i < D; ++i) v[i] *= inv;
     }
   });
 }
@@ -232,6 +219,10 @@ CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx) {
   c.unit_embeddings = std::move(data.embeddings);
   data.embeddings.clear();
   reorder_rows_in_place(c.unit_embeddings, c.request_row, c.dim);
+  float* rows = c.unit_embeddings.data();
+  detail::parallel_for_blocks(c.num_requests, kRowBlock, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) write_unit_row(rows + r * c.dim, rows + r * c.dim, c.dim);
+  });
   ctx.report("order", c.num_requests, c.num_requests);
   return c;
 }
