@@ -1,6 +1,7 @@
-// Stage 3 on the GPU: content profiles by the portable aggregation
-// (host/portable/content_profiles.hpp) on thrust::cuda, streamed over blocks of accounts so
-// that device memory is bounded by the block, not the input.
+// Stage 3 on the GPU: the portable account profiles (host/portable/account_profiles.hpp) on
+// thrust::cuda. Content is streamed over blocks of accounts, so that device memory is bounded
+// by the block, not the input; behaviour and timing hold their inputs (A x B features; R times
+// and owners) on the device at once.
 #include <thrust/system/cuda/execution_policy.h>
 
 #include <algorithm>
@@ -8,13 +9,18 @@
 
 #include "cuda_check.cuh"
 #include "cuda_stages.hpp"
+#include "device_budget.hpp"
 #include "device_buffer.cuh"
 #include "thrust_errors.cuh"
-#include "portable/content_profiles.hpp"
+#include "portable/account_profiles.hpp"
+#include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan::cuda {
+namespace {
 
+/// content [A x D], aggregated in blocks of accounts whose embeddings fit a quarter of the
+/// budget.
 std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device_budget) {
   const int64_t A = req.num_accounts, D = req.dim;
   std::vector<float> content(A * D, 0.0f);
@@ -47,6 +53,38 @@ std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device
     a0 = a1;
   }
   return content;
+}
+
+}  // namespace
+
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 int64_t device_budget) {
+  const int64_t A = req.num_accounts, R = req.num_requests, B = req.feature_dim;
+  ActivitySpan span;
+  AccountProfiles p = account_profiles_frame(req, options, &span);
+  p.content = content_profiles(req, device_budget);
+
+  if (B > 0) {
+    // Features and z-scores; column, sorted copy, run values and counts, the sort's scratch.
+    require_device_memory(double(A) * B * 8 + double(A) * (4 + 4 + 4 + 8 + 4), device_budget,
+                          "behaviour profiles on the device");
+    const DeviceBuffer<float> features(req.features);
+    run_thrust("behaviour profiles on the device", [&] {
+      portable::behaviour_profiles<DeviceMemory>(thrust::cuda::par, features.data(), A, B, p.behaviour,
+                                                 p.behaviour_common);
+    });
+  }
+
+  if (p.has_timing) {
+    require_device_memory(portable::timing_profiles_bytes(R, A, span.buckets), device_budget,
+                          "timing profiles on the device");
+    const DeviceBuffer<int64_t> offsets(req.account_offsets), owner(req.request_owner), time(req.time);
+    run_thrust("timing profiles on the device", [&] {
+      portable::timing_profiles<DeviceMemory>(thrust::cuda::par, R, A, offsets.data(), owner.data(),
+                                              time.data(), span, p);
+    });
+  }
+  return p;
 }
 
 }  // namespace ringscan::cuda

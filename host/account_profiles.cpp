@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "evidence_math.hpp"
+#include "profile_rules.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/error.hpp"
 #include "parallel.hpp"
@@ -11,10 +12,6 @@
 
 namespace ringscan {
 namespace {
-
-constexpr float kMaxZ = 8.0f;
-/// Share of accounts at one exact value that makes the value a default (no evidence).
-constexpr double kCommonShare = 0.2;
 
 /// Median of a copy of `v` (upper median for even sizes; deterministic).
 float median_of(std::vector<float> v) {
@@ -49,85 +46,77 @@ std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
       }
       i = j;
     }
-    const bool has_common = double(best) >= kCommonShare * double(A) && best >= 2;
-    const float med = median_of(column);
+    const float med = canonical_zero(median_of(column));
     for (int64_t a = 0; a < A; ++a) column[a] = std::fabs(column[a] - med);
-    float scale = 1.4826f * median_of(column);
-    if (!(scale > 1e-12f)) {
-      double mean_abs = 0;
-      for (int64_t a = 0; a < A; ++a) mean_abs += column[a];
-      scale = float(1.2533 * mean_abs / double(std::max<int64_t>(A, 1)));
-    }
-    if (!(scale > 1e-12f)) return;  // constant feature: carries no information
-    for (int64_t a = 0; a < A; ++a)
-      z[a * B + f] = std::clamp((x[a * B + f] - med) / scale, -kMaxZ, kMaxZ);
-    if (has_common) common[f] = std::clamp((mode - med) / scale, -kMaxZ, kMaxZ);
+    float scale = mad_scale(median_of(column));
+    if (!(scale > kMinRobustScale)) scale = mean_absolute_scale(column.data(), A);
+    if (!(scale > kMinRobustScale)) return;  // constant feature: carries no information
+    for (int64_t a = 0; a < A; ++a) z[a * B + f] = robust_z_score(x[a * B + f], med, scale);
+    if (is_common_value(best, A)) common[f] = robust_z_score(canonical_zero(mode), med, scale);
   });
   return z;
 }
 
 }  // namespace
 
-AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
-                                 const Context& ctx) {
-  return account_profiles(req, options, ctx, true);
+void check_account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                            const Context& ctx) {
+  RINGSCAN_EXPECTS(options.time_window_seconds >= 1, "--time-window must be at least 1 second");
+  ctx.require_memory(size_from_double(double(req.num_accounts) * req.dim * 4 + double(req.num_requests) * 12),
+                     "account profiles");
 }
 
-AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
-                                 const Context& ctx, bool with_content) {
-  const int64_t A = req.num_accounts, D = req.dim, R = req.num_requests;
-  RINGSCAN_EXPECTS(options.time_window_seconds >= 1, "--time-window must be at least 1 second");
-  ctx.require_memory(size_from_double(double(A) * D * 4 + double(R) * 12), "account profiles");
-  ThreadScope threads(ctx.threads);
+AccountProfiles account_profiles_frame(const CanonicalRequests& req, const DetectOptions& options,
+                                       ActivitySpan* span) {
   AccountProfiles p;
-  p.num_accounts = A;
-  p.dim = D;
-
-  if (with_content) {
-    p.content.assign(A * D, 0.0f);
-    detail::parallel_for(A, 64, [&](int64_t a) {
-      float* out = &p.content[a * D];
-      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
-        for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
-      normalise_to_unit(out, D);
-    });
-  }
-
-  if (req.feature_dim > 0) {
-    p.feature_dim = req.feature_dim;
-    p.behaviour = robust_z(req.features, A, req.feature_dim, p.behaviour_common);
-  }
-
-  p.bucket_offsets.assign(A + 1, 0);
-  p.timing_norm.assign(A, 0.0f);
-  if (!req.time.empty() && R > 0) {
+  p.num_accounts = req.num_accounts;
+  p.dim = req.dim;
+  p.feature_dim = req.feature_dim;
+  p.bucket_offsets.assign(req.num_accounts + 1, 0);
+  p.timing_norm.assign(req.num_accounts, 0.0f);
+  if (!req.time.empty() && req.num_requests > 0) {
     p.has_timing = true;
     p.request_offsets = req.account_offsets;
     p.request_time = req.time;  // canonical order: by account, then time
-    const int64_t t0 = *std::min_element(req.time.begin(), req.time.end());
-    const int64_t t1 = *std::max_element(req.time.begin(), req.time.end());
-    p.days = (t1 - t0) / 86400 + 1;
+    const auto [t0, t1] = std::minmax_element(req.time.begin(), req.time.end());
+    *span = activity_span(*t0, *t1, options.time_window_seconds);
+    p.days = span->days;
+  }
+  return p;
+}
+
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 const Context& ctx) {
+  const int64_t A = req.num_accounts, D = req.dim, R = req.num_requests;
+  check_account_profiles(req, options, ctx);
+  ThreadScope threads(ctx.threads);
+  ActivitySpan span;
+  AccountProfiles p = account_profiles_frame(req, options, &span);
+
+  p.content.assign(A * D, 0.0f);
+  detail::parallel_for(A, 64, [&](int64_t a) {
+    float* out = &p.content[a * D];
+    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
+      for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
+    normalise_to_unit(out, D);
+  });
+
+  if (req.feature_dim > 0) p.behaviour = robust_z(req.features, A, req.feature_dim, p.behaviour_common);
+
+  if (p.has_timing) {
+    const int64_t t0 = span.first, width = span.width, buckets = span.buckets;
     p.time_of_day.resize(R);
     detail::parallel_for(A, 256, [&](int64_t a) {
       const int64_t first = req.account_offsets[a], last = req.account_offsets[a + 1];
-      for (int64_t r = first; r < last; ++r) {
-        const int64_t tod = req.time[r] % 86400;
-        p.time_of_day[r] = int32_t(tod < 0 ? tod + 86400 : tod);
-      }
+      for (int64_t r = first; r < last; ++r) p.time_of_day[r] = second_of_day(req.time[r]);
       std::sort(p.time_of_day.begin() + first, p.time_of_day.begin() + last);
     });
-    const int64_t width = 2 * options.time_window_seconds;
-    // Very long spans get wider buckets so the bucket count stays bounded.
-    const int64_t buckets = (t1 - t0) / width + 1;
-    RINGSCAN_EXPECTS(buckets <= (int64_t(1) << 30),
-                     "requests span too long a time for --time-window " +
-                         std::to_string(options.time_window_seconds) + " s (" + std::to_string(buckets) + " buckets)");
     // Requests of an account are sorted by time, so its buckets come out ascending.
     std::vector<int64_t> count(A, 0);
     for (int64_t a = 0; a < A; ++a) {
       int64_t last = -1;
       for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
-        const int64_t b = (req.time[r] - t0) / width;
+        const int64_t b = activity_bucket(req.time[r], t0, width);
         if (b != last) ++count[a];
         last = b;
       }
@@ -138,7 +127,7 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
     for (int64_t a = 0; a < A; ++a) {
       int64_t last = -1, at = p.bucket_offsets[a];
       for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
-        const int64_t b = (req.time[r] - t0) / width;
+        const int64_t b = activity_bucket(req.time[r], t0, width);
         if (b != last) {
           p.active_buckets[at++] = int32_t(b);
           ++accounts_in_bucket[b];
@@ -149,16 +138,10 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
     int64_t active_accounts = 0;
     for (int64_t a = 0; a < A; ++a) active_accounts += count[a] > 0;
     p.bucket_idf.resize(buckets);
-    for (int64_t b = 0; b < buckets; ++b)
-      p.bucket_idf[b] = accounts_in_bucket[b] > 0
-                            ? float(std::log(1.0 + double(active_accounts) / double(accounts_in_bucket[b])))
-                            : 0.0f;
-    for (int64_t a = 0; a < A; ++a) {
-      double s = 0;
-      for (int64_t i = p.bucket_offsets[a]; i < p.bucket_offsets[a + 1]; ++i)
-        s += double(p.bucket_idf[p.active_buckets[i]]) * p.bucket_idf[p.active_buckets[i]];
-      p.timing_norm[a] = float(std::sqrt(s));
-    }
+    for (int64_t b = 0; b < buckets; ++b) p.bucket_idf[b] = activity_bucket_idf(active_accounts, accounts_in_bucket[b]);
+    for (int64_t a = 0; a < A; ++a)
+      p.timing_norm[a] = activity_norm(p.active_buckets.data() + p.bucket_offsets[a],
+                                       p.bucket_offsets[a + 1] - p.bucket_offsets[a], p.bucket_idf.data());
   }
   ctx.report("account profiles", A, A);
   return p;

@@ -1,6 +1,6 @@
 // The CUDA backend: each stage's compute-heavy part on the device (kNN and threshold joins by
 // cuBLAS tiles and a fused selection kernel, exact or over a k-means partition; prompt
-// groups, content aggregation, the evidence graph, clustering, the merge's pair evidence,
+// groups, the account profiles, the evidence graph, clustering, the merge's pair evidence,
 // ring tallies); the rest of each stage is the code the CPU backend runs
 // (host/stage_variants.hpp).
 #include <algorithm>
@@ -76,8 +76,9 @@ class CudaBackend final : public Backend {
   }
   AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                    const Context& ctx) override {
-    AccountProfiles p = ringscan::account_profiles(req, options, ctx, false);
-    p.content = cuda::content_profiles(req, device_budget(ctx));
+    check_account_profiles(req, options, ctx);
+    AccountProfiles p = cuda::account_profiles(req, options, device_budget(ctx));
+    ctx.report("account profiles", req.num_accounts, req.num_accounts);
     return p;
   }
   std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(

@@ -65,9 +65,12 @@ std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const Pr
 /// against the free memory), else 90% of the device's free memory.
 int64_t device_memory_budget(int64_t requested);
 
-/// Content profiles [A x D] of canonical requests, aggregated on the device in blocks of
-/// accounts whose embeddings fit a quarter of `device_budget`. Bit-identical to the CPU's.
-std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device_budget);
+/// The CPU stage's account profiles of canonical requests, computed on the device within
+/// `device_budget` bytes (BudgetExceeded beyond): content in blocks of accounts whose
+/// embeddings fit a quarter of the budget, behaviour and timing at once. Bit-identical to the
+/// CPU's.
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 int64_t device_budget);
 
 /// Canonical cluster labels of `graph` (the CPU stage's rule), computed on the device.
 std::vector<int64_t> cluster_labels(const EvidenceGraph& graph, int64_t min_core_degree,

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "profile_rules.hpp"
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/clustering.hpp"
 #include "ringscan/evidence_graph.hpp"
@@ -44,9 +45,16 @@ Clustering merge_coordinated_clusters(const Clustering& clusters, const Canonica
                                       const DetectOptions& options, const Context& ctx,
                                       const PairEvaluator& evaluate);
 
-/// Account profiles; with `with_content` false, `content` is left empty for the caller to
-/// fill (the CUDA backend aggregates it on the device).
-AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
-                                 const Context& ctx, bool with_content);
+/// Account profiles with what every backend sets alike: their sizes, zero timing norms and
+/// bucket offsets (what an input without times keeps) and, where the requests have times,
+/// has_timing, the request times by account, and their span (days, into *span). Throws
+/// InvalidInput when the span has too many buckets for --time-window.
+AccountProfiles account_profiles_frame(const CanonicalRequests& req, const DetectOptions& options,
+                                       ActivitySpan* span);
+
+/// The account profiles stage's checks of its options and of the host memory its outputs take
+/// (BudgetExceeded), whichever backend computes them.
+void check_account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                            const Context& ctx);
 
 }  // namespace ringscan

@@ -208,15 +208,13 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   const PromptGroups gpu_groups = prompt_groups(req, gpu_pairs, o);
   EXPECT_EQ(gpu_groups.group_of_request, groups.group_of_request);
   EXPECT_EQ(gpu_groups.group_accounts, groups.group_accounts);
-  // The groups themselves, built on the device from the same pairs: identical; the IDF is a
-  // double logarithm rounded to float (device log within 1 ulp of the host's).
+  // The groups themselves, built on the device from the same pairs: identical, IDF included
+  // (the portable logarithm).
   ringscan::testing::expect_same_groups(gpu->prompt_groups(req, cpu_pairs, o, ctx), groups, 0.0f);
 
-  // Profiles: the content aggregation is bit for bit the CPU's.
+  // Profiles: content, behaviour and timing, bit for bit the CPU's.
   const AccountProfiles cpu_profiles = cpu->account_profiles(req, o, ctx);
-  const AccountProfiles gpu_profiles = gpu->account_profiles(req, o, ctx);
-  EXPECT_EQ(gpu_profiles.content, cpu_profiles.content);
-  EXPECT_EQ(gpu_profiles.timing_norm, cpu_profiles.timing_norm);
+  ringscan::testing::expect_same_profiles(gpu->account_profiles(req, o, ctx), cpu_profiles);
 
   // Account index: exact on both; neighbour choices may differ only at distance ties, which
   // random profiles make rare: at least 99.5% of the pairs agree.
@@ -300,6 +298,20 @@ TEST(CudaDetection, PartitionedJoinsFindThePlantedRingsAndRepeatExactly) {
   EXPECT_GE(e.ring_recall, cpu.ring_recall - 0.05);
   EXPECT_GE(e.account_precision, cpu.account_precision - 0.02);
   EXPECT_GE(e.account_recall, cpu.account_recall - 0.05);
+}
+
+TEST(CudaAccountProfiles, AreTheCpuStagesOnDefaultValuesSignedZerosAndEarlyTimes) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  ctx.device_memory_budget = kDeviceBudget;
+  DetectOptions o;
+  o.time_window_seconds = ringscan::testing::kEdgeCaseWindow;
+  const CanonicalRequests req = ringscan::testing::profile_edge_cases();
+  ringscan::testing::expect_same_profiles(make_backend(Device::Cuda)->account_profiles(req, o, ctx),
+                                          make_backend(Device::Cpu)->account_profiles(req, o, ctx));
+  const CanonicalRequests one = ringscan::testing::handmade({{-5}}, {{2.0f, 1.0f}});
+  ringscan::testing::expect_same_profiles(make_backend(Device::Cuda)->account_profiles(one, o, ctx),
+                                          make_backend(Device::Cpu)->account_profiles(one, o, ctx));
 }
 
 TEST(CudaDetection, RefusesADeviceBudgetTooSmallForOneTile) {

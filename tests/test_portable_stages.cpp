@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "portable/components.hpp"
-#include "portable/content_profiles.hpp"
+#include "portable/account_profiles.hpp"
 #include "portable/evidence_graph.hpp"
 #include "portable/prompt_groups.hpp"
 #include "portable/ring_tallies.hpp"
@@ -178,7 +178,24 @@ TEST(PortableClustering, GivesTheCpuStagesLabelsOnADetectionGraph) {
   EXPECT_EQ(twin.label, cpu.label);
 }
 
-TEST(PortableContentProfiles, AreTheCpuStagesBitForBit) {
+/// The account profiles by the portable stages on the OpenMP system, as the CUDA backend
+/// assembles them.
+AccountProfiles portable_profiles(const CanonicalRequests& req, const DetectOptions& o) {
+  ActivitySpan span;
+  AccountProfiles p = account_profiles_frame(req, o, &span);
+  p.content.assign(req.num_accounts * req.dim, -1.0f);
+  portable::content_profiles(thrust::omp::par, req.account_offsets.data(), req.unit_embeddings.data(),
+                             req.num_accounts, req.dim, p.content.data());
+  portable::behaviour_profiles<HostMemory>(thrust::omp::par, req.features.data(), req.num_accounts,
+                                           req.feature_dim, p.behaviour, p.behaviour_common);
+  if (p.has_timing)
+    portable::timing_profiles<HostMemory>(thrust::omp::par, req.num_requests, req.num_accounts,
+                                          req.account_offsets.data(), req.request_owner.data(),
+                                          req.time.data(), span, p);
+  return p;
+}
+
+TEST(PortableAccountProfiles, AreTheCpuStagesBitForBit) {
   const Context ctx = two_threads();
   Dataset d = generated(700, 40, 78);
   // Accounts without requests keep a zero profile.
@@ -187,12 +204,46 @@ TEST(PortableContentProfiles, AreTheCpuStagesBitForBit) {
   if (!d.labels.empty()) d.labels.push_back(-1);
   if (!d.account_payment.empty()) d.account_payment.push_back(0);
   const CanonicalRequests req = canonical_requests(d, ctx);
-  const AccountProfiles cpu = account_profiles(req, DetectOptions{}, ctx);
-  std::vector<float> twin(cpu.content.size(), -1.0f);
-  portable::content_profiles(thrust::omp::par, req.account_offsets.data(), req.unit_embeddings.data(),
-                             req.num_accounts, req.dim, twin.data());
-  ASSERT_EQ(twin.size(), cpu.content.size());
-  for (std::size_t i = 0; i < twin.size(); ++i) ASSERT_EQ(twin[i], cpu.content[i]) << "element " << i;
+  ASSERT_GT(req.feature_dim, 0);
+  ASSERT_FALSE(req.time.empty());
+  const DetectOptions o;
+  const AccountProfiles cpu = account_profiles(req, o, ctx);
+  ASSERT_GT(cpu.active_buckets.size(), 700u);
+  ringscan::testing::expect_same_profiles(portable_profiles(req, o), cpu);
+}
+
+TEST(PortableAccountProfiles, HandleDefaultValuesConstantFeaturesAndTimesBefore1970) {
+  const CanonicalRequests req = ringscan::testing::profile_edge_cases();
+  DetectOptions o;
+  o.time_window_seconds = ringscan::testing::kEdgeCaseWindow;
+  const AccountProfiles cpu = account_profiles(req, o, two_threads());
+  ASSERT_TRUE(std::isnan(cpu.behaviour_common[0]));   // constant: no default
+  EXPECT_EQ(cpu.behaviour[0], 0.0f);
+  EXPECT_TRUE(std::isfinite(cpu.behaviour_common[1])); // the majority value is a default
+  EXPECT_TRUE(std::isfinite(cpu.behaviour_common[2]));
+  EXPECT_EQ(cpu.behaviour[7 * 4 + 3], kMaxZ);           // the outlier is clipped
+  EXPECT_GE(cpu.days, 9);
+  ringscan::testing::expect_same_profiles(portable_profiles(req, o), cpu);
+
+  // One account, one request; and no times at all.
+  const CanonicalRequests one = ringscan::testing::handmade({{-5}}, {{2.0f, 1.0f}});
+  ringscan::testing::expect_same_profiles(portable_profiles(one, o), account_profiles(one, o, two_threads()));
+  CanonicalRequests untimed = req;
+  untimed.time.clear();
+  ringscan::testing::expect_same_profiles(portable_profiles(untimed, o), account_profiles(untimed, o, two_threads()));
+}
+
+// Both backends take the span from account_profiles_frame, which refuses it before any work.
+TEST(PortableAccountProfiles, RefuseASpanOfTooManyBucketsOnEitherBackend) {
+  const CanonicalRequests req = ringscan::testing::handmade({{0}, {int64_t(1) << 40}}, {});
+  DetectOptions o;
+  o.time_window_seconds = 1;
+  ActivitySpan span;
+  EXPECT_THROW(account_profiles(req, o, two_threads()), InvalidInput);
+  EXPECT_THROW(account_profiles_frame(req, o, &span), InvalidInput);
+  o.time_window_seconds = 1 << 12;
+  EXPECT_NO_THROW(account_profiles_frame(req, o, &span));
+  EXPECT_EQ(span.buckets, ((int64_t(1) << 40) >> 13) + 1);
 }
 
 TEST(PortableEvidenceGraph, IsTheCpuStagesGraphBitForBitOnADetection) {

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
 
+#include "ringscan/account_profiles.hpp"
 #include "ringscan/dataset.hpp"
+#include "ringscan/request_order.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/near_duplicates.hpp"
 
@@ -69,6 +72,79 @@ inline EvidenceGraph graph_from_adjacency(std::vector<std::vector<std::pair<int6
     }
   }
   return g;
+}
+
+/// Same floats, bit for bit (NaN only where NaN).
+inline void expect_same_floats(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    uint32_t g, w;
+    std::memcpy(&g, &got[i], 4);
+    std::memcpy(&w, &want[i], 4);
+    ASSERT_EQ(g, w) << what << "[" << i << "]: " << got[i] << " against " << want[i];
+  }
+}
+
+inline void expect_same_profiles(const AccountProfiles& got, const AccountProfiles& want) {
+  EXPECT_EQ(got.num_accounts, want.num_accounts);
+  EXPECT_EQ(got.feature_dim, want.feature_dim);
+  expect_same_floats(got.content, want.content, "content");
+  expect_same_floats(got.behaviour, want.behaviour, "behaviour");
+  expect_same_floats(got.behaviour_common, want.behaviour_common, "behaviour_common");
+  EXPECT_EQ(got.has_timing, want.has_timing);
+  EXPECT_EQ(got.request_offsets, want.request_offsets);
+  EXPECT_EQ(got.request_time, want.request_time);
+  EXPECT_EQ(got.time_of_day, want.time_of_day);
+  EXPECT_EQ(got.days, want.days);
+  EXPECT_EQ(got.bucket_offsets, want.bucket_offsets);
+  EXPECT_EQ(got.active_buckets, want.active_buckets);
+  expect_same_floats(got.bucket_idf, want.bucket_idf, "bucket_idf");
+  expect_same_floats(got.timing_norm, want.timing_norm, "timing_norm");
+}
+
+/// A small input written by hand: `requests[a]` holds account a's request times, `features`
+/// its behaviour row.
+inline CanonicalRequests handmade(const std::vector<std::vector<int64_t>>& requests,
+                           const std::vector<std::vector<float>>& features) {
+  Dataset d;
+  d.dim = 4;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  for (std::size_t a = 0; a < requests.size(); ++a) {
+    d.account_ids.push_back(int64_t(1000 + a));
+    for (const int64_t t : requests[a]) {
+      d.request_account.push_back(int64_t(a));
+      d.request_time.push_back(t);
+      for (int i = 0; i < 4; ++i) d.embeddings.push_back(normal(rng));
+    }
+    if (!features.empty()) d.features.insert(d.features.end(), features[a].begin(), features[a].end());
+  }
+  d.feature_dim = features.empty() ? 0 : int64_t(features[0].size());
+  return canonical_requests(d, Context{});
+}
+
+/// Window of profile_edge_cases' times (seconds).
+constexpr int64_t kEdgeCaseWindow = 900;
+
+/// An input of the account profiles' edge cases. Features: constant (no information); 60% of
+/// accounts at one value (MAD 0: the mean absolute deviation scales it); 25% at one value (a
+/// common default, whose z is kept); spread values with signed zeros and an outlier past the
+/// clip. Times around the epoch, some negative; account 3 has none, account 5 one, account 8
+/// a burst.
+inline CanonicalRequests profile_edge_cases() {
+  const int64_t A = 40;
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<std::vector<float>> features(A);
+  std::vector<std::vector<int64_t>> requests(A);
+  for (int64_t a = 0; a < A; ++a) {
+    features[a] = {3.0f, a < 24 ? 1.0f : uniform(rng), a % 4 == 0 ? 7.0f : 7.0f + uniform(rng),
+                   a % 5 == 0 ? (a % 2 ? -0.0f : 0.0f) : (a == 7 ? 1e6f : uniform(rng))};
+    const int64_t n = a == 3 ? 0 : a == 5 ? 1 : a == 8 ? 30 : 1 + a % 7;
+    for (int64_t i = 0; i < n; ++i)
+      requests[a].push_back(a == 8 ? -86400 * 3 + i : int64_t(rng() % 800000) - 400000);
+  }
+  return handmade(requests, features);
 }
 
 }  // namespace ringscan::testing

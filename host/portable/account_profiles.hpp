@@ -1,14 +1,36 @@
-// Content profiles (the unit mean of each account's unit embeddings) as Thrust algorithms over
-// raw arrays, instantiated for thrust::cuda by the CUDA backend and for thrust::omp by the CPU
-// tests. Each component sums the account's requests in canonical order, as the CPU stage does,
-// so both give the same bits.
+// Account profiles as Thrust algorithms over raw arrays, instantiated for thrust::cuda by the
+// CUDA backend and for thrust::omp by the CPU tests, which compare them with the CPU stage:
+// - content (the unit mean of each account's unit embeddings): each component sums the
+//   account's requests in canonical order, as the CPU stage does, so both give the same bits;
+// - behaviour (robust z-scores per feature): medians and the most frequent value by sorting
+//   each feature's column;
+// - timing (each account's seconds of day, its active buckets, their IDF and its norm): by a
+//   sort, a scan over bucket changes and integer counts added atomically.
+// The arithmetic of behaviour and timing is host/profile_rules.hpp's, which the CPU stage uses.
 #pragma once
+#include <thrust/copy.h>
+#include <thrust/count.h>
+#include <thrust/extrema.h>
+#include <thrust/fill.h>
 #include <thrust/for_each.h>
+#include <thrust/gather.h>
+#include <thrust/iterator/constant_iterator.h>
 #include <thrust/iterator/counting_iterator.h>
+#include <thrust/iterator/transform_iterator.h>
+#include <thrust/reduce.h>
+#include <thrust/scan.h>
+#include <thrust/sort.h>
+#include <thrust/transform.h>
 
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
+#include "components.hpp"
 #include "evidence_math.hpp"
+#include "profile_rules.hpp"
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/error.hpp"
 
 namespace ringscan::portable {
 
@@ -45,6 +67,209 @@ void content_profiles(Policy&& policy, const int64_t* account_offsets, const flo
   thrust::for_each(policy, first, first + num_accounts * dim,
                    detail::SumComponents{account_offsets, unit_embeddings, dim, content});
   thrust::for_each(policy, first, first + num_accounts, detail::NormaliseRow{content, dim});
+}
+
+namespace detail {
+
+struct FeatureColumn {
+  const float* features;
+  int64_t feature_dim, feature;
+  RINGSCAN_HD float operator()(int64_t a) const { return features[a * feature_dim + feature]; }
+};
+
+struct AbsoluteDeviation {
+  float median;
+  RINGSCAN_HD float operator()(float x) const { return fabsf(x - median); }
+};
+
+/// One thread: the fallback scale sums the deviations in account order, as the CPU does.
+struct MeanAbsoluteScale {
+  const float* absolute_deviation;
+  int64_t n;
+  float* scale;
+  RINGSCAN_HD void operator()(int64_t) const { *scale = mean_absolute_scale(absolute_deviation, n); }
+};
+
+struct ZScore {
+  const float* features;
+  int64_t feature_dim, feature;
+  float median, scale;
+  float* z;
+  RINGSCAN_HD void operator()(int64_t a) const {
+    const int64_t k = a * feature_dim + feature;
+    z[k] = robust_z_score(features[k], median, scale);
+  }
+};
+
+/// owner * 86400 + second of day: sorting these sorts each account's seconds of day (requests
+/// are grouped by ascending owner).
+struct DayKey {
+  const int64_t* request_owner;
+  const int64_t* time;
+  RINGSCAN_HD int64_t operator()(int64_t r) const {
+    return request_owner[r] * 86400 + second_of_day(time[r]);
+  }
+};
+
+struct SecondOfDayOfKey {
+  RINGSCAN_HD int32_t operator()(int64_t key) const { return int32_t(key % 86400); }
+};
+
+/// Whether request r opens an active bucket of its account: its first request, or the first
+/// in a later bucket (an account's requests are sorted by time).
+struct OpensBucket {
+  const int64_t* account_offsets;
+  const int64_t* request_owner;
+  const int64_t* time;
+  int64_t t0, width;
+  RINGSCAN_HD int64_t operator()(int64_t r) const {
+    return r == account_offsets[request_owner[r]] ||
+                   activity_bucket(time[r], t0, width) != activity_bucket(time[r - 1], t0, width)
+               ? 1
+               : 0;
+  }
+};
+
+/// Writes each opened bucket at its place (the scan of openings before it) and counts the
+/// accounts active in it; integer counts, so the order threads add in does not matter.
+struct RecordBucket {
+  OpensBucket opens;
+  const int64_t* place;  ///< [R + 1] openings before each request
+  int32_t* active_buckets;
+  int64_t* accounts_in_bucket;
+  RINGSCAN_HD void operator()(int64_t r) const {
+    if (!opens(r)) return;
+    const int64_t b = activity_bucket(opens.time[r], opens.t0, opens.width);
+    active_buckets[place[r]] = int32_t(b);
+    AtomicIndex(accounts_in_bucket[b]).fetch_add(1, ::cuda::memory_order_relaxed);
+  }
+};
+
+struct HasBuckets {
+  const int64_t* bucket_offsets;
+  RINGSCAN_HD bool operator()(int64_t a) const { return bucket_offsets[a + 1] > bucket_offsets[a]; }
+};
+
+struct WeighBucket {
+  int64_t active_accounts;
+  RINGSCAN_HD float operator()(int64_t accounts_in_bucket) const {
+    return activity_bucket_idf(active_accounts, accounts_in_bucket);
+  }
+};
+
+struct ActivityNorm {
+  const int64_t* bucket_offsets;
+  const int32_t* active_buckets;
+  const float* bucket_idf;
+  RINGSCAN_HD float operator()(int64_t a) const {
+    return activity_norm(active_buckets + bucket_offsets[a], bucket_offsets[a + 1] - bucket_offsets[a],
+                         bucket_idf);
+  }
+};
+
+}  // namespace detail
+
+/// The CPU stage's behaviour profiles: the robust z-scores [A x B] of the features [A x B]
+/// (policy memory) into z (host, resized) and each feature's common value's z (or NaN) into
+/// common [B]. Policy memory: about 8 A B + 24 A bytes, the inputs included.
+template <class Memory, class Policy>
+void behaviour_profiles(Policy&& policy, const float* features, int64_t A, int64_t B,
+                        std::vector<float>& z, std::vector<float>& common) {
+  using F32 = typename Memory::template Buffer<float>;
+  z.assign(A * B, 0.0f);
+  common.assign(B, NAN);
+  if (A == 0 || B == 0) return;
+  const thrust::counting_iterator<int64_t> zero(0);
+  F32 device_z(A * B), column(A), sorted(A), values(A), one(1);
+  typename Memory::template Buffer<int64_t> counts(A);
+  thrust::fill(policy, device_z.data(), device_z.data() + A * B, 0.0f);
+  for (int64_t f = 0; f < B; ++f) {
+    thrust::transform(policy, zero, zero + A, column.data(), detail::FeatureColumn{features, B, f});
+    thrust::copy(policy, column.data(), column.data() + A, sorted.data());
+    thrust::sort(policy, sorted.data(), sorted.data() + A);
+    // The most frequent exact value: the first of the longest runs of the sorted column.
+    const auto runs = thrust::reduce_by_key(policy, sorted.data(), sorted.data() + A,
+                                            thrust::constant_iterator<int64_t>(1), values.data(),
+                                            counts.data());
+    const int64_t* longest = thrust::max_element(policy, counts.data(), runs.second);
+    int64_t best = 0;
+    float mode = 0, median = 0, deviation = 0;
+    Memory::to_host(longest, 1, &best);
+    Memory::to_host(values.data() + (longest - counts.data()), 1, &mode);
+    Memory::to_host(sorted.data() + A / 2, 1, &median);  // the upper median, as nth_element's
+    median = canonical_zero(median);
+    mode = canonical_zero(mode);
+    thrust::transform(policy, column.data(), column.data() + A, column.data(),
+                      detail::AbsoluteDeviation{median});
+    thrust::copy(policy, column.data(), column.data() + A, sorted.data());
+    thrust::sort(policy, sorted.data(), sorted.data() + A);
+    Memory::to_host(sorted.data() + A / 2, 1, &deviation);
+    float scale = mad_scale(deviation);
+    if (!(scale > kMinRobustScale)) {
+      thrust::for_each(policy, zero, zero + 1, detail::MeanAbsoluteScale{column.data(), A, one.data()});
+      Memory::to_host(one.data(), 1, &scale);
+    }
+    if (!(scale > kMinRobustScale)) continue;  // constant feature: carries no information
+    thrust::for_each(policy, zero, zero + A, detail::ZScore{features, B, f, median, scale, device_z.data()});
+    if (is_common_value(best, A)) common[f] = robust_z_score(mode, median, scale);
+  }
+  Memory::to_host(device_z.data(), A * B, z.data());
+}
+
+/// Policy memory of timing_profiles for R requests of A accounts over `buckets` buckets,
+/// the inputs and the sort's scratch included.
+inline double timing_profiles_bytes(int64_t R, int64_t A, int64_t buckets) {
+  return double(R) * (8 + 8 + 8 + 8 + 8 + 4 + 4) + double(A + 1) * 16 + double(A) * 4 +
+         double(buckets) * 12;
+}
+
+/// The CPU stage's timing profiles of R >= 1 canonical requests of A accounts (grouped by
+/// ascending owner, each account's by time) whose times span `span`: the inputs
+/// account_offsets [A+1], request_owner [R] and time [R] are in policy memory; fills p's
+/// time_of_day, bucket_offsets, active_buckets, bucket_idf and timing_norm (host). Policy
+/// memory: timing_profiles_bytes.
+template <class Memory, class Policy>
+void timing_profiles(Policy&& policy, int64_t R, int64_t A, const int64_t* account_offsets,
+                     const int64_t* request_owner, const int64_t* time, const ActivitySpan& span,
+                     AccountProfiles& p) {
+  using I64 = typename Memory::template Buffer<int64_t>;
+  RINGSCAN_EXPECTS(R >= 1 && A >= 1, "timing profiles: no requests");
+  const thrust::counting_iterator<int64_t> zero(0);
+
+  I64 key(R);
+  typename Memory::template Buffer<int32_t> seconds(R);
+  thrust::transform(policy, zero, zero + R, key.data(), detail::DayKey{request_owner, time});
+  thrust::sort(policy, key.data(), key.data() + R);
+  thrust::transform(policy, key.data(), key.data() + R, seconds.data(), detail::SecondOfDayOfKey{});
+  p.time_of_day.resize(R);
+  Memory::to_host(seconds.data(), R, p.time_of_day.data());
+
+  const detail::OpensBucket opens{account_offsets, request_owner, time, span.first, span.width};
+  I64 place(R + 1), bucket_offsets(A + 1), accounts_in_bucket(span.buckets);
+  thrust::fill(policy, place.data(), place.data() + 1, int64_t(0));
+  const auto openings = thrust::make_transform_iterator(zero, opens);
+  thrust::inclusive_scan(policy, openings, openings + R, place.data() + 1);
+  thrust::gather(policy, account_offsets, account_offsets + A + 1, place.data(), bucket_offsets.data());
+  int64_t entries = 0;
+  Memory::to_host(place.data() + R, 1, &entries);
+  typename Memory::template Buffer<int32_t> active_buckets(entries);
+  thrust::fill(policy, accounts_in_bucket.data(), accounts_in_bucket.data() + span.buckets, int64_t(0));
+  thrust::for_each(policy, zero, zero + R,
+                   detail::RecordBucket{opens, place.data(), active_buckets.data(), accounts_in_bucket.data()});
+  const int64_t active_accounts = thrust::count_if(policy, zero, zero + A, detail::HasBuckets{bucket_offsets.data()});
+  typename Memory::template Buffer<float> bucket_idf(span.buckets), norm(A);
+  thrust::transform(policy, accounts_in_bucket.data(), accounts_in_bucket.data() + span.buckets,
+                    bucket_idf.data(), detail::WeighBucket{active_accounts});
+  thrust::transform(policy, zero, zero + A, norm.data(),
+                    detail::ActivityNorm{bucket_offsets.data(), active_buckets.data(), bucket_idf.data()});
+  p.bucket_offsets.resize(A + 1);
+  p.active_buckets.resize(entries);
+  p.bucket_idf.resize(span.buckets);
+  p.timing_norm.resize(A);
+  Memory::to_host(bucket_offsets.data(), A + 1, p.bucket_offsets.data());
+  Memory::to_host(active_buckets.data(), entries, p.active_buckets.data());
+  Memory::to_host(bucket_idf.data(), span.buckets, p.bucket_idf.data());
+  Memory::to_host(norm.data(), A, p.timing_norm.data());
 }
 
 }  // namespace ringscan::portable

@@ -1,0 +1,95 @@
+// The per-element rules of the account profiles' behaviour and timing parts, shared by the CPU
+// stage (host/account_profiles.cpp) and the portable stage the CUDA backend runs
+// (host/portable/account_profiles.hpp), so that both give the same bits.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "host_device.hpp"
+#include "portable_math.hpp"
+#include "ringscan/error.hpp"
+
+namespace ringscan {
+
+/// Robust z-scores are clipped to +-kMaxZ: a single wild value carries no more weight.
+constexpr float kMaxZ = 8.0f;
+/// Share of accounts at one exact value that makes the value a default (no evidence).
+constexpr double kCommonShare = 0.2;
+/// Scale below which a feature counts as constant (it carries no information).
+constexpr float kMinRobustScale = 1e-12f;
+
+/// Seconds since midnight UTC of unix time t (negative times included).
+RINGSCAN_HD inline int32_t second_of_day(int64_t t) {
+  const int64_t tod = t % 86400;
+  return int32_t(tod < 0 ? tod + 86400 : tod);
+}
+
+/// Activity bucket of time t: buckets of `width` seconds from the earliest time t0.
+RINGSCAN_HD inline int64_t activity_bucket(int64_t t, int64_t t0, int64_t width) {
+  return (t - t0) / width;
+}
+
+/// IDF of an activity bucket in which `accounts_in_bucket` of `active_accounts` were active:
+/// ln(1 + active / in bucket); 0 for an empty bucket.
+RINGSCAN_HD inline float activity_bucket_idf(int64_t active_accounts, int64_t accounts_in_bucket) {
+  return accounts_in_bucket > 0
+             ? float(portable_log(1.0 + double(active_accounts) / double(accounts_in_bucket)))
+             : 0.0f;
+}
+
+/// sqrt of the sum of idf^2 over an account's n active buckets, summed in their order in double.
+RINGSCAN_HD inline float activity_norm(const int32_t* buckets, int64_t n, const float* bucket_idf) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(bucket_idf[buckets[i]]) * bucket_idf[buckets[i]];
+  return float(sqrt(s));
+}
+
+/// Whole days and activity buckets (width 2 windows, from the earliest time) spanned by times
+/// in [t0, t1]; the bucket count is bounded so that the bucket arrays stay small.
+struct ActivitySpan {
+  int64_t first = 0, days = 0, width = 0, buckets = 0;
+};
+inline ActivitySpan activity_span(int64_t t0, int64_t t1, int64_t window_seconds) {
+  RINGSCAN_EXPECTS(window_seconds >= 1, "--time-window must be at least 1 second");
+  ActivitySpan s;
+  s.first = t0;
+  s.days = (t1 - t0) / 86400 + 1;
+  s.width = 2 * window_seconds;
+  s.buckets = (t1 - t0) / s.width + 1;
+  RINGSCAN_EXPECTS(s.buckets <= (int64_t(1) << 30),
+                   "requests span too long a time for --time-window " + std::to_string(window_seconds) +
+                       " s (" + std::to_string(s.buckets) + " buckets)");
+  return s;
+}
+
+/// Whether the most frequent value of a feature, shared by `count` of A accounts, is a
+/// default (an SDK's), whose z-score then carries no evidence.
+RINGSCAN_HD inline bool is_common_value(int64_t count, int64_t num_accounts) {
+  return double(count) >= kCommonShare * double(num_accounts) && count >= 2;
+}
+
+/// v with -0 as +0: a median or a most frequent value picked from a sorted column is either
+/// zero, depending on the sort; both backends take +0, so their z-scores agree to the bit.
+RINGSCAN_HD inline float canonical_zero(float v) { return v + 0.0f; }
+
+/// Robust scale of a feature from the median of its absolute deviations (1.4826 MAD).
+RINGSCAN_HD inline float mad_scale(float median_absolute_deviation) {
+  return 1.4826f * median_absolute_deviation;
+}
+
+/// The fallback scale where more than half of the accounts share one value (MAD 0): from the
+/// mean absolute deviation of the n absolute deviations, summed in their order in double.
+RINGSCAN_HD inline float mean_absolute_scale(const float* absolute_deviation, int64_t n) {
+  double mean_abs = 0;
+  for (int64_t a = 0; a < n; ++a) mean_abs += absolute_deviation[a];
+  return float(1.2533 * mean_abs / double(n > 1 ? n : 1));
+}
+
+/// Clipped robust z-score of x for a feature of median `median` and scale `scale`.
+RINGSCAN_HD inline float robust_z_score(float x, float median, float scale) {
+  const float z = (x - median) / scale;
+  return z < -kMaxZ ? -kMaxZ : (z > kMaxZ ? kMaxZ : z);
+}
+
+}  // namespace ringscan
