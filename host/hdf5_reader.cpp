@@ -17,7 +17,6 @@
 
 #include "hdf5_handle.hpp"
 #include "hdf5_reader_detail.hpp"
-#include "huge_pages.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/sizes.hpp"
@@ -40,7 +39,6 @@ int64_t saturating_mul(int64_t a, int64_t b) { return saturating_multiply(a, b);
 template <class T>
 void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
   try {
-    if (v.empty()) detail::reserve_huge(v, static_cast<size_t>(n));
     v.resize(static_cast<size_t>(n));
   } catch (const std::bad_alloc&) {
     throw BudgetExceeded(what + ": out of memory allocating " +

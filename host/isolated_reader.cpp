@@ -23,7 +23,6 @@
 #include <utility>
 
 #include "hdf5_reader_detail.hpp"
-#include "huge_pages.hpp"
 #include "ringscan/error.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -544,7 +543,7 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
           // block arrives, while the child reads the next ones, instead of before any of them
           // (10 GB for 10M requests of 256 dimensions: seconds).
           try {
-            detail::reserve_huge(out.embeddings, size_t(values));
+            out.embeddings.reserve(size_t(values));
           } catch (const std::bad_alloc&) {
             throw BudgetExceeded(path + ": out of memory allocating the embeddings");
           }
