@@ -13,7 +13,8 @@
 #      (target 20x);
 #   6. the large file: 1M accounts, 10M requests, D=256 stored as float16, end to end
 #      (target under 30 s).
-# The figures and the targets' verdicts come from scripts/device_report.py.
+# The figures and the targets' verdicts come from scripts/device_report.py. Step 5 runs
+# before steps 3 and 4, so that their time limits cannot crowd it out of the call.
 # Figures go to $OUT/device-check.md (or build-device/out/ outside the device tool).
 #   scripts/device-check.sh [--skip-large | --large-only]
 # --skip-large: steps 1-5 (fits one 10-minute call); --large-only: steps 1 and 6, for a second
@@ -101,21 +102,8 @@ if [[ $large_only -eq 0 ]]; then
 step tests 240 ctest --test-dir build-device --output-on-failure -j8
 tests_rc=$?
 
-# 3. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
-if command -v compute-sanitizer >/dev/null; then
-  step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
-    build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
-else
-  say "compute-sanitizer not found: memcheck not run"
-fi
-
-# 4. Stage benchmarks, CUDA variants beside the CPU ones on the same data.
-# (CPU variants left out: the exact CPU request index at these sizes would take hours; the
-# CPU comparison is step 5.)
-step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
-  --benchmark_filter='/cuda/' --benchmark_min_time=0.1
-
-# 5. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256.
+# 5. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256. Before
+#    steps 3 and 4, whose time limits could otherwise push it past the call's 10 minutes.
 step generate_100k 180 build-device/ringscan generate -q -o "$data/100k.h5" --accounts 100000 \
   --requests-per-account 10 --dim 256 --float16 --seed 303
 for device in cpu cuda; do
@@ -129,6 +117,20 @@ say ""
 say "## speedup, 100k accounts (target 20x)"
 python3 scripts/device_report.py speedup "$out/100k-cpu.json" "$out/100k-cuda.json" --target 20 2>&1 |
   tee -a "$report"
+
+# 3. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
+else
+  say "compute-sanitizer not found: memcheck not run"
+fi
+
+# 4. Stage benchmarks, CUDA variants beside the CPU ones on the same data.
+# (CPU variants left out: the exact CPU request index at these sizes would take hours; the
+# CPU comparison is step 5.)
+step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
+  --benchmark_filter='/cuda/' --benchmark_min_time=0.1
 fi
 
 # 6. The large file: 1M accounts, 10M requests, D=256 in float16; the device joins it over a
