@@ -3,22 +3,23 @@
 # and a compiler but no Debian packages and no registry, so the packages travel as .deb files:
 #   here:    scripts/fetch-device-debs.sh            (fills .debs/, ignored by git)
 #   device:  run(command="scripts/device-check.sh", carry=[".debs"], timeout_s=600)
-# Steps, each with its own time limit so that one slow step cannot eat the others':
+# Steps, each with its own time limit so that one slow step cannot eat the others', in the
+# order of what the issue needs most, so that a call cut at its 10 minutes loses only the last:
 #   1. unpack .debs into a private prefix; build (Release, sm_90) with the CUDA backend;
 #   2. the whole test suite (the CUDA tests run there instead of skipping);
-#   3. compute-sanitizer memcheck over the CUDA tests;
-#   4. stage benchmarks of the CUDA variants (achieved FLOP/s of the exact request join);
-#      every detect below also reports its stage seconds and its joins' achieved FLOP/s;
-#   5. speedup: CPU backend (all cores) against CUDA on 100k accounts, 1M requests, D=256
+#   3. speedup: CPU backend (all cores) against CUDA on 100k accounts, 1M requests, D=256
 #      (target 20x);
-#   6. the large file: 1M accounts, 10M requests, D=256 stored as float16, end to end
-#      (target under 30 s).
-# The figures and the targets' verdicts come from scripts/device_report.py. Step 5 runs
-# before steps 3 and 4, so that their time limits cannot crowd it out of the call.
-# Figures go to $OUT/device-check.md (or build-device/out/ outside the device tool).
+#   4. the large file: 1M accounts, 10M requests, D=256 stored as float16, end to end
+#      (target under 30 s);
+#   5. compute-sanitizer memcheck over the CUDA tests;
+#   6. stage benchmarks of the CUDA variants (achieved FLOP/s of the exact request join);
+#      every detect above also reports its stage seconds and its joins' achieved FLOP/s.
+# The figures and the targets' verdicts come from scripts/device_report.py.
+# Figures go to $OUT/device-check.md (or build-device/out/ outside the device tool), step by
+# step, so that what a cut call leaves there still comes back.
 #   scripts/device-check.sh [--skip-large | --large-only]
-# --skip-large: steps 1-5 (fits one 10-minute call); --large-only: steps 1 and 6, for a second
-# call on the still-warm machine, whose build-device/ is kept (the build is then a no-op).
+# --skip-large: all but step 4; --large-only: steps 1 and 4, for a second call on the
+# still-warm machine, whose build-device/ is kept (the build is then a no-op).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 skip_large=0
@@ -110,55 +111,67 @@ check_isolation() {
   fi
 }
 
-if [[ $large_only -eq 0 ]]; then
 # 2. The whole suite; the CUDA tests run here.
-step tests 240 ctest --test-dir build-device --output-on-failure -j8
-tests_rc=$?
+run_tests() {
+  step tests 240 ctest --test-dir build-device --output-on-failure -j8
+  tests_rc=$?
+}
 
-# 5. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256. Before
-#    steps 3 and 4, whose time limits could otherwise push it past the call's 10 minutes.
-step generate_100k 180 build-device/ringscan generate -q -o "$data/100k.h5" --accounts 100000 \
-  --requests-per-account 10 --dim 256 --float16 --seed 303
-check_isolation
-for device in cpu cuda; do
-  step "detect_100k_$device" 300 build-device/ringscan detect -q "$data/100k.h5" ${read_args[@]+"${read_args[@]}"} \
-    -o "$data/100k-$device.h5" --device "$device" --report "$out/100k-$device.json"
-  summarise "$out/100k-$device.json"
-  build-device/ringscan evaluate "$data/100k-$device.h5" --truth "$data/100k.h5" >"$out/eval-100k-$device.json" 2>&1
-  cat "$out/eval-100k-$device.json" >>"$report"
-done
-say ""
-say "## speedup, 100k accounts (target 20x)"
-python3 scripts/device_report.py speedup "$out/100k-cpu.json" "$out/100k-cuda.json" --target 20 2>&1 |
-  tee -a "$report"
+# 3. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256.
+run_speedup() {
+  step generate_100k 180 build-device/ringscan generate -q -o "$data/100k.h5" --accounts 100000 \
+    --requests-per-account 10 --dim 256 --float16 --seed 303 || return
+  for device in cpu cuda; do
+    step "detect_100k_$device" 300 build-device/ringscan detect -q "$data/100k.h5" ${read_args[@]+"${read_args[@]}"} \
+      -o "$data/100k-$device.h5" --device "$device" --report "$out/100k-$device.json"
+    summarise "$out/100k-$device.json"
+    build-device/ringscan evaluate "$data/100k-$device.h5" --truth "$data/100k.h5" >"$out/eval-100k-$device.json" 2>&1
+    cat "$out/eval-100k-$device.json" >>"$report"
+  done
+  say ""
+  say "## speedup, 100k accounts (target 20x)"
+  python3 scripts/device_report.py speedup "$out/100k-cpu.json" "$out/100k-cuda.json" --target 20 2>&1 |
+    tee -a "$report"
+}
 
-# 3. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
-if command -v compute-sanitizer >/dev/null; then
-  step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
-    build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
-else
-  say "compute-sanitizer not found: memcheck not run"
-fi
-
-# 4. Stage benchmarks, CUDA variants beside the CPU ones on the same data.
-# (CPU variants left out: the exact CPU request index at these sizes would take hours; the
-# CPU comparison is step 5.)
-step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
-  --benchmark_filter='/cuda/' --benchmark_min_time=0.1
-fi
-
-# 6. The large file: 1M accounts, 10M requests, D=256 in float16; the device joins it over a
-#    k-means partition (cells of ~8192 rows, 2 probes). --skip-large leaves it out, so that
-#    a rerun of steps 1-5 fits one call.
-if [[ $skip_large -eq 0 ]]; then
+# 4. The large file: 1M accounts, 10M requests, D=256 in float16; the device joins it over a
+#    k-means partition (cells of ~8192 rows, 2 probes).
+run_large() {
   step generate_1m 300 build-device/ringscan generate -q -o "$data/1m.h5" --accounts 1000000 \
-    --requests-per-account 10 --dim 256 --float16 --seed 304 &&
-  check_isolation &&
-  step detect_1m_cuda 420 build-device/ringscan detect -q "$data/1m.h5" ${read_args[@]+"${read_args[@]}"} -o "$data/1m-cuda.h5" \
-    --device cuda --report "$out/1m-cuda.json" &&
+    --requests-per-account 10 --dim 256 --float16 --seed 304 || return
+  step detect_1m_cuda 420 build-device/ringscan detect -q "$data/1m.h5" ${read_args[@]+"${read_args[@]}"} \
+    -o "$data/1m-cuda.h5" --device cuda --report "$out/1m-cuda.json" || return
   summarise "$out/1m-cuda.json" --target 30
   build-device/ringscan evaluate "$data/1m-cuda.h5" --truth "$data/1m.h5" >"$out/eval-1m-cuda.json" 2>&1
   cat "$out/eval-1m-cuda.json" >>"$report"
+}
+
+# 5. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
+run_memcheck() {
+  if command -v compute-sanitizer >/dev/null; then
+    step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
+      build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
+  else
+    say "compute-sanitizer not found: memcheck not run"
+  fi
+}
+
+# 6. Stage benchmarks, CUDA variants only (the exact CPU request index at these sizes would
+#    take hours; the CPU comparison is step 3).
+run_bench() {
+  step bench_indices 240 build-device/benchmarks/bench_indices --accounts=10000,40000 --dim=256 \
+    --benchmark_filter='/cuda/' --benchmark_min_time=0.1
+}
+
+check_isolation
+if [[ $large_only -eq 1 ]]; then
+  run_large
+else
+  run_tests
+  run_speedup
+  [[ $skip_large -eq 1 ]] || run_large
+  run_memcheck
+  run_bench
 fi
 say ""
 say "total $(elapsed) s; tests exit $tests_rc"
