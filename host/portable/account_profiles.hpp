@@ -133,13 +133,14 @@ struct OpensBucket {
 /// Writes each opened bucket at its place (the scan of openings before it) and counts the
 /// accounts active in it; integer counts, so the order threads add in does not matter.
 struct RecordBucket {
-  OpensBucket opens;
-  const int64_t* place;  ///< [R + 1] openings before each request
+  const int64_t* place;  ///< [R + 1] openings before each request: r opens one where it grows
+  const int64_t* time;
+  int64_t t0, width;
   int32_t* active_buckets;
   int64_t* accounts_in_bucket;
   RINGSCAN_HD void operator()(int64_t r) const {
-    if (!opens(r)) return;
-    const int64_t b = activity_bucket(opens.time[r], opens.t0, opens.width);
+    if (place[r + 1] == place[r]) return;
+    const int64_t b = activity_bucket(time[r], t0, width);
     active_buckets[place[r]] = int32_t(b);
     AtomicIndex(accounts_in_bucket[b]).fetch_add(1, ::cuda::memory_order_relaxed);
   }
@@ -244,10 +245,10 @@ void timing_profiles(Policy&& policy, int64_t R, int64_t A, const int64_t* accou
   p.time_of_day.resize(R);
   Memory::to_host(seconds.data(), R, p.time_of_day.data());
 
-  const detail::OpensBucket opens{account_offsets, request_owner, time, span.first, span.width};
   I64 place(R + 1), bucket_offsets(A + 1), accounts_in_bucket(span.buckets);
   thrust::fill(policy, place.data(), place.data() + 1, int64_t(0));
-  const auto openings = thrust::make_transform_iterator(zero, opens);
+  const auto openings = thrust::make_transform_iterator(
+      zero, detail::OpensBucket{account_offsets, request_owner, time, span.first, span.width});
   thrust::inclusive_scan(policy, openings, openings + R, place.data() + 1);
   thrust::gather(policy, account_offsets, account_offsets + A + 1, place.data(), bucket_offsets.data());
   int64_t entries = 0;
@@ -255,7 +256,8 @@ void timing_profiles(Policy&& policy, int64_t R, int64_t A, const int64_t* accou
   typename Memory::template Buffer<int32_t> active_buckets(entries);
   thrust::fill(policy, accounts_in_bucket.data(), accounts_in_bucket.data() + span.buckets, int64_t(0));
   thrust::for_each(policy, zero, zero + R,
-                   detail::RecordBucket{opens, place.data(), active_buckets.data(), accounts_in_bucket.data()});
+                   detail::RecordBucket{place.data(), time, span.first, span.width, active_buckets.data(),
+                                        accounts_in_bucket.data()});
   const int64_t active_accounts = thrust::count_if(policy, zero, zero + A, detail::HasBuckets{bucket_offsets.data()});
   typename Memory::template Buffer<float> bucket_idf(span.buckets), norm(A);
   thrust::transform(policy, accounts_in_bucket.data(), accounts_in_bucket.data() + span.buckets,
