@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "faiss_util.hpp"
 #include "random.hpp"
@@ -26,39 +27,97 @@ constexpr int64_t kContentIndexDim = 64;
 
 namespace {
 
-/// Appends (a, b) pairs, a < b, of each row of x [A x width] and its k nearest rows.
-void append_knn_pairs(const SelfJoin& join, const std::vector<float>& x, int64_t A, int64_t width,
-                      int64_t k, bool exact, const char* what, const Context& ctx,
-                      std::vector<std::pair<int64_t, int64_t>>& pairs) {
-  const auto keep_all = [](int64_t, int64_t, float, float*) { return true; };
-  const auto found = join.run(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what);
-  // The IVF join keeps k per visited cell; keep each account's k nearest overall (a pair
-  // stays when either side keeps it, as in a kNN graph).
-  std::vector<int64_t> off(A + 1, 0);
-  for (const auto& p : found) {
-    ++off[p.first + 1];
-    ++off[p.second + 1];
-  }
-  for (int64_t a = 0; a < A; ++a) off[a + 1] += off[a];
-  std::vector<std::pair<float, int64_t>> adj(off[A]);  // (distance, pair index)
-  {
-    std::vector<int64_t> fill(off.begin(), off.end() - 1);
-    for (int64_t i = 0; i < int64_t(found.size()); ++i) {
-      adj[fill[found[i].first]++] = {found[i].similarity, i};
-      adj[fill[found[i].second]++] = {found[i].similarity, i};
-    }
-  }
-  std::vector<uint8_t> keep(found.size(), 0);
-  detail::parallel_for(A, 256, [&](int64_t a) {
-    auto first = adj.begin() + off[a], last = adj.begin() + off[a + 1];
-    if (last - first > k) std::partial_sort(first, first + k, last);
-    for (auto it = first; it < std::min(last, first + k); ++it) {
-#pragma omp atomic write
-      keep[it->second] = 1;
+using AccountPairs = std::vector<std::pair<int64_t, int64_t>>;
+
+/// The pairs of `found` (a join's output: first < second, sorted, unique) that either of its
+/// accounts keeps among its k nearest, in found's order (a kNN graph: the join keeps k per
+/// visited cell, this keeps k overall). An account's pairs are its run of found as `first`
+/// and, gathered by a counting sort, those where it is `second`. They are ranked by
+/// (distance, other account), which among equal distances is found's order: what is kept
+/// does not depend on the order in which threads gather them.
+AccountPairs nearest_per_account(const std::vector<RequestPair>& found, int64_t A, int64_t k) {
+  const int64_t F = int64_t(found.size());
+  constexpr int64_t kPairBlock = int64_t(1) << 14;
+  std::vector<int64_t> first_off(A + 1, 0), second_off(A + 1, 0);
+  detail::parallel_for_blocks(F, kPairBlock, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+#pragma omp atomic
+      ++first_off[found[i].first + 1];
+#pragma omp atomic
+      ++second_off[found[i].second + 1];
     }
   });
-  for (int64_t i = 0; i < int64_t(found.size()); ++i)
-    if (keep[i]) pairs.emplace_back(found[i].first, found[i].second);
+  for (int64_t a = 0; a < A; ++a) {
+    first_off[a + 1] += first_off[a];
+    second_off[a + 1] += second_off[a];
+  }
+  std::vector<int64_t> as_second(F);  // pair indices, grouped by their second account
+  {
+    std::vector<int64_t> fill(second_off.begin(), second_off.end() - 1);
+    detail::parallel_for_blocks(F, kPairBlock, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        int64_t at;
+#pragma omp atomic capture
+        at = fill[found[i].second]++;
+        as_second[at] = i;
+      }
+    });
+  }
+  struct Candidate {
+    float distance;
+    int64_t other, pair;
+    bool operator<(const Candidate& c) const {
+      return distance != c.distance ? distance < c.distance : other < c.other;
+    }
+  };
+  std::vector<uint8_t> keep(F, 0);
+  detail::parallel_for_blocks(A, 256, [&](int64_t b, int64_t e) {
+    std::vector<Candidate> list;
+    for (int64_t a = b; a < e; ++a) {
+      list.clear();
+      for (int64_t i = first_off[a]; i < first_off[a + 1]; ++i)
+        list.push_back({found[i].similarity, found[i].second, i});
+      for (int64_t j = second_off[a]; j < second_off[a + 1]; ++j) {
+        const RequestPair& f = found[as_second[j]];
+        list.push_back({f.similarity, f.first, as_second[j]});
+      }
+      const int64_t kept = std::min<int64_t>(k, int64_t(list.size()));
+      if (int64_t(list.size()) > k) std::partial_sort(list.begin(), list.begin() + k, list.end());
+      for (int64_t i = 0; i < kept; ++i) {
+#pragma omp atomic write
+        keep[list[i].pair] = 1;
+      }
+    }
+  });
+  // The kept pairs in found's order: each block's count, then the blocks fill their places.
+  const int64_t blocks = (F + kPairBlock - 1) / kPairBlock;
+  std::vector<int64_t> place(blocks + 1, 0);
+  detail::parallel_for(blocks, 1, [&](int64_t b) {
+    for (int64_t i = b * kPairBlock; i < std::min(F, (b + 1) * kPairBlock); ++i) place[b + 1] += keep[i];
+  });
+  for (int64_t b = 0; b < blocks; ++b) place[b + 1] += place[b];
+  AccountPairs pairs(place[blocks]);
+  detail::parallel_for(blocks, 1, [&](int64_t b) {
+    int64_t at = place[b];
+    for (int64_t i = b * kPairBlock; i < std::min(F, (b + 1) * kPairBlock); ++i)
+      if (keep[i]) pairs[at++] = {found[i].first, found[i].second};
+  });
+  return pairs;
+}
+
+/// The pairs (a < b, sorted) of each row of x [A x width] and its k nearest rows.
+AccountPairs knn_pairs(const SelfJoin& join, const std::vector<float>& x, int64_t A, int64_t width,
+                       int64_t k, bool exact, const char* what, const Context& ctx) {
+  const auto keep_all = [](int64_t, int64_t, float, float*) { return true; };
+  return nearest_per_account(join.run(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what), A, k);
+}
+
+/// The union of two sorted, duplicate-free pair lists, sorted.
+AccountPairs sorted_union(const AccountPairs& x, const AccountPairs& y) {
+  AccountPairs u;
+  u.reserve(x.size() + y.size());
+  std::set_union(x.begin(), x.end(), y.begin(), y.end(), std::back_inserter(u));
+  return u;
 }
 
 }  // namespace
@@ -105,7 +164,7 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
         for (int64_t f = 0; f < B; ++f) v[T + f] = scale * p.behaviour[a * B + f];
       }
     });
-    append_knn_pairs(join, x, A, T + B, k, exact, "account index", ctx, pairs);
+    pairs = knn_pairs(join, x, A, T + B, k, exact, "account index", ctx);
   }
   if (D > kContentIndexDim && !exact && !join.full_dimension) {
     // Large inputs: content profiles projected by PCA first; the pairs are only candidates,
@@ -119,13 +178,9 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
       pca.train(int64_t(sample.size()) / D, sample.data());
       pca.apply_noalloc(A, p.content.data(), reduced.data());
     });
-    append_knn_pairs(join, reduced, A, kContentIndexDim, k, exact, "account index", ctx, pairs);
-  } else {
-    append_knn_pairs(join, p.content, A, D, k, exact, "account index", ctx, pairs);
+    return sorted_union(pairs, knn_pairs(join, reduced, A, kContentIndexDim, k, exact, "account index", ctx));
   }
-  std::sort(pairs.begin(), pairs.end());
-  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
-  return pairs;
+  return sorted_union(pairs, knn_pairs(join, p.content, A, D, k, exact, "account index", ctx));
 }
 
 }  // namespace ringscan

@@ -222,6 +222,49 @@ TEST(AccountProfiles, AccountsWithoutRequestsHaveEmptyProfiles) {
   EXPECT_EQ(p.request_offsets[2] - p.request_offsets[1], 0);
 }
 
+TEST(AccountCandidatePairs, HoldEveryAccountsNearestContentNeighboursOnAnyThreadCount) {
+  Context ctx = test_context();
+  const Dataset d = generate_in_memory(small_world(21), ctx);
+  const AccountProfiles p = account_profiles(canonical_requests(d, ctx), DetectOptions{}, ctx);
+  const int64_t A = p.num_accounts, D = p.dim;
+  for (const int64_t exact_limit : {A, int64_t(0)}) {  // the exact join, then the IVF one
+    DetectOptions o;
+    o.exact_account_limit = exact_limit;
+    std::vector<std::pair<int64_t, int64_t>> expected;
+    for (const int threads : {1, 2, 3}) {
+      ctx.threads = threads;
+      const auto pairs = account_candidate_pairs(p, o, ctx);
+      ASSERT_TRUE(std::is_sorted(pairs.begin(), pairs.end()));
+      ASSERT_TRUE(std::adjacent_find(pairs.begin(), pairs.end()) == pairs.end());
+      if (threads == 1) expected = pairs;
+      EXPECT_EQ(pairs, expected) << threads << " threads, exact limit " << exact_limit;
+    }
+    if (exact_limit == 0) continue;
+    // Exact: each account is paired with every account clearly nearer in content than its
+    // k-th nearest (a margin for the search's rounding).
+    const int64_t k = o.account_neighbours;
+    int64_t checked = 0;
+    for (int64_t a = 0; a < A; a += 7) {
+      std::vector<std::pair<float, int64_t>> dist;
+      for (int64_t b = 0; b < A; ++b) {
+        if (b == a) continue;
+        float s = 0;
+        for (int64_t i = 0; i < D; ++i) s += (p.content[a * D + i] - p.content[b * D + i]) * (p.content[a * D + i] - p.content[b * D + i]);
+        dist.emplace_back(s, b);
+      }
+      std::nth_element(dist.begin(), dist.begin() + (k - 1), dist.end());
+      const float kth = dist[k - 1].first;
+      for (const auto& [s, b] : dist) {
+        if (s >= kth - 1e-4f) continue;
+        ++checked;
+        EXPECT_TRUE(std::binary_search(expected.begin(), expected.end(), std::make_pair(std::min(a, b), std::max(a, b))))
+            << "account " << a << " lost its neighbour " << b;
+      }
+    }
+    EXPECT_GT(checked, A / 7);
+  }
+}
+
 namespace {
 /// A graph over n accounts from an edge list, every edge with weight w; `prompts` says
 /// whether the edges carry shared-prompt evidence.
