@@ -19,6 +19,11 @@ constexpr float kContentFloor = 0.5f;
 /// Weight of content similarity in the fused edge weight (a bonus, never a corroboration:
 /// users with the same interests have similar mean embeddings).
 constexpr float kContentBonus = 0.1f;
+/// Requests of prior weight in each direction's co-active share: an account's excess share is
+/// scaled by n / (n + this), so an account with one or two requests cannot look synchronised
+/// on its own. Among a million accounts, thousands of one-request pairs fall in the same ten
+/// minutes by chance, and the account index finds exactly those.
+constexpr float kSynchronyPriorRequests = 2.0f;
 
 /// Dot product of two [d] vectors with 16 independent partial sums: vectorisable without
 /// fast-math and with a fixed summation order, so the result is the same everywhere.
@@ -204,7 +209,8 @@ RINGSCAN_HD inline float shifted_coactive_share(const int64_t* x, int64_t nx, co
 
 /// Synchronised activity of two accounts in [0, 1]: for each direction, the share of one
 /// account's requests with a request of the other within `window` seconds, minus the share
-/// expected by chance; the two directions combined by geometric
+/// expected by chance, shrunk towards 0 for accounts of few requests (kSynchronyPriorRequests);
+/// the two directions combined by geometric
 /// mean, so a heavy account covering every window does not make a light one look
 /// synchronised. Chance is the larger of two null models: the other account's times of day
 /// on shuffled days (chance_coactive_share; needs `days` >= 2), and its activity shifted by
@@ -230,7 +236,8 @@ RINGSCAN_HD inline float timing_synchrony(const int64_t* a, const int32_t* tod_a
     // A plain difference: near saturation (both accounts busy all the time) a rescaled
     // excess would blow small differences up.
     const float excess = seen - chance;
-    share[pass] = excess > 0 ? excess : 0.0f;
+    const float n = static_cast<float>(nx);
+    share[pass] = excess > 0 ? excess * n / (n + kSynchronyPriorRequests) : 0.0f;
   }
   return sqrtf(share[0] * share[1]);
 }

@@ -10,6 +10,7 @@
 
 #include "evidence_math.hpp"
 #include "prompt_pairs.hpp"
+#include "ringscan/pipeline.hpp"
 
 using namespace ringscan;
 
@@ -117,11 +118,24 @@ TEST(CoactiveShare, CountsRequestsWithinTheWindowOnly) {
   EXPECT_FLOAT_EQ(coactive_share(a.data(), 2, b.data(), 2, 600), 1.0f);
 }
 
-TEST(TimingSynchrony, IdenticalScheduleIsOneAndDisjointIsZeroWithinADay) {
+TEST(TimingSynchrony, IdenticalSchedulesNearOneAsTheyGrowAndDisjointOnesAreZero) {
+  // Within a day nothing is co-active by chance: an identical schedule of n requests is
+  // n / (n + kSynchronyPriorRequests), the prior's shrinkage alone.
   const std::vector<int64_t> a = {100, 15000, 29000}, far = {50000, 70000};
-  EXPECT_FLOAT_EQ(synchrony(a, a, 60, 1), 1.0f);
+  EXPECT_FLOAT_EQ(synchrony(a, a, 60, 1), 3.0f / (3.0f + kSynchronyPriorRequests));
+  std::vector<int64_t> busy;
+  for (int64_t t = 0; t < 48; ++t) busy.push_back(t * 1800);
+  EXPECT_FLOAT_EQ(synchrony(busy, busy, 60, 1), 48.0f / (48.0f + kSynchronyPriorRequests));
   EXPECT_FLOAT_EQ(synchrony(a, far, 60, 1), 0.0f);
   EXPECT_FLOAT_EQ(synchrony({}, far, 60, 1), 0.0f);
+}
+
+TEST(TimingSynchrony, OneRequestEachInTheSameMinutesIsBelowCorroboration) {
+  // Among a million accounts thousands of such pairs happen by chance (the account index
+  // finds them): alone they must not corroborate another signal.
+  const float one = synchrony({3 * 86400 + 1000}, {3 * 86400 + 1100}, 600, 7);
+  EXPECT_GT(one, 0.0f);
+  EXPECT_LT(one, DetectOptions{}.corroboration_threshold);
 }
 
 TEST(TimingSynchrony, SameHoursOnDifferentDaysAreNotSynchronised) {
@@ -139,7 +153,9 @@ TEST(TimingSynchrony, BurstsAtTheSameMomentsAreSynchronised) {
     a.push_back(burst * 3600 + 120);
     b.push_back(burst * 3600 + 300);
   }
-  EXPECT_GT(synchrony(a, b, 600, 7), 0.7f);
+  // Each direction: co-active share 1, less chance (about 1/7 by shuffled days), shrunk by
+  // 5 / (5 + 2): well above corroboration.
+  EXPECT_GT(synchrony(a, b, 600, 7), 0.55f);
 }
 
 TEST(TimingSynchrony, AccountsBusyAtTheSameHoursOfOneDayAreNotSynchronised) {
