@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <numeric>
 
 #include "faiss_util.hpp"
 #include "random.hpp"
@@ -92,14 +93,14 @@ AccountPairs nearest_per_account(const std::vector<RequestPair>& found, int64_t 
   // The kept pairs in found's order: each block's count, then the blocks fill their places.
   const int64_t blocks = (F + kPairBlock - 1) / kPairBlock;
   std::vector<int64_t> place(blocks + 1, 0);
-  detail::parallel_for(blocks, 1, [&](int64_t b) {
-    for (int64_t i = b * kPairBlock; i < std::min(F, (b + 1) * kPairBlock); ++i) place[b + 1] += keep[i];
+  detail::parallel_for_blocks(F, kPairBlock, [&](int64_t b, int64_t e) {
+    place[b / kPairBlock + 1] = std::count(keep.begin() + b, keep.begin() + e, uint8_t(1));
   });
-  for (int64_t b = 0; b < blocks; ++b) place[b + 1] += place[b];
+  std::partial_sum(place.begin(), place.end(), place.begin());
   AccountPairs pairs(place[blocks]);
-  detail::parallel_for(blocks, 1, [&](int64_t b) {
-    int64_t at = place[b];
-    for (int64_t i = b * kPairBlock; i < std::min(F, (b + 1) * kPairBlock); ++i)
+  detail::parallel_for_blocks(F, kPairBlock, [&](int64_t b, int64_t e) {
+    int64_t at = place[b / kPairBlock];
+    for (int64_t i = b; i < e; ++i)
       if (keep[i]) pairs[at++] = {found[i].first, found[i].second};
   });
   return pairs;
