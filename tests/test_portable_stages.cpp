@@ -315,6 +315,24 @@ TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPair
   ringscan::testing::expect_same_groups(portable_groups(req, {}, o), prompt_groups(req, {}, o));
 }
 
+TEST(PortableUnionFind, FlatteningPointsEveryElementAtItsRootOnDeepChains) {
+  // Four chains of 2^18 elements each (parent[i] = i - 4): a pass whose finds shorten paths
+  // while other threads store final roots leaves some elements at a stale ancestor here
+  // (most runs did, on two threads, before the flattening walked without writing).
+  const int64_t n = int64_t(1) << 20, chains = 4;
+  for (int threads : {2, 3, 8}) {
+    ThreadScope scope(threads);
+    for (int run = 0; run < 3; ++run) {
+      std::vector<int64_t> parent(n);
+      for (int64_t i = 0; i < n; ++i) parent[i] = i < chains ? i : i - chains;
+      portable::flatten_forest(thrust::omp::par, parent.data(), n);
+      int64_t stale = 0;
+      for (int64_t i = 0; i < n; ++i) stale += parent[i] != i % chains;
+      EXPECT_EQ(stale, 0) << threads << " threads, run " << run;
+    }
+  }
+}
+
 TEST(PortableRingTallies, AreTheCpuStagesTalliesAndGiveItsRings) {
   const Context ctx = two_threads();
   const CanonicalRequests req = canonical_requests(generated(2500, 32, 84), ctx);

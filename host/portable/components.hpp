@@ -53,6 +53,14 @@ RINGSCAN_HD inline int64_t concurrent_find(int64_t* parent, int64_t x) {
   return x;
 }
 
+/// Root of x, walking without writing. For a pass in which every thread stores its own
+/// element's final root into `parent` while others walk through it: a halving write of
+/// concurrent_find could land after such a store and put back a stale, non-root ancestor.
+RINGSCAN_HD inline int64_t walk_to_root(int64_t* parent, int64_t x) {
+  for (int64_t p = relaxed_load(&parent[x]); p != x; p = relaxed_load(&parent[x])) x = p;
+  return x;
+}
+
 /// Joins the components of a and b: the larger root is hooked under the smaller one.
 RINGSCAN_HD inline void concurrent_union(int64_t* parent, int64_t a, int64_t b) {
   while (true) {
@@ -71,6 +79,13 @@ RINGSCAN_HD inline void concurrent_union(int64_t* parent, int64_t a, int64_t b) 
 }
 
 namespace detail {
+
+struct PointAtRoot {
+  int64_t* parent;
+  RINGSCAN_HD void operator()(int64_t x) const {
+    AtomicIndex(parent[x]).store(walk_to_root(parent, x), ::cuda::memory_order_relaxed);
+  }
+};
 
 struct MarkCores {
   GraphArrays g;
@@ -134,6 +149,15 @@ struct WriteLabel {
 };
 
 }  // namespace detail
+
+/// Points every element of the union-find forest parent [n] straight at its root. The only
+/// writes are final roots, each thread to its own element, so any thread count and order
+/// give the same result.
+template <class Policy>
+void flatten_forest(Policy&& policy, int64_t* parent, int64_t n) {
+  const thrust::counting_iterator<int64_t> first(0);
+  thrust::for_each(policy, first, first + n, detail::PointAtRoot{parent});
+}
 
 /// Cores (>= min_core_degree edges) joined by core-core edges form components; every other
 /// account joins the component of the core neighbour strongest_core_neighbour picks.

@@ -38,13 +38,6 @@ struct JoinPair {
   }
 };
 
-struct FindRoot {
-  int64_t* parent;
-  RINGSCAN_HD void operator()(int64_t r) const {
-    AtomicIndex(parent[r]).store(concurrent_find(parent, r), ::cuda::memory_order_relaxed);
-  }
-};
-
 /// 1 for the first (smallest) request of each group.
 struct GroupStart {
   const int64_t* root;
@@ -112,7 +105,7 @@ PromptGroups build_prompt_groups(Policy&& policy, int64_t R, int64_t A, const in
   thrust::sequence(policy, parent.data(), parent.data() + R);
   thrust::fill(policy, paired.data(), paired.data() + R, uint8_t(0));
   thrust::for_each(policy, zero, zero + P, detail::JoinPair{pairs, parent.data(), paired.data()});
-  thrust::for_each(policy, zero, zero + R, detail::FindRoot{parent.data()});
+  flatten_forest(policy, parent.data(), R);
   const auto starts = thrust::make_transform_iterator(zero, detail::GroupStart{parent.data(), paired.data()});
   thrust::inclusive_scan(policy, starts, starts + R, starts_up_to.data());
   Memory::to_host(starts_up_to.data() + R - 1, 1, &g.num_groups);
