@@ -192,8 +192,9 @@ EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
   const int64_t entries = P + num_account_pairs;
   const int64_t N = G > 0 ? read_last(groups.account_offsets, G + 1) : 0;
   // Entries: key and IDF, sorted in place (about as much again for the sort), then reduced
-  // into as many again.
-  require(double(entries) * 16 * 3 + double(N) * 24, "the candidate pairs");
+  // into as many again; before them, the group members' order: three arrays of N, the
+  // comparison sort's copy of one, and the groups' pair ends.
+  require(double(entries) * 16 * 3 + double(N) * 32 + double(G) * 8, "the candidate pairs");
   I64 ordered(N);
   {
     I64 entry_group(N), order(N);

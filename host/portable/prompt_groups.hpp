@@ -114,9 +114,12 @@ PromptGroups build_prompt_groups(Policy&& policy, int64_t R, int64_t A, const in
                    detail::LabelRequest{parent.data(), paired.data(), starts_up_to.data(), request_owner, A,
                                         group.data(), key.data()});
   Memory::to_host(group.data(), R, g.group_of_request.data());
-  // Distinct (group, account) keys, ascending: each group's accounts, ascending.
+  // Distinct (group, account) keys, ascending: each group's accounts, ascending. By
+  // unique_by_key (the spent group array as its values): Thrust's CUDA unique counts in 32
+  // bits, its unique_by_key in 64.
   thrust::sort(policy, key.data(), key.data() + R);
-  const int64_t distinct = int64_t(thrust::unique(policy, key.data(), key.data() + R) - key.data());
+  const int64_t distinct =
+      int64_t(thrust::unique_by_key(policy, key.data(), key.data() + R, group.data()).first - key.data());
   int64_t last = 0;
   Memory::to_host(key.data() + distinct - 1, 1, &last);
   const int64_t entries = distinct - (last == INT64_MAX ? 1 : 0);

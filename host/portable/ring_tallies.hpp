@@ -136,7 +136,7 @@ struct CountSharedRequests {
 
 /// The tallies of clusters 0..C-1, as the CPU's cluster_tallies computes them, over R
 /// requests. Memory::Buffer<T>(n) and Memory::to_host(p, n, out) as for build_evidence_graph.
-/// Policy memory: about 32 R bytes.
+/// Policy memory: about 40 R bytes.
 template <class Memory, class Policy>
 std::vector<ClusterTally> build_cluster_tallies(Policy&& policy, const TallyInputs& in, int64_t R) {
   using I64 = typename Memory::template Buffer<int64_t>;
@@ -148,17 +148,22 @@ std::vector<ClusterTally> build_cluster_tallies(Policy&& policy, const TallyInpu
   const thrust::counting_iterator<int64_t> zero(0);
   typename Memory::template Buffer<ClusterTally> tally(C);
   thrust::fill(policy, tally.data(), tally.data() + C, ClusterTally{});
-  I64 key(R);
+  I64 key(R), group_cluster(R);
   thrust::for_each(policy, zero, zero + A, detail::TallyAccount{in, tally.data(), key.data()});
-  // Distinct (group, member) entries, then members per (group, cluster).
+  // Distinct (group, member) entries, then members per (group, cluster). By unique_by_key
+  // (group_cluster, not yet filled, as its values): Thrust's CUDA unique counts in 32 bits,
+  // its unique_by_key in 64.
   thrust::sort(policy, key.data(), key.data() + R);
-  int64_t entries = R > 0 ? int64_t(thrust::unique(policy, key.data(), key.data() + R) - key.data()) : 0;
+  int64_t entries =
+      R > 0 ? int64_t(thrust::unique_by_key(policy, key.data(), key.data() + R, group_cluster.data()).first -
+                      key.data())
+            : 0;
   if (entries > 0) {
     int64_t last = 0;
     Memory::to_host(key.data() + entries - 1, 1, &last);
     if (last == INT64_MAX) --entries;
   }
-  I64 group_cluster(entries), unique_group_cluster(entries), members(entries);
+  I64 unique_group_cluster(entries), members(entries);
   thrust::transform(policy, key.data(), key.data() + entries, group_cluster.data(), detail::GroupClusterKey{in});
   thrust::sort(policy, group_cluster.data(), group_cluster.data() + entries);
   const auto ends = thrust::reduce_by_key(policy, group_cluster.data(), group_cluster.data() + entries,
