@@ -49,7 +49,12 @@ std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
     const float med = canonical_zero(median_of(column));
     for (int64_t a = 0; a < A; ++a) column[a] = std::fabs(column[a] - med);
     float scale = mad_scale(median_of(column));
-    if (!(scale > kMinRobustScale)) scale = mean_absolute_scale(column.data(), A);
+    if (!(scale > kMinRobustScale)) {
+      std::vector<double> block_sums(scale_sum_blocks(A));
+      for (int64_t b = 0; b < int64_t(block_sums.size()); ++b)
+        block_sums[b] = deviation_block_sum(column.data(), A, b);
+      scale = mean_absolute_scale(block_sums.data(), A);
+    }
     if (!(scale > kMinRobustScale)) return;  // constant feature: carries no information
     for (int64_t a = 0; a < A; ++a) z[a * B + f] = robust_z_score(x[a * B + f], med, scale);
     if (is_common_value(best, A)) common[f] = robust_z_score(canonical_zero(mode), med, scale);

@@ -78,12 +78,31 @@ RINGSCAN_HD inline float mad_scale(float median_absolute_deviation) {
   return 1.4826f * median_absolute_deviation;
 }
 
-/// The fallback scale where more than half of the accounts share one value (MAD 0): from the
-/// mean absolute deviation of the n absolute deviations, summed in their order in double.
-RINGSCAN_HD inline float mean_absolute_scale(const float* absolute_deviation, int64_t n) {
-  double mean_abs = 0;
-  for (int64_t a = 0; a < n; ++a) mean_abs += absolute_deviation[a];
-  return float(1.2533 * mean_abs / double(n > 1 ? n : 1));
+/// Accounts per partial sum of the fallback scale. Both backends sum each block of absolute
+/// deviations in order, in double, then the blocks' sums in order: they agree to the bit,
+/// and a device sums the blocks in parallel (one thread over a column of 10^8 accounts, at
+/// a memory latency per few loads, would take seconds per feature).
+constexpr int64_t kScaleSumBlock = 4096;
+
+RINGSCAN_HD inline int64_t scale_sum_blocks(int64_t n) {
+  return (n + kScaleSumBlock - 1) / kScaleSumBlock;
+}
+
+/// Block b of the n absolute deviations, summed in order in double.
+RINGSCAN_HD inline double deviation_block_sum(const float* absolute_deviation, int64_t n, int64_t b) {
+  const int64_t end = (b + 1) * kScaleSumBlock < n ? (b + 1) * kScaleSumBlock : n;
+  double sum = 0;
+  for (int64_t a = b * kScaleSumBlock; a < end; ++a) sum += absolute_deviation[a];
+  return sum;
+}
+
+/// The fallback scale where more than half of n accounts share one value (MAD 0): from the
+/// mean absolute deviation, given the sums of its scale_sum_blocks(n) blocks
+/// (deviation_block_sum), added in order.
+RINGSCAN_HD inline float mean_absolute_scale(const double* block_sums, int64_t n) {
+  double total = 0;
+  for (int64_t b = 0; b < scale_sum_blocks(n); ++b) total += block_sums[b];
+  return float(1.2533 * total / double(n > 1 ? n : 1));
 }
 
 /// Clipped robust z-score of x for a feature of median `median` and scale `scale`.

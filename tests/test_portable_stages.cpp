@@ -233,6 +233,32 @@ TEST(PortableAccountProfiles, HandleDefaultValuesConstantFeaturesAndTimesBefore1
   ringscan::testing::expect_same_profiles(portable_profiles(untimed, o), account_profiles(untimed, o, two_threads()));
 }
 
+TEST(PortableAccountProfiles, SumTheFallbackScaleInTheSameBlocksOverManyAccounts) {
+  // 10,000 accounts: the fallback scale of a feature 60% at one value spans three blocks.
+  const int64_t A = 10000;
+  std::mt19937_64 rng(91);
+  std::uniform_real_distribution<float> uniform(-3.0f, 3.0f);
+  std::vector<std::vector<float>> features(A);
+  std::vector<std::vector<int64_t>> requests(A);
+  for (int64_t a = 0; a < A; ++a) {
+    features[a] = {a % 5 < 3 ? 1.0f : uniform(rng), uniform(rng)};
+    requests[a] = {int64_t(rng() % 500000)};
+  }
+  const CanonicalRequests req = ringscan::testing::handmade(requests, features);
+  ASSERT_GT(scale_sum_blocks(A), 2);
+  const DetectOptions o;
+  const AccountProfiles cpu = account_profiles(req, o, two_threads());
+  ringscan::testing::expect_same_profiles(portable_profiles(req, o), cpu);
+  // And it is the mean absolute deviation's scale: 1.2533 x mean |x - 1|.
+  long double deviation = 0;
+  for (int64_t a = 0; a < A; ++a) deviation += std::fabs(req.features[a * 2] - 1.0f);
+  const double scale = 1.2533 * double(deviation / A);
+  for (int64_t a = 0; a < A; a += 997) {
+    const double z = std::clamp((double(req.features[a * 2]) - 1.0) / scale, -double(kMaxZ), double(kMaxZ));
+    EXPECT_NEAR(cpu.behaviour[a * 2], z, 1e-5 * (1 + std::fabs(z))) << "account " << a;
+  }
+}
+
 // Both backends take the span from account_profiles_frame, which refuses it before any work.
 TEST(PortableAccountProfiles, RefuseASpanOfTooManyBucketsOnEitherBackend) {
   const CanonicalRequests req = ringscan::testing::handmade({{0}, {int64_t(1) << 40}}, {});

@@ -82,12 +82,19 @@ struct AbsoluteDeviation {
   RINGSCAN_HD float operator()(float x) const { return fabsf(x - median); }
 };
 
-/// One thread: the fallback scale sums the deviations in account order, as the CPU does.
-struct MeanAbsoluteScale {
+/// The fallback scale's block sums, one thread per block, each in account order.
+struct DeviationBlockSum {
   const float* absolute_deviation;
   int64_t n;
+  RINGSCAN_HD double operator()(int64_t b) const { return deviation_block_sum(absolute_deviation, n, b); }
+};
+
+/// One thread: the block sums added in order, as the CPU does.
+struct MeanAbsoluteScale {
+  const double* block_sums;
+  int64_t n;
   float* scale;
-  RINGSCAN_HD void operator()(int64_t) const { *scale = mean_absolute_scale(absolute_deviation, n); }
+  RINGSCAN_HD void operator()(int64_t) const { *scale = mean_absolute_scale(block_sums, n); }
 };
 
 struct ZScore {
@@ -183,6 +190,7 @@ void behaviour_profiles(Policy&& policy, const float* features, int64_t A, int64
   const thrust::counting_iterator<int64_t> zero(0);
   F32 device_z(A * B), column(A), sorted(A), values(A), one(1);
   typename Memory::template Buffer<int64_t> counts(A);
+  typename Memory::template Buffer<double> block_sums(scale_sum_blocks(A));
   thrust::fill(policy, device_z.data(), device_z.data() + A * B, 0.0f);
   for (int64_t f = 0; f < B; ++f) {
     thrust::transform(policy, zero, zero + A, column.data(), detail::FeatureColumn{features, B, f});
@@ -207,7 +215,9 @@ void behaviour_profiles(Policy&& policy, const float* features, int64_t A, int64
     Memory::to_host(sorted.data() + A / 2, 1, &deviation);
     float scale = mad_scale(deviation);
     if (!(scale > kMinRobustScale)) {
-      thrust::for_each(policy, zero, zero + 1, detail::MeanAbsoluteScale{column.data(), A, one.data()});
+      thrust::transform(policy, zero, zero + scale_sum_blocks(A), block_sums.data(),
+                        detail::DeviationBlockSum{column.data(), A});
+      thrust::for_each(policy, zero, zero + 1, detail::MeanAbsoluteScale{block_sums.data(), A, one.data()});
       Memory::to_host(one.data(), 1, &scale);
     }
     if (!(scale > kMinRobustScale)) continue;  // constant feature: carries no information
