@@ -80,11 +80,9 @@ TEST(CublasLibrary, LoadsOnDemandWithEveryEntryPoint) {
   EXPECT_STREQ(l.status_name(CUBLAS_STATUS_NOT_INITIALIZED), "CUBLAS_STATUS_NOT_INITIALIZED");
 }
 
-class CudaNearestRows : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
-
-TEST_P(CudaNearestRows, MatchesBruteForceIncludingTiesAndCapsAboveN) {
-  SKIP_WITHOUT_CUDA_DEVICE();
-  const auto [n, cap] = GetParam();
+/// nearest_rows of n random rows (d = 24, a block of 12 identical ones) against brute force,
+/// with and without a radius, within `budget` bytes of device memory.
+void expect_nearest_rows_match_brute_force(int64_t n, int64_t cap, int64_t budget) {
   const int64_t d = 24;
   std::mt19937_64 rng(5);
   std::normal_distribution<float> normal;
@@ -93,7 +91,7 @@ TEST_P(CudaNearestRows, MatchesBruteForceIncludingTiesAndCapsAboveN) {
   // A block of identical rows: ties are broken by row index.
   for (int64_t r = 1; r < std::min<int64_t>(n, 12); ++r) std::copy_n(&x[0], d, &x[r * d]);
   for (float radius : {-1.0f, 30.0f}) {
-    const auto gpu = cuda::nearest_rows(x.data(), n, d, radius, cap, false, kDeviceBudget, "test");
+    const auto gpu = cuda::nearest_rows(x.data(), n, d, radius, cap, false, budget, "test");
     const auto ref = reference_nearest(x, n, d, radius, std::min(cap, n - 1));
     ASSERT_EQ(gpu.offsets, ref.offsets) << "radius " << radius;
     for (std::size_t h = 0; h < ref.other.size(); ++h) {
@@ -104,7 +102,22 @@ TEST_P(CudaNearestRows, MatchesBruteForceIncludingTiesAndCapsAboveN) {
   }
 }
 
-// One row, k >= n, a block of identical rows, several column tiles and query blocks.
+class CudaNearestRows : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
+
+TEST_P(CudaNearestRows, MatchesBruteForceIncludingTiesAndCapsAboveN) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const auto [n, cap] = GetParam();
+  expect_nearest_rows_match_brute_force(n, cap, kDeviceBudget);
+}
+
+// Under a 20 MiB budget a score tile holds about 1,200 columns of the 4,096-query block, so
+// each query's list is carried across five column tiles (at 2 GiB the search takes one).
+TEST(CudaNearestRowsTiles, CarryEachQuerysListAcrossColumnTiles) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  expect_nearest_rows_match_brute_force(5000, 16, int64_t(20) << 20);
+}
+
+// One row, k >= n, a block of identical rows, several query blocks.
 INSTANTIATE_TEST_SUITE_P(Sizes, CudaNearestRows,
                          ::testing::Values(std::make_tuple(1, 4), std::make_tuple(2, 4),
                                            std::make_tuple(50, 100), std::make_tuple(600, 24),
