@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 3 as one call of the device tool. The H200 machine has CUDA, CMake
-# and a compiler but no Debian packages and no registry, so the packages travel as .deb files:
+# The GPU checks of issue 3 as one call of the device tool. The H200 machine has CUDA, CMake,
+# ninja and a compiler but no Debian packages and no registry, so the packages travel as .deb
+# files:
 #   here:    scripts/fetch-device-debs.sh            (fills .debs/, ignored by git)
 #   device:  run(command="scripts/device-check.sh", carry=[".debs"], timeout_s=600)
-# Steps, each with its own time limit so that one slow step cannot eat the others', in the
-# order of what the issue needs most, so that a call cut at its 10 minutes loses only the last:
-#   1. unpack .debs into a private prefix; build (Release, sm_90) with the CUDA backend;
+# A session has 15 minutes of device time, the machine's start included, and no machine
+# starts with under 4 left: plan on this one call. The script keeps its own deadline
+# (DEVICE_CHECK_SECONDS, default 560 s): each step's limit is cut to the time left, and a step
+# that cannot fit is skipped and reported as skipped. Steps, in the order of what the issue
+# needs most:
+#   1. unpack .debs into a private prefix; build (Release, sm_90) with the CUDA backend; the
+#      two input files are generated in the background meanwhile (step 2 runs alongside);
 #   2. the whole test suite (the CUDA tests run there instead of skipping);
 #   3. speedup: CPU backend (all cores) against CUDA on 100k accounts, 1M requests, D=256
 #      (target 20x);
@@ -15,11 +20,12 @@
 #   6. stage benchmarks of the CUDA variants (achieved FLOP/s of the exact request join);
 #      every detect above also reports its stage seconds and its joins' achieved FLOP/s.
 # The figures and the targets' verdicts come from scripts/device_report.py.
-# Figures go to $OUT/device-check.md (or build-device/out/ outside the device tool), step by
-# step, so that what a cut call leaves there still comes back.
+# At most 8 files come back from $OUT, so it holds only: device-check.md (the report, written
+# step by step), logs.tgz (every step's full log, repacked after each step) and the three
+# detections' JSON reports. Outside the device tool they go to build-device/out/.
 #   scripts/device-check.sh [--skip-large | --large-only]
-# --skip-large: all but step 4; --large-only: steps 1 and 4, for a second call on the
-# still-warm machine, whose build-device/ is kept (the build is then a no-op).
+# --skip-large: all but step 4; --large-only: steps 1 and 4 (a warm machine keeps
+# build-device/, so the build is then a no-op).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 skip_large=0
@@ -30,31 +36,52 @@ case "${1:-}" in
   "") ;;
   *) echo "device-check.sh: unknown option $1" >&2; exit 2 ;;
 esac
+[[ -d /usr/local/cuda/bin ]] && export PATH=/usr/local/cuda/bin:$PATH
 
 out=${OUT:-build-device/out}
-mkdir -p "$out"
+logs=build-device/logs
+mkdir -p "$out" "$logs"
 report="$out/device-check.md"
 : >"$report"
 say() { echo "$*" | tee -a "$report"; }
 started=$(date +%s)
+deadline=${DEVICE_CHECK_SECONDS:-560}
 elapsed() { echo $(( $(date +%s) - started )); }
-# step NAME LIMIT_SECONDS COMMAND...: runs with a time limit, logs to $out/NAME.log.
+# Every log in one archive: $OUT returns 8 files at most. Packed beside, then copied in.
+pack_logs() {
+  tar -czf build-device/logs.tgz -C "$logs" . 2>/dev/null && cp build-device/logs.tgz "$out/logs.tgz"
+}
+# step NAME LIMIT_SECONDS COMMAND...: runs with a time limit (cut to what is left before the
+# deadline; skipped, exit 124, when under 20 s are left), logs to $logs/NAME.log; its last
+# lines go to the report, fewer to stdout (the device tool returns 12,000 characters of it).
 step() {
   local name=$1 limit=$2
   shift 2
+  local left=$(( deadline - $(elapsed) - 10 ))
   say ""
+  if (( left < 20 )); then
+    say "## $name: skipped, ${left} s left before the ${deadline} s deadline"
+    return 124
+  fi
+  (( limit > left )) && limit=$left
   say "## $name (limit ${limit}s, at $(elapsed)s)"
   local t0=$(date +%s)
-  timeout --signal=KILL "$limit" "$@" >"$out/$name.log" 2>&1
+  timeout --signal=KILL "$limit" "$@" >"$logs/$name.log" 2>&1
   local rc=$?
   say "exit $rc after $(( $(date +%s) - t0 )) s"
-  tail -n 25 "$out/$name.log" | tee -a "$report"
+  tail -n 25 "$logs/$name.log" >>"$report"
+  tail -n 6 "$logs/$name.log"
+  pack_logs
   return $rc
 }
 
 say "# ringscan device check, $(date -u +%FT%TZ)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$report"
-nvcc --version | tail -1 | tee -a "$report"
+{ nvcc --version | tail -1; c++ --version | head -1; cmake --version | head -1
+  echo "$(nproc) cores; $(grep MemTotal /proc/meminfo)"; } 2>&1 | tee -a "$report"
+# The machine's RAM can start small and grow as it is used (H200.md): size the jobs from the
+# kind's 128 GiB, not from MemTotal, which the default --memory-budget (80%) follows.
+memory_args=(--memory-budget "${RINGSCAN_DEVICE_MEMORY:-100G}")
 
 # 1. Packages into a private prefix. Only the libraries the machine lacks go on the search
 #    path, so its own (libstdc++, libssl, ...) are never shadowed.
@@ -64,12 +91,18 @@ if ! ls .debs/*.deb >/dev/null 2>&1; then
   say "no .debs/: run scripts/fetch-device-debs.sh here and carry .debs"
   exit 2
 fi
+command -v dpkg >/dev/null || { say "no dpkg on this machine: cannot unpack .debs"; exit 2; }
 mkdir -p "$prefix/missing"
-for f in .debs/*.deb; do dpkg -x "$f" "$prefix"; done
+for f in .debs/*.deb; do
+  dpkg -x "$f" "$prefix" || { say "dpkg -x $f failed"; exit 2; }
+done
+# The cache listed once into a file: `ldconfig -p | grep -q` under pipefail fails whenever
+# grep stops reading early (SIGPIPE), which would shadow the machine's own libraries.
+ldconfig -p >"$prefix/ld-cache.txt" 2>/dev/null
 for so in "$lib"/*.so.* "$prefix"/lib/x86_64-linux-gnu/*.so.* "$lib"/openblas-pthread/*.so.*; do
   [[ -e "$so" ]] || continue
   name=$(basename "$so")
-  ldconfig -p | grep -q "^[[:space:]]*$name " || ln -sf "$so" "$prefix/missing/$name"
+  grep -q "^[[:space:]]*$name " "$prefix/ld-cache.txt" || ln -sf "$so" "$prefix/missing/$name"
 done
 export LD_LIBRARY_PATH=$prefix/missing${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # Debian's FAISS package names the BLAS of /usr (an alternatives link): point it at the
@@ -77,19 +110,31 @@ export LD_LIBRARY_PATH=$prefix/missing${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 sed -i "s|/usr/lib/x86_64-linux-gnu/libblas.so|$lib/openblas-pthread/libopenblas.so|g; s|/usr/lib/x86_64-linux-gnu/liblapack.so|$lib/openblas-pthread/libopenblas.so|g" \
   "$lib/cmake/faiss/faiss-targets.cmake"
 cmake_args=(
-  -DCMAKE_BUILD_TYPE=Release -DRINGSCAN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
+  -DCMAKE_BUILD_TYPE=Release -DRINGSCAN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DRINGSCAN_FUZZ=OFF
   -DCMAKE_PREFIX_PATH="$prefix/usr;$lib/cmake;$lib/openblas-pthread/cmake"
   -DHDF5_C_INCLUDE_DIR="$prefix/usr/include/hdf5/serial"
   -DHDF5_C_LIBRARY_hdf5="$lib/libhdf5_serial.so"
   -DBLAS_LIBRARIES="$lib/openblas-pthread/libopenblas.so"
   -DLAPACK_LIBRARIES="$lib/openblas-pthread/libopenblas.so"
-  -DCMAKE_CXX_FLAGS="-isystem $prefix/usr/include -isystem $prefix/usr/include/x86_64-linux-gnu"
+  # -include cstdint: these headers were built with Debian's gcc 12; a newer gcc no longer
+  # brings <cstdint> in through other headers.
+  -DCMAKE_CXX_FLAGS="-isystem $prefix/usr/include -isystem $prefix/usr/include/x86_64-linux-gnu -include cstdint"
   -DCMAKE_CUDA_FLAGS="-isystem $prefix/usr/include"
   -DCMAKE_EXE_LINKER_FLAGS="-L$prefix/missing -Wl,-rpath-link,$prefix/missing"
 )
+# ninja where there is one (the machine's image has it); a kept build-device/ keeps its own.
+if [[ ! -f build-device/CMakeCache.txt ]] && command -v ninja >/dev/null; then
+  cmake_args+=(-G Ninja)
+fi
 step configure 120 cmake -S . -B build-device "${cmake_args[@]}" || exit 1
-step build 300 cmake --build build-device -j"$(nproc)" || exit 1
+step build 300 cmake --build build-device -j"$(nproc)" --target ringscan ringscan_tests bench_indices || exit 1
 ./build-device/ringscan --version | tee -a "$report"
+# A device the runtime cannot use (a driver older than the toolkit, say) counts as none: every
+# CUDA test would skip and the suite look green. Said loudly; the CPU steps still run.
+if ./build-device/ringscan --version | grep -q "^CUDA devices: 0"; then
+  say "**the CUDA runtime sees no usable device: the CUDA tests will skip and the cuda runs fail**"
+  nvidia-smi 2>&1 | head -n 15 >>"$report"
+fi
 
 tests_rc=0
 data=/tmp/ringscan-data
@@ -104,11 +149,59 @@ summarise() { python3 scripts/device_report.py stages "$@" 2>&1 | tee -a "$repor
 read_args=()
 check_isolation() {
   if ! { build-device/ringscan generate -q -o "$data/tiny.h5" --accounts 300 --dim 16 &&
-         build-device/ringscan info "$data/tiny.h5"; } >"$out/isolation-check.log" 2>&1; then
+         build-device/ringscan info "$data/tiny.h5"; } >"$logs/isolation-check.log" 2>&1; then
     read_args=(--no-isolation)
     say "isolated reading failed on this machine (below): detections run with --no-isolation"
-    tail -n 5 "$out/isolation-check.log" | tee -a "$report"
+    tail -n 5 "$logs/isolation-check.log" | tee -a "$report"
   fi
+}
+
+# The inputs, generated one after the other in the background while the tests run (the
+# generator takes minutes for the large file); each leaves NAME.rc ("exit seconds") in $logs.
+generate_inputs() {
+  local gen=(build-device/ringscan generate -q "${memory_args[@]}" --requests-per-account 10 --dim 256 --float16)
+  local name args t0 rc
+  for name in "$@"; do
+    case $name in
+      generate_100k) args=(-o "$data/100k.h5" --accounts 100000 --seed 303) ;;
+      generate_1m) args=(-o "$data/1m.h5" --accounts 1000000 --seed 304) ;;
+    esac
+    t0=$(date +%s)
+    if (( $(elapsed) > deadline - 30 )); then
+      echo "no time left" >"$logs/$name.log"
+      rc=124
+    else
+      timeout --signal=KILL "$(( deadline - $(elapsed) ))" "${gen[@]}" "${args[@]}" >"$logs/$name.log" 2>&1
+      rc=$?
+    fi
+    echo "$rc $(( $(date +%s) - t0 ))" >"$logs/$name.rc"
+    [[ $rc -eq 0 ]] || return
+  done
+}
+# wait_for NAME: until the background generation of NAME has ended (or the deadline); its
+# outcome goes to the report once. Fails unless it succeeded.
+wait_for() {
+  local name=$1 t0 rc seconds
+  if [[ -f "$logs/$name.reported" ]]; then
+    read -r rc seconds <"$logs/$name.rc"
+    [[ $rc -eq 0 ]]
+    return
+  fi
+  t0=$(date +%s)
+  while [[ ! -f "$logs/$name.rc" ]] && (( $(elapsed) < deadline - 10 )) && kill -0 "$generator" 2>/dev/null; do
+    sleep 1
+  done
+  say ""
+  if [[ ! -f "$logs/$name.rc" ]]; then
+    say "## $name: did not finish (waited $(( $(date +%s) - t0 )) s, at $(elapsed)s)"
+    tail -n 5 "$logs/$name.log" 2>/dev/null | tee -a "$report"
+    return 1
+  fi
+  read -r rc seconds <"$logs/$name.rc"
+  touch "$logs/$name.reported"
+  say "## $name (background): exit $rc after $seconds s; waited $(( $(date +%s) - t0 )) s for it"
+  tail -n 3 "$logs/$name.log" | tee -a "$report"
+  [[ $rc -eq 0 ]]
 }
 
 # 2. The whole suite; the CUDA tests run here.
@@ -117,16 +210,24 @@ run_tests() {
   tests_rc=$?
 }
 
+# detect_and_evaluate NAME INPUT DEVICE LIMIT: one detection, its stage summary and quality.
+detect_and_evaluate() {
+  local name=$1 input=$2 device=$3 limit=$4
+  shift 4
+  step "detect_$name" "$limit" build-device/ringscan detect -q "$input" ${read_args[@]+"${read_args[@]}"} \
+    "${memory_args[@]}" -o "$data/$name.h5" --device "$device" --report "$out/$name.json" || return
+  summarise "$out/$name.json" "$@"
+  step "evaluate_$name" 60 build-device/ringscan evaluate -q "$data/$name.h5" --truth "$input" \
+    ${read_args[@]+"${read_args[@]}"} "${memory_args[@]}"
+}
+
 # 3. Speedup over the CPU backend on all cores: 100k accounts, 1M requests, D=256.
 run_speedup() {
-  step generate_100k 180 build-device/ringscan generate -q -o "$data/100k.h5" --accounts 100000 \
-    --requests-per-account 10 --dim 256 --float16 --seed 303 || return
+  wait_for generate_100k || return
+  # The timed CPU detection must not share the cores with the generator.
+  [[ $skip_large -eq 1 ]] || wait_for generate_1m
   for device in cpu cuda; do
-    step "detect_100k_$device" 300 build-device/ringscan detect -q "$data/100k.h5" ${read_args[@]+"${read_args[@]}"} \
-      -o "$data/100k-$device.h5" --device "$device" --report "$out/100k-$device.json"
-    summarise "$out/100k-$device.json"
-    build-device/ringscan evaluate "$data/100k-$device.h5" --truth "$data/100k.h5" >"$out/eval-100k-$device.json" 2>&1
-    cat "$out/eval-100k-$device.json" >>"$report"
+    detect_and_evaluate "100k-$device" "$data/100k.h5" "$device" 300
   done
   say ""
   say "## speedup, 100k accounts (target 20x)"
@@ -137,13 +238,8 @@ run_speedup() {
 # 4. The large file: 1M accounts, 10M requests, D=256 in float16; the device joins it over a
 #    k-means partition (cells of ~8192 rows, 2 probes).
 run_large() {
-  step generate_1m 300 build-device/ringscan generate -q -o "$data/1m.h5" --accounts 1000000 \
-    --requests-per-account 10 --dim 256 --float16 --seed 304 || return
-  step detect_1m_cuda 420 build-device/ringscan detect -q "$data/1m.h5" ${read_args[@]+"${read_args[@]}"} \
-    -o "$data/1m-cuda.h5" --device cuda --report "$out/1m-cuda.json" || return
-  summarise "$out/1m-cuda.json" --target 30
-  build-device/ringscan evaluate "$data/1m-cuda.h5" --truth "$data/1m.h5" >"$out/eval-1m-cuda.json" 2>&1
-  cat "$out/eval-1m-cuda.json" >>"$report"
+  wait_for generate_1m || return
+  detect_and_evaluate 1m-cuda "$data/1m.h5" cuda 420 --target 30
 }
 
 # 5. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
@@ -164,6 +260,12 @@ run_bench() {
 }
 
 check_isolation
+inputs=(generate_100k generate_1m)
+[[ $skip_large -eq 1 ]] && inputs=(generate_100k)
+[[ $large_only -eq 1 ]] && inputs=(generate_1m)
+# Its output to files only: a background job holding stdout would hold the device call open.
+generate_inputs "${inputs[@]}" >/dev/null 2>&1 &
+generator=$!
 if [[ $large_only -eq 1 ]]; then
   run_large
 else
@@ -173,6 +275,11 @@ else
   run_memcheck
   run_bench
 fi
+if kill -0 "$generator" 2>/dev/null; then
+  pkill -KILL -f "ringscan generate -q" 2>/dev/null
+  kill -KILL "$generator" 2>/dev/null
+fi
 say ""
 say "total $(elapsed) s; tests exit $tests_rc"
+pack_logs
 exit "$tests_rc"
