@@ -40,6 +40,7 @@ esac
 
 out=${OUT:-build-device/out}
 logs=build-device/logs
+rm -rf "$logs"  # a kept build-device/ must not hand an earlier call's markers to this one
 mkdir -p "$out" "$logs"
 report="$out/device-check.md"
 : >"$report"
