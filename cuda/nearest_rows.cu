@@ -19,6 +19,7 @@
 #include "device_budget.hpp"
 #include "device_buffer.cuh"
 #include "partitioned_join.hpp"
+#include "portable/nearest_selection.hpp"
 #include "ringscan/context.hpp"
 #include "ringscan/error.hpp"
 
@@ -32,18 +33,11 @@ constexpr int64_t kQueryBlock = 4096;        // queries per GEMM tile (upper bou
 constexpr int64_t kMinColumnTile = 1024;
 constexpr int64_t kMaxScoreTile = int64_t(1) << 30;  // bytes: GEMMs this size already run at full rate
 
-constexpr float kNoDistance = std::numeric_limits<float>::infinity();
-constexpr int64_t kNoRow = std::numeric_limits<int64_t>::max();
-
-/// Strict total order of candidates: distance, then row.
-__device__ inline bool closer(float da, int64_t ia, float db, int64_t ib) {
-  return da < db || (da == db && ia < ib);
-}
-
 /// Converts a chunk of fp32 rows to the stored type and records each row's squared norm
 /// (summed in row order in float, as the CPU's exact search does for its own norms).
 template <class Stored>
-__global__ void store_rows(const float* chunk, int64_t rows, int64_t d, Stored* out, float* norms) {
+__global__ void store_rows_kernel(const float* chunk, int64_t rows, int64_t d, Stored* out,
+                                  float* norms) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
        r += int64_t(gridDim.x) * blockDim.x) {
     float s = 0;
@@ -56,123 +50,31 @@ __global__ void store_rows(const float* chunk, int64_t rows, int64_t d, Stored* 
   }
 }
 
-/// Sorts the candidates in shared memory by (distance, row), keeps the first `cap`, and
-/// updates the count and the admission threshold (the cap-th distance). Only the first
-/// power of two >= the count is sorted (m, the arrays' size, bounds it): most queries of a
-/// threshold join have a handful of candidates, and a full sort of m per query would cost
-/// more than the scan.
-__device__ void merge_candidates(float* dist, int64_t* row, int m, int cap, int* fill,
-                                 float* worst_dist, int64_t* worst_row) {
-  __syncthreads();
-  const int valid = *fill;
-  int p = 2;
-  while (p < valid) p <<= 1;
-  p = min(p, m);
-  for (int t = valid + threadIdx.x; t < p; t += blockDim.x) {
-    dist[t] = kNoDistance;
-    row[t] = kNoRow;
-  }
-  __syncthreads();
-  for (int k = 2; k <= p; k <<= 1)
-    for (int j = k >> 1; j > 0; j >>= 1) {
-      for (int i = threadIdx.x; i < p; i += blockDim.x) {
-        const int partner = i ^ j;
-        if (partner <= i) continue;
-        const bool ascending = (i & k) == 0;
-        const bool swap = ascending ? closer(dist[partner], row[partner], dist[i], row[i])
-                                    : closer(dist[i], row[i], dist[partner], row[partner]);
-        if (swap) {
-          const float td = dist[i];
-          dist[i] = dist[partner];
-          dist[partner] = td;
-          const int64_t tr = row[i];
-          row[i] = row[partner];
-          row[partner] = tr;
-        }
-      }
-      __syncthreads();
-    }
-  if (threadIdx.x == 0) {
-    *fill = min(valid, cap);
-    if (*fill == cap) {
-      *worst_dist = dist[cap - 1];
-      *worst_row = row[cap - 1];
-    }
-  }
-  __syncthreads();
-}
-
-/// Which rows one side of a search holds: ids[j] when ids is set, else first + j.
-struct Side {
-  const int64_t* ids;
-  int64_t first;
-  __host__ __device__ int64_t at(int64_t j) const { return ids ? ids[j] : first + j; }
+/// The CUDA block as portable::select_nearest_of_query takes it.
+struct CudaBlock {
+  __device__ int thread() const { return int(threadIdx.x); }
+  __device__ int size() const { return int(blockDim.x); }
+  __device__ void sync() const { __syncthreads(); }
+  __device__ int claim(int& counter) const { return atomicAdd(&counter, 1); }
 };
 
-/// One block per query of the tile: scans its row of inner products with the tile's
-/// columns, turns them into squared distances and merges the admissible ones into the
-/// query's running list (best_*, cap entries per query, sorted). Norms are indexed by row id.
-__global__ void select_nearest(const float* scores, int64_t columns, Side query, Side column,
-                               const float* query_norms, const float* column_norms,
-                               bool exclude_self, float radius, int cap, int m, float* best_dist,
-                               int64_t* best_row, int* best_count) {
-  extern __shared__ unsigned char shared[];
-  int64_t* row = reinterpret_cast<int64_t*>(shared);  // 8-byte aligned first
-  float* dist = reinterpret_cast<float*>(row + m);
-  __shared__ int fill;
-  __shared__ float worst_dist;
-  __shared__ int64_t worst_row;
-  const int64_t qi = blockIdx.x, q = query.at(qi);
-  const int have = best_count[qi];
-  for (int t = threadIdx.x; t < have; t += blockDim.x) {
-    dist[t] = best_dist[qi * cap + t];
-    row[t] = best_row[qi * cap + t];
-  }
-  if (threadIdx.x == 0) {
-    fill = have;
-    worst_dist = have == cap ? best_dist[qi * cap + cap - 1] : kNoDistance;
-    worst_row = have == cap ? best_row[qi * cap + cap - 1] : kNoRow;
-  }
-  __syncthreads();
-  const float query_norm = query_norms[q];
-  const float* scores_of_query = scores + qi * columns;
-  for (int64_t base = 0; base < columns; base += blockDim.x) {
-    const int64_t j = base + threadIdx.x;
-    const int64_t other = j < columns ? column.at(j) : kNoRow;
-    if (j < columns && !(exclude_self && other == q)) {
-      const float d2 = fmaxf(query_norm + column_norms[other] - 2.0f * scores_of_query[j], 0.0f);
-      if ((radius < 0 || d2 <= radius) && closer(d2, other, worst_dist, worst_row)) {
-        const int at = atomicAdd(&fill, 1);
-        dist[at] = d2;
-        row[at] = other;
-      }
-    }
-    __syncthreads();
-    const bool full = fill > m - int(blockDim.x);  // room for one more round, else merge
-    __syncthreads();
-    if (full) merge_candidates(dist, row, m, cap, &fill, &worst_dist, &worst_row);
-  }
-  merge_candidates(dist, row, m, cap, &fill, &worst_dist, &worst_row);
-  for (int t = threadIdx.x; t < fill; t += blockDim.x) {
-    best_dist[qi * cap + t] = dist[t];
-    best_row[qi * cap + t] = row[t];
-  }
-  if (threadIdx.x == 0) best_count[qi] = fill;
+/// One block per query of the tile (host/portable/nearest_selection.hpp); the candidate
+/// slots, tile.slots of (row, distance), in dynamic shared memory.
+__global__ void select_nearest_kernel(portable::SelectionTile tile) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  __shared__ portable::SelectionState state;
+  int64_t* row = reinterpret_cast<int64_t*>(shared);  // the 8-byte elements first
+  float* dist = reinterpret_cast<float*>(row + tile.slots);
+  portable::select_nearest_of_query(CudaBlock{}, tile, blockIdx.x, dist, row, state);
 }
 
 /// out [n x d] = rows[ids[i]] for i < n: a cell's rows made contiguous for the GEMM.
 template <class Stored>
-__global__ void gather_rows(const Stored* rows, int64_t d, const int64_t* ids, int64_t n,
-                            Stored* out) {
+__global__ void gather_rows_kernel(const Stored* rows, int64_t d, const int64_t* ids, int64_t n,
+                                   Stored* out) {
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < n * d;
        t += int64_t(gridDim.x) * blockDim.x)
     out[t] = rows[ids[t / d] * d + t % d];
-}
-
-int64_t next_power_of_two(int64_t v) {
-  int64_t p = 1;
-  while (p < v) p <<= 1;
-  return p;
 }
 
 /// Page-locked host memory for the staging chunks (copies from it run asynchronously).
@@ -233,7 +135,7 @@ void upload_rows(const float* x, int64_t n, int64_t d, Stored* stored, float* no
     RINGSCAN_CUDA_TRY(cudaMemcpyAsync(staging[s].data(), pinned[s].data(), sizeof(float) * size_t(rows * d),
                                       cudaMemcpyHostToDevice, streams[s].get()));
     const int blocks = int(std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 4096));
-    store_rows<<<blocks, kRowThreads, 0, streams[s].get()>>>(staging[s].data(), rows, d,
+    store_rows_kernel<<<blocks, kRowThreads, 0, streams[s].get()>>>(staging[s].data(), rows, d,
                                                              stored + first * d, norms + first);
     RINGSCAN_CUDA_TRY(cudaGetLastError());
   }
@@ -377,8 +279,8 @@ class DeviceRowSearch final : public RowSearch {
     cap = std::min<int64_t>(cap, nc);
     if (nq == 0 || nc == 0 || cap < 1) return result;
     RINGSCAN_EXPECTS(cap <= 2048, stage_ + ": at most 2048 neighbours per row on the device");
-    const int64_t m = next_power_of_two(cap + 2 * kSelectThreads);
-    const size_t shared_bytes = size_t(m) * (sizeof(float) + sizeof(int64_t));
+    const int64_t slots = portable::nearest_selection_slots(cap, kSelectThreads);
+    const size_t shared_bytes = size_t(slots) * (sizeof(float) + sizeof(int64_t));
 
     // Fixed costs: resident rows, ids, the per-query lists and the gathered query block; the
     // rest goes to the score tile (at most kMaxScoreTile bytes) and the gathered columns.
@@ -399,24 +301,26 @@ class DeviceRowSearch final : public RowSearch {
     grow(ws_.best_dist, q_block * cap);
     grow(ws_.best_row, q_block * cap);
     grow(ws_.best_count, q_block);
-    RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(select_nearest, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(select_nearest_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            int(shared_bytes)));
     std::vector<float> host_dist(nq * cap);
     std::vector<int64_t> host_row(nq * cap);
     std::vector<int> count(nq);
     for (int64_t q0 = 0; q0 < nq; q0 += q_block) {
       const int64_t bq = std::min(q_block, nq - q0);
-      const Side query_side{q.ids ? q.ids + q0 : nullptr, q0};
+      const portable::Side query_side{q.ids ? q.ids + q0 : nullptr, q0};
       const Stored* query_matrix = contiguous(q, q0, bq, ws_.query_rows, stream_.get());
       RINGSCAN_CUDA_TRY(cudaMemsetAsync(ws_.best_count.data(), 0, sizeof(int) * size_t(bq), stream_.get()));
       for (int64_t c0 = 0; c0 < nc; c0 += c_tile) {
         const int64_t bc = std::min(c_tile, nc - c0);
-        const Side column_side{c.ids ? c.ids + c0 : nullptr, c0};
+        const portable::Side column_side{c.ids ? c.ids + c0 : nullptr, c0};
         const Stored* column_matrix = contiguous(c, c0, bc, ws_.column_rows, stream_.get());
         inner_products(blas_.get(), query_matrix, bq, column_matrix, bc, d_, ws_.scores.data());
-        select_nearest<<<unsigned(bq), kSelectThreads, shared_bytes, stream_.get()>>>(
-            ws_.scores.data(), bc, query_side, column_side, q.norms, c.norms, exclude_self, radius,
-            int(cap), int(m), ws_.best_dist.data(), ws_.best_row.data(), ws_.best_count.data());
+        const portable::SelectionTile tile{ws_.scores.data(), bc, query_side, column_side,
+                                           q.norms, c.norms, exclude_self, radius, int(cap),
+                                           int(slots), ws_.best_dist.data(), ws_.best_row.data(),
+                                           ws_.best_count.data()};
+        select_nearest_kernel<<<unsigned(bq), kSelectThreads, shared_bytes, stream_.get()>>>(tile);
         RINGSCAN_CUDA_TRY(cudaGetLastError());
       }
       RINGSCAN_CUDA_TRY(cudaMemcpyAsync(host_dist.data() + q0 * cap, ws_.best_dist.data(),
@@ -445,7 +349,7 @@ class DeviceRowSearch final : public RowSearch {
                            DeviceBuffer<Stored>& scratch, cudaStream_t stream) const {
     if (!o.ids) return o.rows + first * d_;
     const int blocks = int(std::min<int64_t>((count * d_ + kRowThreads - 1) / kRowThreads, 65536));
-    gather_rows<<<blocks, kRowThreads, 0, stream>>>(o.rows, d_, o.ids + first, count, scratch.data());
+    gather_rows_kernel<<<blocks, kRowThreads, 0, stream>>>(o.rows, d_, o.ids + first, count, scratch.data());
     RINGSCAN_CUDA_TRY(cudaGetLastError());
     return scratch.data();
   }
