@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <type_traits>
 #include <vector>
 
 #include "portable/components.hpp"
@@ -94,10 +95,22 @@ struct CpuStages {
   }
 };
 
-/// How build_evidence_graph holds and reads memory on the OpenMP system: the host's.
+/// An owning array of the OpenMP system that starts as garbage, as cudaMalloc's memory does:
+/// a std::vector's zeros would hide a read before the first write that the device would not.
+template <class T>
+class PoisonedBuffer : public std::vector<T> {
+ public:
+  static_assert(std::is_trivially_copyable_v<T>, "poisoned as bytes");
+  PoisonedBuffer() = default;
+  explicit PoisonedBuffer(int64_t n) : std::vector<T>(static_cast<size_t>(n)) {
+    std::memset(static_cast<void*>(this->data()), 0xA5, sizeof(T) * static_cast<size_t>(n));
+  }
+};
+
+/// How the portable stages hold and read memory on the OpenMP system: the host's.
 struct HostMemory {
   template <class T>
-  using Buffer = std::vector<T>;
+  using Buffer = PoisonedBuffer<T>;
   template <class T>
   static void to_host(const T* p, int64_t n, T* out) {
     std::copy_n(p, n, out);
