@@ -432,11 +432,11 @@ CLI::App* add_evaluate(CLI::App& app, EvaluateArgs& a) {
   return sub;
 }
 
-// Truth labels in the order of `ids`; the two account sets must be equal.
-/// For each account of the output, its row in the truth file.
+/// For each account of the output, its row in the truth file; the two account sets must be
+/// equal.
 std::vector<std::size_t> align_truth(const ringscan::DetectionLabels& det,
-                                 const ringscan::TruthLabels& truth, const std::string& output,
-                                 const std::string& truth_path) {
+                                     const ringscan::TruthLabels& truth, const std::string& output,
+                                     const std::string& truth_path) {
   const std::string both = " (output '" + output + "', truth '" + truth_path + "')";
   RINGSCAN_EXPECTS(truth.account_ids.size() == truth.label.size(),
                    "truth file has " + std::to_string(truth.account_ids.size()) +
