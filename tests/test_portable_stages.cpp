@@ -103,7 +103,7 @@ class PoisonedBuffer : public std::vector<T> {
   static_assert(std::is_trivially_copyable_v<T>, "poisoned as bytes");
   PoisonedBuffer() = default;
   explicit PoisonedBuffer(int64_t n) : std::vector<T>(static_cast<size_t>(n)) {
-    std::memset(static_cast<void*>(this->data()), 0xA5, sizeof(T) * static_cast<size_t>(n));
+    if (n > 0) std::memset(static_cast<void*>(this->data()), 0xA5, sizeof(T) * static_cast<size_t>(n));
   }
 };
 
