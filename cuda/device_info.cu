@@ -12,21 +12,40 @@
 
 namespace ringscan {
 
+namespace {
+
+/// "13.0" from CUDA's version number 13000.
+std::string cuda_version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+}  // namespace
+
 BuildInfo build_info() {
   BuildInfo info;
   info.cuda_compiled = true;
+  info.cuda_min_arch = RINGSCAN_CUDA_MIN_ARCH;
 #ifdef RINGSCAN_FAISS_GPU
   info.faiss_gpu = true;
 #endif
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);  // 0: no driver installed, a machine without a GPU
+  cudaRuntimeGetVersion(&runtime);
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the non-sticky error left by a missing driver
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // clear the non-sticky error
+    // Without a driver the runtime also says "insufficient driver": no GPU, not a fault.
+    if (driver > 0 && status != cudaErrorNoDevice)
+      info.cuda_error = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status) +
+                        "; the driver supports CUDA " + cuda_version(driver) + ", this build's runtime is " +
+                        cuda_version(runtime);
     return info;
   }
   info.cuda_devices = count;
+  info.cuda_device_arch.assign(size_t(count), 0);
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
+    info.cuda_device_arch[size_t(d)] = prop.major * 10 + prop.minor;
     char buf[256];
     std::snprintf(buf, sizeof buf, "%s%d: %s (sm_%d%d, %.0f GiB)", d ? "; " : "", d, prop.name,
                   prop.major, prop.minor, double(prop.totalGlobalMem) / (1024.0 * 1024 * 1024));

@@ -148,7 +148,9 @@ quick ./build-device/ringscan --version >"$logs/version.txt" 2>&1
 tee -a "$report" <"$logs/version.txt"
 # A device the runtime cannot use (a driver older than the toolkit, say) counts as none: every
 # CUDA test would skip and the suite look green. Said loudly; the CPU steps still run.
-if ! grep -q "^CUDA devices: [1-9]" "$logs/version.txt"; then
+# --version names the reason when there is one ("CUDA backend unusable here: ...").
+if ! grep -q "^CUDA devices: [1-9]" "$logs/version.txt" ||
+   grep -q "^CUDA backend unusable here" "$logs/version.txt"; then
   say "**the CUDA runtime sees no usable device: the CUDA tests will skip and the cuda runs fail**"
   failed+=("cuda-device:none")
   quick nvidia-smi 2>&1 | head -n 15 >>"$report"

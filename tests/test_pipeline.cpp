@@ -6,6 +6,8 @@
 #include <numeric>
 #include <random>
 
+#include "ringscan/backend.hpp"
+#include "ringscan/context.hpp"
 #include "ringscan/evaluate.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/error.hpp"
@@ -140,6 +142,38 @@ TEST(DetectRings, RejectsTheCudaDeviceWithoutADevice) {
   DetectOptions o;
   o.device = Device::Cuda;
   EXPECT_THROW(detect_rings(d, o, ctx_with_threads(1)), InvalidInput);
+}
+
+/// A build with the CUDA backend for sm_80 and newer, on a machine with `arch` devices.
+BuildInfo cuda_build_with_devices(std::vector<int> arch) {
+  BuildInfo info;
+  info.cuda_compiled = true;
+  info.cuda_min_arch = 80;
+  info.cuda_devices = int(arch.size());
+  info.cuda_device_arch = std::move(arch);
+  return info;
+}
+
+TEST(CudaBackendChoice, RunsOnTheBuildsArchitecturesAndNewer) {
+  for (int arch : {80, 86, 89, 90, 100, 120})
+    EXPECT_EQ(cuda_backend_problem(cuda_build_with_devices({arch})), "") << "sm_" << arch;
+}
+
+TEST(CudaBackendChoice, RefusesAFirstDeviceOlderThanTheBuildsKernels) {
+  const std::string problem = cuda_backend_problem(cuda_build_with_devices({75, 90}));
+  EXPECT_NE(problem.find("sm_75"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("sm_80"), std::string::npos) << problem;
+  // The backend runs on device 0: only its architecture counts.
+  EXPECT_EQ(cuda_backend_problem(cuda_build_with_devices({90, 75})), "");
+}
+
+TEST(CudaBackendChoice, NamesTheRuntimesErrorWhenADriverCannotStartIt) {
+  BuildInfo info = cuda_build_with_devices({});
+  EXPECT_EQ(cuda_backend_problem(info), "no CUDA device found");
+  info.cuda_error = "cudaErrorInsufficientDriver: CUDA driver version is insufficient";
+  EXPECT_NE(cuda_backend_problem(info).find("cudaErrorInsufficientDriver"), std::string::npos);
+  BuildInfo cpu_only;
+  EXPECT_NE(cuda_backend_problem(cpu_only).find("no CUDA backend"), std::string::npos);
 }
 
 TEST(DetectRings, RejectsOutOfRangeParameters) {

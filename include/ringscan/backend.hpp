@@ -60,8 +60,13 @@ class Backend {
   virtual std::vector<std::pair<std::string, double>> statistics() const { return {}; }
 };
 
-/// The backend for `device`: Auto picks CUDA when compiled in and a device is present.
-/// Throws InvalidInput when `Cuda` is asked for and unavailable.
+/// Why the CUDA backend cannot run here, from `info` (build_info()): not compiled in, no
+/// device, a runtime that cannot start, or a first device (the one it runs on) older than
+/// the build's kernels. Empty when it can run.
+std::string cuda_backend_problem(const BuildInfo& info);
+
+/// The backend for `device`: Auto picks CUDA when cuda_backend_problem is empty, else the
+/// CPU. Throws InvalidInput when `Cuda` is asked for and cannot run.
 std::unique_ptr<Backend> make_backend(Device device);
 
 }  // namespace ringscan

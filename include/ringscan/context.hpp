@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ringscan {
 
@@ -60,8 +61,13 @@ class ThreadScope {
 struct BuildInfo {
   bool cuda_compiled = false;   ///< the CUDA backend is built in
   bool faiss_gpu = false;       ///< the FAISS found at build time has GPU indices
+  int cuda_min_arch = 0;        ///< oldest compute capability the kernels run on (80: sm_80); 0 unknown
   int cuda_devices = 0;
+  std::vector<int> cuda_device_arch;  ///< compute capability of each device (90: sm_90)
   std::string cuda_device_names;  // "0: NVIDIA H200 (sm_90, 139 GiB); ..."
+  /// Why the CUDA runtime found no device although a driver is installed (a driver older
+  /// than the runtime, say); empty when it found them, or on a machine without a driver.
+  std::string cuda_error;
 };
 BuildInfo build_info();
 
