@@ -34,7 +34,8 @@ constexpr int64_t kMinColumnTile = 1024;
 constexpr int64_t kMaxScoreTile = int64_t(1) << 30;  // bytes: GEMMs this size already run at full rate
 
 /// Converts a chunk of fp32 rows to the stored type and records each row's squared norm
-/// (summed in row order in float, as the CPU's exact search does for its own norms).
+/// (from the fp32 values, summed in row order; FAISS on the CPU sums in its own order, one
+/// reason the account index's neighbours may differ from the CPU's at near-ties).
 template <class Stored>
 __global__ void store_rows_kernel(const float* chunk, int64_t rows, int64_t d, Stored* out,
                                   float* norms) {
