@@ -7,7 +7,6 @@
 #include <cstring>
 #include <random>
 #include <set>
-#include <type_traits>
 #include <vector>
 
 #include "portable/components.hpp"
@@ -24,9 +23,11 @@
 #include "ringscan/generate.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/request_order.hpp"
+#include "device_like_buffer.hpp"
 #include "test_support.hpp"
 
 using namespace ringscan;
+using ringscan::testing::DeviceLikeBuffer;
 
 namespace {
 
@@ -44,30 +45,18 @@ Dataset generated(int64_t accounts, int64_t dim, uint64_t seed) {
   return generate_in_memory(gen, two_threads());
 }
 
-/// An owning array of the OpenMP system that starts as garbage, as cudaMalloc's memory does:
-/// a std::vector's zeros would hide a read before the first write that the device would not.
-template <class T>
-class PoisonedBuffer : public std::vector<T> {
- public:
-  static_assert(std::is_trivially_copyable_v<T>, "poisoned as bytes");
-  PoisonedBuffer() = default;
-  explicit PoisonedBuffer(int64_t n) : std::vector<T>(static_cast<size_t>(n)) {
-    if (n > 0) std::memset(static_cast<void*>(this->data()), 0xA5, sizeof(T) * static_cast<size_t>(n));
-  }
-};
-
 /// Clusters of `g` by the portable stage on the OpenMP system.
 Clustering portable_clusters(const EvidenceGraph& g, int64_t min_core_degree) {
   const int64_t A = g.num_accounts;
-  PoisonedBuffer<uint8_t> core(A);
-  PoisonedBuffer<int64_t> parent(A), root(A), size(A), first(A), label(A), start(A);
+  DeviceLikeBuffer<uint8_t> core(A);
+  DeviceLikeBuffer<int64_t> parent(A), root(A), size(A), first(A), label(A), start(A);
   const portable::GraphArrays graph{A, g.offsets.data(), g.neighbours.data(), g.evidence.data()};
   const portable::ComponentArrays w{core.data(), parent.data(), root.data(),
                                     size.data(), first.data(),  label.data()};
   portable::cluster_components(thrust::omp::par, graph, min_core_degree, w, start.data());
   Clustering c;
-  c.label.assign(label.begin(), label.end());
-  c.num_clusters = A > 0 ? start[A - 1] : 0;
+  c.label.assign(label.data(), label.data() + A);
+  c.num_clusters = A > 0 ? start.data()[A - 1] : 0;
   return c;
 }
 
@@ -110,7 +99,7 @@ struct CpuStages {
 /// How the portable stages hold and read memory on the OpenMP system: the host's.
 struct HostMemory {
   template <class T>
-  using Buffer = PoisonedBuffer<T>;
+  using Buffer = DeviceLikeBuffer<T>;
   template <class T>
   static void to_host(const T* p, int64_t n, T* out) {
     std::copy_n(p, n, out);

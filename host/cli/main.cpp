@@ -170,11 +170,12 @@ bool same_file(const std::string& a, const std::string& b) {
   return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec);
 }
 
-/// A device, or a driver, that the CUDA backend cannot use: worth saying, since `--device
-/// auto` then runs on the CPU (a machine with neither is simply a CPU machine).
-bool gpu_left_unused(const ringscan::BuildInfo& info) {
-  return (info.cuda_devices > 0 || !info.cuda_error.empty()) &&
-         !ringscan::cuda_backend_problem(info).empty();
+/// Why a device, or a driver, is there but the CUDA backend cannot use it; empty otherwise.
+/// Worth saying, since `--device auto` then runs on the CPU (a machine with neither is
+/// simply a CPU machine).
+std::string unused_gpu_problem(const ringscan::BuildInfo& info) {
+  if (info.cuda_devices == 0 && info.cuda_error.empty()) return "";
+  return ringscan::cuda_backend_problem(info);
 }
 
 std::string version_text() {
@@ -185,8 +186,8 @@ std::string version_text() {
     text += "CUDA devices: " + std::to_string(info.cuda_devices);
     if (!info.cuda_device_names.empty()) text += " (" + info.cuda_device_names + ")";
     text += "\n";
-    if (gpu_left_unused(info))
-      text += "CUDA backend unusable here: " + ringscan::cuda_backend_problem(info) + "\n";
+    if (const std::string problem = unused_gpu_problem(info); !problem.empty())
+      text += "CUDA backend unusable here: " + problem + "\n";
   } else {
     text += "CUDA devices: not probed (CUDA backend not compiled in)\n";
   }
@@ -376,11 +377,9 @@ int run_detect(DetectArgs& a) {
   if (!a.report.empty()) require_writable(a.report, "report");
   // The backend is checked before loading: a large input takes minutes to read.
   ringscan::make_backend(a.options.device);
-  if (a.options.device == ringscan::Device::Auto) {
-    const ringscan::BuildInfo info = ringscan::build_info();
-    if (gpu_left_unused(info))
-      spdlog::warn("--device auto: {}; running on the CPU backend", ringscan::cuda_backend_problem(info));
-  }
+  if (a.options.device == ringscan::Device::Auto)
+    if (const std::string problem = unused_gpu_problem(ringscan::build_info()); !problem.empty())
+      spdlog::warn("--device auto: {}; running on the CPU backend", problem);
 
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
