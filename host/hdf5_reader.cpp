@@ -20,6 +20,7 @@
 #include "ringscan/error.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/sizes.hpp"
+#include "fresh_memory.hpp"
 #include "parallel.hpp"
 
 namespace ringscan {
@@ -35,11 +36,12 @@ constexpr int64_t kElementBlock = int64_t{1} << 15;
 
 int64_t saturating_mul(int64_t a, int64_t b) { return saturating_multiply(a, b); }
 
-/// Sizes `v` to n elements, turning an allocation failure into BudgetExceeded.
+/// Sizes `v` to n elements, its pages mapped in parallel first (fresh_memory.hpp), turning
+/// an allocation failure into BudgetExceeded.
 template <class T>
 void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
   try {
-    v.resize(static_cast<size_t>(n));
+    detail::resize_populated(v, static_cast<size_t>(n));
   } catch (const std::bad_alloc&) {
     throw BudgetExceeded(what + ": out of memory allocating " +
                          format_size(saturating_mul(n, int64_t(sizeof(T)))));
