@@ -102,6 +102,14 @@ TileLimits small_tiles() {
 constexpr int64_t kRows = 300, kDim = 8;
 constexpr int64_t kLargeBudget = int64_t(1) << 30;
 
+/// Rows 0 .. kRows - 1 in a random order.
+std::vector<int64_t> shuffled_rows(uint64_t seed) {
+  std::vector<int64_t> order(kRows);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  return order;
+}
+
 TEST(TiledRowSearch, FindsEveryQuerysNearestAmongSubsetsAsBruteForce) {
   const std::vector<float> x = integer_rows(kRows, kDim, 5);
   HostTiledSearch search(x.data(), kRows, kDim, kLargeBudget, "test search", small_tiles());
@@ -111,10 +119,7 @@ TEST(TiledRowSearch, FindsEveryQuerysNearestAmongSubsetsAsBruteForce) {
               reference.nearest_others(nullptr, kRows, nullptr, kRows, -1.0f, 5), "all rows");
   // 5 query blocks of 64 queries by 8 column tiles of 40: the tiling is what is tested.
   EXPECT_EQ(search.device().selections - before, 5 * 8);
-  std::mt19937_64 rng(6);
-  std::vector<int64_t> all(kRows);
-  std::iota(all.begin(), all.end(), 0);
-  std::shuffle(all.begin(), all.end(), rng);
+  const std::vector<int64_t> all = shuffled_rows(6);
   // Queries: 150 shuffled rows; members: 200 shuffled rows, overlapping them.
   const std::vector<int64_t> queries(all.begin(), all.begin() + 150);
   const std::vector<int64_t> members(all.begin() + 70, all.begin() + 270);
@@ -165,9 +170,7 @@ TEST(TiledRowSearch, KeepsWithinATightBudgetAcrossSearchesOfChangingShapes) {
   const int64_t held_before = DeviceLikeBytes::live;
   HostTiledSearch search(x.data(), kRows, kDim, budget, "test search", limits);
   HostRowSearch reference(x.data(), kRows, kDim);
-  std::vector<int64_t> order(kRows);
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), std::mt19937_64(10));
+  const std::vector<int64_t> order = shuffled_rows(10);
   const int64_t* queries = order.data();
   for (const auto& [m, cap] : {std::pair<int64_t, int64_t>{200, 5}, {210, 200}, {200, 5}, {40, 30}, {210, 200}}) {
     const int64_t* members = order.data() + kRows - m;
@@ -175,6 +178,33 @@ TEST(TiledRowSearch, KeepsWithinATightBudgetAcrossSearchesOfChangingShapes) {
                 reference.nearest_others(queries, 64, members, m, -1.0f, cap),
                 std::to_string(m) + " members, cap " + std::to_string(cap));
   }
+  EXPECT_LE(DeviceLikeBytes::peak - held_before, budget) << "the searches held more than their budget";
+}
+
+TEST(TiledRowSearch, DropsEarlierTilesWhenTheNextSearchsIdsWouldPassTheBudget) {
+  // Search A (64 query ids, 40 member ids) keeps its tiles; search B brings 300 + 300 ids.
+  // The budget fits B alone, not B's ids beside A's kept tiles: uploading B's ids must drop
+  // those tiles first (the cache, not the ids in use), then B sizes its own.
+  const std::vector<float> x = integer_rows(kRows, kDim, 13);
+  const TileLimits limits = small_tiles();  // query blocks of 64, tiles of at least 8 columns
+  const int64_t resident = kRows * kDim * 4 + kRows * 4, row = kDim * 4, cap = 5;
+  const int64_t lists = 64 * (cap * 12 + 4), per_column = 64 * 4 + row;
+  const int64_t budget = resident + 8 * 600 + lists + 64 * row + 10 * per_column;  // B: 10 columns
+  // A's tiles as A sizes them within that budget, and its ids.
+  const int64_t a_ids = 8 * (64 + 40);
+  const int64_t a_columns = std::min<int64_t>(40, (budget - resident - a_ids - lists - 64 * row) / per_column);
+  const int64_t a_held = a_ids + lists + 64 * row + a_columns * per_column;
+  ASSERT_GE(a_columns, limits.min_column_tile);
+  ASSERT_GT(resident + a_held + 8 * (300 - 64), budget) << "B's query ids would fit beside A's tiles";
+  DeviceLikeBytes::reset();
+  const int64_t held_before = DeviceLikeBytes::live;
+  HostTiledSearch search(x.data(), kRows, kDim, budget, "test search", limits);
+  HostRowSearch reference(x.data(), kRows, kDim);
+  const std::vector<int64_t> order = shuffled_rows(14);
+  expect_same(search.nearest_others(order.data(), 64, order.data() + 100, 40, -1.0f, cap),
+              reference.nearest_others(order.data(), 64, order.data() + 100, 40, -1.0f, cap), "search A");
+  expect_same(search.nearest_others(order.data(), kRows, order.data(), kRows, -1.0f, cap),
+              reference.nearest_others(order.data(), kRows, order.data(), kRows, -1.0f, cap), "search B");
   EXPECT_LE(DeviceLikeBytes::peak - held_before, budget) << "the searches held more than their budget";
 }
 
