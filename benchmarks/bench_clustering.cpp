@@ -13,8 +13,8 @@ void clustering(benchmark::State& state, const bench::Config& c, int64_t account
   const DetectOptions o;
   const Context ctx = bench::bench_context();
   for (auto _ : state)
-    benchmark::DoNotOptimize(merge_coordinated_clusters(cluster_accounts(p.graph, o, ctx), p.req, p.groups,
-                                                        p.profiles, p.account_pairs, o, ctx));
+    benchmark::DoNotOptimize(
+        merge_clusters(cluster_accounts(p.graph, o, ctx), p.req, p.groups, p.calibration, p.account_pairs, o, ctx));
   state.SetItemsProcessed(state.iterations() * p.profiles.num_accounts);
   state.counters["edges"] = double(p.graph.num_edges());
 }

@@ -65,6 +65,7 @@ struct Prepared {
   PromptGroups groups;
   AccountProfiles profiles;
   std::vector<std::pair<int64_t, int64_t>> account_pairs;
+  EvidenceCalibration calibration;
   EvidenceGraph graph;
   Clustering clusters;
 };
@@ -85,7 +86,8 @@ inline const Prepared& prepared(const Config& c, int64_t accounts) {
     slot->groups = prompt_groups(slot->req, near_duplicate_pairs(slot->req, o, ctx), o);
     slot->profiles = account_profiles(slot->req, o, ctx);
     slot->account_pairs = account_candidate_pairs(slot->profiles, o, ctx);
-    slot->graph = evidence_graph(slot->groups, slot->profiles, slot->account_pairs, o, ctx);
+    slot->calibration = calibrate_evidence(slot->req, slot->groups, slot->profiles, o, ctx);
+    slot->graph = evidence_graph(slot->groups, slot->profiles, slot->calibration, slot->account_pairs, o, ctx);
     slot->clusters = cluster_accounts(slot->graph, o, ctx);
   }
   return *slot;

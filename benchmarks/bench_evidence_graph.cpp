@@ -15,7 +15,8 @@ void cpu(benchmark::State& state, const bench::Config& c, int64_t accounts) {
   const auto& p = bench::prepared(c, accounts);
   int64_t candidates = 0;
   for (auto _ : state) {
-    const EvidenceGraph g = evidence_graph(p.groups, p.profiles, p.account_pairs, DetectOptions{}, bench::bench_context());
+    const EvidenceGraph g =
+        evidence_graph(p.groups, p.profiles, p.calibration, p.account_pairs, DetectOptions{}, bench::bench_context());
     candidates = g.candidate_pairs;
   }
   state.SetItemsProcessed(state.iterations() * candidates);
@@ -29,10 +30,10 @@ void gpu_pairs(benchmark::State& state, const bench::Config& c, int64_t accounts
     a.push_back(x);
     b.push_back(y);
   }
-  const std::vector<float> idf(a.size(), 0.0f);
+  const std::vector<float> shared(a.size(), 0.0f);
   for (auto _ : state)
-    benchmark::DoNotOptimize(cuda::evaluate_pairs(p.profiles, a.data(), b.data(), idf.data(), int64_t(a.size()), DetectOptions{},
-                                                      cuda::device_memory_budget(0)));
+    benchmark::DoNotOptimize(cuda::evaluate_pairs(p.profiles, p.calibration, a.data(), b.data(), shared.data(),
+                                                  int64_t(a.size()), cuda::device_memory_budget(0)));
   state.SetItemsProcessed(state.iterations() * int64_t(a.size()));
 }
 
@@ -42,7 +43,7 @@ void gpu_graph(benchmark::State& state, const bench::Config& c, int64_t accounts
   const int64_t budget = cuda::device_memory_budget(0);
   int64_t candidates = 0;
   for (auto _ : state)
-    candidates = cuda::evidence_graph(p.groups, p.profiles, p.account_pairs, DetectOptions{}, budget).candidate_pairs;
+    candidates = cuda::evidence_graph(p.groups, p.profiles, p.calibration, p.account_pairs, budget).candidate_pairs;
   state.SetItemsProcessed(state.iterations() * candidates);
 }
 #endif

@@ -24,47 +24,53 @@ constexpr int kThreads = 256;
 constexpr int64_t kBatch = int64_t(1) << 20;
 
 __global__ void evaluate_pairs_kernel(ProfilesView view, const int64_t* first,
-                                      const int64_t* second, const float* idf, int64_t n,
+                                      const int64_t* second, const float* shared, int64_t n,
                                       PairEvidence* out) {
   // 64-bit grid-stride loop: n may exceed 2^31 over the whole job.
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = evaluate_pair(view, first[i], second[i], idf[i]);
+    out[i] = evaluate_pair(view, first[i], second[i], shared[i]);
 }
 
-/// The profiles evaluate_pair reads, copied to the device.
+/// The profiles and calibration evaluate_pair reads, copied to the device.
 class DeviceProfiles {
  public:
-  DeviceProfiles(const AccountProfiles& p, const DetectOptions& options)
-      : content_(p.content), behaviour_(p.behaviour), common_(p.behaviour_common),
-        offsets_(p.request_offsets), times_(p.request_time), tod_(p.time_of_day),
-        view_(host_view(p, options)) {
+  DeviceProfiles(const AccountProfiles& p, const EvidenceCalibration& c)
+      : content_(p.content), offsets_(p.request_offsets), times_(p.request_time), mass_(c.group_mass),
+        rank_(c.feature_rank), tie_(c.feature_tie), weight_(c.feature_weight), categorical_(c.categorical),
+        behaviour_null_(c.behaviour_null.values), content_null_(c.content_null.values), view_(host_view(p, c)) {
     view_.content = content_.data();
-    view_.behaviour = behaviour_.data();
-    view_.behaviour_common = p.behaviour_common.empty() ? nullptr : common_.data();
     view_.request_offsets = offsets_.data();
-    view_.request_time = times_.data();
-    view_.time_of_day = tod_.data();
+    view_.request_time = p.request_time.empty() ? nullptr : times_.data();
+    view_.group_mass = mass_.data();
+    view_.feature_rank = rank_.data();
+    view_.feature_tie = tie_.data();
+    view_.feature_weight = weight_.data();
+    view_.categorical = categorical_.data();
+    view_.behaviour_null.values = behaviour_null_.data();
+    view_.content_null.values = content_null_.data();
   }
-  /// Device bytes the profiles of `p` take once copied.
-  static int64_t bytes_for(const AccountProfiles& p) {
-    return int64_t(4 * (p.content.size() + p.behaviour.size() + p.behaviour_common.size() +
-                        p.time_of_day.size()) +
-                   8 * (p.request_offsets.size() + p.request_time.size()));
+  /// Device bytes the profiles and calibration take once copied.
+  static int64_t bytes_for(const AccountProfiles& p, const EvidenceCalibration& c) {
+    return int64_t(4 * (p.content.size() + c.group_mass.size() + c.feature_rank.size() + c.feature_tie.size() +
+                        c.feature_weight.size() + c.behaviour_null.values.size() + c.content_null.values.size()) +
+                   8 * (p.request_offsets.size() + p.request_time.size()) + c.categorical.size());
   }
-  /// out[i] = evidence of (first[i], second[i]) with summed IDF idf[i]; device arrays.
-  void evaluate(const int64_t* first, const int64_t* second, const float* idf, int64_t n,
+  /// out[i] = evidence of (first[i], second[i]), which share shared[i] groups; device arrays.
+  void evaluate(const int64_t* first, const int64_t* second, const float* shared, int64_t n,
                 PairEvidence* out) const {
     if (n <= 0) return;
     const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 65535);
-    evaluate_pairs_kernel<<<unsigned(blocks), kThreads>>>(view_, first, second, idf, n, out);
+    evaluate_pairs_kernel<<<unsigned(blocks), kThreads>>>(view_, first, second, shared, n, out);
     RINGSCAN_CUDA_TRY(cudaGetLastError());
   }
 
  private:
-  DeviceBuffer<float> content_, behaviour_, common_;
+  DeviceBuffer<float> content_;
   DeviceBuffer<int64_t> offsets_, times_;
-  DeviceBuffer<int32_t> tod_;
+  DeviceBuffer<float> mass_, rank_, tie_, weight_;
+  DeviceBuffer<uint8_t> categorical_;
+  DeviceBuffer<float> behaviour_null_, content_null_;
   ProfilesView view_;
 };
 
@@ -74,23 +80,23 @@ struct DevicePairEvaluator::Profiles {
   DeviceProfiles device;
 };
 
-DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options,
+DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration,
                                          int64_t device_budget) {
-  // The profiles and one batch of pairs: two account ids, the summed IDF and the evidence.
+  // The profiles and one batch of pairs: two account ids, the shared count and the evidence.
   const int64_t batch_bytes = kBatch * int64_t(8 + 8 + 4 + sizeof(PairEvidence));
-  require_device_memory(double(DeviceProfiles::bytes_for(profiles) + batch_bytes), device_budget,
+  require_device_memory(double(DeviceProfiles::bytes_for(profiles, calibration) + batch_bytes), device_budget,
                         "pair evidence on the device");
-  profiles_.reset(new Profiles{DeviceProfiles(profiles, options)});
+  profiles_.reset(new Profiles{DeviceProfiles(profiles, calibration)});
 }
 
 DevicePairEvaluator::~DevicePairEvaluator() = default;
 
-void DevicePairEvaluator::evaluate(const int64_t* first, const int64_t* second, const float* idf,
+void DevicePairEvaluator::evaluate(const int64_t* first, const int64_t* second, const float* shared,
                                    int64_t n, PairEvidence* out) const {
   for (int64_t start = 0; start < n; start += kBatch) {
     const int64_t m = std::min(kBatch, n - start);
     const DeviceBuffer<int64_t> a(first + start, m), b(second + start, m);
-    const DeviceBuffer<float> w(idf + start, m);
+    const DeviceBuffer<float> w(shared + start, m);
     DeviceBuffer<PairEvidence> pairs(m);
     profiles_->device.evaluate(a.data(), b.data(), w.data(), m, pairs.data());
     RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
@@ -98,26 +104,26 @@ void DevicePairEvaluator::evaluate(const int64_t* first, const int64_t* second, 
   }
 }
 
-std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
-                                         const int64_t* second, const float* idf, int64_t n,
-                                         const DetectOptions& options, int64_t device_budget) {
+std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const EvidenceCalibration& calibration,
+                                         const int64_t* first, const int64_t* second, const float* shared, int64_t n,
+                                         int64_t device_budget) {
   std::vector<PairEvidence> result(static_cast<size_t>(std::max<int64_t>(n, 0)));
   if (n > 0)
-    DevicePairEvaluator(profiles, options, device_budget).evaluate(first, second, idf, n, result.data());
+    DevicePairEvaluator(profiles, calibration, device_budget).evaluate(first, second, shared, n, result.data());
   return result;
 }
 
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const EvidenceCalibration& calibration,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             const DetectOptions& options, int64_t device_budget) {
+                             int64_t device_budget) {
   // The inputs, counted before they are copied; the construction gets the rest of the budget.
   const int64_t held =
       int64_t(8 * (groups.account_offsets.size() + groups.group_accounts.size() + 2 * account_pairs.size()) +
-              4 * groups.idf.size() + groups.common.size()) +
-      DeviceProfiles::bytes_for(profiles);
+              groups.common.size()) +
+      DeviceProfiles::bytes_for(profiles, calibration);
   require_device_memory(double(held), device_budget, "evidence graph on the device, for its inputs,");
   const DeviceBuffer<int64_t> offsets(groups.account_offsets), accounts(groups.group_accounts);
-  const DeviceBuffer<float> idf(groups.idf);
   const DeviceBuffer<uint8_t> common(groups.common);
   std::vector<int64_t> host_first(account_pairs.size()), host_second(account_pairs.size());
   for (std::size_t i = 0; i < account_pairs.size(); ++i) {
@@ -125,13 +131,12 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
     host_second[i] = account_pairs[i].second;
   }
   const DeviceBuffer<int64_t> first(host_first), second(host_second);
-  const DeviceProfiles device(profiles, options);
-  const portable::GroupArrays g{groups.num_groups, offsets.data(), accounts.data(), idf.data(),
-                                common.data()};
+  const DeviceProfiles device(profiles, calibration);
+  const portable::GroupArrays g{groups.num_groups, offsets.data(), accounts.data(), common.data()};
   EvidenceGraph graph = run_thrust("evidence graph on the device", [&] {
     return portable::build_evidence_graph<DeviceMemory>(
         thrust::cuda::par, g, first.data(), second.data(), first.size(), profiles.num_accounts,
-        options.edge_threshold,
+        calibration.edge_threshold,
         [&](const int64_t* a, const int64_t* b, const float* w, int64_t n, PairEvidence* out) {
           device.evaluate(a, b, w, n, out);
         },

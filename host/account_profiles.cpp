@@ -79,9 +79,9 @@ AccountProfiles account_profiles_frame(const CanonicalRequests& req, const Detec
   p.feature_dim = req.feature_dim;
   p.bucket_offsets.assign(req.num_accounts + 1, 0);
   p.timing_norm.assign(req.num_accounts, 0.0f);
+  p.request_offsets = req.account_offsets;  // request counts: the shared-prompt evidence needs them
   if (!req.time.empty() && req.num_requests > 0) {
     p.has_timing = true;
-    p.request_offsets = req.account_offsets;
     p.request_time = req.time;  // canonical order: by account, then time
     const auto [t0, t1] = std::minmax_element(req.time.begin(), req.time.end());
     *span = activity_span(*t0, *t1, options.time_window_seconds);

@@ -26,19 +26,14 @@ class CpuBackend final : public Backend {
     return ringscan::account_candidate_pairs(profiles, options, ctx);
   }
   EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                               const EvidenceCalibration& calibration,
                                const std::vector<std::pair<int64_t, int64_t>>& pairs,
                                const DetectOptions& options, const Context& ctx) override {
-    return ringscan::evidence_graph(groups, profiles, pairs, options, ctx);
+    return ringscan::evidence_graph(groups, profiles, calibration, pairs, options, ctx);
   }
   Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                               const Context& ctx) override {
     return ringscan::cluster_accounts(graph, options, ctx);
-  }
-  Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
-                                        const PromptGroups& groups, const AccountProfiles& profiles,
-                                        const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                                        const DetectOptions& options, const Context& ctx) override {
-    return ringscan::merge_coordinated_clusters(clusters, req, groups, profiles, account_pairs, options, ctx);
   }
   std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,
                                             const EvidenceGraph& graph, const Clustering& clusters,

@@ -85,22 +85,6 @@ class CudaBackend final : public Backend {
       const AccountProfiles& profiles, const DetectOptions& options, const Context& ctx) override {
     return ringscan::account_candidate_pairs(profiles, options, ctx, join(ctx));
   }
-  Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
-                                        const PromptGroups& groups, const AccountProfiles& profiles,
-                                        const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                                        const DetectOptions& options, const Context& ctx) override {
-    // The profiles go to the device on the first batch only: most detections merge nothing.
-    std::shared_ptr<cuda::DevicePairEvaluator> device;
-    const int64_t budget = device_budget(ctx);
-    const PairEvaluator on_device = [&device, &options, budget](const AccountProfiles& p, const int64_t* first,
-                                                        const int64_t* second, const float* idf,
-                                                        int64_t n, PairEvidence* out) {
-      if (!device) device = std::make_shared<cuda::DevicePairEvaluator>(p, options, budget);
-      device->evaluate(first, second, idf, n, out);
-    };
-    return ringscan::merge_coordinated_clusters(clusters, req, groups, profiles, account_pairs,
-                                                options, ctx, on_device);
-  }
   std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,
                                             const EvidenceGraph& graph, const Clustering& clusters,
                                             const Context& ctx) override {
@@ -119,10 +103,10 @@ class CudaBackend final : public Backend {
     return figures;
   }
   EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                               const EvidenceCalibration& calibration,
                                const std::vector<std::pair<int64_t, int64_t>>& pairs,
-                               const DetectOptions& options, const Context& ctx) override {
-    EvidenceGraph g = cuda::evidence_graph(groups, profiles, pairs, options,
-                                           device_budget(ctx));
+                               const DetectOptions&, const Context& ctx) override {
+    EvidenceGraph g = cuda::evidence_graph(groups, profiles, calibration, pairs, device_budget(ctx));
     ctx.report("evidence graph", g.candidate_pairs, g.candidate_pairs);
     return g;
   }

@@ -9,6 +9,7 @@
 
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/request_order.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
@@ -17,19 +18,19 @@
 namespace ringscan::cuda {
 
 /// Evaluates account pairs on the current device by the same evaluate_pair the CPU stage
-/// uses, against profiles copied to the device once, when the object is made.
+/// uses, against profiles and calibration copied to the device once, when the object is made.
 class DevicePairEvaluator {
  public:
-  /// Copies the profiles to the device; BudgetExceeded when they and a batch of pairs would
-  /// pass `device_budget` bytes.
-  DevicePairEvaluator(const AccountProfiles& profiles, const DetectOptions& options,
+  /// Copies the profiles and calibration to the device; BudgetExceeded when they and a batch
+  /// of pairs would pass `device_budget` bytes.
+  DevicePairEvaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration,
                       int64_t device_budget);
   ~DevicePairEvaluator();
   DevicePairEvaluator(const DevicePairEvaluator&) = delete;
   DevicePairEvaluator& operator=(const DevicePairEvaluator&) = delete;
-  /// out[i] (host memory) = evidence of (first[i], second[i]) with summed IDF idf[i], i < n;
-  /// the pairs are copied over in batches. Synchronous.
-  void evaluate(const int64_t* first, const int64_t* second, const float* idf, int64_t n,
+  /// out[i] (host memory) = evidence of (first[i], second[i]), which share shared[i] prompt
+  /// groups, i < n; the pairs are copied over in batches. Synchronous.
+  void evaluate(const int64_t* first, const int64_t* second, const float* shared, int64_t n,
                 PairEvidence* out) const;
 
  private:
@@ -37,11 +38,11 @@ class DevicePairEvaluator {
   std::unique_ptr<Profiles> profiles_;
 };
 
-/// Evidence of the account pairs (first[i], second[i]) with summed IDF idf[i], i < n
+/// Evidence of the account pairs (first[i], second[i]) sharing shared[i] groups, i < n
 /// (a DevicePairEvaluator made for the call). Device memory O(profiles + batch).
-std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const int64_t* first,
-                                         const int64_t* second, const float* idf, int64_t n,
-                                         const DetectOptions& options, int64_t device_budget);
+std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const EvidenceCalibration& calibration,
+                                         const int64_t* first, const int64_t* second, const float* shared, int64_t n,
+                                         int64_t device_budget);
 
 /// The CPU stage's prompt groups of `req` from its verified pairs, built on the current device
 /// within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's.
@@ -52,8 +53,9 @@ PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<Reque
 /// their evidence, the symmetric CSR of the edges), built on the current device within
 /// `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's graph.
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const EvidenceCalibration& calibration,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             const DetectOptions& options, int64_t device_budget);
+                             int64_t device_budget);
 
 /// The ring tallies of the clusters (the CPU's cluster_tallies), computed on the current
 /// device within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU's.

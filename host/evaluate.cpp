@@ -160,6 +160,7 @@ LookalikeAccusations lookalike_accusations(const std::vector<int64_t>& reported_
       case AccountRole::Team: ++out.team_accounts; break;
       case AccountRole::Crowd: ++out.crowd_accounts; break;
       case AccountRole::ViralSharer: ++out.viral_sharer_accounts; break;
+      case AccountRole::TemplateApp: ++out.template_app_accounts; break;
       default: ++out.other_innocent_accounts; break;
     }
   }

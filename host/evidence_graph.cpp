@@ -19,35 +19,31 @@ namespace {
 
 struct PromptPair {
   int64_t a, b;
-  float idf;
-  bool operator<(const PromptPair& o) const {
-    if (a != o.a) return a < o.a;
-    if (b != o.b) return b < o.b;
-    return idf < o.idf;
-  }
+  bool operator<(const PromptPair& o) const { return a != o.a ? a < o.a : b < o.b; }
 };
 
 }  // namespace
 
-PairEvaluator host_pair_evaluator(const DetectOptions& options) {
-  return [options](const AccountProfiles& profiles, const int64_t* first, const int64_t* second,
-                   const float* idf, int64_t n, PairEvidence* out) {
-    const ProfilesView view = host_view(profiles, options);
-    detail::parallel_for(n, 1024, [&](int64_t c) { out[c] = evaluate_pair(view, first[c], second[c], idf[c]); });
+PairEvaluator host_pair_evaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration) {
+  return [&profiles, &calibration](const int64_t* first, const int64_t* second, const float* shared, int64_t n,
+                                   PairEvidence* out) {
+    const ProfilesView view = host_view(profiles, calibration);
+    detail::parallel_for(n, 1024, [&](int64_t c) { out[c] = evaluate_pair(view, first[c], second[c], shared[c]); });
   };
 }
 
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const EvidenceCalibration& calibration,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             const DetectOptions& options, const Context& ctx) {
-  return evidence_graph(groups, profiles, account_pairs, options, ctx, host_pair_evaluator(options));
+                             const DetectOptions&, const Context& ctx) {
+  ThreadScope threads(ctx.threads);
+  return evidence_graph(groups, profiles.num_accounts, account_pairs, calibration.edge_threshold, ctx,
+                        host_pair_evaluator(profiles, calibration));
 }
 
-EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             const DetectOptions& options, const Context& ctx,
-                             const PairEvaluator& evaluate) {
-  const int64_t A = profiles.num_accounts;
+                             float edge_threshold, const Context& ctx, const PairEvaluator& evaluate) {
   ThreadScope threads(ctx.threads);
   EvidenceGraph g;
   g.num_accounts = A;
@@ -66,7 +62,6 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
     if (!groups.is_evidence(grp)) continue;
     const int64_t* acc = &groups.group_accounts[groups.account_offsets[grp]];
     const int64_t m = groups.accounts_in(grp);
-    const float w = groups.idf[grp];
     const int64_t* ordered = acc;
     if (sampled_group(m)) {
       order.assign(acc, acc + m);
@@ -78,22 +73,20 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
     }
     const int64_t count = prompt_pairs_of_group(m);
     for (int64_t t = 0; t < count; ++t) {
-      PromptPair p{0, 0, w};
+      PromptPair p{0, 0};
       prompt_pair(ordered, m, t, &p.a, &p.b);
       prompt_pairs.push_back(p);
     }
   }
   detail::parallel_sort(prompt_pairs, std::less<PromptPair>());
 
-  // Candidate pairs with their summed IDF, in (a, b) order. The sums run in double, where a
-  // pair's few float IDF values add exactly: the result does not depend on the order of the
-  // additions, so the device's parallel reduction gives the same float.
+  // Candidate pairs with the number of prompt groups they share, in (a, b) order.
   std::vector<int64_t> first, second;
-  std::vector<float> summed_idf;
+  std::vector<float> shared;
   const std::size_t reserve = prompt_pairs.size() / 2 + account_pairs.size();
   first.reserve(reserve);
   second.reserve(reserve);
-  summed_idf.reserve(reserve);
+  shared.reserve(reserve);
   std::size_t i = 0, j = 0;
   while (i < prompt_pairs.size() || j < account_pairs.size()) {
     const bool take_prompt =
@@ -102,12 +95,15 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
          std::make_pair(prompt_pairs[i].a, prompt_pairs[i].b) <= account_pairs[j]);
     const int64_t a = take_prompt ? prompt_pairs[i].a : account_pairs[j].first;
     const int64_t b = take_prompt ? prompt_pairs[i].b : account_pairs[j].second;
-    double idf = 0;
-    while (i < prompt_pairs.size() && prompt_pairs[i].a == a && prompt_pairs[i].b == b) idf += prompt_pairs[i++].idf;
+    int64_t count = 0;
+    while (i < prompt_pairs.size() && prompt_pairs[i].a == a && prompt_pairs[i].b == b) {
+      ++count;
+      ++i;
+    }
     while (j < account_pairs.size() && account_pairs[j].first == a && account_pairs[j].second == b) ++j;
     first.push_back(a);
     second.push_back(b);
-    summed_idf.push_back(float(idf));
+    shared.push_back(float(count));
   }
   g.prompt_pairs = int64_t(prompt_pairs.size());
   prompt_pairs = {};
@@ -115,12 +111,13 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   g.candidate_pairs = n;
 
   std::vector<PairEvidence> evidence(n);
-  evaluate(profiles, first.data(), second.data(), summed_idf.data(), n, evidence.data());
+  evaluate(first.data(), second.data(), shared.data(), n, evidence.data());
 
+  const auto is_edge = [&](int64_t c) { return evidence[c].weight >= edge_threshold && evidence[c].weight > 0; };
   std::vector<int64_t> degree(A, 0);
   int64_t edges = 0;
   for (int64_t c = 0; c < n; ++c)
-    if (evidence[c].weight >= options.edge_threshold && evidence[c].weight > 0) {
+    if (is_edge(c)) {
       ++degree[first[c]];
       ++degree[second[c]];
       ++edges;
@@ -133,7 +130,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   // Two passes keep each row ascending: neighbours below the row first, then above.
   for (int pass = 0; pass < 2; ++pass)
     for (int64_t c = 0; c < n; ++c) {
-      if (!(evidence[c].weight >= options.edge_threshold && evidence[c].weight > 0)) continue;
+      if (!is_edge(c)) continue;
       const int64_t row = pass == 0 ? second[c] : first[c];
       const int64_t col = pass == 0 ? first[c] : second[c];
       g.neighbours[fill[row]] = col;

@@ -1,29 +1,20 @@
 // Per-element logic shared by the CPU and CUDA backends: compiled by g++ for the host stages
 // and by nvcc for the kernels, so the CPU tests exercise the arithmetic the GPU runs.
+//
+// Every signal of an account pair is a surprise in nats, -ln p, where p is the chance of
+// seeing at least what the pair shows if the two accounts were independent users of the same
+// file; the nulls are estimated from the file itself (evidence_calibration.hpp). Surprises
+// of independent signals add, and their sum is judged against the gamma distribution a sum
+// of that many null surprises follows.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
 #include "host_device.hpp"
 #include "portable_math.hpp"
+#include "tail_probability.hpp"
 
 namespace ringscan {
-
-/// Scale of the shared-prompt signal: one group shared by a tenth of 1% of accounts (IDF ~6.9)
-/// gives 0.82; a viral prompt sent by 10% (IDF 2.3) gives 0.44.
-constexpr float kSharedPromptScale = 4.0f;
-/// Width (in robust z units) of the behaviour similarity kernel.
-constexpr float kBehaviourWidth = 0.25f;
-/// Content cosine below which account profiles count as unrelated.
-constexpr float kContentFloor = 0.5f;
-/// Weight of content similarity in the fused edge weight (a bonus, never a corroboration:
-/// users with the same interests have similar mean embeddings).
-constexpr float kContentBonus = 0.1f;
-/// Requests of prior weight in each direction's co-active share: an account's excess share is
-/// scaled by n / (n + this), so an account with one or two requests cannot look synchronised
-/// on its own. Among a million accounts, thousands of one-request pairs fall in the same ten
-/// minutes by chance, and the account index finds exactly those.
-constexpr float kSynchronyPriorRequests = 2.0f;
 
 /// Dot product of two [d] vectors with 16 independent partial sums: vectorisable without
 /// fast-math and with a fixed summation order, so the result is the same everywhere.
@@ -47,94 +38,6 @@ RINGSCAN_HD inline void normalise_to_unit(float* v, int64_t d) {
   for (int64_t i = 0; i < d; ++i) v[i] *= inv;
 }
 
-/// Signal in [0, 1) from the summed IDF of the prompt groups two accounts share.
-RINGSCAN_HD inline float shared_prompt_signal(float summed_idf) {
-  return summed_idf > 0 ? 1.0f - float(portable_exp(double(-summed_idf / kSharedPromptScale))) : 0.0f;
-}
-
-/// True when feature f of both vectors sits at a value that many accounts share (an SDK
-/// default): such a match is no evidence. `common` [B] holds that value per feature, NaN
-/// where no value is that common.
-RINGSCAN_HD inline bool shared_default(const float* a, const float* b, const float* common,
-                                       int64_t f) {
-  return common != nullptr && a[f] == common[f] && b[f] == common[f];
-}
-
-/// Similarity in [0, 1] of two behaviour vectors [B] of robust z-scores. Features where both
-/// sit at a common default are left out; of the rest, the quarter with the largest
-/// differences is ignored, so a rotated client (a couple of settings changed) still matches.
-/// Fewer than two informative features give 0: nothing to compare.
-RINGSCAN_HD inline float behaviour_similarity(const float* a, const float* b, const float* common,
-                                              int64_t dims) {
-  int64_t used = 0;
-  float sum = 0;
-  for (int64_t f = 0; f < dims; ++f) {
-    if (shared_default(a, b, common, f)) continue;
-    ++used;
-    sum += (a[f] - b[f]) * (a[f] - b[f]);
-  }
-  if (used < 2) return 0.0f;
-  const int64_t trimmed = used / 4;
-  // Remove the `trimmed` largest squared differences, one selection pass per distinct value
-  // (B is small; no scratch array, so the same code runs in a kernel).
-  int64_t remaining = trimmed;
-  float bound = INFINITY;
-  while (remaining > 0) {
-    float largest = -1;
-    int64_t count = 0;
-    for (int64_t f = 0; f < dims; ++f) {
-      if (shared_default(a, b, common, f)) continue;
-      const float d = (a[f] - b[f]) * (a[f] - b[f]);
-      if (d >= bound) continue;
-      if (d > largest) {
-        largest = d;
-        count = 1;
-      } else if (d == largest) {
-        ++count;
-      }
-    }
-    if (count == 0) break;
-    const int64_t take = count < remaining ? count : remaining;
-    sum -= largest * static_cast<float>(take);
-    remaining -= take;
-    bound = largest;
-  }
-  const float mean = (sum > 0 ? sum : 0.0f) / static_cast<float>(used - trimmed);
-  return float(portable_exp(double(-mean / (2.0f * kBehaviourWidth * kBehaviourWidth))));
-}
-
-/// Content signal in [0, 1]: how far the profiles' cosine exceeds kContentFloor.
-RINGSCAN_HD inline float content_signal(float cosine) {
-  const float s = (cosine - kContentFloor) / (1.0f - kContentFloor);
-  return s < 0 ? 0.0f : (s > 1 ? 1.0f : s);
-}
-
-/// Fused edge weight: the mean of the two strongest of (prompts, synchrony, behaviour), plus
-/// a small content bonus. Returns 0 unless the second-strongest signal reaches
-/// `corroboration`: no single kind of evidence makes an edge on its own.
-RINGSCAN_HD inline float fused_edge_weight(float prompts, float synchrony, float behaviour,
-                                           float content, float corroboration) {
-  float hi = prompts, mid = synchrony, lo = behaviour;
-  if (mid > hi) { float t = hi; hi = mid; mid = t; }
-  if (lo > mid) { float t = mid; mid = lo; lo = t; }
-  if (mid > hi) { float t = hi; hi = mid; mid = t; }
-  if (mid < corroboration) return 0.0f;
-  const float w = 0.5f * (hi + mid) + kContentBonus * content;
-  return w > 1 ? 1.0f : w;
-}
-
-/// Ring score in [0, 1] of a cluster (see ring_scoring.hpp for the meaning of each input).
-RINGSCAN_HD inline float ring_score(float shared_request_share, float synchrony,
-                                    float behaviour_tightness, float prompt_diversity) {
-  const float prompts = shared_request_share / 0.4f;
-  return 0.50f * (prompts > 1 ? 1.0f : prompts) + 0.20f * synchrony +
-         0.15f * behaviour_tightness + 0.15f * (1.0f - prompt_diversity);
-}
-
-}  // namespace ringscan
-
-namespace ringscan {
-
 /// First index i of the ascending array v [n] with v[i] >= key (n when none): std::lower_bound
 /// for host and device code.
 template <class T, class K>
@@ -148,98 +51,223 @@ RINGSCAN_HD inline int64_t first_not_below(const T* v, int64_t n, K key) {
   return a;
 }
 
-/// Number of entries of the ascending array v [n] in [lo, hi).
-RINGSCAN_HD inline int64_t count_in_range(const int32_t* v, int64_t n, int64_t lo, int64_t hi) {
-  const int64_t a = first_not_below(v, n, lo);
-  return first_not_below(v + a, n - a, hi);
+// ---------------------------------------------------------------------------------------
+// Shared prompts
+
+/// Surprise of two accounts sharing `shared` prompt groups. Under independence, account b
+/// sends one of a's groups g (sent by n_g accounts) with probability about
+/// (n_g - 1) r_b / R for b's r_b of the file's R requests: the expected number of shared
+/// groups is mass_a r_b / R, mass_a the sum of n_g - 1 over a's groups (the larger of the
+/// two directions is taken), and the count of shared groups is Poisson. So a heavy account
+/// is expected to share more, a group sent by many accounts is weak evidence, and one
+/// shared prompt among thousands is a coincidence, whatever the embedding model.
+RINGSCAN_HD inline float shared_prompt_surprise(float shared, float mass_a, float mass_b, int64_t requests_a,
+                                                int64_t requests_b, double total_requests) {
+  if (!(shared > 0) || !(total_requests > 0)) return 0.0f;
+  const double ab = double(mass_a) * double(requests_b), ba = double(mass_b) * double(requests_a);
+  double expected = (ab > ba ? ab : ba) / total_requests;
+  if (expected < 1e-12) expected = 1e-12;
+  return surprise_of(log_poisson_tail(double(shared), expected));
 }
 
-/// Share of x's requests [nx] (times ascending) with a request of y [ny] within `window`.
-RINGSCAN_HD inline float coactive_share(const int64_t* x, int64_t nx, const int64_t* y, int64_t ny,
-                                        int64_t window) {
-  int64_t j = 0, matched = 0;
-  for (int64_t i = 0; i < nx; ++i) {
-    while (j < ny && y[j] < x[i] - window) ++j;
-    matched += j < ny && y[j] <= x[i] + window;
-  }
-  return static_cast<float>(matched) / static_cast<float>(nx);
-}
+// ---------------------------------------------------------------------------------------
+// Co-activity
 
-/// The share coactive_share would give by chance if y kept its times of day but its days
-/// were shuffled over `days` days (x and y's times of day, seconds, ascending): each request
-/// of x counts min(1, y's requests within `window` in time of day / days). Accounts active
-/// at the same hours of the day (a timezone, office hours) are not synchronised by that alone.
-RINGSCAN_HD inline float chance_coactive_share(const int32_t* tod_x, int64_t nx, const int32_t* tod_y,
-                                               int64_t ny, int64_t window, int64_t days) {
+/// Co-activity is measured at these scales (seconds): scripted simultaneous sends, bursts,
+/// shared sessions, shifts of work. The best scale is chosen per pair, and its surprise pays
+/// ln(kTimingScales) for the choice.
+constexpr int kTimingScales = 4;
+RINGSCAN_HD inline int64_t timing_scale(int s) {
+  return s == 0 ? 60 : s == 1 ? 600 : s == 2 ? 3600 : 14400;
+}
+constexpr int kMaxTimingShifts = 6;
+
+/// The null of co-activity: the other account's timeline moved by whole days (which keeps
+/// its hours of the day, its timezone and office hours), circularly over the file's span
+/// [origin, origin + period). Files of two to six days use what whole-day moves they have;
+/// the rest, and a file of one day, moves by tens of minutes (which keeps less of a daily
+/// rhythm).
+struct TimingNull {
+  int64_t origin = 0, period = 1;
+  int shifts = 0;
+  int64_t shift[kMaxTimingShifts] = {0, 0, 0, 0, 0, 0};
+};
+
+inline TimingNull timing_null(int64_t first_time, int64_t last_time) {
+  TimingNull n;
   const int64_t day = 86400;
-  float expected = 0;
-  for (int64_t i = 0; i < nx; ++i) {
-    const int64_t t = tod_x[i];
-    int64_t near = count_in_range(tod_y, ny, t - window, t + window + 1);
-    if (t - window < 0) near += count_in_range(tod_y, ny, t - window + day, day);
-    if (t + window >= day) near += count_in_range(tod_y, ny, 0, t + window + 1 - day);
-    const float p = static_cast<float>(near) / static_cast<float>(days);
-    expected += p < 1 ? p : 1.0f;
+  const int64_t days = (last_time - first_time) / day + 1;
+  n.origin = first_time;
+  n.period = days * day;
+  if (days >= 7) {
+    const int64_t d[kMaxTimingShifts] = {1, 2, 3, -1, -2, -3};
+    for (int i = 0; i < kMaxTimingShifts; ++i) n.shift[i] = d[i] * day;
+    n.shifts = kMaxTimingShifts;
+  } else if (days >= 2) {
+    for (int64_t k = 1; k < days && n.shifts < kMaxTimingShifts; ++k) n.shift[n.shifts++] = k * day;
   }
-  return expected / static_cast<float>(nx);
+  // Fill up with moves of tens of minutes, none a multiple of another or of an hour.
+  const int64_t minutes[kMaxTimingShifts] = {37, -41, 83, -89, 131, -137};
+  for (int i = 0; n.shifts < kMaxTimingShifts; ++i) n.shift[n.shifts++] = minutes[i] * 60;
+  return n;
 }
 
-/// The share coactive_share would give by chance if y's activity kept its shape but moved by
-/// a few tens of minutes: the mean over four shifts. Accounts that are merely busy at the
-/// same hours stay co-active after a shift; accounts in the same bursts do not.
-RINGSCAN_HD inline float shifted_coactive_share(const int64_t* x, int64_t nx, const int64_t* y,
-                                                int64_t ny, int64_t window) {
-  // Tens of minutes to two hours, none a multiple of another or of a round period, so a
-  // burst schedule does not line up again after a shift. (A local array: device code cannot
-  // read a namespace-scope one.)
-  const int64_t shifts[4] = {-131 * 60, -37 * 60, 41 * 60, 127 * 60};
-  float sum = 0;
-  for (int s = 0; s < 4; ++s) {
-    const int64_t shift = shifts[s];
-    int64_t j = 0, matched = 0;
-    for (int64_t i = 0; i < nx; ++i) {
-      const int64_t t = x[i] + shift;
-      while (j < ny && y[j] < t - window) ++j;
-      matched += j < ny && y[j] <= t + window;
+/// Episodes of x (times ascending; an episode is a run of requests with gaps of at most
+/// `gap`) during which y sent a request within w of one of x's, y's timeline moved by `shift`
+/// seconds, circularly over the null's period. Counting episodes rather than requests keeps a
+/// session of many requests from counting as many coincidences.
+RINGSCAN_HD inline int64_t coactive_episodes(const int64_t* x, int64_t nx, const int64_t* y, int64_t ny,
+                                             int64_t w, int64_t gap, int64_t shift, const TimingNull& null) {
+  if (nx == 0 || ny == 0) return 0;
+  // The queries x - shift, wrapped into the period, ascend from index `start` to the end and
+  // again from 0 to start: the span is at most the period, so they wrap at most once, where
+  // x - shift - origin passes the next multiple of the period. `lift` wraps each run.
+  int64_t start = 0, lift_first = 0, lift_second = 0;
+  if (shift != 0) {
+    const int64_t first = x[0] - shift - null.origin;
+    int64_t base = first / null.period;
+    if (first % null.period < 0) --base;  // floor division
+    const int64_t edge = null.origin + shift + (base + 1) * null.period;  // first x that wraps
+    start = first_not_below(x, nx, edge);
+    lift_first = -shift - (base + 1) * null.period;  // for x[start..nx)
+    lift_second = -shift - base * null.period;       // for x[0..start)
+    if (start == nx) {  // no wrap: one run
+      start = 0;
+      lift_first = lift_second;
     }
-    sum += static_cast<float>(matched) / static_cast<float>(nx);
   }
-  return sum / 4;
+  // Episode ids follow the original order; the one at `start` may continue at the end of the
+  // second pass (an episode straddling the wrap), where it must not count twice.
+  int64_t straddling = 0;
+  for (int64_t i = 1; i <= start; ++i) straddling += x[i] - x[i - 1] > gap;
+  bool straddling_counted = false;
+  int64_t count = 0;
+  for (int run = 0; run < 2; ++run) {
+    const int64_t begin = run == 0 ? start : 0, end = run == 0 ? nx : start;
+    const int64_t lift = run == 0 ? lift_first : lift_second;
+    int64_t episode = run == 0 ? straddling : 0, counted = -1, j = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      if (i > begin && x[i] - x[i - 1] > gap) ++episode;
+      if (episode == counted) continue;
+      const int64_t q = x[i] + lift;
+      while (j < ny && y[j] < q - w) ++j;
+      if (j < ny && y[j] <= q + w) {
+        counted = episode;
+        if (run == 0 && episode == straddling) straddling_counted = true;
+        if (!(run == 1 && episode == straddling && straddling_counted)) ++count;
+      }
+    }
+  }
+  return count;
 }
 
-/// Synchronised activity of two accounts in [0, 1]: for each direction, the share of one
-/// account's requests with a request of the other within `window` seconds, minus the share
-/// expected by chance, shrunk towards 0 for accounts of few requests (kSynchronyPriorRequests);
-/// the two directions combined by geometric
-/// mean, so a heavy account covering every window does not make a light one look
-/// synchronised. Chance is the larger of two null models: the other account's times of day
-/// on shuffled days (chance_coactive_share; needs `days` >= 2), and its activity shifted by
-/// tens of minutes (shifted_coactive_share; works on any span). Times ascending; times of
-/// day ascending.
-RINGSCAN_HD inline float timing_synchrony(const int64_t* a, const int32_t* tod_a, int64_t na,
-                                          const int64_t* b, const int32_t* tod_b, int64_t nb,
-                                          int64_t window, int64_t days) {
-  if (na == 0 || nb == 0) return 0.0f;
-  float share[2];
-  for (int pass = 0; pass < 2; ++pass) {
-    const bool ab = pass == 0;
-    const int64_t* x = ab ? a : b;
-    const int64_t* y = ab ? b : a;
-    const int64_t nx = ab ? na : nb, ny = ab ? nb : na;
-    const float seen = coactive_share(x, nx, y, ny, window);
-    float chance = shifted_coactive_share(x, nx, y, ny, window);
-    if (days >= 2) {
-      const float by_day = chance_coactive_share(ab ? tod_a : tod_b, nx, ab ? tod_b : tod_a, ny,
-                                                 window, days);
-      chance = by_day > chance ? by_day : chance;
-    }
-    // A plain difference: near saturation (both accounts busy all the time) a rescaled
-    // excess would blow small differences up.
-    const float excess = seen - chance;
-    const float n = static_cast<float>(nx);
-    share[pass] = excess > 0 ? excess * n / (n + kSynchronyPriorRequests) : 0.0f;
+/// Surprise of two accounts' co-activity (times ascending): at each scale w, the episodes
+/// (runs with gaps of at most w) of the account with fewer requests during which the other
+/// was active, against the same count with the other's timeline moved as the null says. The
+/// moved counts estimate a Poisson mean (with one pseudo-count, so that moves that all find
+/// nothing do not make one coincidence certain); the best scale's surprise, less
+/// ln(kTimingScales) for choosing it. A single coincident episode is never evidence.
+RINGSCAN_HD inline float synchrony_surprise(const int64_t* a, int64_t na, const int64_t* b, int64_t nb,
+                                            const TimingNull& null) {
+  if (na == 0 || nb == 0 || null.shifts == 0) return 0.0f;
+  const bool a_lighter = na <= nb;
+  const int64_t* x = a_lighter ? a : b;
+  const int64_t* y = a_lighter ? b : a;
+  const int64_t nx = a_lighter ? na : nb, ny = a_lighter ? nb : na;
+  double best = 0;
+  for (int s = 0; s < kTimingScales; ++s) {
+    const int64_t w = timing_scale(s);
+    const int64_t seen = coactive_episodes(x, nx, y, ny, w, w, 0, null);
+    if (seen < 2) continue;
+    int64_t moved = 0;
+    for (int k = 0; k < null.shifts; ++k) moved += coactive_episodes(x, nx, y, ny, w, w, null.shift[k], null);
+    const double expected = (double(moved) + 1.0) / double(null.shifts + 1);
+    const double surprise = -log_poisson_tail(double(seen), expected);
+    best = surprise > best ? surprise : best;
   }
-  return sqrtf(share[0] * share[1]);
+  return surprise_of(-(best - portable_log(double(kTimingScales))));
+}
+
+// ---------------------------------------------------------------------------------------
+// Empirical nulls
+
+/// The distribution of a statistic over random account pairs of the file: its sorted values
+/// (`values` [n], ascending), and an exponential tail fitted to the top of them (beyond
+/// `tail_start`, the mean excess `tail_scale`) for values no sample reached. No family of
+/// distributions is assumed for the body: a behaviour sum is a mixture (half of the clients
+/// on an SDK's defaults), which no gamma fits.
+struct EmpiricalNull {
+  const float* values = nullptr;
+  int64_t n = 0;
+  float tail_start = 0, tail_scale = 1;
+  double tail_log_share = 0;  ///< ln of the share of the null at or above tail_start
+};
+
+/// Surprise of a statistic x against the null: -ln P(null >= x), with one pseudo-count in
+/// the body and the exponential tail beyond it.
+RINGSCAN_HD inline float null_surprise(float x, const EmpiricalNull& null) {
+  if (null.n == 0) return 0.0f;
+  if (x > null.tail_start) {
+    const double s = -null.tail_log_share + (double(x) - double(null.tail_start)) / double(null.tail_scale);
+    return float(s < kMaxSurprise ? s : kMaxSurprise);
+  }
+  const int64_t above = null.n - first_not_below(null.values, null.n, x);
+  return float(-portable_log((double(above) + 1.0) / (double(null.n) + 1.0)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Behaviour
+
+/// Surprise of one behaviour feature of two accounts from their mid-ranks u (the share of
+/// accounts below the value plus half of those at it) and tie shares t (the share of
+/// accounts at exactly the value): the chance that a random account sits as close to a is
+/// about 2 |u_a - u_b|, and exactly at a's value t_a, so a shared SDK default is no evidence
+/// and a shared unusual setting is. A categorical feature is evidence only when equal.
+RINGSCAN_HD inline float feature_surprise(float ua, float ub, float ta, bool categorical) {
+  if (ua == ub) return float(-portable_log(double(ta > 0 ? ta : 1.0f)));
+  if (categorical) return 0.0f;
+  const double p = 2.0 * fabs(double(ua) - double(ub));
+  return p >= 1.0 ? 0.0f : float(-portable_log(p));
+}
+
+/// The same for two groups of accounts (clusters), from each group's median rank m, the tie
+/// share t at it and the precision d of the median (the spread of the members' ranks over the
+/// square root of their number; 0 for one account): two groups run by one operator with one
+/// scripted client have medians closer than their spread says two independent groups would,
+/// while groups of varied clients both sit near the population's median and the floor of
+/// their imprecision keeps that from counting.
+RINGSCAN_HD inline float group_feature_surprise(float mu, float tu, float du, float mv, float dv, bool categorical) {
+  if (categorical) return mu == mv ? float(-portable_log(double(tu > 0 ? tu : 1.0f))) : 0.0f;
+  const double floor = 2.0 * (double(du) + double(dv));
+  double p = mu == mv ? double(tu) : 2.0 * fabs(double(mu) - double(mv));
+  p = p > floor ? p : floor;
+  return p >= 1.0 ? 0.0f : float(-portable_log(p > 1e-300 ? p : 1e-300));
+}
+
+/// The weighted sum of the features' surprises (weights learnt from the file, zero for a
+/// feature that does not bring coordinated accounts closer than random pairs).
+RINGSCAN_HD inline float behaviour_statistic(const float* rank_a, const float* rank_b, const float* tie_a,
+                                             const float* weight, const uint8_t* categorical, int64_t dims) {
+  double sum = 0;
+  for (int64_t f = 0; f < dims; ++f) {
+    if (!(weight[f] > 0)) continue;
+    sum += double(weight[f]) * feature_surprise(rank_a[f], rank_b[f], tie_a[f], categorical[f] != 0);
+  }
+  return float(sum);
+}
+
+// ---------------------------------------------------------------------------------------
+// Fusion
+
+/// Evidence of an edge in nats: the signals' surprises summed and judged against a gamma of
+/// shape `signals` (the sum of that many null surprises, each exponential), less `penalty`
+/// (what the search that proposed the pair had already selected for). One overwhelming
+/// signal can make an edge; several weak ones can; a coincidence in one of many cannot.
+RINGSCAN_HD inline float edge_evidence(float prompts, float synchrony, float behaviour, int signals,
+                                       float penalty) {
+  const double sum = double(prompts) + double(synchrony) + double(behaviour);
+  const double e = double(surprise_of(log_gamma_tail(double(signals > 0 ? signals : 1), sum))) - penalty;
+  return float(e > 0 ? e : 0.0);
 }
 
 }  // namespace ringscan

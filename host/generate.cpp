@@ -29,13 +29,12 @@ const std::array<const char*, kFeatures> kFeatureNames = {
     "top_p",             "log_max_tokens",        "stream_fraction",       "tool_use_fraction"};
 
 enum class Role { Legit, Ring, Team, Crowd };
-enum class RingStyle { NarrowTemplates, BroadPool, SplitCapabilities };
 
 using Behaviour = std::array<float, kFeatures>;
 using Vec = std::vector<float>;
 
 // Streams of the world, by kind.
-enum : uint64_t { kWorld = 1, kRingKind, kTeamKind, kCrowdKind, kViralKind, kAccountKind, kShuffleKind };
+enum : uint64_t { kWorld = 1, kRingKind, kTeamKind, kCrowdKind, kViralKind, kAccountKind, kShuffleKind, kNoiseKind };
 
 void normalise(float* v, int64_t d) {
   double s = 0;
@@ -109,6 +108,7 @@ struct AccountPlan {
 };
 
 struct World {
+  GenerateOptions options;
   int64_t dim = 0, days = 0;
   double mean_requests = 0;
   uint64_t seed = 0;
@@ -139,6 +139,7 @@ int64_t random_topic(Rng& r) { return int64_t(kTopics * r.uniform() * r.uniform(
 
 World build_world(const GenerateOptions& o) {
   World w;
+  w.options = o;
   w.dim = o.dim;
   w.days = o.days;
   w.mean_requests = o.requests_per_account;
@@ -161,13 +162,14 @@ World build_world(const GenerateOptions& o) {
     Rng rr(stream_key(o.seed, kRingKind, k));
     RingSpec ring;
     ring.style = static_cast<RingStyle>(k % 3);
-    const int64_t groups = ring.style == RingStyle::SplitCapabilities && ring_sizes[k] >= 12 ? 2 + rr.below(2) : 1;
+    const int64_t groups = ring.style == RingStyle::Split && ring_sizes[k] >= 12 ? 2 + rr.below(2) : 1;
     for (int64_t g = 0; g < groups; ++g) {
       std::vector<Vec> pool;
-      const bool broad = ring.style == RingStyle::BroadPool;
+      const bool broad = ring.style == RingStyle::Pool;
       // A broad pool is reused a few times over by the ring's traffic; a pool so large that
       // no prompt recurs would be indistinguishable from ordinary traffic by content.
-      const double volume = double(ring_sizes[k]) * o.requests_per_account / double(groups);
+      const double per_member = o.light_rings ? 3.5 : o.requests_per_account;  // light: 2-5 requests
+      const double volume = double(ring_sizes[k]) * per_member / double(groups);
       const int64_t n = broad ? std::max<int64_t>(12, int64_t(volume / rr.uniform(2.0, 8.0)))
                               : 4 + rr.below(9);
       const int64_t ntopics = broad ? 3 + rr.below(4) : 1 + rr.below(2);
@@ -179,11 +181,15 @@ World build_world(const GenerateOptions& o) {
     }
     ring.noise = rr.uniform(0.12, 0.28);
     const int64_t nb = 8 + rr.below(30);
+    // Bursts of 5-25 minutes, or (ring_sessions) sessions of 1-3 hours in which two members
+    // rarely send within the same minutes.
     for (int64_t b = 0; b < nb; ++b)
-      ring.bursts.emplace_back(rr.below(std::max<int64_t>(1, span - 3600)), 300 + rr.below(1500));
+      ring.bursts.emplace_back(rr.below(std::max<int64_t>(1, span - (o.ring_sessions ? 10800 : 3600))),
+                               o.ring_sessions ? 3600 + rr.below(7200) : 300 + rr.below(1500));
     ring.behaviour = population_behaviour(rr);
     ring.jitter = rr.uniform(0.03, 0.2);
     ring.cover = rr.uniform(0.0, 0.35);
+    if (o.ring_cover >= 0) ring.cover = o.ring_cover;
     ring.participation = rr.uniform(0.5, 0.9);
     ring.rotation = rr.uniform(0.0, 0.4);
     for (int64_t m = 0; m < ring_sizes[k]; ++m) {
@@ -270,6 +276,7 @@ AccountTraffic generate_account(const World& w, int64_t index) {
   const double sigma = plan.role == Role::Ring ? 0.6 : 1.0;
   int64_t n = int64_t(std::llround(r.lognormal_with_mean(w.mean_requests, sigma)));
   n = std::clamp<int64_t>(n, plan.role == Role::Ring ? 3 : 1, int64_t(50 * w.mean_requests) + 1);
+  if (plan.role == Role::Ring && w.options.light_rings) n = 2 + r.below(4);
 
   // Personal habits every account has (used for cover traffic too).
   const int64_t zones[] = {-8, -5, 0, 1, 8};
@@ -294,9 +301,10 @@ AccountTraffic generate_account(const World& w, int64_t index) {
   if (plan.role == Role::Ring) {
     const RingSpec& ring = w.rings[plan.group];
     acct.label = plan.group;
-    for (int64_t f = 0; f < kFeatures; ++f)
+    // With ring_population_behaviour the member keeps the client it drew like anybody else.
+    for (int64_t f = 0; f < kFeatures && !w.options.ring_population_behaviour; ++f)
       acct.behaviour[f] = ring.behaviour[f] + float(ring.jitter * kBehaviourSpread[f] * r.normal());
-    if (r.chance(ring.rotation)) {  // a rotated client: a couple of settings differ
+    if (!w.options.ring_population_behaviour && r.chance(ring.rotation)) {  // a rotated client: a couple of settings differ
       const Behaviour other = population_behaviour(r);
       for (int k = 0; k < 2; ++k) {
         const int64_t f = 3 + r.below(5);
@@ -382,6 +390,12 @@ void validate(const GenerateOptions& o) {
   RINGSCAN_EXPECTS(o.days >= 1 && o.days <= 3660, "generate: --days must be in [1, 3660]");
   RINGSCAN_EXPECTS(o.viral_prompts >= 0 && o.viral_prompts <= 1000,
                    "generate: --viral-prompts must be in [0, 1000]");
+  RINGSCAN_EXPECTS(o.noise_features >= 0 && o.noise_features <= 1000,
+                   "generate: --noise-features must be in [0, 1000]");
+  RINGSCAN_EXPECTS(o.noise_features == 0 || o.features,
+                   "generate: --noise-features needs the feature columns (not with --no-features)");
+  RINGSCAN_EXPECTS(o.ring_cover < 0 || o.ring_cover <= 0.9,
+                   "generate: --ring-cover must be in [0, 0.9]");
 }
 
 /// Receives the generated data: requests in blocks, then the accounts.
@@ -391,7 +405,7 @@ struct Sink {
                         int64_t n) = 0;
   virtual void accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
                         const std::vector<std::string>& names, const std::vector<int64_t>& labels,
-                        const std::vector<int64_t>& roles) = 0;
+                        const std::vector<int64_t>& roles, const std::vector<int64_t>& styles) = 0;
 };
 
 /// Callers validate the options first (generate_dataset before it creates its file).
@@ -399,13 +413,20 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
   ThreadScope threads(ctx.threads);
   // One block of requests in memory at a time (float32 plus the per-request vectors).
   ctx.require_memory(size_from_double(double(kBlockAccounts) * o.requests_per_account * 4 * double(o.dim) * 3 +
-                             double(o.accounts) * (kFeatures * 4 + 64)),
+                             double(o.accounts) * ((kFeatures + o.noise_features) * 4 + 64)),
                      "generate");
 
   const World w = build_world(o);
   const int64_t A = o.accounts;
-  std::vector<int64_t> ids(A), labels(A), roles(A);
-  std::vector<float> features(A * kFeatures);
+  // The behaviour columns: the generator's own, then the noise columns, or none at all.
+  std::vector<std::string> names;
+  if (o.features) {
+    names.assign(kFeatureNames.begin(), kFeatureNames.end());
+    for (int64_t f = 0; f < o.noise_features; ++f) names.push_back("noise_" + std::to_string(f));
+  }
+  const int64_t B = int64_t(names.size());
+  std::vector<int64_t> ids(A), labels(A), roles(A), styles(A);
+  std::vector<float> features(A * B);
   for (int64_t i = 0; i < A; ++i) ids[i] = int64_t(mix64(o.seed * 0x100000001b3ULL + uint64_t(i)) >> 2);
   GenerateSummary summary;
   summary.accounts = A;
@@ -424,13 +445,24 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
     for (int64_t i = 0; i < count; ++i) {
       const auto& a = block[i];
       labels[first + i] = a.label;
+      styles[first + i] = a.label >= 0 ? int64_t(w.rings[a.label].style) : -1;
       const Role role = w.plan[first + i].role;
       roles[first + i] = int64_t(role == Role::Ring    ? AccountRole::Ring
                                  : role == Role::Team  ? AccountRole::Team
                                  : role == Role::Crowd ? AccountRole::Crowd
                                  : a.viral             ? AccountRole::ViralSharer
                                                        : AccountRole::Legit);
-      std::copy(a.behaviour.begin(), a.behaviour.end(), features.begin() + (first + i) * kFeatures);
+      if (B > 0) {
+        float* row = features.data() + (first + i) * B;
+        std::copy(a.behaviour.begin(), a.behaviour.end(), row);
+        // Noise columns from a stream of their own (the other columns do not change): a
+        // continuous one, a small categorical one and a heavy-tailed one in turn.
+        Rng nr(stream_key(o.seed, kNoiseKind, uint64_t(first + i)));
+        for (int64_t f = kFeatures; f < B; ++f) {
+          const int64_t kind = (f - kFeatures) % 3;
+          row[f] = kind == 0 ? float(nr.normal()) : kind == 1 ? float(nr.below(5)) : float(std::exp(nr.normal()));
+        }
+      }
       summary.ring_accounts += a.label >= 0;
       summary.viral_accounts += a.viral;
       for (int64_t q = 0; q < int64_t(a.requests.size()); ++q) order.emplace_back(i, q);
@@ -448,16 +480,25 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
       time[k] = req.time;
       std::copy(req.embedding.begin(), req.embedding.end(), emb.begin() + k * o.dim);
     }
-    sink.requests(acc.data(), emb.data(), time.data(), n);
+    sink.requests(acc.data(), emb.data(), o.times ? time.data() : nullptr, n);
     summary.requests += n;
     ctx.report("generate", first + count, A);
   }
-  sink.accounts(ids, features, std::vector<std::string>(kFeatureNames.begin(), kFeatureNames.end()),
-                labels, roles);
+  sink.accounts(ids, features, names, labels, roles, styles);
   return summary;
 }
 
 }  // namespace
+
+const char* ring_style_name(int64_t style) {
+  switch (style) {
+    case int64_t(RingStyle::Templates): return "templates";
+    case int64_t(RingStyle::Pool): return "pool";
+    case int64_t(RingStyle::Split): return "split";
+    case int64_t(RingStyle::Paraphrased): return "paraphrased";
+    default: return "other";
+  }
+}
 
 GenerateSummary generate_dataset(const std::string& path, const GenerateOptions& o,
                                  const Context& ctx) {
@@ -465,16 +506,17 @@ GenerateSummary generate_dataset(const std::string& path, const GenerateOptions&
   struct FileSink final : Sink {
     InputFileWriter writer;
     FileSink(const std::string& path, const GenerateOptions& o)
-        : writer(path, o.dim, o.float16 ? EmbeddingType::Float16 : EmbeddingType::Float32, true) {}
+        : writer(path, o.dim, o.float16 ? EmbeddingType::Float16 : EmbeddingType::Float32, o.times) {}
     void requests(const int64_t* account, const float* embedding, const int64_t* time,
                   int64_t n) override {
       writer.append_requests(account, embedding, time, n);
     }
     void accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
                   const std::vector<std::string>& names, const std::vector<int64_t>& labels,
-                  const std::vector<int64_t>& roles) override {
-      writer.write_accounts(ids, features, kFeatures, names, labels);
+                  const std::vector<int64_t>& roles, const std::vector<int64_t>& styles) override {
+      writer.write_accounts(ids, features, int64_t(names.size()), names, labels);
       writer.write_account_column("role", roles);
+      writer.write_account_column("ring_style", styles);
     }
   } sink(path, o);
   const GenerateSummary summary = generate(o, ctx, sink);
@@ -483,25 +525,26 @@ GenerateSummary generate_dataset(const std::string& path, const GenerateOptions&
 }
 
 Dataset generate_in_memory(const GenerateOptions& o, const Context& ctx,
-                           std::vector<int64_t>* roles) {
+                           std::vector<int64_t>* roles, std::vector<int64_t>* styles) {
   struct MemorySink final : Sink {
     Dataset data;
-    std::vector<int64_t> account_of_request, roles;
+    std::vector<int64_t> account_of_request, roles, styles;
     void requests(const int64_t* account, const float* embedding, const int64_t* time,
                   int64_t n) override {
       account_of_request.insert(account_of_request.end(), account, account + n);
       data.embeddings.insert(data.embeddings.end(), embedding, embedding + n * data.dim);
-      data.request_time.insert(data.request_time.end(), time, time + n);
+      if (time != nullptr) data.request_time.insert(data.request_time.end(), time, time + n);
     }
     void accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
                   const std::vector<std::string>& names, const std::vector<int64_t>& labels,
-                  const std::vector<int64_t>& r) override {
+                  const std::vector<int64_t>& r, const std::vector<int64_t>& st) override {
       data.account_ids = ids;
       data.features = features;
-      data.feature_dim = kFeatures;
+      data.feature_dim = int64_t(names.size());
       data.feature_names = names;
       data.labels = labels;
       roles = r;
+      styles = st;
     }
   } sink;
   validate(o);
@@ -517,6 +560,7 @@ Dataset generate_in_memory(const GenerateOptions& o, const Context& ctx,
     sink.data.request_account[r] =
         std::lower_bound(by_id.begin(), by_id.end(), std::make_pair(sink.account_of_request[r], int64_t(INT64_MIN)))->second;
   if (roles) *roles = std::move(sink.roles);
+  if (styles) *styles = std::move(sink.styles);
   return std::move(sink.data);
 }
 

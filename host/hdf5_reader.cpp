@@ -208,6 +208,20 @@ class SourceFile {
     return read_strings(attr.get(), object, count);
   }
 
+  /// The same for an attribute of any number of strings up to `most`; absent: empty.
+  std::vector<std::string> string_list_attribute(const Column& c, const char* attribute,
+                                                 int64_t most) const {
+    const std::string object = c.name + " attribute " + attribute;
+    if (check(H5Aexists(c.dataset.get(), attribute), object) == 0) return {};
+    Handle attr(check(H5Aopen(c.dataset.get(), attribute, H5P_DEFAULT), object), H5Aclose);
+    Handle space(check(H5Aget_space(attr.get()), object), H5Sclose);
+    const int64_t found = check(H5Sget_simple_extent_npoints(space.get()), object);
+    if (found > most)
+      fail(object, "has " + std::to_string(found) + " entries, more than the " + std::to_string(most) +
+                       " feature columns");
+    return read_strings(attr.get(), object, found);
+  }
+
   /// Opens the object at `name` ("/a/b") after checking that every link on the way is a
   /// hard link to a group (a dataset at the end); empty when some link is absent.
   Handle open_object(const std::string& name, H5I_type_t expected) const {
@@ -563,8 +577,22 @@ void require_memory(const Context& ctx, int64_t bytes, const std::string& what) 
 }
 
 void read_feature_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
-  if (l.features.present())
-    d.feature_names = f.string_attribute(l.features, "names", l.feature_dim);
+  if (!l.features.present()) return;
+  d.feature_names = f.string_attribute(l.features, "names", l.feature_dim);
+  // Attribute `categorical`: the names of the columns whose values are categories (a client,
+  // an SDK version), where only equal values are evidence.
+  const auto categorical = f.string_list_attribute(l.features, "categorical", l.feature_dim);
+  if (categorical.empty()) return;
+  const std::string object = l.features.name + " attribute categorical";
+  if (d.feature_names.empty())
+    throw InvalidInput(f.path() + ": " + object + ": names columns, but the dataset has no attribute names");
+  d.feature_categorical.assign(l.feature_dim, 0);
+  for (const auto& name : categorical) {
+    const auto at = std::find(d.feature_names.begin(), d.feature_names.end(), name);
+    if (at == d.feature_names.end())
+      throw InvalidInput(f.path() + ": " + object + ": '" + name + "' is not one of the columns in names");
+    d.feature_categorical[at - d.feature_names.begin()] = 1;
+  }
 }
 
 /// Reads the /accounts group into d (ids, features, labels, payment) and indexes the ids.
@@ -794,6 +822,12 @@ TruthLabels read_truth_labels(const std::string& path, const Context& ctx) {
   if (role.present()) {
     require_rows(f, role, accounts, ids.name);
     t.role = read_integers(f, role, kDefaultChunkRows);
+  }
+  // Also written by `ringscan generate`: how each ring works (see RingStyle); optional.
+  const Column style = f.column("/accounts/ring_style", Numeric::Integer, 1, false);
+  if (style.present()) {
+    require_rows(f, style, accounts, ids.name);
+    t.ring_style = read_integers(f, style, kDefaultChunkRows);
   }
   return t;
 }

@@ -345,6 +345,8 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
     for (const auto& [name, value] : result.stage_seconds)
       out.attribute(root, "time." + name, value);
     for (const auto& [name, value] : result.statistics) out.attribute(root, "stat." + name, value);
+    for (std::size_t i = 0; i < result.notes.size(); ++i)
+      out.attribute(root, "note." + std::to_string(i), result.notes[i]);
     {
       const Handle accounts = out.group("/accounts");
       out.column(accounts.get(), "id", result.account_ids);

@@ -387,7 +387,7 @@ using isolation::malformed;
 template <class Archive, class D>
 void dataset_fields(Archive& a, D& d) {
   a(d.account_ids, d.accounts_derived, d.request_account, d.dim, d.request_time, d.feature_dim,
-    d.features, d.feature_names, d.labels, d.request_infra, d.account_payment);
+    d.features, d.feature_names, d.feature_categorical, d.labels, d.request_infra, d.account_payment);
 }
 
 template <class Archive, class S>
@@ -476,7 +476,8 @@ void check_consistent(const Dataset& d, int64_t rows_received, const std::string
       d.dim >= 1 && d.feature_dim >= 0 && rows_received == d.num_requests() &&
       d.embeddings.size() == r * uint64_t(d.dim) && optional(d.request_time.size(), r) &&
       optional(d.request_infra.size(), r) && d.features.size() == a * uint64_t(d.feature_dim) &&
-      optional(d.feature_names.size(), uint64_t(d.feature_dim)) && optional(d.labels.size(), a) &&
+      optional(d.feature_names.size(), uint64_t(d.feature_dim)) &&
+      optional(d.feature_categorical.size(), uint64_t(d.feature_dim)) && optional(d.labels.size(), a) &&
       optional(d.account_payment.size(), a) &&
       std::all_of(d.request_account.begin(), d.request_account.end(),
                   [a](int64_t row) { return row >= 0 && uint64_t(row) < a; });
@@ -596,7 +597,7 @@ TruthLabels read_truth_labels_isolated(const std::string& path, const Context& c
                                        const IsolationLimits& limits) {
   return run_reader<TruthLabels>(
       path, ctx, limits, [&](const Context& c) { return read_truth_labels(path, c); },
-      [](auto& a, auto& t) { a(t.account_ids, t.label, t.role); });
+      [](auto& a, auto& t) { a(t.account_ids, t.label, t.role, t.ring_style); });
 }
 
 DetectionLabels read_detection_labels_isolated(const std::string& path, const Context& ctx,

@@ -1,64 +1,82 @@
-// Evidence of one account pair, over a trivially copyable view of the account profiles:
-// the CPU evidence graph and the CUDA kernel call the same function.
+// Evidence of one account pair, over a trivially copyable view of the account profiles and
+// the evidence calibration: the CPU evidence graph and the CUDA kernel call the same function.
 #pragma once
 #include <cstdint>
 
 #include "evidence_math.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/evidence_graph.hpp"
 
 namespace ringscan {
 
-/// Pointers into AccountProfiles (host or device memory) and the parameters the signals use.
+/// Pointers into AccountProfiles and EvidenceCalibration (host or device memory) and the
+/// scalars the signals use.
 struct ProfilesView {
-  int64_t dim = 0, feature_dim = 0, days = 0, time_window_seconds = 0;
+  int64_t dim = 0, feature_dim = 0;
   bool has_timing = false;
-  float corroboration = 0;
+  int signals = 1;
+  float index_penalty = 0;
+  double total_requests = 0;
+  TimingNull timing;
+  EmpiricalNull behaviour_null, content_null;
   const float* content = nullptr;           ///< [A x D]
-  const float* behaviour = nullptr;         ///< [A x B]
-  const float* behaviour_common = nullptr;  ///< [B]
   const int64_t* request_offsets = nullptr; ///< [A+1]
-  const int64_t* request_time = nullptr;    ///< [R]
-  const int32_t* time_of_day = nullptr;     ///< [R]
+  const int64_t* request_time = nullptr;    ///< [R], or null without times
+  const float* group_mass = nullptr;        ///< [A]
+  const float* feature_rank = nullptr;      ///< [A x B]
+  const float* feature_tie = nullptr;       ///< [A x B]
+  const float* feature_weight = nullptr;    ///< [B]
+  const uint8_t* categorical = nullptr;     ///< [B]
 };
 
-/// The four signals of accounts a and b and their fused weight; `summed_idf` over the
-/// prompt groups they share.
-RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, int64_t b,
-                                              float summed_idf) {
+/// The signals of accounts a and b (nats) and the evidence of an edge between them, given
+/// the number of prompt groups they share.
+RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, int64_t b, float shared_groups) {
   PairEvidence e;
-  e.shared_prompts = shared_prompt_signal(summed_idf);
-  if (p.has_timing) {
-    const int64_t oa = p.request_offsets[a], ob = p.request_offsets[b];
-    e.synchrony = timing_synchrony(p.request_time + oa, p.time_of_day + oa,
-                                   p.request_offsets[a + 1] - oa, p.request_time + ob,
-                                   p.time_of_day + ob, p.request_offsets[b + 1] - ob,
-                                   p.time_window_seconds, p.days);
-  }
+  const int64_t oa = p.request_offsets[a], ob = p.request_offsets[b];
+  const int64_t na = p.request_offsets[a + 1] - oa, nb = p.request_offsets[b + 1] - ob;
+  e.shared_prompts = shared_prompt_surprise(shared_groups, p.group_mass[a], p.group_mass[b], na, nb,
+                                            p.total_requests);
+  if (p.has_timing)
+    e.synchrony = synchrony_surprise(p.request_time + oa, na, p.request_time + ob, nb, p.timing);
   const int64_t B = p.feature_dim, D = p.dim;
-  if (B > 0)
-    e.behaviour = behaviour_similarity(p.behaviour + a * B, p.behaviour + b * B,
-                                       p.behaviour_common, B);
-  e.content = content_signal(dot_product(p.content + a * D, p.content + b * D, D));
-  e.weight = fused_edge_weight(e.shared_prompts, e.synchrony, e.behaviour, e.content,
-                               p.corroboration);
+  if (p.signals > 1 + (p.has_timing ? 1 : 0))
+    e.behaviour = null_surprise(behaviour_statistic(p.feature_rank + a * B, p.feature_rank + b * B,
+                                                    p.feature_tie + a * B, p.feature_weight, p.categorical, B),
+                                p.behaviour_null);
+  e.content = null_surprise(dot_product(p.content + a * D, p.content + b * D, D), p.content_null);
+  // A pair that shares no prompt was proposed by the account index, which picked it for
+  // its timing and behaviour among all accounts: it pays for that choice.
+  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, p.signals,
+                           shared_groups > 0 ? 0.0f : p.index_penalty);
   return e;
 }
 
-/// A view of `profiles` in host memory.
-inline ProfilesView host_view(const AccountProfiles& profiles, const DetectOptions& options) {
+/// A view of a null sample in host memory.
+inline EmpiricalNull empirical_null(const NullSample& s) {
+  return EmpiricalNull{s.values.data(), int64_t(s.values.size()), s.tail_start, s.tail_scale, s.tail_log_share};
+}
+
+/// A view of `profiles` and `calibration` in host memory.
+inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCalibration& c) {
   ProfilesView v;
   v.dim = profiles.dim;
-  v.feature_dim = profiles.feature_dim;
-  v.days = profiles.days;
-  v.time_window_seconds = options.time_window_seconds;
-  v.has_timing = profiles.has_timing;
-  v.corroboration = options.corroboration_threshold;
+  v.feature_dim = c.feature_dim;
+  v.has_timing = c.has_timing;
+  v.signals = c.signals;
+  v.index_penalty = c.index_penalty;
+  v.total_requests = c.total_requests;
+  if (c.has_timing) v.timing = timing_null(c.first_time, c.last_time);
+  v.behaviour_null = empirical_null(c.behaviour_null);
+  v.content_null = empirical_null(c.content_null);
   v.content = profiles.content.data();
-  v.behaviour = profiles.behaviour.data();
-  v.behaviour_common = profiles.behaviour_common.empty() ? nullptr : profiles.behaviour_common.data();
   v.request_offsets = profiles.request_offsets.data();
-  v.request_time = profiles.request_time.data();
-  v.time_of_day = profiles.time_of_day.data();
+  v.request_time = profiles.request_time.empty() ? nullptr : profiles.request_time.data();
+  v.group_mass = c.group_mass.data();
+  v.feature_rank = c.feature_rank.data();
+  v.feature_tie = c.feature_tie.data();
+  v.feature_weight = c.feature_weight.data();
+  v.categorical = c.categorical.data();
   return v;
 }
 

@@ -34,12 +34,9 @@ void validate(const DetectOptions& o) {
   RINGSCAN_EXPECTS(o.exact_account_limit >= 0, "--exact-account-limit must be >= 0");
   RINGSCAN_EXPECTS(o.account_neighbours >= 0 && o.account_neighbours <= 2048,
                    "--account-neighbours must be in [0, 2048]");
-  RINGSCAN_EXPECTS(o.edge_threshold > 0 && o.edge_threshold <= 1, "--edge-threshold must be in (0, 1]");
-  RINGSCAN_EXPECTS(o.corroboration_threshold >= 0 && o.corroboration_threshold <= 1,
-                   "--corroboration-threshold must be in [0, 1]");
+  RINGSCAN_EXPECTS(o.false_edges_per_million > 0 && o.false_edges_per_million <= 1e6,
+                   "--false-edges must be in (0, 1000000] per million pairs");
   RINGSCAN_EXPECTS(o.min_core_degree >= 1, "--min-core-degree must be >= 1");
-  RINGSCAN_EXPECTS(o.merge_threshold >= 0 && o.merge_threshold <= 1.0f,
-                   "--merge-threshold must be in [0, 1] (1 disables merging)");
   RINGSCAN_EXPECTS(o.min_ring_size >= 2, "--min-ring-size must be >= 2");
   RINGSCAN_EXPECTS(o.ring_threshold >= 0 && o.ring_threshold <= 1, "--ring-threshold must be in [0, 1]");
   RINGSCAN_EXPECTS(o.report_examples >= 0, "--report-examples must be >= 0");
@@ -57,10 +54,9 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"time_window_seconds", text(time_window_seconds)},
           {"account_neighbours", text(account_neighbours)},
           {"exact_account_limit", text(exact_account_limit)},
-          {"edge_threshold", text(edge_threshold)},
-          {"corroboration_threshold", text(corroboration_threshold)},
+          {"false_edges_per_million", text(false_edges_per_million)},
           {"min_core_degree", text(min_core_degree)},
-          {"merge_threshold", text(merge_threshold)},
+          {"merge_clusters", merge_clusters ? "true" : "false"},
           {"min_ring_size", text(min_ring_size)},
           {"ring_threshold", text(ring_threshold)},
           {"report_examples", text(report_examples)}};
@@ -161,12 +157,16 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   const auto account_pairs = stage("account_index", "account index", [&] {
     return backend->account_candidate_pairs(profiles, options, ctx);
   });
+  const EvidenceCalibration calibration = stage("calibration", "calibration", [&] {
+    return calibrate_evidence(req, groups, profiles, options, ctx);
+  });
+  result.notes = calibration.notes;
   const EvidenceGraph graph = stage("evidence_graph", "evidence graph", [&] {
-    return backend->evidence_graph(groups, profiles, account_pairs, options, ctx);
+    return backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
   });
   const Clustering clusters = stage("clustering", "clustering", [&] {
-    return backend->merge_coordinated_clusters(backend->cluster_accounts(graph, options, ctx), req,
-                                               groups, profiles, account_pairs, options, ctx);
+    return merge_clusters(backend->cluster_accounts(graph, options, ctx), req, groups, calibration,
+                          account_pairs, options, ctx);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
     return rings_from_tallies(req, groups, clusters,
@@ -205,6 +205,17 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
   for (auto& figure : backend->statistics()) result.statistics.push_back(std::move(figure));
+  // What the evidence was measured against in this input (docs/evidence.md).
+  result.statistics.emplace_back("edge_threshold_nats", double(calibration.edge_threshold));
+  result.statistics.emplace_back("index_penalty_nats", double(calibration.index_penalty));
+  result.statistics.emplace_back("evidence_signals", double(calibration.signals));
+  result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));
+  for (int64_t f = 0; f < calibration.feature_dim; ++f) {
+    const std::string name = f < int64_t(data.feature_names.size()) && !data.feature_names[f].empty()
+                                 ? data.feature_names[f]
+                                 : "column_" + std::to_string(f);
+    result.statistics.emplace_back("feature_weight." + name, double(calibration.feature_weight[f]));
+  }
   return result;
 }
 

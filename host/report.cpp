@@ -41,6 +41,7 @@ std::string report_json(const DetectionResult& result, int indent) {
               {"parameters", params},
               {"stage_seconds", timings},
               {"statistics", stats},
+              {"notes", result.notes},
               {"rings", rings}};
   return doc.dump(indent) + "\n";
 }

@@ -85,6 +85,7 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
   for (int64_t a = 0; a < A; ++a) c.account_offsets[a + 1] += c.account_offsets[a];
 
   c.feature_dim = data.feature_dim;
+  c.feature_categorical = data.feature_categorical;
   if (data.has_features()) {
     const int64_t B = data.feature_dim;
     c.features.resize(A * B);

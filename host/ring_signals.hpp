@@ -10,12 +10,22 @@
 
 namespace ringscan {
 
-/// Shared prompt groups per member at which a cluster's sharing counts in full.
-constexpr float kSharedBreadth = 3.0f;
-
-/// An edge signal in fixed point (kTallyScale units), rounded to nearest.
+/// An edge signal (nats, at most kMaxSurprise) in fixed point (kTallyScale units), rounded
+/// to nearest.
 RINGSCAN_HD inline int64_t tally_units(float signal) {
   return int64_t(floor(double(signal) * kTallyScale + 0.5));
+}
+
+/// The one-sided 95% lower confidence bound (Wilson's) of a share of k in n: what the share
+/// is at least, with the uncertainty of a small cluster's few requests taken into account.
+RINGSCAN_HD inline float share_lower_bound(int64_t k, int64_t n) {
+  if (n <= 0) return 0.0f;
+  constexpr double z = 1.6448536269514722;
+  const double p = double(k) / double(n), z2n = z * z / double(n);
+  const double centre = p + 0.5 * z2n;
+  const double margin = z * sqrt(p * (1.0 - p) / double(n) + 0.25 * z2n / double(n));
+  const double bound = (centre - margin) / (1.0 + z2n);
+  return float(bound > 0 ? bound : 0.0);
 }
 
 /// The ring signals of one cluster.
@@ -26,13 +36,11 @@ struct RingSignals {
 
 RINGSCAN_HD inline RingSignals ring_signals(const ClusterTally& t) {
   RingSignals s;
-  // Shared-prompt strength: the share of the cluster's requests in groups that two or more
-  // members sent, times its breadth, the mean number of such groups per member (saturating
-  // at kSharedBreadth). An operator's accounts draw many prompts from one pool; a company
-  // team shares a document or two.
-  float breadth = t.size > 0 ? float(t.member_groups) / float(t.size) / kSharedBreadth : 0.0f;
-  breadth = breadth < 1.0f ? breadth : 1.0f;
-  s.shared_prompt_strength = t.requests > 0 ? breadth * float(t.shared_requests) / float(t.requests) : 0.0f;
+  // Concentration: the share of the members' requests in prompt groups that two or more
+  // members sent. An operator's accounts draw most of their traffic from one pool or a few
+  // templates; a company team shares a document or two amid diverse work, a crowd asks one
+  // trending question among its own.
+  s.shared_prompt_strength = t.requests > 0 ? float(t.shared_requests) / float(t.requests) : 0.0f;
   if (t.internal_edges > 0) {
     const double n = double(t.internal_edges) * kTallyScale;
     s.synchrony = float(double(t.synchrony) / n);
@@ -42,7 +50,9 @@ RINGSCAN_HD inline RingSignals ring_signals(const ClusterTally& t) {
   s.prompt_diversity =
       t.requests > 0 ? float(t.singletons + t.distinct_groups) / float(t.requests) : 1.0f;
   s.volume = float(t.requests);
-  s.score = ring_score(s.shared_prompt_strength, s.synchrony, s.behaviour_tightness, s.prompt_diversity);
+  // The share as the cluster's requests establish it: three light accounts that happen to
+  // share a document count for less than their raw share says.
+  s.score = share_lower_bound(t.shared_requests, t.requests);
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include "profile_rules.hpp"
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/clustering.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "self_join.hpp"
@@ -25,25 +26,18 @@ std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(const AccountPr
                                                                  const Context& ctx,
                                                                  const SelfJoin& join);
 
-/// Fills out[i] with the evidence of accounts (first[i], second[i]) with summed IDF idf[i].
-using PairEvaluator = std::function<void(const AccountProfiles& profiles, const int64_t* first,
-                                         const int64_t* second, const float* idf, int64_t n,
-                                         PairEvidence* out)>;
+/// Fills out[i] with the evidence of accounts (first[i], second[i]), which share
+/// shared_groups[i] prompt groups (host memory; the profiles and calibration are bound).
+using PairEvaluator = std::function<void(const int64_t* first, const int64_t* second,
+                                         const float* shared_groups, int64_t n, PairEvidence* out)>;
 
 /// The CPU's evaluator: evaluate_pair over OpenMP threads.
-PairEvaluator host_pair_evaluator(const DetectOptions& options);
+PairEvaluator host_pair_evaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration);
 
-EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+/// The evidence graph over A accounts with the candidates' evidence computed by `evaluate`.
+EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t num_accounts,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             const DetectOptions& options, const Context& ctx,
-                             const PairEvaluator& evaluate);
-
-/// The cluster merge with the member pairs' evidence computed by `evaluate`.
-Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
-                                      const PromptGroups& groups, const AccountProfiles& profiles,
-                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                                      const DetectOptions& options, const Context& ctx,
-                                      const PairEvaluator& evaluate);
+                             float edge_threshold, const Context& ctx, const PairEvaluator& evaluate);
 
 /// Account profiles with what every backend sets alike: their sizes, zero timing norms and
 /// bucket offsets (what an input without times keeps) and, where the requests have times,

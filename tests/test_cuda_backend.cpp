@@ -241,8 +241,9 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   // Evidence graph and clustering on the same candidates: identical edges, weights and labels
   // (the shared arithmetic is built without multiply-add contraction, exp and log are
   // host/portable_math.hpp's).
-  const EvidenceGraph cpu_graph = cpu->evidence_graph(groups, cpu_profiles, cpu_accounts, o, ctx);
-  const EvidenceGraph gpu_graph = gpu->evidence_graph(groups, cpu_profiles, cpu_accounts, o, ctx);
+  const EvidenceCalibration cal = calibrate_evidence(req, groups, cpu_profiles, o, ctx);
+  const EvidenceGraph cpu_graph = cpu->evidence_graph(groups, cpu_profiles, cal, cpu_accounts, o, ctx);
+  const EvidenceGraph gpu_graph = gpu->evidence_graph(groups, cpu_profiles, cal, cpu_accounts, o, ctx);
   EXPECT_EQ(gpu_graph.offsets, cpu_graph.offsets);
   EXPECT_EQ(gpu_graph.neighbours, cpu_graph.neighbours);
   for (std::size_t e = 0; e < std::min(gpu_graph.evidence.size(), cpu_graph.evidence.size()); ++e)
@@ -251,10 +252,6 @@ TEST_P(CudaStages, GiveTheCpuStagesResults) {
   const Clustering gpu_clusters = gpu->cluster_accounts(cpu_graph, o, ctx);
   EXPECT_EQ(gpu_clusters.num_clusters, cpu_clusters.num_clusters);
   EXPECT_EQ(gpu_clusters.label, cpu_clusters.label);
-
-  // The cluster merge, its member pairs evaluated on the device: the same merges.
-  EXPECT_EQ(gpu->merge_coordinated_clusters(cpu_clusters, req, groups, cpu_profiles, cpu_accounts, o, ctx).label,
-            cpu->merge_coordinated_clusters(cpu_clusters, req, groups, cpu_profiles, cpu_accounts, o, ctx).label);
 
   // Ring tallies: integer sums, so identical whatever order the device adds in.
   const auto cpu_tallies = cpu->cluster_tallies(req, groups, cpu_graph, cpu_clusters, ctx);
@@ -341,22 +338,25 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
   Context ctx = test_context();
   const Dataset d = small_world(3000, 31);
   DetectOptions o;
-  const AccountProfiles p = account_profiles(canonical_requests(d, ctx), o, ctx);
+  const CanonicalRequests req = canonical_requests(d, ctx);
+  const AccountProfiles p = account_profiles(req, o, ctx);
+  const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
+  const EvidenceCalibration cal = calibrate_evidence(req, groups, p, o, ctx);
   const auto pairs = account_candidate_pairs(p, o, ctx);
   std::vector<int64_t> first, second;
-  std::vector<float> idf;
+  std::vector<float> shared;
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     first.push_back(pairs[i].first);
     second.push_back(pairs[i].second);
-    idf.push_back(float(i % 7));  // exercise the shared-prompt signal too
+    shared.push_back(float(i % 7));  // exercise the shared-prompt signal too
   }
-  const auto gpu = cuda::evaluate_pairs(p, first.data(), second.data(), idf.data(),
-                                        int64_t(first.size()), o, kDeviceBudget);
+  const auto gpu = cuda::evaluate_pairs(p, cal, first.data(), second.data(), shared.data(),
+                                        int64_t(first.size()), kDeviceBudget);
   ASSERT_EQ(gpu.size(), first.size());
-  const ProfilesView view = host_view(p, o);
+  const ProfilesView view = host_view(p, cal);
   // The same bits: no contraction in the kernels, exp and log from host/portable_math.hpp.
   for (std::size_t i = 0; i < gpu.size(); ++i) {
-    const PairEvidence cpu = evaluate_pair(view, first[i], second[i], idf[i]);
+    const PairEvidence cpu = evaluate_pair(view, first[i], second[i], shared[i]);
     EXPECT_EQ(gpu[i].shared_prompts, cpu.shared_prompts) << i;
     EXPECT_EQ(gpu[i].synchrony, cpu.synchrony) << i;
     EXPECT_EQ(gpu[i].behaviour, cpu.behaviour) << i;

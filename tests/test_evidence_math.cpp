@@ -10,6 +10,7 @@
 
 #include "evidence_math.hpp"
 #include "prompt_pairs.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/pipeline.hpp"
 
 using namespace ringscan;
@@ -44,156 +45,285 @@ TEST(PortableMath, ExpAndLogMatchTheLibraryToAFewUlpsOverTheirRange) {
   }
 }
 
-TEST(SharedPromptSignal, IsZeroWithoutSharedPromptsAndGrowsWithRarity) {
-  EXPECT_EQ(shared_prompt_signal(0.0f), 0.0f);
-  const float viral = shared_prompt_signal(std::log(10.0f));    // sent by 10% of accounts
-  const float rare = shared_prompt_signal(std::log(1000.0f));   // sent by 0.1%
-  EXPECT_LT(viral, 0.5f);
-  EXPECT_GT(rare, 0.8f);
-  EXPECT_LT(rare, 1.0f);
-  EXPECT_LT(shared_prompt_signal(5.0f), shared_prompt_signal(5.5f));
-}
-
-TEST(BehaviourSimilarity, IdenticalVectorsAreFullySimilar) {
-  const std::vector<float> a = {0.1f, -2.0f, 3.0f, 0.0f, 1.0f, 1.0f, -1.0f, 0.5f};
-  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), a.data(), nullptr, 8), 1.0f);
-}
-
-TEST(BehaviourSimilarity, IgnoresAQuarterOfTheFeaturesSoARotatedClientStillMatches) {
-  std::vector<float> a(8, 0.0f), b(8, 0.0f);
-  b[2] = 4.0f;  // two settings changed (a rotated client)
-  b[6] = -3.0f;
-  EXPECT_FLOAT_EQ(behaviour_similarity(a.data(), b.data(), nullptr, 8), 1.0f);
-  b[0] = 4.0f;  // a third one is no longer ignored
-  EXPECT_LT(behaviour_similarity(a.data(), b.data(), nullptr, 8), 0.01f);
-}
-
-TEST(BehaviourSimilarity, TrimsExactlyAQuarterWhenDifferencesTie) {
-  std::vector<float> a(8, 0.0f), b(8, 1.0f);  // eight equal squared differences of 1
-  const float expected = std::exp(-1.0f / (2 * kBehaviourWidth * kBehaviourWidth));
-  EXPECT_NEAR(behaviour_similarity(a.data(), b.data(), nullptr, 8), expected, 1e-6f);
-}
-
-TEST(BehaviourSimilarity, NeedsTwoFeaturesToCompare) {
-  const float a[2] = {0.0f, 0.0f}, b[2] = {1.0f, 0.0f};
-  EXPECT_EQ(behaviour_similarity(a, b, nullptr, 1), 0.0f);
-  EXPECT_EQ(behaviour_similarity(a, b, nullptr, 0), 0.0f);
-  EXPECT_LT(behaviour_similarity(a, b, nullptr, 2), 0.05f);
-}
-
-TEST(BehaviourSimilarity, SharingAnSdkDefaultIsNoEvidence) {
-  const float nan = std::nanf("");
-  // Features 0-3 at the population's default (z = 0); features 4-7 differ a little.
-  const std::vector<float> common = {0, 0, 0, 0, nan, nan, nan, nan};
-  const std::vector<float> a = {0, 0, 0, 0, 0.0f, 1.0f, -1.0f, 0.5f};
-  const std::vector<float> b = {0, 0, 0, 0, 0.45f, 0.55f, -0.55f, 0.95f};
-  const float without_defaults = behaviour_similarity(a.data(), b.data(), common.data(), 8);
-  const float counting_defaults = behaviour_similarity(a.data(), b.data(), nullptr, 8);
-  EXPECT_GT(counting_defaults, 0.5f);  // the four matching defaults would make them alike
-  EXPECT_LT(without_defaults, 0.25f);  // on what is left they are much less so
-  // Two accounts alike outside the defaults are still alike.
-  std::vector<float> c = a;
-  c[4] += 0.05f;
-  EXPECT_GT(behaviour_similarity(a.data(), c.data(), common.data(), 8), 0.9f);
-}
-
 namespace {
-std::vector<int32_t> times_of_day(const std::vector<int64_t>& t) {
-  std::vector<int32_t> tod;
-  for (int64_t x : t) tod.push_back(int32_t(((x % 86400) + 86400) % 86400));
-  std::sort(tod.begin(), tod.end());
-  return tod;
+
+/// ln P(X >= k) for X ~ Poisson(mu), summed term by term in long double (the reference).
+double reference_log_poisson_tail(int k, double mu) {
+  long double term = std::exp(-(long double)mu), below = 0;
+  for (int i = 0; i < k; ++i) {
+    below += term;
+    term *= (long double)mu / (long double)(i + 1);
+  }
+  // The tail itself, summed from k, where 1 - below would lose every digit.
+  long double tail = 0, t = std::exp(-(long double)mu + k * std::log((long double)mu) - std::lgamma((long double)k + 1));
+  for (int i = k; i < k + 400; ++i) {
+    tail += t;
+    t *= (long double)mu / (long double)(i + 1);
+  }
+  return double(std::log(tail));
 }
-float synchrony(const std::vector<int64_t>& a, const std::vector<int64_t>& b, int64_t window,
-                int64_t days) {
-  const auto ta = times_of_day(a), tb = times_of_day(b);
-  return timing_synchrony(a.data(), ta.data(), int64_t(a.size()), b.data(), tb.data(),
-                          int64_t(b.size()), window, days);
+
+/// ln P(G >= x) for G ~ Gamma(a, 1), integer a: e^-x sum_{i<a} x^i / i!.
+double reference_log_gamma_tail(int a, double x) {
+  long double sum = 0, term = 1;
+  for (int i = 0; i < a; ++i) {
+    sum += term;
+    term *= (long double)x / (long double)(i + 1);
+  }
+  return double(-(long double)x + std::log(sum));
 }
+
+/// Unix times of `n` requests at `second_of_day` on consecutive days from day `first_day`.
+std::vector<int64_t> daily(int64_t first_day, int64_t n, int64_t second_of_day) {
+  std::vector<int64_t> t;
+  for (int64_t d = 0; d < n; ++d) t.push_back(1767225600 + (first_day + d) * 86400 + second_of_day);
+  return t;
+}
+
 }  // namespace
 
-TEST(CoactiveShare, CountsRequestsWithinTheWindowOnly) {
-  const std::vector<int64_t> a = {1000, 2000}, b = {1050, 2500};
-  EXPECT_FLOAT_EQ(coactive_share(a.data(), 2, b.data(), 2, 60), 0.5f);
-  EXPECT_FLOAT_EQ(coactive_share(a.data(), 2, b.data(), 2, 600), 1.0f);
+TEST(TailProbability, LogGammaMatchesTheLibrary) {
+  for (double x : {1e-6, 0.01, 0.3, 0.5, 1.0, 1.5, 2.0, 3.7, 10.0, 33.3, 171.0, 1000.0, 1e6})
+    EXPECT_NEAR(portable_lgamma(x), std::lgamma(x), 1e-12 * std::max(1.0, std::fabs(std::lgamma(x)))) << x;
 }
 
-TEST(TimingSynchrony, IdenticalSchedulesNearOneAsTheyGrowAndDisjointOnesAreZero) {
-  // Within a day nothing is co-active by chance: an identical schedule of n requests is
-  // n / (n + kSynchronyPriorRequests), the prior's shrinkage alone.
-  const std::vector<int64_t> a = {100, 15000, 29000}, far = {50000, 70000};
-  EXPECT_FLOAT_EQ(synchrony(a, a, 60, 1), 3.0f / (3.0f + kSynchronyPriorRequests));
-  std::vector<int64_t> busy;
-  for (int64_t t = 0; t < 48; ++t) busy.push_back(t * 1800);
-  EXPECT_FLOAT_EQ(synchrony(busy, busy, 60, 1), 48.0f / (48.0f + kSynchronyPriorRequests));
-  EXPECT_FLOAT_EQ(synchrony(a, far, 60, 1), 0.0f);
-  EXPECT_FLOAT_EQ(synchrony({}, far, 60, 1), 0.0f);
+TEST(TailProbability, PoissonTailMatchesADirectSumDeepIntoTheTail) {
+  for (int k : {1, 2, 3, 5, 10, 30, 100})
+    for (double mu : {1e-9, 1e-4, 0.01, 0.3, 1.0, 4.0, 20.0, 150.0}) {
+      const double want = reference_log_poisson_tail(k, mu);
+      EXPECT_NEAR(log_poisson_tail(k, mu), want, 1e-9 * std::max(1.0, std::fabs(want))) << "k " << k << " mu " << mu;
+    }
+  EXPECT_EQ(log_poisson_tail(0, 3.0), 0.0);    // P(X >= 0) = 1
+  EXPECT_TRUE(std::isinf(log_poisson_tail(1, 0.0)));  // nothing expected, one seen
 }
 
-TEST(TimingSynchrony, OneRequestEachInTheSameMinutesIsBelowCorroboration) {
-  // Among a million accounts thousands of such pairs happen by chance (the account index
-  // finds them): alone they must not corroborate another signal.
-  const float one = synchrony({3 * 86400 + 1000}, {3 * 86400 + 1100}, 600, 7);
-  EXPECT_GT(one, 0.0f);
-  EXPECT_LT(one, DetectOptions{}.corroboration_threshold);
+TEST(TailProbability, GammaTailMatchesTheErlangSum) {
+  for (int a : {1, 2, 3, 4, 8})
+    for (double x : {0.01, 0.5, 1.0, 3.0, 10.0, 50.0, 300.0}) {
+      const double want = reference_log_gamma_tail(a, x);
+      EXPECT_NEAR(log_gamma_tail(a, x), want, 1e-9 * std::max(1.0, std::fabs(want))) << "a " << a << " x " << x;
+    }
+  EXPECT_EQ(log_gamma_tail(3, 0.0), 0.0);
 }
 
-TEST(TimingSynchrony, SameHoursOnDifferentDaysAreNotSynchronised) {
-  // Both active at 09:00-09:30 every day, but never on the same day.
-  std::vector<int64_t> a, b;
-  for (int64_t day = 0; day < 14; ++day)
-    for (int64_t m = 0; m < 30; m += 10) (day % 2 ? a : b).push_back(day * 86400 + 9 * 3600 + m * 60);
-  EXPECT_FLOAT_EQ(synchrony(a, b, 600, 14), 0.0f);
-}
-
-TEST(TimingSynchrony, BurstsAtTheSameMomentsAreSynchronised) {
-  // Five short bursts at scattered moments of a week; both accounts in each burst.
-  std::vector<int64_t> a, b;
-  for (int64_t burst : {3, 29, 71, 100, 150}) {
-    a.push_back(burst * 3600 + 120);
-    b.push_back(burst * 3600 + 300);
+TEST(SharedPromptSurprise, IsZeroWithoutSharedGroupsAndGrowsWithEachOne) {
+  const double R = 250000;
+  EXPECT_EQ(shared_prompt_surprise(0, 20, 20, 25, 25, R), 0.0f);
+  float last = 0;
+  for (int k = 1; k <= 8; ++k) {
+    const float s = shared_prompt_surprise(float(k), 40, 40, 25, 25, R);
+    EXPECT_GT(s, last + 5.0f) << k;  // each further rare group is many times less likely
+    last = s;
   }
-  // Each direction: co-active share 1, less chance (about 1/7 by shuffled days), shrunk by
-  // 5 / (5 + 2): well above corroboration.
-  EXPECT_GT(synchrony(a, b, 600, 7), 0.55f);
 }
 
-TEST(TimingSynchrony, AccountsBusyAtTheSameHoursOfOneDayAreNotSynchronised) {
-  // Both send a request every 4 minutes from 09:00 to 17:00 of one day, at different
-  // seconds: co-active all day, but just as much with a shifted schedule.
-  std::vector<int64_t> a, b;
-  for (int64_t t = 9 * 3600; t < 17 * 3600; t += 240) {
-    a.push_back(t);
-    b.push_back(t + 97);
+TEST(SharedPromptSurprise, HeavierAccountsAndWiderGroupsAreWeakerEvidence) {
+  const double R = 250000;
+  const float base = shared_prompt_surprise(2, 10, 10, 25, 25, R);
+  EXPECT_LT(shared_prompt_surprise(2, 10, 10, 2500, 25, R), base);    // a heavy account
+  EXPECT_LT(shared_prompt_surprise(2, 1000, 10, 25, 25, R), base);    // groups sent by many
+  // One group shared by a heavy account whose groups reach thousands of others: a coincidence.
+  EXPECT_LT(shared_prompt_surprise(1, 5000, 3000, 2000, 2000, R), 1.0f);
+}
+
+TEST(CoactiveEpisodes, CountsEpisodesNotRequests) {
+  const TimingNull null = timing_null(1767225600, 1767225600 + 14 * 86400);
+  // x: one session of ten requests a minute apart; y: one request in the middle of it.
+  std::vector<int64_t> x, y = {1767225600 + 3600 + 300};
+  for (int i = 0; i < 10; ++i) x.push_back(1767225600 + 3600 + 60 * i);
+  EXPECT_EQ(coactive_episodes(x.data(), 10, y.data(), 1, 600, 600, 0, null), 1);
+  // Two sessions far apart, each near a request of y: two episodes.
+  x.push_back(1767225600 + 5 * 86400);
+  y.push_back(1767225600 + 5 * 86400 + 100);
+  EXPECT_EQ(coactive_episodes(x.data(), 11, y.data(), 2, 600, 600, 0, null), 2);
+  // At a minute's scale the session is one episode of requests a minute apart.
+  EXPECT_EQ(coactive_episodes(x.data(), 11, y.data(), 2, 60, 60, 0, null), 1);
+  // With episodes of up to six days' gaps, both sessions are one episode.
+  EXPECT_EQ(coactive_episodes(x.data(), 11, y.data(), 2, 600, 6 * 86400, 0, null), 1);
+}
+
+TEST(CoactiveEpisodes, AShiftWrapsAroundTheSpanAndCountsAStraddlingEpisodeOnce) {
+  const int64_t t0 = 1767225600;
+  const TimingNull null = timing_null(t0, t0 + 7 * 86400 - 1);
+  ASSERT_EQ(null.period, 7 * 86400);
+  // x: one episode around the end of day 2. Moved back by two days it straddles the wrap: its
+  // first requests land at the end of the span, its last ones at the start.
+  const std::vector<int64_t> x = {t0 + 2 * 86400 - 120, t0 + 2 * 86400 - 60, t0 + 2 * 86400, t0 + 2 * 86400 + 60};
+  // y is active near both ends of the span: the one episode counts once.
+  const std::vector<int64_t> y = {t0 + 30, t0 + 7 * 86400 - 90};
+  EXPECT_EQ(coactive_episodes(x.data(), 4, y.data(), 2, 600, 600, 2 * 86400, null), 1);
+  // With y near one end only, still one.
+  EXPECT_EQ(coactive_episodes(x.data(), 4, y.data() + 1, 1, 600, 600, 2 * 86400, null), 1);
+  // Without the move nothing of y is near.
+  EXPECT_EQ(coactive_episodes(x.data(), 4, y.data(), 2, 600, 600, 0, null), 0);
+}
+
+TEST(CoactiveEpisodes, MatchesABruteForceCountForAnyShift) {
+  // Reference: episodes of x (gaps of at most w), each counted when some request of y lies
+  // within w of some request of x moved by -shift and wrapped into the period.
+  const int64_t t0 = 1767225600, period = 9 * 86400;
+  TimingNull null;
+  null.origin = t0;
+  null.period = period;
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 400; ++trial) {
+    const int64_t w = std::vector<int64_t>{60, 600, 3600, 14400}[trial % 4];
+    const int64_t gap = trial % 2 ? w : 12 * w;
+    std::uniform_int_distribution<int64_t> when(0, period - 1);
+    std::vector<int64_t> x(1 + rng() % 30), y(1 + rng() % 30);
+    for (auto& t : x) t = t0 + when(rng);
+    for (auto& t : y) t = t0 + when(rng);
+    if (trial % 3 == 0)  // sessions: runs of close requests
+      for (std::size_t i = 1; i < x.size(); ++i) x[i] = x[i - 1] + int64_t(rng() % 900);
+    std::sort(x.begin(), x.end());
+    std::sort(y.begin(), y.end());
+    x.erase(std::remove_if(x.begin(), x.end(), [&](int64_t t) { return t >= t0 + period; }), x.end());
+    const int64_t shift = std::vector<int64_t>{0, 86400, -2 * 86400, 37 * 60, 3 * 86400 + 5}[trial % 5];
+    std::vector<int64_t> episode(x.size(), 0);
+    for (std::size_t i = 1; i < x.size(); ++i) episode[i] = episode[i - 1] + (x[i] - x[i - 1] > gap);
+    std::set<int64_t> matched;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      int64_t q = (x[i] - shift - t0) % period;
+      if (q < 0) q += period;
+      q += t0;
+      for (int64_t t : y)
+        if (t >= q - w && t <= q + w) matched.insert(episode[i]);
+    }
+    EXPECT_EQ(coactive_episodes(x.data(), int64_t(x.size()), y.data(), int64_t(y.size()), w, gap, shift, null),
+              int64_t(matched.size()))
+        << "trial " << trial;
   }
-  // Only starting and stopping together remains: a weak signal, below corroboration.
-  EXPECT_LT(synchrony(a, b, 600, 1), 0.25f);
 }
 
-TEST(TimingSynchrony, AHeavyAccountDoesNotMakeALightOneLookSynchronised) {
-  std::vector<int64_t> heavy;
-  for (int64_t t = 0; t < 100000; t += 300) heavy.push_back(t);
-  const std::vector<int64_t> light = {1000, 50000};
-  EXPECT_LT(synchrony(light, heavy, 120, 1), 0.15f);
+TEST(SynchronySurprise, BurstsAtTheSameMomentsAreStrongEvidence) {
+  const int64_t t0 = 1767225600;
+  const TimingNull null = timing_null(t0, t0 + 14 * 86400);
+  std::vector<int64_t> a, b;
+  for (int k = 0; k < 12; ++k) {  // twelve bursts at irregular moments of two weeks
+    const int64_t burst = t0 + (k * 97 % 14) * 86400 + (k * 7919 % 86000);
+    a.push_back(burst);
+    b.push_back(burst + 120);
+  }
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_GT(synchrony_surprise(a.data(), 12, b.data(), 12, null), 15.0f);
 }
 
-TEST(FusedEdgeWeight, NoSingleSignalMakesAnEdge) {
-  EXPECT_EQ(fused_edge_weight(1.0f, 0.0f, 0.0f, 1.0f, 0.35f), 0.0f);
-  EXPECT_EQ(fused_edge_weight(0.0f, 1.0f, 0.2f, 0.0f, 0.35f), 0.0f);
-  EXPECT_EQ(fused_edge_weight(0.0f, 0.1f, 1.0f, 1.0f, 0.35f), 0.0f);
+TEST(SynchronySurprise, TheSameHoursOnEveryDayAreNoEvidence) {
+  // Office hours: both accounts every day at 09:00-09:30; moving one by whole days keeps it
+  // co-active, so the null explains all of it.
+  const int64_t t0 = 1767225600;
+  const TimingNull null = timing_null(t0, t0 + 14 * 86400);
+  std::vector<int64_t> a = daily(0, 14, 9 * 3600), b = daily(0, 14, 9 * 3600 + 900);
+  EXPECT_LT(synchrony_surprise(a.data(), 14, b.data(), 14, null), 1.0f);
 }
 
-TEST(FusedEdgeWeight, IsTheMeanOfTheTwoStrongestPlusAContentBonus) {
-  EXPECT_FLOAT_EQ(fused_edge_weight(0.8f, 0.4f, 0.1f, 0.0f, 0.35f), 0.6f);
-  EXPECT_FLOAT_EQ(fused_edge_weight(0.1f, 0.4f, 0.8f, 0.0f, 0.35f), 0.6f);
-  EXPECT_FLOAT_EQ(fused_edge_weight(0.4f, 0.8f, 0.1f, 1.0f, 0.35f), 0.6f + kContentBonus);
-  EXPECT_FLOAT_EQ(fused_edge_weight(1.0f, 1.0f, 1.0f, 1.0f, 0.35f), 1.0f);
+TEST(SynchronySurprise, OneCoincidenceIsNoEvidence) {
+  const int64_t t0 = 1767225600;
+  const TimingNull null = timing_null(t0, t0 + 14 * 86400);
+  const std::vector<int64_t> a = {t0 + 3 * 86400 + 500}, b = {t0 + 3 * 86400 + 560};
+  EXPECT_EQ(synchrony_surprise(a.data(), 1, b.data(), 1, null), 0.0f);
 }
 
-TEST(ContentSignal, IsZeroBelowTheFloorAndOneForIdenticalProfiles) {
-  EXPECT_EQ(content_signal(0.2f), 0.0f);
-  EXPECT_EQ(content_signal(kContentFloor), 0.0f);
-  EXPECT_FLOAT_EQ(content_signal(1.0f), 1.0f);
+TEST(SynchronySurprise, AHeavyAccountDoesNotMakeALightOneLookSynchronised) {
+  // The heavy account is active every ten minutes of two weeks: whatever the light one does,
+  // the moved timelines are as co-active as the real one.
+  const int64_t t0 = 1767225600;
+  const TimingNull null = timing_null(t0, t0 + 14 * 86400);
+  std::vector<int64_t> heavy, light;
+  for (int64_t t = t0; t < t0 + 14 * 86400; t += 600) heavy.push_back(t);
+  for (int k = 0; k < 6; ++k) light.push_back(t0 + k * 2 * 86400 + 4000 + k * 1000);
+  EXPECT_LT(synchrony_surprise(light.data(), 6, heavy.data(), int64_t(heavy.size()), null), 1.0f);
+}
+
+TEST(SynchronySurprise, IndependentTimelinesWithOneDailyRhythmShowAboutNothing) {
+  // The null of the null: pairs of independent accounts whose requests follow the same daily
+  // rhythm (office hours, on random days) get surprises no larger than chance allows:
+  // P(surprise >= s) stays below e^-s, so a mean of at most about one nat.
+  const int64_t t0 = 1767225600;
+  const TimingNull null = timing_null(t0, t0 + 14 * 86400);
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int64_t> day(0, 13), second(9 * 3600, 17 * 3600);
+  auto account = [&] {
+    std::vector<int64_t> t;
+    for (int i = 0; i < 20; ++i) t.push_back(t0 + day(rng) * 86400 + second(rng));
+    std::sort(t.begin(), t.end());
+    return t;
+  };
+  const int pairs = 2000;
+  double sum = 0;
+  int above_3 = 0;
+  for (int i = 0; i < pairs; ++i) {
+    const auto a = account(), b = account();
+    const float s = synchrony_surprise(a.data(), 20, b.data(), 20, null);
+    sum += s;
+    above_3 += s >= 3.0f;
+  }
+  EXPECT_LT(sum / pairs, 1.0);
+  EXPECT_LE(above_3, int(pairs * std::exp(-3.0)) + 10);
+}
+
+TEST(TimingNull, MovesByWholeDaysOverAWeekAndByMinutesWithinADay) {
+  const int64_t t0 = 1767225600;
+  const TimingNull week = timing_null(t0, t0 + 10 * 86400);
+  ASSERT_EQ(week.shifts, kMaxTimingShifts);
+  for (int i = 0; i < week.shifts; ++i) EXPECT_EQ(week.shift[i] % 86400, 0);
+  const TimingNull three = timing_null(t0, t0 + 2 * 86400 + 5);
+  ASSERT_EQ(three.shifts, kMaxTimingShifts);
+  EXPECT_EQ(three.shift[0], 86400);
+  EXPECT_EQ(three.shift[1], 2 * 86400);
+  EXPECT_NE(three.shift[2] % 86400, 0);
+  const TimingNull day = timing_null(t0, t0 + 3600);
+  ASSERT_EQ(day.shifts, kMaxTimingShifts);
+  for (int i = 0; i < day.shifts; ++i) EXPECT_NE(day.shift[i] % 86400, 0);
+}
+
+TEST(FeatureSurprise, ASharedDefaultIsNoEvidenceAndASharedRareSettingIs) {
+  // A value half the accounts share (an SDK default): about ln 2.
+  EXPECT_NEAR(feature_surprise(0.5f, 0.5f, 0.5f, false), std::log(2.0f), 1e-6f);
+  // A value one account in a thousand has: ln 1000.
+  EXPECT_NEAR(feature_surprise(0.3f, 0.3f, 0.001f, false), std::log(1000.0f), 1e-4f);
+  // Ordinal: the share of accounts as close, 2 |u_a - u_b|.
+  EXPECT_NEAR(feature_surprise(0.40f, 0.41f, 0.0001f, false), -std::log(0.02f), 1e-3f);
+  EXPECT_EQ(feature_surprise(0.1f, 0.9f, 0.0001f, false), 0.0f);
+  // Categorical: different categories are no evidence, however close their ranks.
+  EXPECT_EQ(feature_surprise(0.40f, 0.41f, 0.01f, true), 0.0f);
+  EXPECT_NEAR(feature_surprise(0.40f, 0.40f, 0.01f, true), std::log(100.0f), 1e-4f);
+}
+
+TEST(GroupFeatureSurprise, ImpreciseMediansOfVariedGroupsAreNoEvidence) {
+  // Two groups of varied clients: both medians near the population's, but each known only
+  // to +-0.1: the floor keeps their closeness from counting.
+  EXPECT_LT(group_feature_surprise(0.50f, 0.001f, 0.1f, 0.501f, 0.1f, false), 1.0f);
+  // Two groups of one scripted client each, medians known to 0.002: close medians count.
+  EXPECT_GT(group_feature_surprise(0.30f, 0.001f, 0.002f, 0.301f, 0.002f, false), 4.0f);
+  // A group of one account is an account: the pair's rule.
+  EXPECT_FLOAT_EQ(group_feature_surprise(0.40f, 0.001f, 0.0f, 0.41f, 0.0f, false),
+                  feature_surprise(0.40f, 0.41f, 0.001f, false));
+}
+
+TEST(NullSurprise, IsTheShareOfTheNullAtOrAboveAndFollowsTheTailBeyondIt) {
+  std::vector<float> values;
+  for (int i = 0; i < 1000; ++i) values.push_back(float(i) / 100.0f);  // 0 .. 9.99
+  const NullSample s = NullSample::of(values);
+  const EmpiricalNull null{s.values.data(), int64_t(s.values.size()), s.tail_start, s.tail_scale, s.tail_log_share};
+  EXPECT_NEAR(null_surprise(5.0f, null), -std::log(501.0 / 1001.0), 1e-5);
+  EXPECT_NEAR(null_surprise(-1.0f, null), 0.0f, 1e-6);
+  const float far = null_surprise(30.0f, null), farther = null_surprise(40.0f, null);
+  EXPECT_GT(far, -std::log(1.0 / 1001.0));  // beyond every sample: rarer than one in 1000
+  EXPECT_GT(farther, far + 10.0f);          // and ever rarer along the tail
+}
+
+TEST(EdgeEvidence, OneOverwhelmingSignalOrSeveralWeakOnesMakeAnEdgeAndOneWeakOneDoesNot) {
+  const float threshold = edge_threshold_nats(1.0);  // one false edge per million pairs
+  EXPECT_NEAR(threshold, std::log(1e6), 1e-4);
+  EXPECT_GE(edge_evidence(30.0f, 0.0f, 0.0f, 3, 0.0f), threshold);  // the same rare templates
+  EXPECT_GE(edge_evidence(9.0f, 9.0f, 9.0f, 3, 0.0f), threshold);   // a bit of everything
+  EXPECT_LT(edge_evidence(9.0f, 0.0f, 0.0f, 3, 0.0f), threshold);   // one coincidence
+  // A signal the input lacks is left out, not counted against: two signals need less.
+  EXPECT_GT(edge_evidence(9.0f, 9.0f, 0.0f, 2, 0.0f), edge_evidence(9.0f, 9.0f, 0.0f, 3, 0.0f));
+  // What the account index selected the pair for is paid for.
+  EXPECT_NEAR(edge_evidence(0.0f, 20.0f, 10.0f, 3, 5.0f), edge_evidence(0.0f, 20.0f, 10.0f, 3, 0.0f) - 5.0f, 1e-4f);
 }
 
 TEST(DotProduct, MatchesADoublePrecisionSumForAnyLength) {
@@ -207,13 +337,6 @@ TEST(DotProduct, MatchesADoublePrecisionSumForAnyLength) {
     }
     EXPECT_NEAR(dot_product(a.data(), b.data(), d), want, 1e-5) << "d = " << d;
   }
-}
-
-TEST(RingScore, StaysInTheUnitIntervalAndRewardsSharedPrompts) {
-  EXPECT_FLOAT_EQ(ring_score(1.0f, 1.0f, 1.0f, 0.0f), 1.0f);
-  EXPECT_FLOAT_EQ(ring_score(0.0f, 0.0f, 0.0f, 1.0f), 0.0f);
-  EXPECT_GT(ring_score(0.5f, 0.3f, 0.8f, 0.3f), 0.5f);
-  EXPECT_LT(ring_score(0.02f, 0.3f, 1.0f, 0.95f), 0.5f);  // a company team's profile
 }
 
 TEST(PromptPairs, SmallGroupsGiveEveryPairOnceAndLargeOnesLinkEachAccountToItsNextAccounts) {

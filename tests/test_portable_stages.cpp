@@ -84,6 +84,7 @@ struct CpuStages {
   PromptGroups groups;
   AccountProfiles profiles;
   std::vector<std::pair<int64_t, int64_t>> account_pairs;
+  EvidenceCalibration calibration;
   EvidenceGraph graph;
 
   CpuStages(int64_t accounts, int64_t dim, uint64_t seed) {
@@ -92,7 +93,8 @@ struct CpuStages {
     groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
     profiles = account_profiles(req, o, ctx);
     account_pairs = account_candidate_pairs(profiles, o, ctx);
-    graph = evidence_graph(groups, profiles, account_pairs, o, ctx);
+    calibration = calibrate_evidence(req, groups, profiles, o, ctx);
+    graph = evidence_graph(groups, profiles, calibration, account_pairs, o, ctx);
   }
 };
 
@@ -108,21 +110,21 @@ struct HostMemory {
 
 /// The evidence graph by the portable construction on the OpenMP system.
 EvidenceGraph portable_graph(const PromptGroups& groups, const AccountProfiles& profiles,
-                             const std::vector<std::pair<int64_t, int64_t>>& pairs,
-                             const DetectOptions& o) {
+                             const EvidenceCalibration& calibration,
+                             const std::vector<std::pair<int64_t, int64_t>>& pairs) {
   std::vector<int64_t> first, second;
   for (const auto& [a, b] : pairs) {
     first.push_back(a);
     second.push_back(b);
   }
   const portable::GroupArrays g{groups.num_groups, groups.account_offsets.data(),
-                                groups.group_accounts.data(), groups.idf.data(), groups.common.data()};
-  const PairEvaluator evaluate = host_pair_evaluator(o);
+                                groups.group_accounts.data(), groups.common.data()};
+  const PairEvaluator evaluate = host_pair_evaluator(profiles, calibration);
   return portable::build_evidence_graph<HostMemory>(
       thrust::omp::par, g, first.data(), second.data(), int64_t(first.size()), profiles.num_accounts,
-      o.edge_threshold,
-      [&](const int64_t* a, const int64_t* b, const float* idf, int64_t n, PairEvidence* out) {
-        evaluate(profiles, a, b, idf, n, out);
+      calibration.edge_threshold,
+      [&](const int64_t* a, const int64_t* b, const float* shared, int64_t n, PairEvidence* out) {
+        evaluate(a, b, shared, n, out);
       },
       0);
 }
@@ -283,17 +285,16 @@ TEST(PortableEvidenceGraph, IsTheCpuStagesGraphBitForBitOnADetection) {
   const CpuStages s(2000, 32, 79);
   ASSERT_GT(s.graph.num_edges(), 100);
   ASSERT_GT(s.graph.prompt_pairs, 100);
-  expect_same_graph(portable_graph(s.groups, s.profiles, s.account_pairs, s.o), s.graph);
+  expect_same_graph(portable_graph(s.groups, s.profiles, s.calibration, s.account_pairs), s.graph);
 }
 
 TEST(PortableEvidenceGraph, IsTheCpuStagesGraphWithSampledGroupsRepeatsAndNoEvidence) {
   // Profiles of generated accounts, with made-up prompt groups: groups larger than the
-  // all-pairs limit (linked in hashed order), common groups, groups sharing pairs (summed
-  // IDF), and account pairs overlapping them. A low threshold keeps most candidates.
+  // all-pairs limit (linked in hashed order), common groups, groups sharing pairs (counted
+  // together), and account pairs overlapping them. A low threshold keeps most candidates.
   const Context ctx = two_threads();
   const CanonicalRequests req = canonical_requests(generated(1200, 16, 80), ctx);
   DetectOptions o;
-  o.edge_threshold = 0.05f;
   const AccountProfiles prof = account_profiles(req, o, ctx);
   const int64_t A = prof.num_accounts;
   std::mt19937_64 rng(81);
@@ -314,12 +315,14 @@ TEST(PortableEvidenceGraph, IsTheCpuStagesGraphWithSampledGroupsRepeatsAndNoEvid
     if (a != b) pair_set.emplace(std::min(a, b), std::max(a, b));
   }
   const std::vector<std::pair<int64_t, int64_t>> pairs(pair_set.begin(), pair_set.end());
-  const EvidenceGraph cpu = evidence_graph(groups, prof, pairs, o, ctx);
+  EvidenceCalibration cal = calibrate_evidence(req, groups, prof, o, ctx);
+  cal.edge_threshold = 0.5f;
+  const EvidenceGraph cpu = evidence_graph(groups, prof, cal, pairs, o, ctx);
   ASSERT_GT(cpu.num_edges(), 1000);
-  expect_same_graph(portable_graph(groups, prof, pairs, o), cpu);
+  expect_same_graph(portable_graph(groups, prof, cal, pairs), cpu);
   // Nothing at all: no groups, no pairs.
-  expect_same_graph(portable_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, {}, o),
-                    evidence_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, {}, o, ctx));
+  expect_same_graph(portable_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, cal, {}),
+                    evidence_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, cal, {}, o, ctx));
 }
 
 TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPairs) {
@@ -375,7 +378,8 @@ TEST(PortableRingTallies, AreTheCpuStagesTalliesAndGiveItsRings) {
   DetectOptions o;
   const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
   const AccountProfiles prof = account_profiles(req, o, ctx);
-  const EvidenceGraph graph = evidence_graph(groups, prof, account_candidate_pairs(prof, o, ctx), o, ctx);
+  const EvidenceCalibration cal = calibrate_evidence(req, groups, prof, o, ctx);
+  const EvidenceGraph graph = evidence_graph(groups, prof, cal, account_candidate_pairs(prof, o, ctx), o, ctx);
   const Clustering clusters = cluster_accounts(graph, o, ctx);
   ASSERT_GT(clusters.num_clusters, 3);
   const auto cpu = cluster_tallies(req, groups, graph, clusters, ctx);

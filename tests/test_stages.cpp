@@ -323,7 +323,8 @@ TEST(EvidenceGraph, IsSymmetricWithAscendingRows) {
   DetectOptions o;
   const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
   const AccountProfiles prof = account_profiles(req, o, ctx);
-  const EvidenceGraph g = evidence_graph(groups, prof, account_candidate_pairs(prof, o, ctx), o, ctx);
+  const EvidenceCalibration cal = calibrate_evidence(req, groups, prof, o, ctx);
+  const EvidenceGraph g = evidence_graph(groups, prof, cal, account_candidate_pairs(prof, o, ctx), o, ctx);
   ASSERT_GT(g.num_edges(), 0);
   for (int64_t a = 0; a < g.num_accounts; ++a)
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
@@ -334,7 +335,7 @@ TEST(EvidenceGraph, IsSymmetricWithAscendingRows) {
       const auto* it = std::lower_bound(row, end, a);
       ASSERT_TRUE(it != end && *it == a);
       EXPECT_EQ(g.evidence[it - &g.neighbours[0]].weight, g.evidence[e].weight);
-      EXPECT_GE(g.evidence[e].weight, o.edge_threshold);
+      EXPECT_GE(g.evidence[e].weight, cal.edge_threshold);
     }
 }
 

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fmt/core.h>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -250,6 +251,20 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
   sub->add_flag("--float16", o.float16, "Store embeddings as IEEE half floats");
   sub->add_flag("--no-shuffle", a.no_shuffle,
                 "Write requests grouped by account instead of interleaved");
+  // Regimes of the robustness matrix: each takes away or blurs one kind of evidence.
+  sub->add_flag("--ring-population-behaviour", o.ring_population_behaviour,
+                "Ring members' clients vary as widely as the population's (no scripted client)");
+  sub->add_option("--noise-features", o.noise_features,
+                  "Extra behaviour columns of pure noise")->check(number_check(true));
+  sub->add_flag("--no-features{false}", o.features, "Leave /accounts/features out");
+  sub->add_flag("--no-times{false}", o.times, "Leave /requests/time out");
+  sub->add_flag("--ring-sessions", o.ring_sessions,
+                "Rings work in sessions of 1-3 hours instead of bursts of 5-25 minutes");
+  sub->add_flag("--light-rings", o.light_rings, "Ring members send 2-5 requests each");
+  sub->add_option("--ring-cover", o.ring_cover,
+                  "Share of cover traffic of every ring (default: 0-35% per ring)")
+      ->check(number_check(true))
+      ->default_str("0-0.35 per ring");
   add_common_options(sub, a.common);
   return sub;
 }
@@ -311,17 +326,18 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
                   "k of each account kNN (content profiles; timing and behaviour profiles)");
   sub->add_option("--exact-account-limit", o.exact_account_limit,
                   "Exact account indices up to this many accounts, IVF above");
-  sub->add_option("--edge-threshold", o.edge_threshold,
-                  "Fused evidence at or above which an account pair is an edge");
-  sub->add_option("--corroboration-threshold", o.corroboration_threshold,
-                  "The second-strongest signal of a pair must reach this for an edge");
+  sub->add_option("--false-edges", o.false_edges_per_million,
+                  "Expected edges between independent accounts per million candidate pairs "
+                  "(sets the evidence an edge needs: ln(10^6 / this) nats)");
   sub->add_option("--min-core-degree", o.min_core_degree,
                   "Edges an account needs to be a cluster core");
-  sub->add_option("--merge-threshold", o.merge_threshold,
-                  "Cluster-level synchrony and behaviour at which clusters merge (1 disables)");
+  sub->add_flag("--no-merge{false}", o.merge_clusters,
+                "Do not merge clusters whose members are synchronised or alike (the sub-groups of "
+                "a ring split across capabilities stay apart)");
   sub->add_option("--min-ring-size", o.min_ring_size, "Smallest ring reported");
   sub->add_option("--ring-threshold", o.ring_threshold,
-                  "Ring score at or above which a cluster is reported as a ring");
+                  "Share of a cluster's requests in prompts its members share at or above which "
+                  "it is reported as a ring");
   sub->add_option("--report-examples", o.report_examples,
                   "Shared-prompt examples per ring in the report");
   add_common_options(sub, a.common);
@@ -336,7 +352,10 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
                      r.rings.size(), r.account_ids.size(), ring_accounts, r.backend);
   if (r.rings.empty()) return;
   const std::size_t shown = std::min<std::size_t>(r.rings.size(), 10);
-  out << fmt::format("top {} (ring = value in /accounts/ring; signals in [0, 1]):\n", shown);
+  out << fmt::format(
+      "top {} (ring = value in /accounts/ring; shared: share of the members' requests in prompts they "
+      "share, score: its 95% lower bound; sync, behav: mean evidence of the ring's edges, nats):\n",
+      shown);
   out << fmt::format("{:>5} {:>6} {:>6} {:>7} {:>6} {:>6} {:>7} {:>9}  {}\n", "ring", "size",
                      "score", "shared", "sync", "behav", "divers", "requests", "members");
   constexpr std::size_t kMembersShown = 6;
@@ -347,7 +366,7 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
       members += (m ? " " : "") + std::to_string(g.members[m]);
     if (g.members.size() > kMembersShown)
       members += fmt::format(" ... (+{})", g.members.size() - kMembersShown);
-    out << fmt::format("{:>5} {:>6} {:>6.3f} {:>7.2f} {:>6.2f} {:>6.2f} {:>7.3f} {:>9}  {}\n",
+    out << fmt::format("{:>5} {:>6} {:>6.3f} {:>7.2f} {:>6.1f} {:>6.1f} {:>7.3f} {:>9}  {}\n",
                        g.id, g.size, g.score, g.shared_prompt_strength, g.synchrony,
                        g.behaviour_tightness, g.prompt_diversity,
                        format_count(static_cast<int64_t>(g.volume)), members);
@@ -400,6 +419,8 @@ int run_detect(DetectArgs& a) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result = ringscan::detect_rings(std::move(data), a.options, ctx);
     result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
+    // What this input does not let the detector see is said, whether or not rings are found.
+    for (const auto& note : result.notes) spdlog::warn("{}", note);
   }
   // The detection is the job's peak; writing adds a few buffers.
   result.statistics.emplace_back("peak_resident_bytes", double(ringscan::peak_resident_bytes()));
@@ -510,6 +531,12 @@ int run_evaluate(EvaluateArgs& a) {
   j["reported_rings"] = ev.reported_rings;
   j["found_rings"] = ev.found_rings;
   j["false_ring_accounts"] = ev.false_ring_accounts;
+  // The style of each planted ring, where the truth file says (generated data).
+  std::map<int64_t, int64_t> style_of_label;
+  if (!truth.ring_style.empty())
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (labels[i] >= 0) style_of_label.emplace(labels[i], truth.ring_style[rows[i]]);
+  std::map<std::string, std::pair<int64_t, int64_t>> by_style;  // name -> (found, planted)
   nlohmann::ordered_json per_ring = nlohmann::ordered_json::array();
   for (const ringscan::RingMatch& m : ev.matches) {
     nlohmann::ordered_json e;
@@ -518,7 +545,18 @@ int run_evaluate(EvaluateArgs& a) {
     e["best_ring"] = m.best_ring;
     e["jaccard"] = m.jaccard;
     e["found"] = m.found;
+    if (const auto it = style_of_label.find(m.truth_label); it != style_of_label.end()) {
+      const std::string style = ringscan::ring_style_name(it->second);
+      e["style"] = style;
+      by_style[style].first += m.found;
+      ++by_style[style].second;
+    }
     per_ring.push_back(std::move(e));
+  }
+  if (!by_style.empty()) {
+    nlohmann::ordered_json recall;
+    for (const auto& [style, counts] : by_style) recall[style] = double(counts.first) / double(counts.second);
+    j["ring_recall_by_style"] = std::move(recall);
   }
   if (!roles.empty()) {
     // Generated data says what every account is: count the look-alikes accused.
@@ -526,6 +564,7 @@ int run_evaluate(EvaluateArgs& a) {
     j["lookalikes_reported"] = {{"team_accounts", l.team_accounts},
                                 {"crowd_accounts", l.crowd_accounts},
                                 {"viral_sharer_accounts", l.viral_sharer_accounts},
+                                {"template_app_accounts", l.template_app_accounts},
                                 {"other_innocent_accounts", l.other_innocent_accounts},
                                 {"mostly_innocent_rings", l.mostly_innocent_rings}};
   }

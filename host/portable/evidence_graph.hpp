@@ -1,11 +1,10 @@
 // The evidence graph's construction as Thrust algorithms over raw arrays: instantiated for
 // thrust::cuda by the CUDA backend and for thrust::omp by the CPU tests, which compare it with
 // the CPU stage. Shared prompts give candidate pairs (prompt_pairs.hpp, the CPU's rule), the
-// account index adds its pairs, and sort/reduce-by-key sums each pair's IDF; the evaluated
-// pairs above the edge threshold become a symmetric CSR graph with 64-bit offsets.
-//
-// IDF sums run in double: the sum of a pair's few float IDF values is exact there, so it does
-// not depend on the order a parallel reduction adds them in, and rounds to the CPU's float.
+// account index adds its pairs, and sort/reduce-by-key counts the groups each pair shares;
+// the evaluated pairs whose evidence reaches the edge threshold become a symmetric CSR graph
+// with 64-bit offsets. The counts are whole numbers summed in double: exact, whatever order
+// a parallel reduction adds them in.
 #pragma once
 #include <thrust/binary_search.h>
 #include <thrust/for_each.h>
@@ -35,7 +34,6 @@ struct GroupArrays {
   int64_t num_groups = 0;
   const int64_t* account_offsets = nullptr;  ///< [G+1]
   const int64_t* group_accounts = nullptr;   ///< [offsets[G]], ascending within a group
-  const float* idf = nullptr;                ///< [G]
   const uint8_t* common = nullptr;           ///< [G]
 };
 
@@ -65,8 +63,8 @@ struct EntryBefore {
   }
 };
 
-/// Entry t < P: the t-th prompt pair, keyed a * A + b with its group's IDF; entry P + i:
-/// account pair i with no IDF.
+/// Entry t < P: the t-th prompt pair, keyed a * A + b, counting one shared group; entry P + i:
+/// account pair i, counting none.
 struct WriteEntry {
   GroupArrays g;
   const int64_t* pair_end;
@@ -76,11 +74,11 @@ struct WriteEntry {
   const int64_t* account_second;
   int64_t num_accounts;
   int64_t* key;
-  double* idf;
+  double* shared;
   RINGSCAN_HD void operator()(int64_t t) const {
     if (t >= prompt_pairs) {
       key[t] = account_first[t - prompt_pairs] * num_accounts + account_second[t - prompt_pairs];
-      idf[t] = 0.0;
+      shared[t] = 0.0;
       return;
     }
     const int64_t grp = first_not_below(pair_end, g.num_groups, t + 1);  // ends[grp] > t
@@ -88,21 +86,21 @@ struct WriteEntry {
     int64_t a, b;
     prompt_pair(ordered + first, m, t - (grp > 0 ? pair_end[grp - 1] : 0), &a, &b);
     key[t] = a * num_accounts + b;
-    idf[t] = double(g.idf[grp]);
+    shared[t] = 1.0;
   }
 };
 
 struct SplitPair {
   const int64_t* key;
-  const double* idf;
+  const double* count;
   int64_t num_accounts;
   int64_t* first;
   int64_t* second;
-  float* summed_idf;
+  float* shared;
   RINGSCAN_HD void operator()(int64_t i) const {
     first[i] = key[i] / num_accounts;
     second[i] = key[i] % num_accounts;
-    summed_idf[i] = float(idf[i]);
+    shared[i] = float(count[i]);
   }
 };
 
@@ -159,8 +157,8 @@ struct RowStart {
 /// that memory is held and read:
 ///   Memory::Buffer<T>(n)                 an owning array of n T with data();
 ///   Memory::to_host(const T* p, n, T* out)  copies n elements to host memory.
-/// `evaluate(first, second, idf, n, out)` fills out[i] (policy memory) with the evidence of
-/// candidate i. `budget` bounds the bytes of policy memory held at once (0: no bound):
+/// `evaluate(first, second, shared, n, out)` fills out[i] (policy memory) with the evidence of
+/// candidate i, which shares shared[i] groups. `budget` bounds the bytes of policy memory held at once (0: no bound):
 /// BudgetExceeded names the stage and the estimate otherwise.
 template <class Memory, class Policy, class Evaluate>
 EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
@@ -191,7 +189,7 @@ EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
   const int64_t P = read_last(pair_end.data(), G);
   const int64_t entries = P + num_account_pairs;
   const int64_t N = G > 0 ? read_last(groups.account_offsets, G + 1) : 0;
-  // Entries: key and IDF, sorted in place (about as much again for the sort), then reduced
+  // Entries: key and count, sorted in place (about as much again for the sort), then reduced
   // into as many again; before them, the group members' order: three arrays of N, the
   // comparison sort's copy of one, and the groups' pair ends.
   require(double(entries) * 16 * 3 + double(N) * 32 + double(G) * 8, "the candidate pairs");
@@ -205,34 +203,34 @@ EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
     thrust::gather(policy, order.data(), order.data() + N, groups.group_accounts, ordered.data());
   }
   I64 key(entries);
-  F64 idf(entries);
+  F64 count(entries);
   thrust::for_each(policy, zero, zero + entries,
                    detail::WriteEntry{groups, pair_end.data(), ordered.data(), P, account_first,
-                                      account_second, A, key.data(), idf.data()});
+                                      account_second, A, key.data(), count.data()});
   pair_end = I64(0);
   ordered = I64(0);
-  thrust::sort_by_key(policy, key.data(), key.data() + entries, idf.data());
+  thrust::sort_by_key(policy, key.data(), key.data() + entries, count.data());
   I64 unique_key(entries);
   F64 summed(entries);
-  const auto ends = thrust::reduce_by_key(policy, key.data(), key.data() + entries, idf.data(),
+  const auto ends = thrust::reduce_by_key(policy, key.data(), key.data() + entries, count.data(),
                                           unique_key.data(), summed.data());
   const int64_t n = int64_t(ends.first - unique_key.data());
   key = I64(0);
-  idf = F64(0);
+  count = F64(0);
   graph.prompt_pairs = P;
   graph.candidate_pairs = n;
 
   // Evidence of every candidate.
   require(double(n) * (16 + 4 + sizeof(PairEvidence) + 8) + double(entries) * 16, "the candidates' evidence");
   I64 first(n), second(n);
-  typename Memory::template Buffer<float> summed_idf(n);
+  typename Memory::template Buffer<float> shared(n);
   thrust::for_each(policy, zero, zero + n,
                    detail::SplitPair{unique_key.data(), summed.data(), A, first.data(), second.data(),
-                                     summed_idf.data()});
+                                     shared.data()});
   unique_key = I64(0);
   summed = F64(0);
   typename Memory::template Buffer<PairEvidence> evidence(n);
-  evaluate(first.data(), second.data(), summed_idf.data(), n, evidence.data());
+  evaluate(first.data(), second.data(), shared.data(), n, evidence.data());
 
   // Edges both ways, sorted by (row, column): CSR rows with ascending neighbours.
   I64 edge_end(n);

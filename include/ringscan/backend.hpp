@@ -10,6 +10,7 @@
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/clustering.hpp"
 #include "ringscan/context.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
@@ -40,16 +41,11 @@ class Backend {
   virtual std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(
       const AccountProfiles& profiles, const DetectOptions& options, const Context& ctx) = 0;
   virtual EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                                       const EvidenceCalibration& calibration,
                                        const std::vector<std::pair<int64_t, int64_t>>& pairs,
                                        const DetectOptions& options, const Context& ctx) = 0;
   virtual Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                                       const Context& ctx) = 0;
-  /// The refinement merge_coordinated_clusters, with the member pairs' evidence computed by
-  /// the backend.
-  virtual Clustering merge_coordinated_clusters(
-      const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
-      const AccountProfiles& profiles, const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-      const DetectOptions& options, const Context& ctx) = 0;
   virtual std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req,
                                                     const PromptGroups& groups,
                                                     const EvidenceGraph& graph,

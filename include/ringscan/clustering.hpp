@@ -9,6 +9,7 @@
 #include "ringscan/context.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/request_order.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/pipeline.hpp"
 
@@ -25,19 +26,20 @@ struct Clustering {
 Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                             const Context& ctx);
 
-/// Refinement: merges clusters whose members, taken all pairs together, are synchronised and
-/// behave alike (an operator splitting one ring across capabilities). Only clusters held
-/// together by shared prompts take part (half their members share a prompt group with another
-/// member), so clusters of look-alikes cannot chain rings together. Cluster pairs are
-/// considered when `account_pairs` links them; evidence is averaged over up to
-/// kMergeSample x kMergeSample member pairs, far less noisy than any single pair. Both
-/// mean synchrony / kMergeSynchronyScale and mean behaviour similarity must reach
-/// options.merge_threshold. Labels stay canonical.
-constexpr int64_t kMergeSample = 64;
-constexpr float kMergeSynchronyScale = 0.3f;
-Clustering merge_coordinated_clusters(const Clustering& clusters, const CanonicalRequests& req,
-                                      const PromptGroups& groups, const AccountProfiles& profiles,
-                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                                      const DetectOptions& options, const Context& ctx);
+/// Refinement: merges clusters, and accounts outside clusters, on the evidence they carry
+/// together: the prompt groups both sent (against the chance of that for groups of their
+/// masses and volumes: a cluster of fifty light accounts drawing on one pool shares many of
+/// its groups with each member left out, though no pair shares much), the co-activity of
+/// their coordinated requests (those in groups two or more members sent: cover traffic left
+/// out), and their behaviour medians (an operator's one scripted client). Judged as one
+/// pair's evidence (evidence_math.hpp) against the edge threshold, over rounds until nothing
+/// merges. Pairs are proposed by shared groups (one side a cluster) and by the account index
+/// (both clusters); without a shared group, both clusters must be held together by prompts
+/// (half their members share a group with another member), so that look-alikes cannot
+/// chain rings together. Labels stay canonical.
+Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
+                          const EvidenceCalibration& calibration,
+                          const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                          const DetectOptions& options, const Context& ctx);
 
 }  // namespace ringscan

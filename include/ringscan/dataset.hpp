@@ -19,6 +19,7 @@ struct Dataset {
   int64_t feature_dim = 0;                  ///< B, behaviour vector width (0 if absent)
   std::vector<float> features;              ///< [A x B] row-major, or empty
   std::vector<std::string> feature_names;   ///< [B] or empty
+  std::vector<uint8_t> feature_categorical; ///< [B] 1 for a categorical column, or empty (none)
   std::vector<int64_t> labels;              ///< [A] ground-truth ring id (-1 none); evaluate only
   std::vector<int64_t> request_infra;       ///< [R] hashed infrastructure token, or empty
   std::vector<int64_t> account_payment;     ///< [A] hashed payment instrument, or empty

@@ -6,18 +6,20 @@
 
 #include "ringscan/account_profiles.hpp"
 #include "ringscan/context.hpp"
+#include "ringscan/evidence_calibration.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 
 namespace ringscan {
 
-/// The signals of one account pair, each in [0, 1].
+/// The signals of one account pair, each a surprise in nats (-ln of the chance that two
+/// independent accounts of this file show as much; evidence_math.hpp).
 struct PairEvidence {
-  float shared_prompts = 0;  ///< 1 - exp(-sum of IDF of shared groups / scale)
-  float synchrony = 0;       ///< IDF-weighted cosine of activity buckets
-  float behaviour = 0;       ///< similarity of robust behaviour vectors (trimmed)
-  float content = 0;         ///< excess cosine of content profiles above 0.5, rescaled
-  float weight = 0;          ///< fused edge weight
+  float shared_prompts = 0;  ///< the count of rare prompt groups both sent, against chance
+  float synchrony = 0;       ///< co-active episodes at the best time scale, against moved timelines
+  float behaviour = 0;       ///< closeness of the behaviour features, weighted, against random pairs
+  float content = 0;         ///< cosine of the content profiles against random pairs (reported only)
+  float weight = 0;          ///< evidence of an edge: the signals fused (nats)
 };
 
 /// Symmetric weighted graph over canonical accounts; offsets are 64-bit.
@@ -33,8 +35,9 @@ struct EvidenceGraph {
 };
 
 /// Evaluates every candidate pair (shared prompt groups plus `account_pairs`) and keeps those
-/// whose fused evidence passes the edge rule.
+/// whose edge evidence reaches calibration.edge_threshold.
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
+                             const EvidenceCalibration& calibration,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, const Context& ctx);
 

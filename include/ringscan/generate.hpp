@@ -21,6 +21,15 @@ struct GenerateOptions {
   int64_t days = 7;                   ///< time span of the traffic
   bool float16 = false;               ///< store embeddings as IEEE half floats
   bool shuffle = true;                ///< interleave requests across accounts
+  // Regimes of the robustness matrix (docs/benchmarks/robustness.md): each takes away or
+  // blurs one kind of evidence the default traffic carries.
+  bool ring_population_behaviour = false;  ///< ring members' clients vary as widely as anybody's
+  int64_t noise_features = 0;         ///< extra behaviour columns of pure noise
+  bool features = true;               ///< write /accounts/features
+  bool times = true;                  ///< write /requests/time
+  bool ring_sessions = false;         ///< rings work in 1-3 hour sessions, not 5-25 minute bursts
+  bool light_rings = false;           ///< ring members send 2-5 requests each
+  double ring_cover = -1;             ///< share of cover traffic of every ring (< 0: 0-35% per ring)
 };
 
 struct GenerateSummary {
@@ -35,7 +44,19 @@ enum class AccountRole : int64_t {
   Team = 2,         ///< company team on one client: look-alike, not a ring
   Crowd = 3,        ///< asks about a trending topic: look-alike, not a ring
   ViralSharer = 4,  ///< ordinary customer who pasted a viral prompt
+  TemplateApp = 5,  ///< ordinary customer of an app built on one public prompt template
 };
+
+/// How a planted ring works (stored as /accounts/ring_style, -1 outside rings; detection
+/// never reads it): `evaluate` reports recall per style.
+enum class RingStyle : int64_t {
+  Templates = 0,    ///< a few prompt templates with slot fills
+  Pool = 1,         ///< a broad shared pool of prompts
+  Split = 2,        ///< work split across sub-groups on different capabilities
+  Paraphrased = 3,  ///< a few tasks, each asked in several wordings
+};
+/// "templates", "pool", "split", "paraphrased", or "other".
+const char* ring_style_name(int64_t style);
 
 /// Writes a synthetic input file (with /accounts/label) atomically to `path`.
 /// Memory stays bounded: requests are produced and written in chunks.
@@ -43,8 +64,9 @@ GenerateSummary generate_dataset(const std::string& path, const GenerateOptions&
                                  const Context& ctx);
 
 /// The same data as generate_dataset, in memory (for tests and benchmarks); `roles` [A]
-/// receives each account's AccountRole when given.
+/// receives each account's AccountRole, `styles` [A] its ring's RingStyle (-1 outside
+/// rings), when given.
 Dataset generate_in_memory(const GenerateOptions& options, const Context& ctx,
-                           std::vector<int64_t>* roles = nullptr);
+                           std::vector<int64_t>* roles = nullptr, std::vector<int64_t>* styles = nullptr);
 
 }  // namespace ringscan

@@ -84,6 +84,7 @@ struct TruthLabels {
   std::vector<int64_t> account_ids;
   std::vector<int64_t> label;
   std::vector<int64_t> role;  ///< /accounts/role (AccountRole of generated data), or empty
+  std::vector<int64_t> ring_style;  ///< /accounts/ring_style (RingStyle of generated data), or empty
 };
 TruthLabels read_truth_labels(const std::string& path, const Context& ctx);
 

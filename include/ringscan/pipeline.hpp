@@ -22,17 +22,16 @@ struct DetectOptions {
   int64_t reduced_dim = 96;             ///< projection width of the IVF request index
   float max_prompt_share = 0.02f;       ///< groups sent by more than this share of accounts are common
   // timing
-  int64_t time_window_seconds = 600;    ///< requests this close in time count as co-active
+  int64_t time_window_seconds = 600;    ///< activity buckets of the account index's timing sketch are 2x this
   // account index
   int64_t account_neighbours = 16;      ///< k of each account kNN (content; timing+behaviour)
   int64_t exact_account_limit = 5000;   ///< exact account indices up to this many accounts
   // evidence fusion and clustering
-  float edge_threshold = 0.5f;          ///< fused evidence at or above which a pair is an edge
-  float corroboration_threshold = 0.35f;  ///< the second-strongest signal must reach this
+  double false_edges_per_million = 10.0;  ///< expected edges between independent accounts per million pairs
   int64_t min_core_degree = 2;          ///< edges an account needs to be a cluster core
-  float merge_threshold = 0.5f;         ///< cluster-level synchrony and behaviour to merge clusters
+  bool merge_clusters = true;           ///< merge clusters whose members are synchronised or alike
   int64_t min_ring_size = 3;            ///< smallest ring reported
-  float ring_threshold = 0.5f;          ///< ring score at or above which a cluster is a ring
+  float ring_threshold = 0.2f;          ///< share (lower bound) of a cluster's requests in prompts its members share
   int64_t report_examples = 3;          ///< shared-prompt examples per ring in the report
 
   /// name = value pairs, for the output's attributes.

@@ -21,6 +21,7 @@ struct CanonicalRequests {
   std::vector<int64_t> time;             ///< [R] unix seconds, or empty
   std::vector<float> features;           ///< [A x B] behaviour in canonical account order
   int64_t feature_dim = 0;
+  std::vector<uint8_t> feature_categorical;  ///< [B] 1 for a categorical column, or empty
 };
 
 /// Bytes canonical_requests() allocates for `data` (for the memory budget).

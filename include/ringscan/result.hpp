@@ -15,18 +15,18 @@ struct SharedPromptExample {
   std::vector<int64_t> request_rows;   ///< example requests, row numbers in the input file
 };
 
-/// A reported ring with the signals that support it (each in [0, 1] unless noted).
+/// A reported ring with the signals that support it.
 struct Ring {
   int64_t id = 0;                  ///< rank, 0 = highest score
   int64_t cluster = 0;             ///< cluster id in the evidence graph
   int64_t size = 0;                ///< member accounts
   float score = 0;                 ///< ring score in [0, 1], see ring_scoring.hpp
-  float shared_prompt_strength = 0;  ///< share of members with rare prompts shared in the ring
-  float synchrony = 0;             ///< mean timing co-activity of member pairs
-  float behaviour_tightness = 0;   ///< mean behaviour similarity of member pairs
+  float shared_prompt_strength = 0;  ///< share of the members' requests in prompt groups two or more members sent
+  float synchrony = 0;             ///< mean co-activity evidence of the ring's edges (nats)
+  float behaviour_tightness = 0;   ///< mean behaviour evidence of the ring's edges (nats)
   float prompt_diversity = 0;      ///< distinct prompt groups / requests (low = narrow focus)
   float volume = 0;                ///< requests sent by the ring (count)
-  float internal_edge_weight = 0;  ///< mean fused edge weight inside the ring
+  float internal_edge_weight = 0;  ///< mean edge evidence inside the ring (nats)
   std::vector<int64_t> members;    ///< account ids, ascending
   std::vector<SharedPromptExample> examples;  ///< strongest shared prompt groups
 };
@@ -42,6 +42,9 @@ struct DetectionResult {
   std::vector<std::pair<std::string, std::string>> parameters;  ///< every parameter used
   std::vector<std::pair<std::string, double>> stage_seconds;     ///< wall time per stage
   std::vector<std::pair<std::string, double>> statistics;        ///< counts (pairs, edges...)
+  /// Evidence that is off or weak for this input, and why ("timing evidence off: the input
+  /// has no /requests/time"); also logged as warnings.
+  std::vector<std::string> notes;
   std::string input_path;
 };
 

@@ -1,13 +1,12 @@
 // Stage 7: per-cluster signals, the ring score and the ring decision.
 //
-// score = 0.50 * min(1, shared / 0.4)   where shared = (share of requests in prompt groups
-//                                        that >= 2 members sent) x min(1, such groups per
-//                                        member / 3): many prompts from one pool, not a
-//                                        document or two passed around a team
-//       + 0.20 * synchrony                            (mean over internal edges)
-//       + 0.15 * behaviour_tightness                  (mean over internal edges)
-//       + 0.15 * (1 - prompt_diversity)               (distinct prompts / requests)
-// A cluster is reported as a ring when size >= min_ring_size and score >= ring_threshold.
+// A cluster is held together by edges, each of which is already evidence beyond chance
+// (evidence_graph.hpp). Whether it is a ring or a group of look-alikes (a company team on
+// one client, a crowd on a trending topic) is told by what share of its members' traffic is
+// coordinated: the share of the members' requests in prompt groups that two or more members
+// sent (shared_prompt_strength). The score is that share's one-sided 95% lower confidence
+// bound, so that a few light accounts do not pass on a small sample. A cluster is reported
+// as a ring when size >= min_ring_size and score >= ring_threshold.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -32,8 +31,9 @@ struct ClusterTally {
   int64_t internal_edges = 0;    ///< edges between members, counted from both ends
   int64_t synchrony = 0, behaviour = 0, weight = 0;  ///< fixed-point sums over those edges
 };
-/// Fixed-point units per 1.0 of a summed edge signal (signals lie in [0, 1]).
-constexpr double kTallyScale = 4294967296.0;
+/// Fixed-point units per nat of a summed edge signal (signals lie in [0, 1000] nats, so that
+/// 5e8 edges of the largest signals still sum within 64 bits).
+constexpr double kTallyScale = 16777216.0;
 
 /// The tallies of clusters 0..C-1 (the CPU's: one pass over members, requests and edges).
 std::vector<ClusterTally> cluster_tallies(const CanonicalRequests& req, const PromptGroups& groups,

@@ -1,0 +1,336 @@
+// The clusters' refinement: clusters, and accounts outside any, merged on the evidence they
+// carry together (clustering.hpp, merge_clusters).
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "evidence_math.hpp"
+#include "parallel.hpp"
+#include "prompt_pairs.hpp"
+#include "ringscan/clustering.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/sizes.hpp"
+#include "union_find.hpp"
+
+namespace ringscan {
+namespace {
+
+/// Rounds of merging at most: each round's merged clusters carry more evidence the next.
+constexpr int kMergeRounds = 4;
+/// A group's (cluster, unit) pairs beyond which it proposes none (a group sent by hundreds of
+/// clusters is no evidence for any two of them).
+constexpr int64_t kMaxGroupUnitPairs = 4096;
+
+/// What one round works on: every cluster is a unit, every account outside a cluster too.
+struct Units {
+  int64_t count = 0, clusters = 0;
+  std::vector<int64_t> of_account;        ///< [A]
+  std::vector<int64_t> offsets, members;  ///< CSR: the accounts of each unit, ascending
+};
+
+Units make_units(const Clustering& clusters) {
+  const int64_t A = int64_t(clusters.label.size());
+  Units u;
+  u.clusters = clusters.num_clusters;
+  u.of_account.resize(A);
+  int64_t next = u.clusters;
+  for (int64_t a = 0; a < A; ++a) u.of_account[a] = clusters.label[a] >= 0 ? clusters.label[a] : next++;
+  u.count = next;
+  u.offsets.assign(u.count + 1, 0);
+  for (int64_t a = 0; a < A; ++a) ++u.offsets[u.of_account[a] + 1];
+  for (int64_t i = 0; i < u.count; ++i) u.offsets[i + 1] += u.offsets[i];
+  u.members.resize(A);
+  std::vector<int64_t> fill(u.offsets.begin(), u.offsets.end() - 1);
+  for (int64_t a = 0; a < A; ++a) u.members[fill[u.of_account[a]]++] = a;
+  return u;
+}
+
+/// The evidence groups each unit sent: (unit, group) entries with the number of the unit's
+/// members that sent the group, sorted.
+struct UnitGroup {
+  int64_t unit, group, senders;
+};
+
+std::vector<UnitGroup> unit_groups(const Units& u, const CanonicalRequests& req, const PromptGroups& groups) {
+  std::vector<std::pair<int64_t, int64_t>> entries;  // (unit, group), one per sending account
+  std::vector<int64_t> mine;
+  for (int64_t a = 0; a < req.num_accounts; ++a) {
+    mine.clear();
+    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+      const int64_t g = groups.group_of_request[r];
+      if (g >= 0 && groups.is_evidence(g)) mine.push_back(g);
+    }
+    std::sort(mine.begin(), mine.end());
+    mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+    for (int64_t g : mine) entries.emplace_back(u.of_account[a], g);
+  }
+  detail::parallel_sort(entries, std::less<std::pair<int64_t, int64_t>>());
+  std::vector<UnitGroup> out;
+  for (std::size_t i = 0; i < entries.size();) {
+    std::size_t j = i;
+    while (j < entries.size() && entries[j] == entries[i]) ++j;
+    out.push_back({entries[i].first, entries[i].second, int64_t(j - i)});
+    i = j;
+  }
+  return out;
+}
+
+/// A unit pair to judge: the groups both sent, and whether the account index linked them.
+struct Candidate {
+  int64_t u, v;
+  int64_t shared;
+  bool operator<(const Candidate& o) const { return u != o.u ? u < o.u : v < o.v; }
+};
+
+/// Times of the unit's coordinated requests, ascending: a cluster's requests in groups two
+/// or more of its members sent (its cover traffic left out), an account's own requests.
+std::vector<int64_t> coordinated_times(const Units& u, int64_t unit, const CanonicalRequests& req,
+                                       const PromptGroups& groups, const std::vector<UnitGroup>& by_unit,
+                                       const std::vector<int64_t>& unit_first_entry) {
+  std::vector<int64_t> t;
+  const bool cluster = unit < u.clusters;
+  for (int64_t i = u.offsets[unit]; i < u.offsets[unit + 1]; ++i) {
+    const int64_t a = u.members[i];
+    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+      if (cluster) {
+        const int64_t g = groups.group_of_request[r];
+        if (g < 0 || !groups.is_evidence(g)) continue;
+        // The unit's entry for g (its entries are sorted by group).
+        const auto begin = by_unit.begin() + unit_first_entry[unit], end = by_unit.begin() + unit_first_entry[unit + 1];
+        const auto at = std::lower_bound(begin, end, g, [](const UnitGroup& e, int64_t key) { return e.group < key; });
+        if (at == end || at->group != g || at->senders < 2) continue;
+      }
+      t.push_back(req.time[r]);
+    }
+  }
+  std::sort(t.begin(), t.end());
+  return t;
+}
+
+/// A unit's behaviour summary per feature: median rank, tie share there, and the median's
+/// imprecision (the ranks' robust spread over the square root of the members).
+struct BehaviourSummary {
+  std::vector<float> median, tie, imprecision;
+};
+
+BehaviourSummary behaviour_summary(const Units& u, int64_t unit, const EvidenceCalibration& c) {
+  const int64_t B = c.feature_dim;
+  BehaviourSummary s;
+  s.median.resize(B);
+  s.tie.resize(B);
+  s.imprecision.assign(B, 0.0f);
+  const int64_t n = u.offsets[unit + 1] - u.offsets[unit];
+  std::vector<std::pair<float, float>> ranks(n);  // (rank, tie share)
+  std::vector<float> deviation(n);
+  for (int64_t f = 0; f < B; ++f) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t a = u.members[u.offsets[unit] + i];
+      ranks[i] = {c.feature_rank[a * B + f], c.feature_tie[a * B + f]};
+    }
+    if (c.categorical[f]) {
+      // The most common value (ties: the lower rank).
+      std::sort(ranks.begin(), ranks.end());
+      int64_t best = 0;
+      for (int64_t i = 0; i < n;) {
+        int64_t j = i;
+        while (j < n && ranks[j].first == ranks[i].first) ++j;
+        if (j - i > best) {
+          best = j - i;
+          s.median[f] = ranks[i].first;
+          s.tie[f] = ranks[i].second;
+        }
+        i = j;
+      }
+      continue;
+    }
+    std::nth_element(ranks.begin(), ranks.begin() + n / 2, ranks.end());
+    s.median[f] = ranks[n / 2].first;
+    s.tie[f] = ranks[n / 2].second;
+    if (n < 2) continue;
+    for (int64_t i = 0; i < n; ++i) deviation[i] = std::fabs(ranks[i].first - s.median[f]);
+    std::nth_element(deviation.begin(), deviation.begin() + n / 2, deviation.end());
+    s.imprecision[f] = float(1.4826 * deviation[n / 2] / std::sqrt(double(n)));
+  }
+  return s;
+}
+
+/// Whether half a cluster's members share a prompt group with another member.
+bool held_by_prompts(const Units& u, int64_t unit, const CanonicalRequests& req, const PromptGroups& groups,
+                     const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry) {
+  const int64_t n = u.offsets[unit + 1] - u.offsets[unit];
+  int64_t sharing = 0;
+  for (int64_t i = u.offsets[unit]; i < u.offsets[unit + 1]; ++i) {
+    const int64_t a = u.members[i];
+    bool shares = false;
+    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1] && !shares; ++r) {
+      const int64_t g = groups.group_of_request[r];
+      if (g < 0 || !groups.is_evidence(g)) continue;
+      const auto begin = by_unit.begin() + unit_first_entry[unit], end = by_unit.begin() + unit_first_entry[unit + 1];
+      const auto at = std::lower_bound(begin, end, g, [](const UnitGroup& e, int64_t key) { return e.group < key; });
+      shares = at != end && at->group == g && at->senders >= 2;
+    }
+    sharing += shares;
+  }
+  return 2 * sharing >= n;
+}
+
+/// Renumbers labels 0..C-1 by smallest member (canonical accounts are sorted by id).
+int64_t relabel_canonically(std::vector<int64_t>& label) {
+  std::vector<int64_t> id(label.size(), -1);
+  int64_t next = 0;
+  for (auto& l : label) {
+    if (l < 0) continue;
+    if (id[l] < 0) id[l] = next++;
+    l = id[l];
+  }
+  return next;
+}
+
+/// One round: the units' candidate pairs, their evidence, the merges. Returns the merged
+/// clustering and how many merges were made.
+Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
+                       const EvidenceCalibration& c, const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                       int64_t* merges) {
+  const int64_t A = req.num_accounts;
+  const Units u = make_units(clusters);
+  const std::vector<UnitGroup> by_unit = unit_groups(u, req, groups);
+  std::vector<int64_t> unit_first_entry(u.count + 1, 0);
+  for (const UnitGroup& e : by_unit) ++unit_first_entry[e.unit + 1];
+  for (int64_t i = 0; i < u.count; ++i) unit_first_entry[i + 1] += unit_first_entry[i];
+
+  // Requests and group mass of each unit: the senders of its groups outside it.
+  std::vector<int64_t> requests(u.count, 0);
+  for (int64_t a = 0; a < A; ++a) requests[u.of_account[a]] += req.account_offsets[a + 1] - req.account_offsets[a];
+  std::vector<double> mass(u.count, 0.0);
+  for (const UnitGroup& e : by_unit) mass[e.unit] += double(groups.accounts_in(e.group) - e.senders);
+
+  // Candidates: units that sent a common group, one of them a cluster; clusters the account
+  // index links.
+  std::vector<Candidate> found;
+  {
+    std::vector<std::pair<int64_t, int64_t>> by_group;  // (group, unit)
+    by_group.reserve(by_unit.size());
+    for (const UnitGroup& e : by_unit) by_group.emplace_back(e.group, e.unit);
+    detail::parallel_sort(by_group, std::less<std::pair<int64_t, int64_t>>());
+    std::vector<int64_t> units;
+    for (std::size_t i = 0; i < by_group.size();) {
+      std::size_t j = i;
+      units.clear();
+      while (j < by_group.size() && by_group[j].first == by_group[i].first) units.push_back(by_group[j++].second);
+      // Units are ascending: the clusters (ids below u.clusters) come first.
+      const int64_t n = int64_t(units.size());
+      const int64_t cl = std::lower_bound(units.begin(), units.end(), u.clusters) - units.begin();
+      if (cl * n <= kMaxGroupUnitPairs)
+        for (int64_t x = 0; x < cl; ++x)
+          for (int64_t y = x + 1; y < n; ++y) found.push_back({units[x], units[y], 1});
+      i = j;
+    }
+    for (const auto& [a, b] : account_pairs) {
+      const int64_t ua = u.of_account[a], ub = u.of_account[b];
+      if (ua != ub && ua < u.clusters && ub < u.clusters) found.push_back({std::min(ua, ub), std::max(ua, ub), 0});
+    }
+  }
+  detail::parallel_sort(found, std::less<Candidate>());
+  std::vector<Candidate> candidates;
+  for (std::size_t i = 0; i < found.size();) {
+    std::size_t j = i;
+    Candidate sum{found[i].u, found[i].v, 0};
+    while (j < found.size() && found[j].u == sum.u && found[j].v == sum.v) sum.shared += found[j++].shared;
+    candidates.push_back(sum);
+    i = j;
+  }
+  found = {};
+
+  // Per unit that takes part: coordinated times, behaviour summary, held by prompts.
+  std::vector<int64_t> involved;
+  for (const Candidate& k : candidates) {
+    involved.push_back(k.u);
+    involved.push_back(k.v);
+  }
+  std::sort(involved.begin(), involved.end());
+  involved.erase(std::unique(involved.begin(), involved.end()), involved.end());
+  const int64_t m = int64_t(involved.size());
+  std::vector<std::vector<int64_t>> times(m);
+  std::vector<BehaviourSummary> behaviour(m);
+  std::vector<uint8_t> held(m, 0);
+  const bool use_behaviour = c.behaviour_present && c.feature_dim > 0;
+  detail::parallel_for(m, 16, [&](int64_t i) {
+    const int64_t unit = involved[i];
+    if (c.has_timing) times[i] = coordinated_times(u, unit, req, groups, by_unit, unit_first_entry);
+    if (use_behaviour) behaviour[i] = behaviour_summary(u, unit, c);
+    held[i] = unit < u.clusters && held_by_prompts(u, unit, req, groups, by_unit, unit_first_entry);
+  });
+  auto slot = [&](int64_t unit) { return std::lower_bound(involved.begin(), involved.end(), unit) - involved.begin(); };
+
+  const TimingNull timing = c.has_timing ? timing_null(c.first_time, c.last_time) : TimingNull{};
+  const EmpiricalNull behaviour_null{c.behaviour_null.values.data(), int64_t(c.behaviour_null.values.size()),
+                                     c.behaviour_null.tail_start, c.behaviour_null.tail_scale,
+                                     c.behaviour_null.tail_log_share};
+  const int64_t B = c.feature_dim;
+  std::vector<uint8_t> merge(candidates.size(), 0);
+  detail::parallel_for(int64_t(candidates.size()), 64, [&](int64_t i) {
+    const Candidate& k = candidates[i];
+    const int64_t su = slot(k.u), sv = slot(k.v);
+    // Without a shared prompt, only clusters that prompts hold together are joined: look-alikes
+    // (teams, crowds) must not chain rings together through timing or behaviour.
+    if (k.shared == 0 && !(held[su] && held[sv])) return;
+    const float prompts = shared_prompt_surprise(float(k.shared), float(mass[k.u]), float(mass[k.v]), requests[k.u],
+                                                 requests[k.v], c.total_requests);
+    float sync = 0, alike = 0;
+    if (c.has_timing)
+      sync = synchrony_surprise(times[su].data(), int64_t(times[su].size()), times[sv].data(),
+                                int64_t(times[sv].size()), timing);
+    if (use_behaviour) {
+      double sum = 0;
+      const BehaviourSummary &x = behaviour[su], &y = behaviour[sv];
+      for (int64_t f = 0; f < B; ++f)
+        if (c.feature_weight[f] > 0)
+          sum += double(c.feature_weight[f]) * group_feature_surprise(x.median[f], x.tie[f], x.imprecision[f], y.median[f],
+                                                                      y.imprecision[f], c.categorical[f] != 0);
+      alike = null_surprise(float(sum), behaviour_null);
+    }
+    merge[i] = edge_evidence(prompts, sync, alike, c.signals, k.shared > 0 ? 0.0f : c.index_penalty) >= c.edge_threshold;
+  });
+
+  std::vector<int64_t> parent(u.count);
+  std::iota(parent.begin(), parent.end(), 0);
+  *merges = 0;
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    if (merge[i]) {
+      union_sets(parent.data(), candidates[i].u, candidates[i].v);
+      ++*merges;
+    }
+  Clustering out;
+  out.label.assign(A, -1);
+  for (int64_t a = 0; a < A; ++a) {
+    // Every merge joins a cluster, whose id is below every other unit's: the root of a merged
+    // set is a cluster; an account outside clusters that merged into none stays outside.
+    const int64_t root = find_root(parent.data(), u.of_account[a]);
+    if (root < u.clusters) out.label[a] = root;
+  }
+  out.num_clusters = relabel_canonically(out.label);
+  return out;
+}
+
+}  // namespace
+
+Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
+                          const EvidenceCalibration& calibration,
+                          const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                          const DetectOptions& options, const Context& ctx) {
+  if (!options.merge_clusters || clusters.num_clusters == 0) return clusters;
+  ThreadScope threads(ctx.threads);
+  ctx.require_memory(size_from_double(double(req.num_requests) * 40 + double(req.num_accounts) * 64 +
+                                      double(account_pairs.size()) * 24),
+                     "cluster merge");
+  Clustering current = clusters;
+  for (int round = 0; round < kMergeRounds; ++round) {
+    int64_t merges = 0;
+    current = merge_round(current, req, groups, calibration, account_pairs, &merges);
+    if (merges == 0) break;
+  }
+  return current;
+}
+
+}  // namespace ringscan

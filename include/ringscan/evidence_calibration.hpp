@@ -1,0 +1,69 @@
+// Stage 4b: the null distributions every pair signal is scored against, estimated from the
+// input itself (never from constants fitted to some other data).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/context.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+
+namespace ringscan {
+
+/// A statistic's distribution over random account pairs of the input: the values ascending,
+/// and an exponential tail fitted to the top 1% for values beyond them.
+struct NullSample {
+  std::vector<float> values;
+  float tail_start = 0, tail_scale = 1;
+  double tail_log_share = 0;  ///< ln of the share of values at or above tail_start
+
+  /// From unsorted values.
+  static NullSample of(std::vector<float> values);
+};
+
+/// What the evidence of a pair of accounts is measured against (docs/evidence.md).
+struct EvidenceCalibration {
+  int64_t num_accounts = 0, feature_dim = 0;
+  // Shared prompts: the chance that an independent account shares a group.
+  double total_requests = 0;           ///< R
+  std::vector<float> group_mass;       ///< [A] sum over the account's evidence groups of (accounts in it - 1)
+  // Behaviour: each feature's values as ranks among the accounts, and what each feature is
+  // worth, learnt from pairs that share rare prompts.
+  std::vector<float> feature_rank;     ///< [A x B] mid-rank of the account's value in (0, 1)
+  std::vector<float> feature_tie;      ///< [A x B] share of accounts at exactly that value
+  std::vector<uint8_t> categorical;    ///< [B] 1 where equal values are the only evidence
+  std::vector<float> feature_weight;   ///< [B] in [0, 1]; 0 for a feature that carries nothing
+  std::vector<float> feature_lift;     ///< [B] mean surprise of anchor pairs minus random pairs (nats)
+  NullSample behaviour_null;           ///< the weighted behaviour sum over random pairs
+  bool behaviour_present = false;      ///< some feature has weight
+  int64_t anchor_pairs = 0;            ///< pairs the weights were learnt from
+  // Timing: the span the null moves timelines over.
+  bool has_timing = false;
+  int64_t first_time = 0, last_time = 0;
+  // Content: cosines of the content profiles of random account pairs.
+  NullSample content_null;
+  // Fusion.
+  int signals = 1;                     ///< signals every pair is scored on (prompts, timing, behaviour)
+  float index_penalty = 0;             ///< nats a pair proposed only by the account index pays
+  float edge_threshold = 0;            ///< nats of edge evidence that make an edge
+
+  /// One line per kind of evidence that is off or weak in this input and why, for stderr and
+  /// the report ("timing evidence off: no /requests/time").
+  std::vector<std::string> notes;
+};
+
+/// Nats of evidence an edge needs for `false_edges_per_million` expected false edges per
+/// million candidate pairs.
+float edge_threshold_nats(double false_edges_per_million);
+
+/// Calibrates the pair evidence on this input: prompt-group masses, feature ranks and weights
+/// (from pairs whose shared prompts alone are strong, against random pairs), the gamma null
+/// of the behaviour sum, the content null, the edge threshold. Deterministic.
+EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const PromptGroups& groups,
+                                       const AccountProfiles& profiles, const DetectOptions& options,
+                                       const Context& ctx);
+
+}  // namespace ringscan
