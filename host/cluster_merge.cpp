@@ -18,6 +18,9 @@ namespace {
 
 /// Rounds of merging at most: each round's merged clusters carry more evidence the next.
 constexpr int kMergeRounds = 4;
+/// The pooled timelines of clusters are counted in episodes of at least a session (two
+/// hours without activity end one; synchrony_surprise).
+constexpr int64_t kSessionGap = 7200;
 /// A group's (cluster, unit) pairs beyond which it proposes none (a group sent by hundreds of
 /// clusters is no evidence for any two of them).
 constexpr int64_t kMaxGroupUnitPairs = 4096;
@@ -280,7 +283,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     float sync = 0, alike = 0;
     if (c.has_timing)
       sync = synchrony_surprise(times[su].data(), int64_t(times[su].size()), times[sv].data(),
-                                int64_t(times[sv].size()), timing);
+                                int64_t(times[sv].size()), timing, kSessionGap);
     if (use_behaviour) {
       double sum = 0;
       const BehaviourSummary &x = behaviour[su], &y = behaviour[sv];

@@ -161,14 +161,18 @@ RINGSCAN_HD inline int64_t coactive_episodes(const int64_t* x, int64_t nx, const
   return count;
 }
 
-/// Surprise of two accounts' co-activity (times ascending): at each scale w, the episodes
-/// (runs with gaps of at most w) of the account with fewer requests during which the other
+/// Surprise of two accounts' co-activity (times ascending): at each scale w, the episodes of
+/// the account with fewer requests during which the other
 /// was active, against the same count with the other's timeline moved as the null says. The
 /// moved counts estimate a Poisson mean (with one pseudo-count, so that moves that all find
 /// nothing do not make one coincidence certain); the best scale's surprise, less
 /// ln(kTimingScales) for choosing it. A single coincident episode is never evidence.
+/// Episodes are runs with gaps of at most max(w, min_gap): the pooled timelines of clusters
+/// pass a session's length, so that one session two clusters happen to share is one
+/// coincidence, not the dozens of episodes of its many members (such clumps would make the
+/// count far more variable than a Poisson count).
 RINGSCAN_HD inline float synchrony_surprise(const int64_t* a, int64_t na, const int64_t* b, int64_t nb,
-                                            const TimingNull& null) {
+                                            const TimingNull& null, int64_t min_gap = 0) {
   if (na == 0 || nb == 0 || null.shifts == 0) return 0.0f;
   const bool a_lighter = na <= nb;
   const int64_t* x = a_lighter ? a : b;
@@ -176,11 +180,11 @@ RINGSCAN_HD inline float synchrony_surprise(const int64_t* a, int64_t na, const 
   const int64_t nx = a_lighter ? na : nb, ny = a_lighter ? nb : na;
   double best = 0;
   for (int s = 0; s < kTimingScales; ++s) {
-    const int64_t w = timing_scale(s);
-    const int64_t seen = coactive_episodes(x, nx, y, ny, w, w, 0, null);
+    const int64_t w = timing_scale(s), gap = w > min_gap ? w : min_gap;
+    const int64_t seen = coactive_episodes(x, nx, y, ny, w, gap, 0, null);
     if (seen < 2) continue;
     int64_t moved = 0;
-    for (int k = 0; k < null.shifts; ++k) moved += coactive_episodes(x, nx, y, ny, w, w, null.shift[k], null);
+    for (int k = 0; k < null.shifts; ++k) moved += coactive_episodes(x, nx, y, ny, w, gap, null.shift[k], null);
     const double expected = (double(moved) + 1.0) / double(null.shifts + 1);
     const double surprise = -log_poisson_tail(double(seen), expected);
     best = surprise > best ? surprise : best;

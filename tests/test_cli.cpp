@@ -117,3 +117,19 @@ TEST_F(Cli, VersionListsTheBackends) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("cpu"), std::string::npos) << r.output;
 }
+
+TEST_F(Cli, DetectNamesTheEvidenceAnInputLacksAndStillReportsItsRings) {
+  const CliRun g = run("generate -q -o " + path("required.h5") +
+                       " --accounts 1500 --dim 32 --seed 6 --no-times --no-features");
+  ASSERT_EQ(g.code, 0) << g.output;
+  const CliRun d = run("detect -q " + path("required.h5") + " -o " + path("required.out.h5") + " --report " +
+                       path("required.json"));
+  ASSERT_EQ(d.code, 0) << d.output;
+  EXPECT_NE(d.output.find("timing evidence off: the input has no /requests/time"), std::string::npos) << d.output;
+  EXPECT_NE(d.output.find("behaviour evidence off: the input has no /accounts/features"), std::string::npos)
+      << d.output;
+  EXPECT_EQ(d.output.find("0 rings among"), std::string::npos) << d.output;
+  const std::string report = slurp(path("required.json"));
+  EXPECT_NE(report.find("\"notes\""), std::string::npos);
+  EXPECT_NE(report.find("timing evidence off"), std::string::npos);
+}

@@ -624,7 +624,8 @@ TEST_F(LoadDataset, RejectsFeaturesWithoutAccountIds) {
 }
 
 /// Writes attribute `names` of fixed-length strings on /accounts/features.
-void write_fixed_names(const std::string& path, const std::vector<std::string>& names) {
+void write_fixed_names(const std::string& path, const std::vector<std::string>& names,
+                       const char* attribute = "names") {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   const hid_t dset = H5Dopen2(f, "/accounts/features", H5P_DEFAULT);
   const hid_t type = H5Tcopy(H5T_C_S1);
@@ -634,7 +635,7 @@ void write_fixed_names(const std::string& path, const std::vector<std::string>& 
   for (const auto& n : names) packed += n + std::string(6 - n.size(), ' ');
   const hsize_t count = names.size();
   const hid_t space = H5Screate_simple(1, &count, nullptr);
-  const hid_t attr = H5Acreate2(dset, "names", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t attr = H5Acreate2(dset, attribute, type, space, H5P_DEFAULT, H5P_DEFAULT);
   EXPECT_GE(H5Awrite(attr, type, packed.data()), 0);
   H5Aclose(attr);
   H5Sclose(space);
@@ -650,6 +651,28 @@ TEST_F(LoadDataset, ReadsFixedLengthFeatureNames) {
   s.write(path);
   write_fixed_names(path, {"rate", "len"});
   EXPECT_EQ(load_dataset(path, ctx_).feature_names, (std::vector<std::string>{"rate", "len"}));
+}
+
+TEST_F(LoadDataset, ReadsWhichFeatureColumnsAreCategorical) {
+  const auto path = file("in.h5");
+  InputSpec s;
+  s.features = {1, 2, 3, 4, 5, 6};
+  s.write(path);
+  write_fixed_names(path, {"rate", "client"});
+  write_fixed_names(path, {"client"}, "categorical");
+  EXPECT_EQ(load_dataset(path, ctx_).feature_categorical, (std::vector<uint8_t>{0, 1}));
+}
+
+TEST_F(LoadDataset, RejectsACategoricalColumnThatIsNotNamed) {
+  const auto path = file("in.h5");
+  InputSpec s;
+  s.features = {1, 2, 3, 4, 5, 6};
+  s.write(path);
+  write_fixed_names(path, {"rate", "len"});
+  write_fixed_names(path, {"client"}, "categorical");
+  expect_error<InvalidInput>(
+      [&] { load_dataset(path, ctx_); },
+      {path, "/accounts/features attribute categorical", "'client' is not one of the columns in names"});
 }
 
 TEST_F(LoadDataset, RejectsFeatureNamesOfWrongCount) {

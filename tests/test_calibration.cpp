@@ -1,0 +1,151 @@
+// The evidence calibration: nulls estimated from the input itself (docs/evidence.md).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "pair_evidence.hpp"
+#include "random.hpp"
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/evidence_calibration.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/generate.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+
+using namespace ringscan;
+
+namespace {
+
+Context two_threads() {
+  Context ctx;
+  ctx.threads = 2;
+  ctx.memory_budget = int64_t(8) << 30;
+  return ctx;
+}
+
+struct Calibrated {
+  CanonicalRequests req;
+  PromptGroups groups;
+  AccountProfiles profiles;
+  EvidenceCalibration calibration;
+};
+
+Calibrated calibrate(const GenerateOptions& g) {
+  const Context ctx = two_threads();
+  Calibrated c;
+  const DetectOptions o;
+  c.req = canonical_requests(generate_in_memory(g, ctx), ctx);
+  c.groups = prompt_groups(c.req, near_duplicate_pairs(c.req, o, ctx), o);
+  c.profiles = account_profiles(c.req, o, ctx);
+  c.calibration = calibrate_evidence(c.req, c.groups, c.profiles, o, ctx);
+  return c;
+}
+
+GenerateOptions world(uint64_t seed) {
+  GenerateOptions g;
+  g.accounts = 3000;
+  g.dim = 64;
+  g.seed = seed;
+  return g;
+}
+
+}  // namespace
+
+TEST(EvidenceCalibration, ColumnsOfNoiseGetNoWeightAndTheGeneratorsColumnsDo) {
+  GenerateOptions g = world(9201);
+  g.noise_features = 12;
+  const Calibrated c = calibrate(g);
+  const EvidenceCalibration& cal = c.calibration;
+  ASSERT_EQ(cal.feature_dim, 8 + 12);
+  ASSERT_GE(cal.anchor_pairs, 30);  // enough pairs sharing rare prompts to learn from
+  for (int64_t f = 8; f < 20; ++f) EXPECT_EQ(cal.feature_weight[f], 0.0f) << "noise column " << f;
+  int64_t weighted = 0;
+  for (int64_t f = 0; f < 8; ++f) weighted += cal.feature_weight[f] > 0;
+  EXPECT_GE(weighted, 4) << "the rings' scripted clients make most of the generator's columns count";
+}
+
+TEST(EvidenceCalibration, ClientsAsVariedAsAnybodysGiveBehaviourNoWeight) {
+  GenerateOptions g = world(9202);
+  g.ring_population_behaviour = true;
+  const Calibrated c = calibrate(g);
+  for (int64_t f = 0; f < c.calibration.feature_dim; ++f)
+    EXPECT_LT(c.calibration.feature_weight[f], 0.5f) << "column " << f;
+}
+
+TEST(EvidenceCalibration, TheBehaviourOfRandomPairsIsAsSurprisingAsChanceSays) {
+  // Surprise against a null is calibrated when P(surprise >= s) is about e^-s for random
+  // pairs (fresh ones, not those the null was estimated on).
+  const Calibrated c = calibrate(world(9203));
+  ASSERT_TRUE(c.calibration.behaviour_present);
+  const ProfilesView view = host_view(c.profiles, c.calibration);
+  const int64_t A = c.req.num_accounts, n = 20000;
+  int64_t above_1 = 0, above_3 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t a = int64_t(mix64(uint64_t(i) * 2 + 77) % uint64_t(A));
+    const int64_t b = int64_t(mix64(uint64_t(i) * 2 + 78) % uint64_t(A));
+    if (a == b) continue;
+    const float s = evaluate_pair(view, a, b, 0.0f).behaviour;
+    above_1 += s >= 1.0f;
+    above_3 += s >= 3.0f;
+  }
+  EXPECT_NEAR(double(above_1) / n, std::exp(-1.0), 0.03);
+  EXPECT_NEAR(double(above_3) / n, std::exp(-3.0), 0.015);
+}
+
+TEST(EvidenceCalibration, CategoricalColumnsCountOnlyWhenEqual) {
+  GenerateOptions g = world(9204);
+  const Context ctx = two_threads();
+  Dataset d = generate_in_memory(g, ctx);
+  // Column 0 made a category with three values, rank-adjacent ones among them.
+  for (int64_t a = 0; a < d.num_accounts(); ++a) d.features[a * d.feature_dim] = float(a % 3);
+  d.feature_categorical.assign(d.feature_dim, 0);
+  d.feature_categorical[0] = 1;
+  const DetectOptions o;
+  const CanonicalRequests req = canonical_requests(d, ctx);
+  const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
+  const AccountProfiles p = account_profiles(req, o, ctx);
+  const EvidenceCalibration cal = calibrate_evidence(req, groups, p, o, ctx);
+  ASSERT_EQ(cal.categorical[0], 1);
+  const int64_t B = cal.feature_dim;
+  for (int64_t a = 0; a + 1 < req.num_accounts; ++a) {
+    const float* ra = &cal.feature_rank[a * B];
+    const float* rb = &cal.feature_rank[(a + 1) * B];
+    const float s = feature_surprise(ra[0], rb[0], cal.feature_tie[a * B], true);
+    if (ra[0] == rb[0]) EXPECT_NEAR(s, -std::log(cal.feature_tie[a * B]), 1e-5f);
+    else EXPECT_EQ(s, 0.0f);
+  }
+}
+
+TEST(EvidenceCalibration, SaysWhichEvidenceTheInputLacks) {
+  GenerateOptions g = world(9205);
+  g.times = false;
+  g.features = false;
+  const Calibrated c = calibrate(g);
+  const auto& notes = c.calibration.notes;
+  const auto says = [&](const std::string& text) {
+    return std::any_of(notes.begin(), notes.end(), [&](const std::string& n) { return n.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(says("timing evidence off: the input has no /requests/time"));
+  EXPECT_TRUE(says("behaviour evidence off: the input has no /accounts/features"));
+  EXPECT_EQ(c.calibration.signals, 1);  // shared prompts alone
+}
+
+TEST(EvidenceCalibration, OnlyTheRequiredDatasetsStillFindRingsAndSaySo) {
+  GenerateOptions g = world(9206);
+  g.times = false;
+  g.features = false;
+  const Context ctx = two_threads();
+  const Dataset d = generate_in_memory(g, ctx);
+  const DetectionResult r = detect_rings(d, DetectOptions{}, ctx);
+  EXPECT_FALSE(r.rings.empty());  // never a silent "0 rings" for want of a signal
+  EXPECT_EQ(r.notes.size(), 2u);
+}
+
+TEST(EvidenceThreshold, IsTheSurpriseOfTheExpectedFalseEdgesPerMillionPairs) {
+  EXPECT_NEAR(edge_threshold_nats(1.0), std::log(1e6), 1e-4);
+  EXPECT_NEAR(edge_threshold_nats(10.0), std::log(1e5), 1e-4);
+  EXPECT_THROW(edge_threshold_nats(0.0), InvalidInput);
+}
