@@ -16,11 +16,11 @@ RINGSCAN_HD inline int64_t tally_units(float signal) {
   return int64_t(floor(double(signal) * kTallyScale + 0.5));
 }
 
-/// The one-sided 95% lower confidence bound (Wilson's) of a share of k in n: what the share
+/// The one-sided 99% lower confidence bound (Wilson's) of a share of k in n: what the share
 /// is at least, with the uncertainty of a small cluster's few requests taken into account.
 RINGSCAN_HD inline float share_lower_bound(int64_t k, int64_t n) {
   if (n <= 0) return 0.0f;
-  constexpr double z = 1.6448536269514722;
+  constexpr double z = 2.3263478740408408;
   const double p = double(k) / double(n), z2n = z * z / double(n);
   const double centre = p + 0.5 * z2n;
   const double margin = z * sqrt(p * (1.0 - p) / double(n) + 0.25 * z2n / double(n));

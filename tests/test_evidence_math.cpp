@@ -10,6 +10,7 @@
 
 #include "evidence_math.hpp"
 #include "prompt_pairs.hpp"
+#include "ring_signals.hpp"
 #include "ringscan/evidence_calibration.hpp"
 #include "ringscan/pipeline.hpp"
 
@@ -312,6 +313,22 @@ TEST(NullSurprise, IsTheShareOfTheNullAtOrAboveAndFollowsTheTailBeyondIt) {
   const float far = null_surprise(30.0f, null), farther = null_surprise(40.0f, null);
   EXPECT_GT(far, -std::log(1.0 / 1001.0));  // beyond every sample: rarer than one in 1000
   EXPECT_GT(farther, far + 10.0f);          // and ever rarer along the tail
+}
+
+TEST(ShareLowerBound, DiscountsTheShareOfAFewRequestsAndNotOfMany) {
+  // Four light accounts, 5 of 13 requests shared: not reliably a fifth.
+  EXPECT_LT(share_lower_bound(5, 13), 0.2f);
+  // The same share over hundreds of requests: close to itself.
+  EXPECT_NEAR(share_lower_bound(500, 1300), 500.0 / 1300.0, 0.04);
+  EXPECT_GT(share_lower_bound(46, 141), 0.2f);
+  // Never above the share, never below zero; more requests at the same share, a higher bound.
+  for (int64_t n : {1, 2, 10, 100, 10000})
+    for (int64_t k = 0; k <= n; k += std::max<int64_t>(1, n / 7)) {
+      EXPECT_LE(share_lower_bound(k, n), double(k) / double(n) + 1e-6);
+      EXPECT_GE(share_lower_bound(k, n), 0.0f);
+      EXPECT_GE(share_lower_bound(2 * k, 2 * n), share_lower_bound(k, n) - 1e-6f);
+    }
+  EXPECT_EQ(share_lower_bound(0, 0), 0.0f);
 }
 
 TEST(EdgeEvidence, OneOverwhelmingSignalOrSeveralWeakOnesMakeAnEdgeAndOneWeakOneDoesNot) {

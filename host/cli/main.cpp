@@ -354,7 +354,7 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
   const std::size_t shown = std::min<std::size_t>(r.rings.size(), 10);
   out << fmt::format(
       "top {} (ring = value in /accounts/ring; shared: share of the members' requests in prompts they "
-      "share, score: its 95% lower bound; sync, behav: mean evidence of the ring's edges, nats):\n",
+      "share, score: its 99% lower bound; sync, behav: mean evidence of the ring's edges, nats):\n",
       shown);
   out << fmt::format("{:>5} {:>6} {:>6} {:>7} {:>6} {:>6} {:>7} {:>9}  {}\n", "ring", "size",
                      "score", "shared", "sync", "behav", "divers", "requests", "members");

@@ -4,7 +4,7 @@
 // (evidence_graph.hpp). Whether it is a ring or a group of look-alikes (a company team on
 // one client, a crowd on a trending topic) is told by what share of its members' traffic is
 // coordinated: the share of the members' requests in prompt groups that two or more members
-// sent (shared_prompt_strength). The score is that share's one-sided 95% lower confidence
+// sent (shared_prompt_strength). The score is that share's one-sided 99% lower confidence
 // bound, so that a few light accounts do not pass on a small sample. A cluster is reported
 // as a ring when size >= min_ring_size and score >= ring_threshold.
 #pragma once
