@@ -1,6 +1,6 @@
 // exp and log from +, -, *, / and exact operations only (rint, frexp, ldexp), so that the
 // host and the device compute the same bits: CUDA's expf is within 2 ulp and glibc's within
-// 1, and one ulp of an edge weight at --edge-threshold decides whether the edge exists.
+// 1, and one ulp of an edge's evidence at the edge threshold decides whether the edge exists.
 // Needs the device code built without multiply-add contraction (CMakeLists: --fmad=false),
 // as the host code is (-ffp-contract=off).
 #pragma once
