@@ -65,13 +65,12 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
   p.content = content_profiles(req, device_budget);
 
   if (B > 0) {
-    // Features and z-scores; column, sorted copy, run values and counts, the sort's scratch.
-    require_device_memory(double(A) * B * 8 + double(A) * (4 + 4 + 4 + 8 + 4), device_budget,
+    // Features and z-scores; column, sorted copy, the sort's scratch.
+    require_device_memory(double(A) * B * 8 + double(A) * (4 + 4 + 8), device_budget,
                           "behaviour profiles on the device");
     const DeviceBuffer<float> features(req.features);
     run_thrust("behaviour profiles on the device", [&] {
-      portable::behaviour_profiles<DeviceMemory>(thrust::cuda::par, features.data(), A, B, p.behaviour,
-                                                 p.behaviour_common);
+      portable::behaviour_profiles<DeviceMemory>(thrust::cuda::par, features.data(), A, B, p.behaviour);
     });
   }
 

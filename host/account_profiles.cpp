@@ -24,28 +24,12 @@ float median_of(std::vector<float> v) {
 /// Robust z-scores per feature: (x - median) / (1.4826 MAD). Where more than half of the
 /// accounts share one value (SDK defaults) the MAD is 0: fall back to the mean absolute
 /// deviation, so rare values still stand out.
-std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
-                            std::vector<float>& common) {
+std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B) {
   std::vector<float> z(A * B, 0.0f);
-  common.assign(B, NAN);
   // Features are independent: one per iteration of a parallel loop.
   detail::parallel_for(B, 1, [&](int64_t f) {
     std::vector<float> column(A);
     for (int64_t a = 0; a < A; ++a) column[a] = x[a * B + f];
-    // The most frequent exact value, when at least kCommonShare of accounts have it.
-    std::vector<float> sorted = column;
-    std::sort(sorted.begin(), sorted.end());
-    float mode = NAN;
-    int64_t best = 0;
-    for (int64_t i = 0; i < A;) {
-      int64_t j = i;
-      while (j < A && sorted[j] == sorted[i]) ++j;
-      if (j - i > best) {
-        best = j - i;
-        mode = sorted[i];
-      }
-      i = j;
-    }
     const float med = canonical_zero(median_of(column));
     for (int64_t a = 0; a < A; ++a) column[a] = std::fabs(column[a] - med);
     float scale = mad_scale(median_of(column));
@@ -57,7 +41,6 @@ std::vector<float> robust_z(const std::vector<float>& x, int64_t A, int64_t B,
     }
     if (!(scale > kMinRobustScale)) return;  // constant feature: carries no information
     for (int64_t a = 0; a < A; ++a) z[a * B + f] = robust_z_score(x[a * B + f], med, scale);
-    if (is_common_value(best, A)) common[f] = robust_z_score(canonical_zero(mode), med, scale);
   });
   return z;
 }
@@ -92,7 +75,7 @@ AccountProfiles account_profiles_frame(const CanonicalRequests& req, const Detec
 
 AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                  const Context& ctx) {
-  const int64_t A = req.num_accounts, D = req.dim, R = req.num_requests;
+  const int64_t A = req.num_accounts, D = req.dim;
   check_account_profiles(req, options, ctx);
   ThreadScope threads(ctx.threads);
   ActivitySpan span;
@@ -106,16 +89,10 @@ AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptio
     normalise_to_unit(out, D);
   });
 
-  if (req.feature_dim > 0) p.behaviour = robust_z(req.features, A, req.feature_dim, p.behaviour_common);
+  if (req.feature_dim > 0) p.behaviour = robust_z(req.features, A, req.feature_dim);
 
   if (p.has_timing) {
     const int64_t t0 = span.first, width = span.width, buckets = span.buckets;
-    p.time_of_day.resize(R);
-    detail::parallel_for(A, 256, [&](int64_t a) {
-      const int64_t first = req.account_offsets[a], last = req.account_offsets[a + 1];
-      for (int64_t r = first; r < last; ++r) p.time_of_day[r] = second_of_day(req.time[r]);
-      std::sort(p.time_of_day.begin() + first, p.time_of_day.begin() + last);
-    });
     // Requests of an account are sorted by time, so its buckets come out ascending.
     std::vector<int64_t> count(A, 0);
     for (int64_t a = 0; a < A; ++a) {

@@ -14,16 +14,8 @@ namespace ringscan {
 
 /// Robust z-scores are clipped to +-kMaxZ: a single wild value carries no more weight.
 constexpr float kMaxZ = 8.0f;
-/// Share of accounts at one exact value that makes the value a default (no evidence).
-constexpr double kCommonShare = 0.2;
 /// Scale below which a feature counts as constant (it carries no information).
 constexpr float kMinRobustScale = 1e-12f;
-
-/// Seconds since midnight UTC of unix time t (negative times included).
-RINGSCAN_HD inline int32_t second_of_day(int64_t t) {
-  const int64_t tod = t % 86400;
-  return int32_t(tod < 0 ? tod + 86400 : tod);
-}
 
 /// Activity bucket of time t: buckets of `width` seconds from the earliest time t0.
 RINGSCAN_HD inline int64_t activity_bucket(int64_t t, int64_t t0, int64_t width) {
@@ -63,13 +55,7 @@ inline ActivitySpan activity_span(int64_t t0, int64_t t1, int64_t window_seconds
   return s;
 }
 
-/// Whether the most frequent value of a feature, shared by `count` of A accounts, is a
-/// default (an SDK's), whose z-score then carries no evidence.
-RINGSCAN_HD inline bool is_common_value(int64_t count, int64_t num_accounts) {
-  return double(count) >= kCommonShare * double(num_accounts) && count >= 2;
-}
-
-/// v with -0 as +0: a median or a most frequent value picked from a sorted column is either
+/// v with -0 as +0: a median picked from a sorted column is either
 /// zero, depending on the sort; both backends take +0, so their z-scores agree to the bit.
 RINGSCAN_HD inline float canonical_zero(float v) { return v + 0.0f; }
 

@@ -196,7 +196,7 @@ AccountProfiles portable_profiles(const CanonicalRequests& req, const DetectOpti
   portable::content_profiles(thrust::omp::par, req.account_offsets.data(), req.unit_embeddings.data(),
                              req.num_accounts, req.dim, p.content.data());
   portable::behaviour_profiles<HostMemory>(thrust::omp::par, req.features.data(), req.num_accounts,
-                                           req.feature_dim, p.behaviour, p.behaviour_common);
+                                           req.feature_dim, p.behaviour);
   if (p.has_timing)
     portable::timing_profiles<HostMemory>(thrust::omp::par, req.num_requests, req.num_accounts,
                                           req.account_offsets.data(), req.request_owner.data(),
@@ -226,10 +226,7 @@ TEST(PortableAccountProfiles, HandleDefaultValuesConstantFeaturesAndTimesBefore1
   DetectOptions o;
   o.time_window_seconds = ringscan::testing::kEdgeCaseWindow;
   const AccountProfiles cpu = account_profiles(req, o, two_threads());
-  ASSERT_TRUE(std::isnan(cpu.behaviour_common[0]));   // constant: no default
-  EXPECT_EQ(cpu.behaviour[0], 0.0f);
-  EXPECT_TRUE(std::isfinite(cpu.behaviour_common[1])); // the majority value is a default
-  EXPECT_TRUE(std::isfinite(cpu.behaviour_common[2]));
+  EXPECT_EQ(cpu.behaviour[0], 0.0f);                   // a constant feature: no information
   EXPECT_EQ(cpu.behaviour[7 * 4 + 3], kMaxZ);           // the outlier is clipped
   EXPECT_GE(cpu.days, 9);
   ringscan::testing::expect_same_profiles(portable_profiles(req, o), cpu);

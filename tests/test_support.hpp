@@ -90,11 +90,9 @@ inline void expect_same_profiles(const AccountProfiles& got, const AccountProfil
   EXPECT_EQ(got.feature_dim, want.feature_dim);
   expect_same_floats(got.content, want.content, "content");
   expect_same_floats(got.behaviour, want.behaviour, "behaviour");
-  expect_same_floats(got.behaviour_common, want.behaviour_common, "behaviour_common");
   EXPECT_EQ(got.has_timing, want.has_timing);
   EXPECT_EQ(got.request_offsets, want.request_offsets);
   EXPECT_EQ(got.request_time, want.request_time);
-  EXPECT_EQ(got.time_of_day, want.time_of_day);
   EXPECT_EQ(got.days, want.days);
   EXPECT_EQ(got.bucket_offsets, want.bucket_offsets);
   EXPECT_EQ(got.active_buckets, want.active_buckets);

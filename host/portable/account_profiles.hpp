@@ -2,10 +2,9 @@
 // CUDA backend and for thrust::omp by the CPU tests, which compare them with the CPU stage:
 // - content (the unit mean of each account's unit embeddings): each component sums the
 //   account's requests in canonical order, as the CPU stage does, so both give the same bits;
-// - behaviour (robust z-scores per feature): medians and the most frequent value by sorting
-//   each feature's column;
-// - timing (each account's seconds of day, its active buckets, their IDF and its norm): by a
-//   sort, a scan over bucket changes and integer counts added atomically.
+// - behaviour (robust z-scores per feature): medians by sorting each feature's column;
+// - timing (each account's active buckets, their IDF and its norm): by a scan over bucket
+//   changes and integer counts added atomically.
 // The arithmetic of behaviour and timing is host/profile_rules.hpp's, which the CPU stage uses.
 #pragma once
 #include <thrust/copy.h>
@@ -108,20 +107,6 @@ struct ZScore {
   }
 };
 
-/// owner * 86400 + second of day: sorting these sorts each account's seconds of day (requests
-/// are grouped by ascending owner).
-struct DayKey {
-  const int64_t* request_owner;
-  const int64_t* time;
-  RINGSCAN_HD int64_t operator()(int64_t r) const {
-    return request_owner[r] * 86400 + second_of_day(time[r]);
-  }
-};
-
-struct SecondOfDayOfKey {
-  RINGSCAN_HD int32_t operator()(int64_t key) const { return int32_t(key % 86400); }
-};
-
 /// Whether request r opens an active bucket of its account: its first request, or the first
 /// in a later bucket (an account's requests are sorted by time).
 struct OpensBucket {
@@ -178,36 +163,24 @@ struct ActivityNorm {
 }  // namespace detail
 
 /// The CPU stage's behaviour profiles: the robust z-scores [A x B] of the features [A x B]
-/// (policy memory) into z (host, resized) and each feature's common value's z (or NaN) into
-/// common [B]. Policy memory: about 8 A B + 24 A bytes, the inputs included.
+/// (policy memory) into z (host, resized). Policy memory: about 8 A B + 16 A bytes, the
+/// inputs included.
 template <class Memory, class Policy>
-void behaviour_profiles(Policy&& policy, const float* features, int64_t A, int64_t B,
-                        std::vector<float>& z, std::vector<float>& common) {
+void behaviour_profiles(Policy&& policy, const float* features, int64_t A, int64_t B, std::vector<float>& z) {
   using F32 = typename Memory::template Buffer<float>;
   z.assign(A * B, 0.0f);
-  common.assign(B, NAN);
   if (A == 0 || B == 0) return;
   const thrust::counting_iterator<int64_t> zero(0);
-  F32 device_z(A * B), column(A), sorted(A), values(A), one(1);
-  typename Memory::template Buffer<int64_t> counts(A);
+  F32 device_z(A * B), column(A), sorted(A), one(1);
   typename Memory::template Buffer<double> block_sums(scale_sum_blocks(A));
   thrust::fill(policy, device_z.data(), device_z.data() + A * B, 0.0f);
   for (int64_t f = 0; f < B; ++f) {
     thrust::transform(policy, zero, zero + A, column.data(), detail::FeatureColumn{features, B, f});
     thrust::copy(policy, column.data(), column.data() + A, sorted.data());
     thrust::sort(policy, sorted.data(), sorted.data() + A);
-    // The most frequent exact value: the first of the longest runs of the sorted column.
-    const auto runs = thrust::reduce_by_key(policy, sorted.data(), sorted.data() + A,
-                                            thrust::constant_iterator<int64_t>(1), values.data(),
-                                            counts.data());
-    const int64_t* longest = thrust::max_element(policy, counts.data(), runs.second);
-    int64_t best = 0;
-    float mode = 0, median = 0, deviation = 0;
-    Memory::to_host(longest, 1, &best);
-    Memory::to_host(values.data() + (longest - counts.data()), 1, &mode);
+    float median = 0, deviation = 0;
     Memory::to_host(sorted.data() + A / 2, 1, &median);  // the upper median, as nth_element's
     median = canonical_zero(median);
-    mode = canonical_zero(mode);
     thrust::transform(policy, column.data(), column.data() + A, column.data(),
                       detail::AbsoluteDeviation{median});
     thrust::copy(policy, column.data(), column.data() + A, sorted.data());
@@ -222,23 +195,21 @@ void behaviour_profiles(Policy&& policy, const float* features, int64_t A, int64
     }
     if (!(scale > kMinRobustScale)) continue;  // constant feature: carries no information
     thrust::for_each(policy, zero, zero + A, detail::ZScore{features, B, f, median, scale, device_z.data()});
-    if (is_common_value(best, A)) common[f] = robust_z_score(mode, median, scale);
   }
   Memory::to_host(device_z.data(), A * B, z.data());
 }
 
 /// Policy memory of timing_profiles for R requests of A accounts over `buckets` buckets,
-/// the inputs and the sort's scratch included.
+/// the inputs included.
 inline double timing_profiles_bytes(int64_t R, int64_t A, int64_t buckets) {
-  return double(R) * (8 + 8 + 8 + 8 + 8 + 4 + 4) + double(A + 1) * 16 + double(A) * 4 +
-         double(buckets) * 12;
+  return double(R) * (8 + 8 + 8 + 8 + 4) + double(A + 1) * 16 + double(A) * 4 + double(buckets) * 12;
 }
 
 /// The CPU stage's timing profiles of R >= 1 canonical requests of A accounts (grouped by
 /// ascending owner, each account's by time) whose times span `span`: the inputs
 /// account_offsets [A+1], request_owner [R] and time [R] are in policy memory; fills p's
-/// time_of_day, bucket_offsets, active_buckets, bucket_idf and timing_norm (host). Policy
-/// memory: timing_profiles_bytes.
+/// bucket_offsets, active_buckets, bucket_idf and timing_norm (host). Policy memory:
+/// timing_profiles_bytes.
 template <class Memory, class Policy>
 void timing_profiles(Policy&& policy, int64_t R, int64_t A, const int64_t* account_offsets,
                      const int64_t* request_owner, const int64_t* time, const ActivitySpan& span,
@@ -246,14 +217,6 @@ void timing_profiles(Policy&& policy, int64_t R, int64_t A, const int64_t* accou
   using I64 = typename Memory::template Buffer<int64_t>;
   RINGSCAN_EXPECTS(R >= 1 && A >= 1, "timing profiles: no requests");
   const thrust::counting_iterator<int64_t> zero(0);
-
-  I64 key(R);
-  typename Memory::template Buffer<int32_t> seconds(R);
-  thrust::transform(policy, zero, zero + R, key.data(), detail::DayKey{request_owner, time});
-  thrust::sort(policy, key.data(), key.data() + R);
-  thrust::transform(policy, key.data(), key.data() + R, seconds.data(), detail::SecondOfDayOfKey{});
-  p.time_of_day.resize(R);
-  Memory::to_host(seconds.data(), R, p.time_of_day.data());
 
   I64 place(R + 1), bucket_offsets(A + 1), accounts_in_bucket(span.buckets);
   thrust::fill(policy, place.data(), place.data() + 1, int64_t(0));

@@ -13,10 +13,8 @@ struct AccountProfiles {
   int64_t num_accounts = 0, dim = 0, feature_dim = 0;
   std::vector<float> content;            ///< [A x D] unit mean of the account's unit embeddings
   std::vector<float> behaviour;          ///< [A x B] robust z-scores, clipped to +-8
-  std::vector<float> behaviour_common;   ///< [B] z of a value >= 20% of accounts share, or NaN
   std::vector<int64_t> request_offsets;  ///< [A+1] requests of each account (CSR over request_time)
   std::vector<int64_t> request_time;     ///< request times of each account, ascending
-  std::vector<int32_t> time_of_day;      ///< seconds since midnight UTC, ascending per account
   int64_t days = 0;                      ///< whole days the requests span (>= 1)
   std::vector<int64_t> bucket_offsets;   ///< [A+1] CSR over active_buckets (width 2 windows)
   std::vector<int32_t> active_buckets;   ///< time buckets the account was active in, ascending
