@@ -3,7 +3,7 @@
 // read_truth_labels and read_detection_labels. InvalidInput (BudgetExceeded included) is
 // the expected answer to a bad file; any other exception, and any sanitizer report in
 // ringscan's code, is a bug. Crashes inside libhdf5 itself are what the CLI's isolated
-// reader exists for; fuzz/run_fuzz.sh tells them apart (see the README, "Untrusted input").
+// reader exists for; fuzz/run_fuzz.sh tells them apart (see docs/reliability.md).
 #include <fcntl.h>
 #include <unistd.h>
 

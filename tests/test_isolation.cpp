@@ -244,8 +244,8 @@ void expect_clean_failure(const CliRun& r, const std::string& input, const std::
 TEST_F(UntrustedInput, EveryCveReproducerMakesInfoAndDetectExitTwoWithoutCrashOrOutput) {
   const fs::path cves = RINGSCAN_CVE_DIR;
   if (!fs::is_directory(cves))
-    GTEST_SKIP() << "no HDF5 CVE reproducers at " << cves << " (../shared/data/hdf5-cve beside "
-                 << "the source tree): nothing to check";
+    GTEST_SKIP() << "no HDF5 CVE reproducers at " << cves
+                 << " (set the CMake cache variable RINGSCAN_CVE_DIR): nothing to check";
   int files = 0;
   for (const auto& entry : fs::directory_iterator(cves)) {
     if (!entry.is_regular_file()) continue;
