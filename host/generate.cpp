@@ -379,7 +379,9 @@ AccountTraffic generate_account(const World& w, int64_t index) {
   return acct;
 }
 
-void validate(const GenerateOptions& o) {
+}  // namespace
+
+void validate_generate_options(const GenerateOptions& o) {
   RINGSCAN_EXPECTS(o.accounts >= 1, "generate: --accounts must be at least 1");
   RINGSCAN_EXPECTS(o.dim >= 2 && o.dim <= 65536, "generate: --dim must be in [2, 65536]");
   RINGSCAN_EXPECTS(o.requests_per_account > 0 && o.requests_per_account <= 10000,
@@ -397,6 +399,8 @@ void validate(const GenerateOptions& o) {
   RINGSCAN_EXPECTS(o.ring_cover < 0 || o.ring_cover <= 0.9,
                    "generate: --ring-cover must be in [0, 0.9]");
 }
+
+namespace {
 
 /// Receives the generated data: requests in blocks, then the accounts.
 struct Sink {
@@ -416,6 +420,7 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
                              double(o.accounts) * ((kFeatures + o.noise_features) * 4 + 64)),
                      "generate");
 
+  ctx.report("generate", 0, o.accounts);  // the stage starts now, not at its first block
   const World w = build_world(o);
   const int64_t A = o.accounts;
   // The behaviour columns: the generator's own, then the noise columns, or none at all.
@@ -482,9 +487,11 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
     }
     sink.requests(acc.data(), emb.data(), o.times ? time.data() : nullptr, n);
     summary.requests += n;
-    ctx.report("generate", first + count, A);
+    // Complete only once the accounts are written too (below).
+    if (first + count < A) ctx.report("generate", first + count, A);
   }
   sink.accounts(ids, features, names, labels, roles, styles);
+  ctx.report("generate", A, A);
   return summary;
 }
 
@@ -502,7 +509,7 @@ const char* ring_style_name(int64_t style) {
 
 GenerateSummary generate_dataset(const std::string& path, const GenerateOptions& o,
                                  const Context& ctx) {
-  validate(o);
+  validate_generate_options(o);
   struct FileSink final : Sink {
     InputFileWriter writer;
     FileSink(const std::string& path, const GenerateOptions& o)
@@ -547,7 +554,7 @@ Dataset generate_in_memory(const GenerateOptions& o, const Context& ctx,
       styles = st;
     }
   } sink;
-  validate(o);
+  validate_generate_options(o);
   sink.data.dim = o.dim;
   sink.data.source = "generated(seed=" + std::to_string(o.seed) + ")";
   generate(o, ctx, sink);

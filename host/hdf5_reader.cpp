@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -37,13 +39,13 @@ constexpr int64_t kElementBlock = int64_t{1} << 15;
 int64_t saturating_mul(int64_t a, int64_t b) { return saturating_multiply(a, b); }
 
 /// Sizes `v` to n elements, its pages mapped in parallel first (fresh_memory.hpp), turning
-/// an allocation failure into BudgetExceeded.
+/// an allocation failure into OutOfMemory.
 template <class T>
 void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
   try {
     detail::resize_populated(v, static_cast<size_t>(n));
   } catch (const std::bad_alloc&) {
-    throw BudgetExceeded(what + ": out of memory allocating " +
+    throw OutOfMemory(what + ": out of memory allocating " +
                          format_size(saturating_mul(n, int64_t(sizeof(T)))));
   } catch (const std::length_error&) {
     throw BudgetExceeded(what + ": " + std::to_string(n) + " elements cannot be allocated");
@@ -138,6 +140,58 @@ class SourceFile {
   T check(T status, const std::string& object) const {
     if (status < 0) fail(object, h5::last_error());
     return status;
+  }
+
+  /// The root's "format" attribute (which kind of ringscan file this is).
+  std::string format() const { return scalar_string_attribute(file_.get(), "attribute format", "format"); }
+
+  /// Names of the root's attributes, at most `most` of them (the count is untrusted).
+  std::vector<std::string> root_attribute_names(int64_t most) const {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info{};
+    check(H5Oget_info3(file_.get(), &info, H5O_INFO_NUM_ATTRS), "root attributes");
+#else
+    H5O_info_t info{};
+    check(H5Oget_info2(file_.get(), &info, H5O_INFO_NUM_ATTRS), "root attributes");
+#endif
+    if (info.num_attrs > hsize_t(most))
+      fail("root attributes", std::to_string(info.num_attrs) + " of them, more than " + std::to_string(most));
+    std::vector<std::string> names;
+    for (hsize_t i = 0; i < info.num_attrs; ++i) {
+      const std::string object = "root attribute " + std::to_string(i);
+      const ssize_t n = check(H5Aget_name_by_idx(file_.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                                 H5P_DEFAULT), object);
+      if (n > 4096) fail(object, "name too long");
+      std::string name(size_t(n) + 1, '\0');
+      check(H5Aget_name_by_idx(file_.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                               H5P_DEFAULT), object);
+      name.resize(size_t(n));
+      names.push_back(std::move(name));
+    }
+    return names;
+  }
+
+  /// A root attribute as text: a string's value, a number printed.
+  std::string root_attribute_text(const std::string& name) const {
+    const std::string object = "attribute " + name;
+    Handle attr = open_attribute(file_.get(), object, name.c_str());
+    Handle type(check(H5Aget_type(attr.get()), object), H5Tclose);
+    require_single_element(attr.get(), object);
+    const H5T_class_t kind = H5Tget_class(type.get());
+    if (kind == H5T_STRING) return read_strings(attr.get(), object, 1)[0];
+    if (kind == H5T_INTEGER) {
+      int64_t v = 0;
+      check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), object);
+      return std::to_string(v);
+    }
+    if (kind == H5T_FLOAT) {
+      double v = 0;
+      check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v), object);
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", v);
+      return buf;
+    }
+    fail(object, "expected a string or a number, found " + type_name(type.get()));
   }
 
   /// Checks the root attributes that identify a file of `format` at schema version 1.
@@ -830,6 +884,59 @@ TruthLabels read_truth_labels(const std::string& path, const Context& ctx) {
     t.ring_style = read_integers(f, style, kDefaultChunkRows);
   }
   return t;
+}
+
+std::string read_file_format(const std::string& path) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  return f.format();
+}
+
+OutputSummary describe_detection_output(const std::string& path) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  f.check_identity("ringscan-output", "schema_version");
+  OutputSummary s;
+  s.path = path;
+  // Attributes beyond this many are not ringscan's (it writes a few dozen).
+  constexpr int64_t kMostAttributes = 4096;
+  for (const std::string& name : f.root_attribute_names(kMostAttributes)) {
+    const auto has_prefix = [&name](const char* p) { return name.rfind(p, 0) == 0; };
+    if (name == "tool_version") s.tool_version = f.root_attribute_text(name);
+    else if (name == "backend") s.backend = f.root_attribute_text(name);
+    else if (name == "input") s.input = f.root_attribute_text(name);
+    else if (has_prefix("param.")) {
+      s.parameter_names.push_back(name.substr(6));
+      s.parameter_values.push_back(f.root_attribute_text(name));
+    } else if (has_prefix("time.") || has_prefix("stat.")) {
+      const std::string text = f.root_attribute_text(name);
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0') f.fail("attribute " + name, "expected a number, found \"" + text + "\"");
+      (has_prefix("time.") ? s.timing_names : s.statistic_names).push_back(name.substr(5));
+      (has_prefix("time.") ? s.timing_seconds : s.statistic_values).push_back(v);
+    } else if (has_prefix("note.")) {
+      s.notes.push_back(f.root_attribute_text(name));
+    }
+  }
+  const Column ring = f.column("/accounts/ring", Numeric::Integer, 1, true);
+  const std::vector<int64_t> labels = read_integers(f, ring, kDefaultChunkRows);
+  s.accounts = int64_t(labels.size());
+  for (const int64_t l : labels) s.accounts_in_rings += l >= 0;
+  const Column id = f.column("/rings/id", Numeric::Integer, 1, true);
+  const Column size = f.column("/rings/size", Numeric::Integer, 1, true);
+  const Column score = f.column("/rings/score", Numeric::Float, 1, true);
+  const Column shared = f.column("/rings/shared_prompt_strength", Numeric::Float, 1, true);
+  require_rows(f, size, id.rows(), id.name);
+  require_rows(f, score, id.rows(), id.name);
+  require_rows(f, shared, id.rows(), id.name);
+  s.ring_id = read_integers(f, id, kDefaultChunkRows);
+  s.ring_size = read_integers(f, size, kDefaultChunkRows);
+  allocate(s.ring_score, id.rows(), path + ": " + score.name);
+  allocate(s.ring_shared, id.rows(), path + ": " + shared.name);
+  f.read_rows(score, H5T_NATIVE_FLOAT, 0, id.rows(), s.ring_score.data());
+  f.read_rows(shared, H5T_NATIVE_FLOAT, 0, id.rows(), s.ring_shared.data());
+  return s;
 }
 
 DetectionLabels read_detection_labels(const std::string& path) {

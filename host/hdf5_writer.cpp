@@ -367,6 +367,7 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
       out.column(g, "behaviour_tightness", ring_column(r, &Ring::behaviour_tightness));
       out.column(g, "prompt_diversity", ring_column(r, &Ring::prompt_diversity));
       out.column(g, "volume", ring_column(r, &Ring::volume));
+      out.column(g, "shared_groups", ring_column(r, &Ring::shared_groups));
     }
     out.close();
   });

@@ -44,7 +44,7 @@ struct FrameHeader {
   uint64_t size;  ///< payload bytes that follow
 };
 
-enum class ErrorKind : uint32_t { Invalid = 0, Budget = 1, Internal = 2 };
+enum class ErrorKind : uint32_t { Invalid = 0, Budget = 1, Internal = 2, OutOfMemory = 3 };
 
 /// The child closed its end: it exited or died (the parent then reads its status).
 struct ChildEnded {};
@@ -119,8 +119,11 @@ void limit_address_space(int64_t budget) {
   } catch (const InvalidInput& e) {
     kind = ErrorKind::Invalid;
     message = e.what();
+  } catch (const OutOfMemory& e) {
+    kind = ErrorKind::OutOfMemory;
+    message = e.what();
   } catch (const std::bad_alloc&) {
-    kind = ErrorKind::Budget;
+    kind = ErrorKind::OutOfMemory;
     message = path + ": out of memory while reading (the reader may map the memory budget "
                      "plus 1 GiB)";
   } catch (const std::exception& e) {
@@ -137,6 +140,7 @@ void limit_address_space(int64_t budget) {
 [[noreturn]] void rethrow(ErrorKind kind, const std::string& message) {
   if (kind == ErrorKind::Budget) throw BudgetExceeded(message);
   if (kind == ErrorKind::Invalid) throw InvalidInput(message);
+  if (kind == ErrorKind::OutOfMemory) throw OutOfMemory(message);
   throw InternalError(message);
 }
 
@@ -553,7 +557,7 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
           try {
             out.embeddings.reserve(size_t(values));
           } catch (const std::bad_alloc&) {
-            throw BudgetExceeded(path + ": out of memory allocating the embeddings");
+            throw OutOfMemory(path + ": out of memory allocating the embeddings");
           }
           growth.emplace(out.embeddings, kMappedAhead);
           embedding_dim = out.dim = dim;
@@ -605,6 +609,22 @@ DetectionLabels read_detection_labels_isolated(const std::string& path, const Co
   return run_reader<DetectionLabels>(
       path, ctx, limits, [&](const Context&) { return read_detection_labels(path); },
       [](auto& a, auto& l) { a(l.account_ids, l.cluster, l.ring); });
+}
+
+OutputSummary describe_detection_output_isolated(const std::string& path, const Context& ctx,
+                                                 const IsolationLimits& limits) {
+  return run_reader<OutputSummary>(
+      path, ctx, limits, [&](const Context&) { return describe_detection_output(path); },
+      [](auto& a, auto& s) {
+        a(s.path, s.tool_version, s.backend, s.input, s.accounts, s.accounts_in_rings, s.parameter_names,
+          s.parameter_values, s.timing_names, s.timing_seconds, s.statistic_names, s.statistic_values, s.notes,
+          s.ring_id, s.ring_size, s.ring_score, s.ring_shared);
+      });
+}
+
+std::string read_file_format_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits) {
+  return run_reader<std::string>(
+      path, ctx, limits, [&](const Context&) { return read_file_format(path); }, [](auto& a, auto& s) { a(s); });
 }
 
 }  // namespace ringscan

@@ -20,7 +20,9 @@ std::string text(T v) {
   return s.str();
 }
 
-void validate(const DetectOptions& o) {
+}  // namespace
+
+void validate_detect_options(const DetectOptions& o) {
   RINGSCAN_EXPECTS(o.duplicate_similarity > 0 && o.duplicate_similarity <= 1,
                    "--duplicate-similarity must be in (0, 1]");
   RINGSCAN_EXPECTS(o.duplicate_neighbours >= 1 && o.duplicate_neighbours <= 2048,
@@ -41,8 +43,6 @@ void validate(const DetectOptions& o) {
   RINGSCAN_EXPECTS(o.ring_threshold >= 0 && o.ring_threshold <= 1, "--ring-threshold must be in [0, 1]");
   RINGSCAN_EXPECTS(o.report_examples >= 0, "--report-examples must be >= 0");
 }
-
-}  // namespace
 
 std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const {
   return {{"device", device_name(device)},
@@ -65,7 +65,7 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
 // The estimate follows the stages' peaks: the process itself, the arrays held through the
 // whole pipeline (the embeddings, normalised in place, and per-request bookkeeping), plus
 // the larger of the request index's and the account stages' working sets. The constants
-// were fitted to the peak RSS of `ringscan detect --threads 2` on generated files (README).
+// were fitted to the peak RSS of `ringscan detect --threads 2` on generated files (docs/reliability.md).
 namespace {
 constexpr int64_t kProcessBytes = int64_t{32} << 20;  ///< code, libraries, stacks, BLAS buffers
 constexpr int64_t kRequestBookkeeping = 96;  ///< per request: ids, times, order, groups, pairs
@@ -118,7 +118,7 @@ auto run_stage(const char* label, Run&& run) {
   try {
     return run();
   } catch (const std::bad_alloc&) {
-    throw InternalError(std::string(label) +
+    throw OutOfMemory(std::string(label) +
                         ": out of memory (std::bad_alloc); lower --memory-budget to be refused "
                         "up front, or split the input");
   }
@@ -127,7 +127,7 @@ auto run_stage(const char* label, Run&& run) {
 template <class MakeOrder>
 DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                              const Context& ctx, MakeOrder&& make_order) {
-  validate(options);
+  validate_detect_options(options);
   auto backend = make_backend(options.device);
   DetectionResult result;
   result.backend = backend->name();
@@ -205,7 +205,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
   for (auto& figure : backend->statistics()) result.statistics.push_back(std::move(figure));
-  // What the evidence was measured against in this input (docs/evidence.md).
+  // What the evidence was measured against in this input (docs/method.md).
   result.statistics.emplace_back("edge_threshold_nats", double(calibration.edge_threshold));
   result.statistics.emplace_back("index_penalty_nats", double(calibration.index_penalty));
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));

@@ -111,6 +111,7 @@ std::vector<Ring> rings_from_tallies(const CanonicalRequests& req, const PromptG
       if (groups.idf[x.second] != groups.idf[y.second]) return groups.idf[x.second] > groups.idf[y.second];
       return x.second < y.second;
     });
+    ring.shared_groups = int64_t(top.size());
     if (int64_t(top.size()) > options.report_examples) top.resize(options.report_examples);
     for (const auto& [count, grp] : top) {
       SharedPromptExample ex;

@@ -1,4 +1,4 @@
-// The evidence calibration: nulls estimated from the input itself (docs/evidence.md).
+// The evidence calibration: nulls estimated from the input itself (docs/method.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>

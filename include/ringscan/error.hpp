@@ -29,6 +29,13 @@ class InternalError : public Error {
   using Error::Error;
 };
 
+/// A failed allocation (exit code 1, whether in this process or in the reader's child): the
+/// machine ran short, which the job's declared sizes did not predict.
+class OutOfMemory : public InternalError {
+ public:
+  using InternalError::InternalError;
+};
+
 /// A failed CUDA or cuBLAS call (file, line and call in the message). A sticky error (an
 /// illegal address) leaves the device unusable: nothing after it can be trusted.
 class DeviceError : public InternalError {

@@ -24,7 +24,7 @@ struct NullSample {
   static NullSample of(std::vector<float> values);
 };
 
-/// What the evidence of a pair of accounts is measured against (docs/evidence.md).
+/// What the evidence of a pair of accounts is measured against (docs/method.md).
 struct EvidenceCalibration {
   int64_t num_accounts = 0, feature_dim = 0;
   // Shared prompts: the chance that an independent account shares a group.

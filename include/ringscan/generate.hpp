@@ -58,6 +58,9 @@ enum class RingStyle : int64_t {
 /// "templates", "pool", "split", "paraphrased", or "other".
 const char* ring_style_name(int64_t style);
 
+/// Checks every option's range (InvalidInput naming the option).
+void validate_generate_options(const GenerateOptions& options);
+
 /// Writes a synthetic input file (with /accounts/label) atomically to `path`.
 /// Memory stays bounded: requests are produced and written in chunks.
 GenerateSummary generate_dataset(const std::string& path, const GenerateOptions& options,

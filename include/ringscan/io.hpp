@@ -79,6 +79,25 @@ struct DetectionLabels {
 };
 DetectionLabels read_detection_labels(const std::string& path);
 
+/// What a detection output holds (`ringscan info`): provenance, parameters, timings, notes
+/// and the rings table, ranked as written.
+struct OutputSummary {
+  std::string path, tool_version, backend, input;
+  int64_t accounts = 0, accounts_in_rings = 0;
+  std::vector<std::string> parameter_names, parameter_values;
+  std::vector<std::string> timing_names;
+  std::vector<double> timing_seconds;
+  std::vector<std::string> statistic_names;
+  std::vector<double> statistic_values;
+  std::vector<std::string> notes;
+  std::vector<int64_t> ring_id, ring_size;
+  std::vector<float> ring_score, ring_shared;
+};
+OutputSummary describe_detection_output(const std::string& path);
+
+/// The "format" attribute of a ringscan file: "ringscan" (input) or "ringscan-output".
+std::string read_file_format(const std::string& path);
+
 /// Ground truth: account ids and /accounts/label of an input file; throws if absent.
 struct TruthLabels {
   std::vector<int64_t> account_ids;
@@ -128,5 +147,9 @@ TruthLabels read_truth_labels_isolated(const std::string& path, const Context& c
 /// read_detection_labels in a child process (see load_dataset_isolated).
 DetectionLabels read_detection_labels_isolated(const std::string& path, const Context& ctx,
                                                const IsolationLimits& limits = {});
+OutputSummary describe_detection_output_isolated(const std::string& path, const Context& ctx,
+                                                 const IsolationLimits& limits = {});
+std::string read_file_format_isolated(const std::string& path, const Context& ctx,
+                                      const IsolationLimits& limits = {});
 
 }  // namespace ringscan

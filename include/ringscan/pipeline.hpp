@@ -40,7 +40,7 @@ struct DetectOptions {
 
 /// Peak memory of a whole `detect` job (load and every stage, CPU backend), in bytes, from
 /// the declared shapes alone; saturates at INT64_MAX. Calibrated against the peak RSS of
-/// `ringscan detect` (README, "Resource bounds"). When accounts are derived (A unknown up
+/// `ringscan detect` (docs/reliability.md). When accounts are derived (A unknown up
 /// front) the account terms are left out: the loader checks them once A is known.
 int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& options);
 
@@ -48,6 +48,10 @@ int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& 
 /// whose estimate exceeds ctx.memory_budget; does nothing without a budget.
 void require_detection_memory(const InputShape& shape, const DetectOptions& options,
                               const Context& ctx);
+
+/// Checks every option's range (InvalidInput naming the option); detect_rings does too, but
+/// a command line checks before it reads anything.
+void validate_detect_options(const DetectOptions& options);
 
 /// Runs every stage on `data` and returns labels in the input's account order.
 /// Deterministic for any thread count and any order of requests or accounts in the input.

@@ -28,7 +28,8 @@ struct Ring {
   float volume = 0;                ///< requests sent by the ring (count)
   float internal_edge_weight = 0;  ///< mean edge evidence inside the ring (nats)
   std::vector<int64_t> members;    ///< account ids, ascending
-  std::vector<SharedPromptExample> examples;  ///< strongest shared prompt groups
+  int64_t shared_groups = 0;       ///< rare prompt groups two or more members sent
+  std::vector<SharedPromptExample> examples;  ///< strongest shared prompt groups (at most --report-examples)
 };
 
 /// Labels in the input's account order plus the ranked rings.
