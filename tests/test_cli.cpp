@@ -5,10 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -132,4 +136,147 @@ TEST_F(Cli, DetectNamesTheEvidenceAnInputLacksAndStillReportsItsRings) {
   const std::string report = slurp(path("required.json"));
   EXPECT_NE(report.find("\"notes\""), std::string::npos);
   EXPECT_NE(report.find("timing evidence off"), std::string::npos);
+}
+
+namespace {
+
+bool file_exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
+
+/// Lines of text (a final line without a newline counts).
+int line_count(const std::string& text) {
+  int n = 0;
+  for (char c : text) n += c == '\n';
+  return n + (!text.empty() && text.back() != '\n');
+}
+
+}  // namespace
+
+TEST_F(Cli, NoOutputMayReplaceAnInputOfItsCommandEvenThroughLinks) {
+  ASSERT_EQ(run("detect -q " + path("in.h5") + " -o " + path("clobber.out.h5")).code, 0);
+  std::remove(path("in.link.h5").c_str());
+  std::remove(path("in.hard.h5").c_str());
+  ASSERT_EQ(symlink(path("in.h5").c_str(), path("in.link.h5").c_str()), 0);
+  ASSERT_EQ(link(path("in.h5").c_str(), path("in.hard.h5").c_str()), 0);
+  const std::string input = slurp(path("in.h5")), output = slurp(path("clobber.out.h5"));
+  const std::string evaluate = "evaluate -q " + path("clobber.out.h5") + " --truth " + path("in.h5") + " --json ";
+  for (const std::string target : {"in.h5", "clobber.out.h5", "in.link.h5", "in.hard.h5"}) {
+    const CliRun r = run(evaluate + path(target));
+    EXPECT_EQ(r.code, 2) << target << ": " << r.output;
+    EXPECT_NE(r.output.find("refusing to overwrite"), std::string::npos) << r.output;
+  }
+  const std::string detect = "detect -q " + path("in.h5") + " -o ";
+  for (const std::string target : {"in.link.h5", "in.hard.h5"}) {
+    const CliRun r = run(detect + path(target));
+    EXPECT_EQ(r.code, 2) << target << ": " << r.output;
+  }
+  // Two outputs of one command on one file.
+  const CliRun both = run(detect + path("clobber.out.h5") + " --report " + path("clobber.out.h5"));
+  EXPECT_EQ(both.code, 2) << both.output;
+  EXPECT_EQ(slurp(path("in.h5")), input);
+  EXPECT_EQ(slurp(path("clobber.out.h5")), output);
+}
+
+TEST_F(Cli, ThreadCountsAboveTheCoresAreCappedWithAWarning) {
+  const CliRun d = run("detect -q " + path("in.h5") + " -o " + path("threads.h5") + " --threads 100000");
+  EXPECT_EQ(d.code, 0) << d.output;
+  EXPECT_NE(d.output.find("--threads 100000 is more than the"), std::string::npos) << d.output;
+  const CliRun g = run("generate -q -o " + path("threads.in.h5") + " --accounts 200 --dim 8 --threads 100000");
+  EXPECT_EQ(g.code, 0) << g.output;
+}
+
+TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
+  {
+    std::ofstream bad(path("unreadable.h5"));
+    bad << "not an hdf5 file\n";
+  }
+  // The input is not HDF5: an error about the option, not about the file, shows the option
+  // was checked first.
+  const std::string detect = "detect " + path("unreadable.h5") + " -o " + path("never.h5") + " ";
+  const std::string generate = "generate -o " + path("never.h5") + " ";
+  const std::vector<std::string> cases = {
+      detect + "--duplicate-similarity nan", detect + "--duplicate-similarity 0",
+      detect + "--duplicate-similarity 1.5", detect + "--duplicate-neighbours 0",
+      detect + "--time-window -5", detect + "--min-ring-size 0", detect + "--false-edges 0",
+      detect + "--ring-threshold 2", detect + "--report-examples -1", detect + "--reduced-dim 4",
+      detect + "--max-prompt-share 0", detect + "--min-core-degree 0", detect + "--account-neighbours -1",
+      detect + "--exact-request-limit -1", detect + "--exact-account-limit -1", detect + "--read-timeout -1",
+      detect + "--memory-budget 12Q", detect + "--device-memory-budget lots", detect + "--device gpu",
+      detect + "--threads -1", detect + "--threads many", detect + "--no-such-flag", detect + "--time-window",
+      "detect", "detect " + path("unreadable.h5"), "detect " + path("no-such-file.h5") + " -o " + path("never.h5"),
+      generate + "--accounts 0", generate + "--dim 1", generate + "--ring-fraction 2", generate + "--days 0",
+      generate + "--ring-cover 0.95", generate + "--noise-features 5 --no-features", "generate",
+      "evaluate " + path("unreadable.h5"), "evaluate " + path("unreadable.h5") + " --truth " + path("in.h5") +
+          " --memory-budget -3",
+      "info", "info " + path("unreadable.h5") + " --bogus", "frobnicate", "detect-rings " + path("in.h5")};
+  for (const std::string& args : cases) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.output;
+    EXPECT_EQ(line_count(r.output), 1) << args << ": " << r.output;
+    EXPECT_EQ(r.output.rfind("ringscan: error: ", 0), 0u) << args << ": " << r.output;
+    EXPECT_EQ(r.output.find("not an HDF5 file"), std::string::npos) << args << ": " << r.output;
+    EXPECT_FALSE(file_exists(path("never.h5"))) << args;
+  }
+  EXPECT_NE(run("frobnicate").output.find("unknown command 'frobnicate'"), std::string::npos);
+}
+
+TEST_F(Cli, TheRingsTableCountsTheGroupsSharedNotTheExamplesShown) {
+  const CliRun d = run("detect -q " + path("in.h5") + " -o " + path("groups.h5") + " --report " +
+                       path("groups.json") + " --report-examples 1");
+  ASSERT_EQ(d.code, 0) << d.output;
+  const auto report = nlohmann::json::parse(slurp(path("groups.json")));
+  ASSERT_FALSE(report["rings"].empty());
+  const int64_t shared = report["rings"][0]["evidence"]["shared_prompt_groups"];
+  EXPECT_GE(shared, 1);
+  EXPECT_EQ(report["rings"][0]["evidence"]["shared_prompt_examples"].size(), 1u);
+  const std::string expected =
+      "evidence: " + std::to_string(shared) + " shared prompt group" + (shared == 1 ? "" : "s") + " (1 shown";
+  EXPECT_NE(d.output.find(expected), std::string::npos) << d.output;
+}
+
+TEST_F(Cli, ReportFloatsArePrintedAtTheirOwnPrecision) {
+  ASSERT_EQ(run("detect -q " + path("in.h5") + " -o " + path("floats.h5") + " --report " + path("floats.json")).code,
+            0);
+  const auto report = nlohmann::json::parse(slurp(path("floats.json")));
+  ASSERT_FALSE(report["rings"].empty());
+  int checked = 0;
+  for (const auto& ring : report["rings"]) {
+    for (const auto& value : {ring["score"], ring["evidence"]["shared_prompt_strength"], ring["evidence"]["synchrony"]}) {
+      const std::string text = value.dump();
+      // float32 needs at most 9 significant digits; a float widened to double prints 16-17.
+      int digits = 0;
+      for (char c : text) digits += std::isdigit(static_cast<unsigned char>(c)) != 0;
+      EXPECT_LE(digits, 10) << text;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST_F(Cli, InfoDescribesADetectOutput) {
+  ASSERT_EQ(run("detect -q " + path("in.h5") + " -o " + path("described.h5")).code, 0);
+  const CliRun r = run("info " + path("described.h5"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* text : {"valid ringscan detection output", "backend", "rings", "false_edges_per_million",
+                           "time (s)"})
+    EXPECT_NE(r.output.find(text), std::string::npos) << text << ": " << r.output;
+  const CliRun j = run("info -q --json " + path("described.h5"));
+  ASSERT_EQ(j.code, 0) << j.output;
+  const auto info = nlohmann::json::parse(j.output);
+  EXPECT_EQ(info["kind"], "detection output");
+  EXPECT_EQ(info["rings"], info["ring_table"].size());
+  EXPECT_GT(info["rings"].get<int64_t>(), 0);
+}
+
+TEST_F(Cli, GenerateCountsItsNounsAndTimesItsWholeRun) {
+  const auto started = std::chrono::steady_clock::now();
+  const CliRun g = run("generate -o " + path("timed.h5") + " --accounts 3000 --dim 384 --seed 5");
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_EQ(g.code, 0) << g.output;
+  EXPECT_EQ(g.output.find("1 crowds"), std::string::npos) << g.output;
+  EXPECT_EQ(g.output.find("1 rings"), std::string::npos) << g.output;
+  const auto at = g.output.find("[generate] done in ");
+  ASSERT_NE(at, std::string::npos) << g.output;
+  const double reported = std::stod(g.output.substr(at + std::string("[generate] done in ").size()));
+  // The stage is most of the process's life (the rest is start-up and the final rename).
+  EXPECT_GT(reported, 0.3 * wall) << g.output << " (wall " << wall << " s)";
 }

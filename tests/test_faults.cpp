@@ -76,11 +76,13 @@ struct Child {
   std::string output;  ///< stdout and stderr
 };
 
-/// Runs the ringscan CLI with `args` (and RINGSCAN_TEST_FAULT=fault when not empty); when
-/// kill_after is positive, SIGKILLs it after that long if it is still running.
+/// Runs the ringscan CLI built with the fault hook (or `program`) with `args` (and
+/// RINGSCAN_TEST_FAULT=fault when not empty); when kill_after is positive, SIGKILLs it after
+/// that long if it is still running.
 Child run_cli(const std::vector<std::string>& args, const std::string& log,
               const std::string& fault = "",
-              std::chrono::microseconds kill_after = std::chrono::microseconds(0)) {
+              std::chrono::microseconds kill_after = std::chrono::microseconds(0),
+              const char* program = RINGSCAN_CLI_WITH_TEST_FAULTS) {
   // Everything the child needs is built before fork(): between fork and exec only
   // async-signal-safe calls (no malloc while other threads may hold its locks).
   std::vector<std::string> env;
@@ -90,7 +92,7 @@ Child run_cli(const std::vector<std::string>& args, const std::string& log,
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  argv.push_back(const_cast<char*>(RINGSCAN_CLI));
+  argv.push_back(const_cast<char*>(program));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const pid_t pid = fork();
@@ -100,7 +102,7 @@ Child run_cli(const std::vector<std::string>& args, const std::string& log,
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    execve(RINGSCAN_CLI, argv.data(), envp.data());
+    execve(program, argv.data(), envp.data());
     _exit(127);
   }
   Child c;
@@ -410,7 +412,7 @@ TEST_F(Faults, CliFailuresExitNonZeroAndLeaveThePreviousResultByteIdentical) {
   const Case cases[] = {
       {"write:1", 1, "No space left on device"},   // first attribute of the output
       {"write:30", 1, "No space left on device"},  // mid-way through the output
-      {"alloc:1", 2, "out of memory"},              // the loader's, in the reader process: budget-bound
+      {"alloc:1", 1, "out of memory"},              // the loader's, in the reader process
       {"alloc:3", 1, "out of memory"},              // a stage's
       {"parallel:1", 1, "injected fault in a parallel region"},
       {"parallel:9", 1, "injected fault in a parallel region"},
@@ -430,6 +432,17 @@ TEST_F(Faults, CliFailuresExitNonZeroAndLeaveThePreviousResultByteIdentical) {
   }
   // A bad specification is invalid usage.
   EXPECT_EQ(run_cli(detect, log, "disk:1").code, 2);
+}
+
+TEST_F(Faults, TheInstalledCommandIgnoresTheFaultHookInItsEnvironment) {
+  const std::string in = input("in.h5", 22, 120, 8);
+  const std::string out = path("hookless.h5"), log = path("log");
+  const std::vector<std::string> detect = {"detect", "-q", in, "-o", out, "--threads", "2"};
+  // The test build's command obeys the hook; the installed one runs as if it were unset.
+  EXPECT_EQ(run_cli(detect, log, "write:1").code, 1) << slurp(log);
+  const Child r = run_cli(detect, log, "write:1", std::chrono::microseconds(0), RINGSCAN_CLI);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(access(out.c_str(), F_OK), 0);
 }
 
 TEST_F(Faults, KilledAtAnyMomentTheOutputsAreThePreviousOrTheNewCompleteResult) {

@@ -4,6 +4,7 @@
 // over its memory budget; 1 any other failure. Every error is one line on stderr,
 // "ringscan: error: <message>". Results go to stdout, progress and logs to stderr, so that
 // `ringscan evaluate ... > metrics.json` stays clean.
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -86,16 +88,53 @@ CLI::Validator number_check(bool allow_zero) {
       allow_zero ? ">=0" : ">0");
 }
 
+// Option groups of --help, in the order they are shown.
+constexpr const char* kInput = "Input";
+constexpr const char* kEvidence = "Evidence";
+constexpr const char* kClustering = "Clustering";
+constexpr const char* kOutput = "Output";
+constexpr const char* kResources = "Resources";
+
 void add_common_options(CLI::App* sub, CommonArgs& args) {
-  sub->add_option("--threads", args.threads, "CPU threads (0: all)")
+  sub->add_option("--threads", args.threads, "CPU threads (0: all cores; more than the cores: capped)")
       ->check(number_check(true))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kResources);
   sub->add_option("--memory-budget", args.memory_budget,
-                  "Upper bound on the memory the job may hold, e.g. 512M, 8G, 1.5GiB")
+                  "Memory the job may hold, e.g. 512M, 8G, 1.5GiB (default: 80% of RAM)")
       ->type_name("SIZE")
-      ->default_str(ringscan::format_size(Context::default_memory_budget()) +
-                    " (80% of RAM)");
-  sub->add_flag("-q,--quiet", args.quiet, "No progress output on stderr");
+      ->default_str(ringscan::format_size(Context::default_memory_budget()))
+      ->group(kResources);
+  sub->add_flag("-q,--quiet", args.quiet, "No progress output on stderr")->group(kOutput);
+}
+
+/// Puts the named options of `sub` under `group` in --help.
+void group_options(CLI::App* sub, const char* group, std::initializer_list<const char*> names) {
+  for (const char* name : names) sub->get_option(name)->group(group);
+}
+
+/// "1 ring", "2 rings".
+std::string count_of(int64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+/// The cores this process may run on.
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+/// More threads than cores only slow a job down (and tens of thousands exhaust the stacks'
+/// address space): capped, with a word.
+void cap_threads(CommonArgs& args) {
+  const int cores = usable_cores();
+  if (args.threads > cores) {
+    spdlog::warn("--threads {} is more than the {} cores this process may use; using {}", args.threads, cores,
+                 cores);
+    args.threads = cores;
+  }
 }
 
 // How the subcommands that read files treat them: untrusted, parsed in a child process.
@@ -130,13 +169,15 @@ struct ReadArgs {
 
 void add_read_options(CLI::App* sub, ReadArgs& args) {
   sub->add_flag("--no-isolation", args.no_isolation,
-                "Parse input files in this process instead of a child process (faster to "
-                "start; a file that crashes the HDF5 library then crashes ringscan)");
+                "Parse input files in this process, not in a child process (a file that "
+                "crashes HDF5 then crashes ringscan)")
+      ->group(kInput);
   sub->add_option("--read-timeout", args.timeout_seconds,
                   "Seconds allowed for reading an input file (0: 60 s + 1 s per 20 MB)")
       ->type_name("SECONDS")
       ->check(number_check(true))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kInput);
 }
 
 Context make_context(const CommonArgs& args, Progress& progress) {
@@ -165,10 +206,36 @@ void require_writable(const std::string& path, const std::string& what) {
                    "cannot write " + what + " '" + path + "': it is a directory");
 }
 
-// True when both paths name the same existing file (a result must never replace its input).
+// True when both paths name the same file: an existing one (through symlinks and hard
+// links), or the same place for one not yet written.
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;
-  return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec);
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+  std::error_code ea, eb;
+  const fs::path pa = fs::weakly_canonical(fs::absolute(a, ea), ea);
+  const fs::path pb = fs::weakly_canonical(fs::absolute(b, eb), eb);
+  return !ea && !eb && pa == pb;
+}
+
+/// An output path of a command (what it is, e.g. "--json", and the path; empty: none).
+struct OutputPath {
+  std::string what, path;
+};
+
+// Refuses, before anything is read or written, a command one of whose outputs would replace
+// one of its inputs or another of its outputs: a result must never clobber its own input.
+void refuse_overwriting(const std::vector<OutputPath>& outputs, const std::vector<std::string>& inputs) {
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const OutputPath& o = outputs[i];
+    if (o.path.empty()) continue;
+    for (const std::string& in : inputs)
+      RINGSCAN_EXPECTS(!same_file(o.path, in), o.what + " '" + o.path + "' is the input file '" + in +
+                                                   "'; refusing to overwrite it");
+    for (std::size_t j = 0; j < i; ++j)
+      RINGSCAN_EXPECTS(outputs[j].path.empty() || !same_file(o.path, outputs[j].path),
+                       o.what + " '" + o.path + "' is also the " + outputs[j].what + " '" + outputs[j].path +
+                           "'; give each output its own path");
+  }
 }
 
 /// Why a device, or a driver, is there but the CUDA backend cannot use it; empty otherwise.
@@ -266,10 +333,18 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
       ->check(number_check(true))
       ->default_str("0-0.35 per ring");
   add_common_options(sub, a.common);
+  group_options(sub, kOutput, {"--output", "--float16", "--no-shuffle"});
+  group_options(sub, "Population", {"--accounts", "--dim", "--seed", "--requests-per-account", "--ring-fraction",
+                                    "--lookalike-fraction", "--viral-prompts", "--days"});
+  group_options(sub, "Regimes (each takes away or blurs one kind of evidence)",
+                {"--ring-population-behaviour", "--noise-features", "--no-features", "--no-times", "--ring-sessions",
+                 "--light-rings", "--ring-cover"});
   return sub;
 }
 
 int run_generate(GenerateArgs& a) {
+  ringscan::validate_generate_options(a.options);
+  cap_threads(a.common);
   require_writable(a.output, "output");
   a.options.shuffle = !a.no_shuffle;
   Progress progress = Progress::for_stderr(a.common.quiet);
@@ -277,10 +352,10 @@ int run_generate(GenerateArgs& a) {
   const ringscan::GenerateSummary s = ringscan::generate_dataset(a.output, a.options, ctx);
   progress.finish();
   std::cout << fmt::format(
-      "wrote {}: {} accounts, {} requests, {} rings ({} accounts), {} teams, {} crowds, "
-      "{} viral prompts ({} accounts)\n",
-      a.output, s.accounts, s.requests, s.rings, s.ring_accounts, s.teams, s.crowds,
-      s.viral_prompts, s.viral_accounts);
+      "wrote {}: {}, {}, {} ({}), {}, {}, {} ({})\n", a.output, count_of(s.accounts, "account"),
+      count_of(s.requests, "request"), count_of(s.rings, "ring"), count_of(s.ring_accounts, "account"),
+      count_of(s.teams, "team"), count_of(s.crowds, "crowd"), count_of(s.viral_prompts, "viral prompt"),
+      count_of(s.viral_accounts, "account"));
   return 0;
 }
 
@@ -300,56 +375,60 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
   CLI::App* sub = app.add_subcommand("detect", "Find coordinated account rings in an input file");
   sub->option_defaults()->always_capture_default();
   auto& o = a.options;
+  // Added group by group: --help shows the groups in the order of their first option.
   sub->add_option("INPUT", a.input, "Input file (HDF5, schema ringscan v1)")
       ->required()
-      ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", a.output, "Output file to write (HDF5)")->required();
-  sub->add_option("--report", a.report, "Also write the JSON report of the rings here");
-  sub->add_option("--device", a.device, "Backend: auto (CUDA when built in and a device is present), cpu, cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  sub->add_option("--device-memory-budget", a.device_memory_budget,
-                  "Upper bound on the GPU memory the CUDA stages may hold, e.g. 40G")
-      ->type_name("SIZE")
-      ->default_str("90% of the device's free memory");
-  sub->add_option("--duplicate-similarity", o.duplicate_similarity,
-                  "Cosine at or above which two prompts are near-duplicates");
-  sub->add_option("--duplicate-neighbours", o.duplicate_neighbours, "k of the request kNN");
-  sub->add_option("--exact-request-limit", o.exact_request_limit,
-                  "Exact (flat) request index up to this many requests, IVF above");
-  sub->add_option("--reduced-dim", o.reduced_dim, "Projection width of the IVF request index");
-  sub->add_option("--max-prompt-share", o.max_prompt_share,
-                  "Prompt groups sent by more than this share of accounts are common (no evidence)");
-  sub->add_option("--time-window", o.time_window_seconds,
-                  "Requests this close in time (seconds) count as co-active")
-      ->type_name("SECONDS");
-  sub->add_option("--account-neighbours", o.account_neighbours,
-                  "k of each account kNN (content profiles; timing and behaviour profiles)");
-  sub->add_option("--exact-account-limit", o.exact_account_limit,
-                  "Exact account indices up to this many accounts, IVF above");
-  sub->add_option("--false-edges", o.false_edges_per_million,
-                  "Expected edges between independent accounts per million candidate pairs "
-                  "(sets the evidence an edge needs: ln(10^6 / this) nats)");
-  sub->add_option("--min-core-degree", o.min_core_degree,
-                  "Edges an account needs to be a cluster core");
-  sub->add_flag("--no-merge{false}", o.merge_clusters,
-                "Do not merge clusters whose members are synchronised or alike (the sub-groups of "
-                "a ring split across capabilities stay apart)");
-  sub->add_option("--min-ring-size", o.min_ring_size, "Smallest ring reported");
-  sub->add_option("--ring-threshold", o.ring_threshold,
-                  "Share of a cluster's requests in prompts its members share at or above which "
-                  "it is reported as a ring");
-  sub->add_option("--report-examples", o.report_examples,
-                  "Shared-prompt examples per ring in the report");
-  add_common_options(sub, a.common);
+      ->check(CLI::ExistingFile)
+      ->group(kInput);
   add_read_options(sub, a.read);
+  sub->add_option("--false-edges", o.false_edges_per_million,
+               "Expected edges between independent accounts per million candidate pairs "
+               "(an edge needs ln(10^6 / this) nats)")
+      ->group(kEvidence);
+  sub->add_option("--duplicate-similarity", o.duplicate_similarity, "Cosine at which two prompts are near-duplicates")
+      ->group(kEvidence);
+  sub->add_option("--duplicate-neighbours", o.duplicate_neighbours, "k of the request kNN")->group(kEvidence);
+  sub->add_option("--max-prompt-share", o.max_prompt_share,
+               "Prompt groups sent by more than this share of accounts are no evidence")
+      ->group(kEvidence);
+  sub->add_option("--time-window", o.time_window_seconds, "Co-activity window of the timing profiles (seconds)")
+      ->type_name("SECONDS")
+      ->group(kEvidence);
+  sub->add_option("--account-neighbours", o.account_neighbours, "k of each account kNN")->group(kEvidence);
+  sub->add_option("--min-core-degree", o.min_core_degree, "Edges an account needs to be a cluster core")
+      ->group(kClustering);
+  sub->add_flag("--no-merge{false}", o.merge_clusters, "Do not merge clusters that carry evidence together")
+      ->group(kClustering);
+  sub->add_option("--min-ring-size", o.min_ring_size, "Smallest ring reported")->group(kClustering);
+  sub->add_option("--ring-threshold", o.ring_threshold,
+               "Lower bound of the members' shared-prompt share that makes a cluster a ring")
+      ->group(kClustering);
+  sub->add_option("-o,--output", a.output, "Output file to write (HDF5)")->required()->group(kOutput);
+  sub->add_option("--report", a.report, "Also write the JSON report of the rings here")->group(kOutput);
+  sub->add_option("--report-examples", o.report_examples, "Shared-prompt examples per ring in the report")
+      ->group(kOutput);
+  sub->add_option("--device", a.device, "Backend: auto (CUDA when built in and a device is present), cpu, cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->group(kResources);
+  sub->add_option("--device-memory-budget", a.device_memory_budget, "GPU memory the CUDA stages may hold, e.g. 40G")
+      ->type_name("SIZE")
+      ->default_str("90% of free")
+      ->group(kResources);
+  sub->add_option("--exact-request-limit", o.exact_request_limit, "Exact request index up to this many, IVF above")
+      ->group(kResources);
+  sub->add_option("--reduced-dim", o.reduced_dim, "Projection width of the IVF request index")->group(kResources);
+  sub->add_option("--exact-account-limit", o.exact_account_limit, "Exact account indices up to this many, IVF above")
+      ->group(kResources);
+  add_common_options(sub, a.common);
   return sub;
 }
 
 void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
   int64_t ring_accounts = 0;
   for (const int64_t v : r.ring) ring_accounts += v >= 0;
-  out << fmt::format("{} rings among {} accounts ({} accounts in rings), backend {}\n",
-                     r.rings.size(), r.account_ids.size(), ring_accounts, r.backend);
+  out << fmt::format("{} among {} ({} in rings), backend {}\n", count_of(int64_t(r.rings.size()), "ring"),
+                     count_of(int64_t(r.account_ids.size()), "account"), count_of(ring_accounts, "account"),
+                     r.backend);
   if (r.rings.empty()) return;
   const std::size_t shown = std::min<std::size_t>(r.rings.size(), 10);
   out << fmt::format(
@@ -374,9 +453,10 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
     if (!g.examples.empty()) {
       const ringscan::SharedPromptExample& e = g.examples.front();
       out << fmt::format(
-          "{:>5} evidence: {} shared prompt group(s); strongest sent by {} of {} members and "
-          "{} accounts overall (idf {:.2f}), e.g. request rows",
-          "", g.examples.size(), e.accounts_in_ring, g.size, e.accounts_overall, e.idf);
+          "{:>5} evidence: {} ({} shown in the report); strongest sent by {} of {} members and "
+          "{} overall (idf {:.2f}), e.g. request rows",
+          "", count_of(g.shared_groups, "shared prompt group"), g.examples.size(), e.accounts_in_ring, g.size,
+          count_of(e.accounts_overall, "account"), e.idf);
       for (std::size_t k = 0; k < std::min<std::size_t>(e.request_rows.size(), 3); ++k)
         out << ' ' << e.request_rows[k];
       out << '\n';
@@ -386,12 +466,14 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
 }
 
 int run_detect(DetectArgs& a) {
+  // Everything the command line says is checked before any file is read: on a large input
+  // a typo would otherwise surface minutes later.
   a.options.device = ringscan::parse_device(a.device);
-  RINGSCAN_EXPECTS(!same_file(a.input, a.output),
-                   "output '" + a.output + "' is the input file; refusing to overwrite it");
-  RINGSCAN_EXPECTS(a.report.empty() || (a.report != a.output && !same_file(a.report, a.output) &&
-                                        !same_file(a.report, a.input)),
-                   "report '" + a.report + "' must differ from the input and the output");
+  ringscan::validate_detect_options(a.options);
+  if (!a.common.memory_budget.empty()) ringscan::parse_size(a.common.memory_budget);
+  if (!a.device_memory_budget.empty()) ringscan::parse_size(a.device_memory_budget);
+  cap_threads(a.common);
+  refuse_overwriting({{"output", a.output}, {"report", a.report}}, {a.input});
   require_writable(a.output, "output");
   if (!a.report.empty()) require_writable(a.report, "report");
   // The backend is checked before loading: a large input takes minutes to read.
@@ -463,6 +545,8 @@ CLI::App* add_evaluate(CLI::App& app, EvaluateArgs& a) {
   sub->add_option("--json", a.json, "Also write the metrics (JSON) to this file");
   add_common_options(sub, a.common);
   add_read_options(sub, a.read);
+  group_options(sub, kInput, {"OUTPUT", "--truth"});
+  group_options(sub, kOutput, {"--json"});
   return sub;
 }
 
@@ -506,6 +590,9 @@ std::vector<std::size_t> align_truth(const ringscan::DetectionLabels& det,
 }
 
 int run_evaluate(EvaluateArgs& a) {
+  if (!a.common.memory_budget.empty()) ringscan::parse_size(a.common.memory_budget);
+  cap_threads(a.common);
+  refuse_overwriting({{"--json", a.json}}, {a.output, a.truth});
   if (!a.json.empty()) require_writable(a.json, "metrics");
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
@@ -586,13 +673,15 @@ struct InfoArgs {
 };
 
 CLI::App* add_info(CLI::App& app, InfoArgs& a) {
-  CLI::App* sub = app.add_subcommand("info", "Validate an input file and describe it");
-  sub->add_option("FILE", a.input, "Input file (HDF5, schema ringscan v1)")
+  CLI::App* sub = app.add_subcommand("info", "Validate an input file or a detect output and describe it");
+  sub->add_option("FILE", a.input, "Input file or output of detect (HDF5)")
       ->required()
       ->check(CLI::ExistingFile);
   sub->add_flag("--json", a.json, "Print the description as JSON");
   add_common_options(sub, a.common);
   add_read_options(sub, a.read);
+  group_options(sub, kInput, {"FILE"});
+  group_options(sub, kOutput, {"--json"});
   return sub;
 }
 
@@ -670,9 +759,89 @@ void print_info(const ringscan::InputSummary& s, std::ostream& out) {
   row("memory when loaded", ringscan::format_size(s.memory_bytes));
 }
 
+nlohmann::ordered_json output_info_json(const ringscan::OutputSummary& s) {
+  nlohmann::ordered_json j;
+  j["path"] = s.path;
+  j["valid"] = true;
+  j["kind"] = "detection output";
+  j["tool_version"] = s.tool_version;
+  j["backend"] = s.backend;
+  j["input"] = s.input;
+  j["accounts"] = s.accounts;
+  j["accounts_in_rings"] = s.accounts_in_rings;
+  j["rings"] = s.ring_id.size();
+  nlohmann::ordered_json params = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < s.parameter_names.size(); ++i) params[s.parameter_names[i]] = s.parameter_values[i];
+  j["parameters"] = std::move(params);
+  nlohmann::ordered_json timings = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < s.timing_names.size(); ++i) timings[s.timing_names[i]] = s.timing_seconds[i];
+  j["stage_seconds"] = std::move(timings);
+  nlohmann::ordered_json stats = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < s.statistic_names.size(); ++i) stats[s.statistic_names[i]] = s.statistic_values[i];
+  j["statistics"] = std::move(stats);
+  j["notes"] = s.notes;
+  nlohmann::ordered_json rings = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < s.ring_id.size(); ++i)
+    rings.push_back({{"id", s.ring_id[i]}, {"size", s.ring_size[i]}, {"score", s.ring_score[i]},
+                     {"shared_prompt_strength", s.ring_shared[i]}});
+  j["ring_table"] = std::move(rings);
+  return j;
+}
+
+void print_output_info(const ringscan::OutputSummary& s, std::ostream& out) {
+  out << fmt::format("{}: valid ringscan detection output (written by ringscan {})\n", s.path, s.tool_version);
+  const auto row = [&out](const std::string& key, const std::string& value) {
+    out << fmt::format("  {:<26} {}\n", key, value);
+  };
+  row("input", s.input);
+  row("backend", s.backend);
+  row("accounts", std::to_string(s.accounts));
+  row("rings", count_of(int64_t(s.ring_id.size()), "ring") + ", " + count_of(s.accounts_in_rings, "account") +
+                   " in rings");
+  if (!s.ring_size.empty()) {
+    const auto [smallest, largest] = std::minmax_element(s.ring_size.begin(), s.ring_size.end());
+    row("ring sizes", fmt::format("{} to {} accounts", *smallest, *largest));
+  }
+  double total = 0;
+  std::string stages;
+  for (std::size_t i = 0; i < s.timing_names.size(); ++i) {
+    total += s.timing_seconds[i];
+    stages += fmt::format("{}{} {:.2f}", i ? ", " : "", s.timing_names[i], s.timing_seconds[i]);
+  }
+  row("time (s)", fmt::format("{:.2f} in all: {}", total, stages));
+  out << "parameters:\n";
+  for (std::size_t i = 0; i < s.parameter_names.size(); ++i) row(s.parameter_names[i], s.parameter_values[i]);
+  if (!s.notes.empty()) {
+    out << "notes:\n";
+    for (const auto& n : s.notes) out << "  " << n << "\n";
+  }
+  if (s.ring_id.empty()) return;
+  const std::size_t shown = std::min<std::size_t>(s.ring_id.size(), 10);
+  out << fmt::format("top {} of {} (ring, size, score, shared):\n", shown, count_of(int64_t(s.ring_id.size()), "ring"));
+  for (std::size_t i = 0; i < shown; ++i)
+    out << fmt::format("  {:>5} {:>6} {:>6.3f} {:>7.2f}\n", s.ring_id[i], s.ring_size[i], s.ring_score[i],
+                       s.ring_shared[i]);
+}
+
 int run_info(InfoArgs& a) {
+  if (!a.common.memory_budget.empty()) ringscan::parse_size(a.common.memory_budget);
+  cap_threads(a.common);
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
+  // Inputs and outputs of detect are told apart by their "format" attribute.
+  const std::string format = a.read.no_isolation ? ringscan::read_file_format(a.input)
+                                                 : ringscan::read_file_format_isolated(a.input, ctx, a.read.limits());
+  if (format == "ringscan-output") {
+    const ringscan::OutputSummary s = a.read.no_isolation
+                                          ? ringscan::describe_detection_output(a.input)
+                                          : ringscan::describe_detection_output_isolated(a.input, ctx, a.read.limits());
+    progress.finish();
+    if (a.json)
+      std::cout << output_info_json(s).dump(2) << "\n";
+    else
+      print_output_info(s, std::cout);
+    return 0;
+  }
   const ringscan::InputSummary s = a.read.summary(a.input, ctx);
   progress.finish();
   if (a.json)
@@ -706,10 +875,17 @@ int main(int argc, char** argv) {
                "accounts of an LLM API"};
   app.name("ringscan");
   // Set before the subcommands are added: they copy it.
+  // The command whose --help to point at: CLI11 reports errors from the top.
+  static std::string command = "ringscan";
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
-    return std::string("ringscan: error: ") + e.what() +
-           "\nRun with --help for more information.\n";
+    // One line, as every other error: CLI11's own messages may span several.
+    std::string what = e.what();
+    for (char& c : what)
+      if (c == '\n') c = ' ';
+    while (!what.empty() && what.back() == ' ') what.pop_back();
+    return "ringscan: error: " + what + " (" + command + " --help lists the options)\n";
   });
+  app.get_formatter()->column_width(36);
   app.set_version_flag("--version", version_text, "Print version, backends and devices");
   app.require_subcommand(1);
 
@@ -722,6 +898,21 @@ int main(int argc, char** argv) {
   CLI::App* evaluate = add_evaluate(app, evaluate_args);
   CLI::App* info = add_info(app, info_args);
 
+  // A misspelt command would otherwise read as a missing one.
+  const auto is_command = [&app](const char* name) {
+    try {
+      return app.get_subcommand(name) != nullptr;
+    } catch (const CLI::Error&) {
+      return false;
+    }
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
+    print_error((std::string("unknown command '") + argv[1] +
+                 "' (commands: generate, detect, evaluate, info; ringscan --help describes them)")
+                    .c_str());
+    return 2;
+  }
+  if (argc > 1 && argv[1][0] != '-') command = std::string("ringscan ") + argv[1];
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -734,10 +925,13 @@ int main(int argc, char** argv) {
   }
 
   try {
-    // Test hook (fault-injection tests): e.g. RINGSCAN_TEST_FAULT=write:3 fails the third
-    // write of an output with ENOSPC; see ringscan/fault_injection.hpp.
+#ifdef RINGSCAN_TEST_FAULT_HOOK
+    // Test hook, compiled into the fault tests' build of the command only: e.g.
+    // RINGSCAN_TEST_FAULT=write:3 fails the third write of an output with ENOSPC; see
+    // ringscan/fault_injection.hpp.
     if (const char* faults = std::getenv("RINGSCAN_TEST_FAULT"))
       ringscan::testing::set_fault_injection(std::string(faults));
+#endif
     if (*generate) {
       setup_logging(generate_args.common.quiet);
       return run_generate(generate_args);
