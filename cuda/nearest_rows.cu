@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cuda_check.cuh"
@@ -65,6 +67,20 @@ __global__ void select_nearest_kernel(portable::SelectionTile tile) {
   int64_t* row = reinterpret_cast<int64_t*>(shared);  // the 8-byte elements first
   float* dist = reinterpret_cast<float*>(row + tile.slots);
   portable::select_nearest_of_query(CudaBlock{}, tile, blockIdx.x, dist, row, state);
+}
+
+/// Raises, never lowers, a kernel's limit of dynamic shared memory. The attribute is per
+/// kernel and process-wide: a search with a smaller tile must not lower it beneath the launch
+/// of another search alive at the same time. Above 48 KiB (static and dynamic together) a
+/// kernel must opt in; below, the opt-in is harmless.
+void allow_dynamic_shared_memory(const void* kernel, size_t bytes) {
+  static std::mutex mutex;
+  static std::unordered_map<const void*, size_t> allowed;
+  const std::lock_guard<std::mutex> lock(mutex);
+  size_t& current = allowed[kernel];
+  if (bytes <= current) return;
+  RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  current = bytes;
 }
 
 /// out [n x d] = rows[ids[i]] for i < n: a cell's rows made contiguous for the GEMM.
@@ -191,11 +207,7 @@ class CudaSearchDevice {
   }
   void select(const portable::SelectionTile& tile, int64_t queries) {
     const size_t shared_bytes = size_t(tile.slots) * (sizeof(float) + sizeof(int64_t));
-    if (shared_bytes > shared_allowed_) {  // above 48 KiB a kernel must opt in
-      RINGSCAN_CUDA_TRY(cudaFuncSetAttribute(select_nearest_kernel,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
-      shared_allowed_ = shared_bytes;
-    }
+    allow_dynamic_shared_memory(reinterpret_cast<const void*>(select_nearest_kernel), shared_bytes);
     select_nearest_kernel<<<unsigned(queries), kSelectThreads, shared_bytes, stream_.get()>>>(tile);
     RINGSCAN_CUDA_TRY(cudaGetLastError());
   }
@@ -209,7 +221,6 @@ class CudaSearchDevice {
  private:
   Stream stream_;
   CublasHandle blas_{stream_.get()};
-  size_t shared_allowed_ = 0;
 };
 
 template <class Stored>
