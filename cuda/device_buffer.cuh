@@ -37,6 +37,11 @@ class DeviceBuffer {
   T* data() { return data_; }
   const T* data() const { return data_; }
   int64_t size() const { return size_; }
+  /// Copies `host` [n] into the first n elements (n <= size()).
+  void upload(const T* host, int64_t n) {
+    if (n > 0)
+      RINGSCAN_CUDA_TRY(cudaMemcpy(data_, host, sizeof(T) * size_t(n), cudaMemcpyHostToDevice));
+  }
   /// Copies the first n elements back into `host` [n].
   void download(T* host, int64_t n) const {
     if (n > 0)

@@ -19,9 +19,11 @@ namespace ringscan::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// Pairs per launch when the pairs live on the host: bounds the device memory of the pair
-// arrays (about 48 MiB a batch).
+// Pairs per launch when the pairs live on the host: at most this many (about 48 MiB of pair
+// arrays), fewer when the device memory budget says so, and at least kLeastBatch.
 constexpr int64_t kBatch = int64_t(1) << 20;
+constexpr int64_t kLeastBatch = 1024;
+constexpr int64_t kBytesPerPair = 8 + 8 + 4 + int64_t(sizeof(PairEvidence));
 
 __global__ void evaluate_pairs_kernel(ProfilesView view, const int64_t* first,
                                       const int64_t* second, const float* shared, int64_t n,
@@ -76,31 +78,46 @@ class DeviceProfiles {
 
 }  // namespace
 
+/// The profiles on the device and the buffers of one batch of pairs (two account ids, the
+/// shared count, the evidence), allocated once and reused by every batch.
 struct DevicePairEvaluator::Profiles {
   DeviceProfiles device;
+  int64_t batch;
+  DeviceBuffer<int64_t> first, second;
+  DeviceBuffer<float> shared;
+  DeviceBuffer<PairEvidence> pairs;
+  Profiles(const AccountProfiles& p, const EvidenceCalibration& c, int64_t batch)
+      : device(p, c), batch(batch), first(batch), second(batch), shared(batch), pairs(batch) {}
 };
 
 DevicePairEvaluator::DevicePairEvaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration,
                                          int64_t device_budget) {
-  // The profiles and one batch of pairs: two account ids, the shared count and the evidence.
-  const int64_t batch_bytes = kBatch * int64_t(8 + 8 + 4 + sizeof(PairEvidence));
-  require_device_memory(double(DeviceProfiles::bytes_for(profiles, calibration) + batch_bytes), device_budget,
-                        "pair evidence on the device");
-  profiles_.reset(new Profiles{DeviceProfiles(profiles, calibration)});
+  const int64_t batch = batch_within_budget(device_budget, double(DeviceProfiles::bytes_for(profiles, calibration)),
+                                            kBytesPerPair, kBatch, kLeastBatch, "pair evidence on the device");
+  profiles_.reset(new Profiles(profiles, calibration, batch));
 }
 
 DevicePairEvaluator::~DevicePairEvaluator() = default;
 
+int64_t DevicePairEvaluator::batch() const { return profiles_->batch; }
+
+int64_t DevicePairEvaluator::profile_bytes(const AccountProfiles& profiles, const EvidenceCalibration& calibration) {
+  return DeviceProfiles::bytes_for(profiles, calibration);
+}
+
+int64_t DevicePairEvaluator::bytes_per_pair() { return kBytesPerPair; }
+
 void DevicePairEvaluator::evaluate(const int64_t* first, const int64_t* second, const float* shared,
                                    int64_t n, PairEvidence* out) const {
-  for (int64_t start = 0; start < n; start += kBatch) {
-    const int64_t m = std::min(kBatch, n - start);
-    const DeviceBuffer<int64_t> a(first + start, m), b(second + start, m);
-    const DeviceBuffer<float> w(shared + start, m);
-    DeviceBuffer<PairEvidence> pairs(m);
-    profiles_->device.evaluate(a.data(), b.data(), w.data(), m, pairs.data());
+  Profiles& p = *profiles_;
+  for (int64_t start = 0; start < n; start += p.batch) {
+    const int64_t m = std::min(p.batch, n - start);
+    p.first.upload(first + start, m);
+    p.second.upload(second + start, m);
+    p.shared.upload(shared + start, m);
+    p.device.evaluate(p.first.data(), p.second.data(), p.shared.data(), m, p.pairs.data());
     RINGSCAN_CUDA_TRY(cudaDeviceSynchronize());
-    pairs.download(out + start, m);
+    p.pairs.download(out + start, m);
   }
 }
 

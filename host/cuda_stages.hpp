@@ -21,8 +21,8 @@ namespace ringscan::cuda {
 /// uses, against profiles and calibration copied to the device once, when the object is made.
 class DevicePairEvaluator {
  public:
-  /// Copies the profiles and calibration to the device; BudgetExceeded when they and a batch
-  /// of pairs would pass `device_budget` bytes.
+  /// Copies the profiles and calibration to the device; BudgetExceeded when they and the
+  /// smallest batch of pairs (1,024) would pass `device_budget` bytes.
   DevicePairEvaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration,
                       int64_t device_budget);
   ~DevicePairEvaluator();
@@ -32,6 +32,12 @@ class DevicePairEvaluator {
   /// groups, i < n; the pairs are copied over in batches. Synchronous.
   void evaluate(const int64_t* first, const int64_t* second, const float* shared, int64_t n,
                 PairEvidence* out) const;
+  /// Pairs per batch: up to 2^20, fewer when the budget leaves less room.
+  int64_t batch() const;
+  /// Device bytes the evaluator holds besides its batch: the profiles and the calibration.
+  static int64_t profile_bytes(const AccountProfiles& profiles, const EvidenceCalibration& calibration);
+  /// Device bytes per pair of a batch.
+  static int64_t bytes_per_pair();
 
  private:
   struct Profiles;

@@ -121,7 +121,9 @@ TEST(CudaNearestRowsTiles, CarryEachQuerysListAcrossColumnTiles) {
 INSTANTIATE_TEST_SUITE_P(Sizes, CudaNearestRows,
                          ::testing::Values(std::make_tuple(1, 4), std::make_tuple(2, 4),
                                            std::make_tuple(50, 100), std::make_tuple(600, 24),
-                                           std::make_tuple(5000, 16), std::make_tuple(300, 2048)));
+                                           std::make_tuple(5000, 16), std::make_tuple(300, 2048),
+                                           // a list of 1600: its slots pass 48 KiB of shared memory
+                                           std::make_tuple(2500, 1600)));
 
 /// Rows equal to the reference's except where distances tie; distances to fp32 GEMM rounding.
 void expect_same_neighbours(const RowNeighbours& got, const RowNeighbours& ref, const char* what) {
@@ -276,11 +278,23 @@ TEST(CudaDetection, GivesTheCpuBackendsRingsAndLabels) {
   const DetectionResult gpu = detect_rings(d, o, ctx);
   EXPECT_EQ(gpu.backend, "cuda");
   ASSERT_GT(cpu.rings.size(), 0u);
-  EXPECT_EQ(gpu.cluster, cpu.cluster);
-  EXPECT_EQ(gpu.ring, cpu.ring);
+  // The contract between the backends (docs/cuda.md): the evidence arithmetic is the CPU's
+  // bit for bit and the prompt groups are identical, but the device account index may choose
+  // other neighbours at distance ties (CudaStages), so a few candidate pairs, and through
+  // them a few labels, may differ. The rings must agree: every CPU ring found by the GPU run,
+  // an adjusted Rand index of at least 0.98 between the two, and the same quality against
+  // the planted rings.
+  const Evaluation agreement = evaluate_rings(gpu.ring, cpu.ring);
+  EXPECT_EQ(agreement.ring_recall, 1.0);
+  EXPECT_GE(agreement.adjusted_rand_index, 0.98);
+  const Evaluation cpu_quality = evaluate_rings(cpu.ring, d.labels), gpu_quality = evaluate_rings(gpu.ring, d.labels);
+  EXPECT_NEAR(gpu_quality.ring_recall, cpu_quality.ring_recall, 0.05);
+  EXPECT_NEAR(gpu_quality.account_precision, cpu_quality.account_precision, 0.01);
+  EXPECT_NEAR(gpu_quality.account_recall, cpu_quality.account_recall, 0.02);
+  // Where both runs put an account in the same ring, they give it the same score.
   ASSERT_EQ(gpu.ring_score.size(), cpu.ring_score.size());
   for (std::size_t a = 0; a < cpu.ring_score.size(); ++a)
-    EXPECT_NEAR(gpu.ring_score[a], cpu.ring_score[a], 1e-4f);
+    if (gpu.ring[a] == cpu.ring[a]) EXPECT_NEAR(gpu.ring_score[a], cpu.ring_score[a], 1e-4f) << a;
 }
 
 // Above kDeviceExactJoinRows requests the device joins over its k-means partition (and the
@@ -324,6 +338,28 @@ TEST(CudaAccountProfiles, AreTheCpuStagesOnDefaultValuesSignedZerosAndEarlyTimes
                                           make_backend(Device::Cpu)->account_profiles(one, o, ctx));
 }
 
+TEST(CudaAccountProfiles, ContentProfilesInManyBlocksAreTheCpuStages) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  const DetectOptions o;
+  // Without times: the timing profiles' buffers would not fit the small budget below.
+  GenerateOptions g;
+  g.accounts = 400;
+  g.dim = 48;
+  g.seed = 37;
+  g.times = false;
+  const CanonicalRequests req = canonical_requests(generate_in_memory(g, ctx), ctx);
+  int64_t largest = 0;
+  for (int64_t a = 0; a < req.num_accounts; ++a)
+    largest = std::max(largest, req.account_offsets[a + 1] - req.account_offsets[a]);
+  // A block of embeddings takes a quarter of the budget: room for about two of the largest
+  // accounts makes the content profiles run in many blocks.
+  const int64_t budget = 4 * 2 * largest * req.dim * int64_t(sizeof(float));
+  ASSERT_GT(req.num_requests, 8 * 2 * largest) << "the requests must take several blocks";
+  ringscan::testing::expect_same_profiles(cuda::account_profiles(req, o, budget),
+                                          make_backend(Device::Cpu)->account_profiles(req, o, ctx));
+}
+
 TEST(CudaDetection, RefusesADeviceBudgetTooSmallForOneTile) {
   SKIP_WITHOUT_CUDA_DEVICE();
   Context ctx = test_context();
@@ -350,8 +386,14 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
     second.push_back(pairs[i].second);
     shared.push_back(float(i % 7));  // exercise the shared-prompt signal too
   }
-  const auto gpu = cuda::evaluate_pairs(p, cal, first.data(), second.data(), shared.data(),
-                                        int64_t(first.size()), kDeviceBudget);
+  // A budget with room for the profiles and about two thousand pairs: the pairs go over in
+  // many batches through the same buffers.
+  const int64_t small_budget = cuda::DevicePairEvaluator::profile_bytes(p, cal) +
+                               2000 * cuda::DevicePairEvaluator::bytes_per_pair();
+  const cuda::DevicePairEvaluator evaluator(p, cal, small_budget);
+  ASSERT_LT(evaluator.batch() * 4, int64_t(first.size())) << "the pairs must take several batches";
+  std::vector<PairEvidence> gpu(first.size());
+  evaluator.evaluate(first.data(), second.data(), shared.data(), int64_t(first.size()), gpu.data());
   ASSERT_EQ(gpu.size(), first.size());
   const ProfilesView view = host_view(p, cal);
   // The same bits: no contraction in the kernels, exp and log from host/portable_math.hpp.

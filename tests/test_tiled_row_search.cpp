@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "device_budget.hpp"
 #include "device_like_buffer.hpp"
 #include "emulated_block.hpp"
 #include "evidence_math.hpp"
@@ -224,3 +225,21 @@ TEST(TiledRowSearch, RefusesABudgetTooSmallForOneTileOrForItsRows) {
 }
 
 }  // namespace
+
+TEST(DeviceBudget, ABatchShrinksToTheRoomTheBudgetLeavesAndIsRefusedBelowItsLeast) {
+  constexpr int64_t kMost = 1 << 20, kLeast = 1024, kPerItem = 40;
+  // No budget, or room to spare: the largest batch.
+  EXPECT_EQ(batch_within_budget(0, 1e9, kPerItem, kMost, kLeast, "pairs"), kMost);
+  EXPECT_EQ(batch_within_budget(int64_t(1) << 40, 1e6, kPerItem, kMost, kLeast, "pairs"), kMost);
+  // Room for 5000 items after what the stage holds: 5000 of them.
+  EXPECT_EQ(batch_within_budget(1000000 + 5000 * kPerItem, 1e6, kPerItem, kMost, kLeast, "pairs"), 5000);
+  // Exactly the least.
+  EXPECT_EQ(batch_within_budget(1000000 + kLeast * kPerItem, 1e6, kPerItem, kMost, kLeast, "pairs"), kLeast);
+  // Below it: refused, naming the stage.
+  try {
+    batch_within_budget(1000000 + 10 * kPerItem, 1e6, kPerItem, kMost, kLeast, "pair evidence on the device");
+    FAIL() << "no exception";
+  } catch (const BudgetExceeded& e) {
+    EXPECT_NE(std::string(e.what()).find("pair evidence on the device"), std::string::npos) << e.what();
+  }
+}
