@@ -19,7 +19,8 @@
 #      (target 20x);
 #   4. the large file: 1M accounts, 10M requests, D=256 stored as float16, end to end
 #      (target under 30 s);
-#   5. compute-sanitizer memcheck over the CUDA tests;
+#   5. compute-sanitizer over the CUDA tests: memcheck, then racecheck, synccheck and
+#      initcheck on the smallest sizes;
 #   6. stage benchmarks of the CUDA variants (achieved FLOP/s of the exact request join);
 #      every detect above also reports its stage seconds and its joins' achieved FLOP/s.
 # The figures and the targets' verdicts come from scripts/device_report.py.
@@ -282,14 +283,22 @@ run_large() {
   detect_and_evaluate 1m-cuda "$data/1m.h5" cuda 420 --target 30
 }
 
-# 5. memcheck over the CUDA tests (the sanitizer slows kernels down: the small sizes only).
+# 5. compute-sanitizer over the CUDA tests (it slows kernels down: the small sizes only):
+#    memcheck over the CUDA tests, then racecheck (shared-memory hazards), synccheck (barriers
+#    not reached by every thread) and initcheck (device memory read before written) over the
+#    smallest stage tests, which still launch every kernel.
 run_memcheck() {
-  if command -v compute-sanitizer >/dev/null; then
-    step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
-      build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
-  else
-    say "compute-sanitizer not found: memcheck not run"
+  if ! command -v compute-sanitizer >/dev/null; then
+    say "compute-sanitizer not found: memcheck, racecheck, synccheck and initcheck not run"
+    return
   fi
+  step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
+  local small='--gtest_filter=Sizes/CudaStages.*/1:*CudaNearestRows*/0:*CudaNearestRows*/1'
+  local tool
+  for tool in racecheck synccheck initcheck; do
+    step "$tool" 120 compute-sanitizer --tool "$tool" --error-exitcode 3 build-device/tests/ringscan_tests "$small"
+  done
 }
 
 # 6. Stage benchmarks, CUDA variants only (the exact CPU request index at these sizes would
