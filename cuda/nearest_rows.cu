@@ -33,21 +33,30 @@ constexpr int kSelectThreads = 256;
 constexpr int kRowThreads = 256;
 constexpr int64_t kUploadRows = 16384;       // rows per pinned staging chunk
 
+constexpr int kWarp = 32;
+static_assert(kRowThreads % kWarp == 0, "whole warps per block");
+
 /// Converts a chunk of fp32 rows to the stored type and records each row's squared norm
-/// (from the fp32 values, summed in row order; FAISS on the CPU sums in its own order, one
-/// reason the account index's neighbours may differ from the CPU's at near-ties).
+/// (from the fp32 values). One warp per row, its lanes on consecutive elements, so that the
+/// loads and stores coalesce; each lane sums every 32nd element and the warp adds the lanes'
+/// sums in a fixed order, so a row's norm is the same on every run (FAISS on the CPU sums in
+/// its own order, one reason the account index's neighbours may differ from the CPU's at
+/// near-ties).
 template <class Stored>
 __global__ void store_rows_kernel(const float* chunk, int64_t rows, int64_t d, Stored* out,
                                   float* norms) {
-  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
-       r += int64_t(gridDim.x) * blockDim.x) {
+  const int lane = int(threadIdx.x) % kWarp;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / kWarp);
+  // r is the same for the whole warp, so every lane takes part in the shuffles.
+  for (int64_t r = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp; r < rows; r += warps) {
     float s = 0;
-    for (int64_t i = 0; i < d; ++i) {
+    for (int64_t i = lane; i < d; i += kWarp) {
       const float v = chunk[r * d + i];
       s += v * v;
       out[r * d + i] = Stored(v);
     }
-    norms[r] = s;
+    for (int offset = kWarp / 2; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+    if (lane == 0) norms[r] = s;
   }
 }
 
@@ -149,7 +158,7 @@ void upload_rows(const float* x, int64_t n, int64_t d, Stored* stored, float* no
     std::copy_n(x + first * d, rows * d, pinned[s].data());
     RINGSCAN_CUDA_TRY(cudaMemcpyAsync(staging[s].data(), pinned[s].data(), sizeof(float) * size_t(rows * d),
                                       cudaMemcpyHostToDevice, streams[s].get()));
-    const int blocks = int(std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 4096));
+    const int blocks = int(std::min<int64_t>((rows * kWarp + kRowThreads - 1) / kRowThreads, 4096));
     store_rows_kernel<<<blocks, kRowThreads, 0, streams[s].get()>>>(staging[s].data(), rows, d,
                                                              stored + first * d, norms + first);
     RINGSCAN_CUDA_TRY(cudaGetLastError());
