@@ -29,6 +29,12 @@ if [[ $sanitize -eq 1 ]]; then
 else
   build_dir=${build_dir:-build}
   config=(-DCMAKE_BUILD_TYPE=Release)
+  # The Python module and its tests build against this build, with nanobind from PyPI.
+  if python=$(scripts/python-env.sh "$build_dir/python-env"); then
+    config+=(-DPython_EXECUTABLE="$python")
+  else
+    echo "build.sh: no Python environment for the Python module (see above); building without it" >&2
+  fi
 fi
 
 # shellcheck disable=SC2206  # word splitting of the extra arguments is intended

@@ -10,7 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev llvm  # the libFuzzer target (llvm: llvm-symbolizer for its reports)
-  python3
+  python3 python3-dev python3-venv  # the Python package (its build tools come from PyPI)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -30,4 +30,26 @@ struct Dataset {
   bool has_features() const { return feature_dim > 0; }
 };
 
+/// Arrays in memory that make a Dataset (the Python package's way in). Pointers are borrowed
+/// for the call; optional arrays are null when absent.
+struct DatasetArrays {
+  std::string source = "arrays";       ///< names the data in messages
+  int64_t num_requests = 0;            ///< R
+  const int64_t* request_account = nullptr;  ///< [R] account id of each request (required)
+  int64_t dim = 0;                     ///< D
+  const float* embeddings = nullptr;   ///< [R x D] row-major (required)
+  const int64_t* request_time = nullptr;  ///< [R] unix seconds, or null
+  int64_t num_accounts = 0;            ///< A of account_ids (0: derived from request_account)
+  const int64_t* account_ids = nullptr;   ///< [A] unique ids, or null (derived, ascending)
+  int64_t feature_dim = 0;             ///< B
+  const float* features = nullptr;     ///< [A x B] row-major in account_ids' order, or null
+  std::vector<std::string> feature_names;        ///< [B] or empty
+  std::vector<std::string> categorical_features;  ///< names of categorical columns
+};
+
+/// Copies the arrays into a Dataset with the checks the loader makes on a file (InvalidInput
+/// naming the array and the first bad element): lengths agree, embeddings and features are
+/// finite, account ids unique, every request's account among them, feature names unique.
+Dataset dataset_from_arrays(const DatasetArrays& arrays);
+
 }  // namespace ringscan

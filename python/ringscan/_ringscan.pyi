@@ -1,0 +1,29 @@
+# Types of the extension module; the package's own functions (ringscan/__init__.py) are
+# annotated in place.
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+class Error(Exception): ...
+class InvalidInputError(Error, ValueError): ...
+class MemoryBudgetError(Error, MemoryError): ...
+class OutOfMemoryError(Error, MemoryError): ...
+
+def detect(
+    account: np.ndarray,
+    embedding: np.ndarray,
+    time: Optional[np.ndarray],
+    account_ids: Optional[np.ndarray],
+    features: Optional[np.ndarray],
+    feature_names: List[str],
+    categorical_features: List[str],
+    options: Dict[str, Any],
+    threads: int,
+    memory_budget: str,
+    device_memory_budget: str,
+    progress: Optional[Callable[[str, int, int], None]],
+) -> Dict[str, Any]: ...
+def load(path: str, labels: bool, memory_budget: str) -> Dict[str, Any]: ...
+def generate(options: Dict[str, Any], path: Optional[str], threads: int) -> Optional[Dict[str, Any]]: ...
+def evaluate(ring: np.ndarray, truth: np.ndarray) -> Dict[str, Any]: ...
+def backends() -> Dict[str, Any]: ...

@@ -1,0 +1,179 @@
+"""The Python package against the command and under bad input, as a researcher meets it.
+
+Run by ctest (Python.Package) with PYTHONPATH holding the build's python/ directory and
+RINGSCAN_CLI the build's command; `pytest python/tests` after `pip install .` runs the same
+tests, the command ones only when RINGSCAN_CLI is set.
+"""
+
+import json
+import os
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import ringscan
+
+CLI = os.environ.get("RINGSCAN_CLI")
+
+
+@pytest.fixture(scope="module")
+def world():
+    return ringscan.generate(accounts=1500, dim=32, seed=5, threads=2)
+
+
+def arrays(data):
+    return dict(account=data["account"], embedding=data["embedding"], time=data["time"],
+                features=data["features"], feature_names=data["feature_names"],
+                account_ids=data["account_ids"], categorical_features=data["categorical_features"])
+
+
+def test_detect_finds_the_planted_rings_in_generated_arrays(world):
+    result = ringscan.detect(**arrays(world), threads=2)
+    assert result.backend in ("cpu", "cuda")
+    assert len(result.rings) > 0
+    assert result.account_id.shape == result.ring.shape == result.ring_score.shape
+    metrics = ringscan.evaluate(result, world["label"], account_ids=world["account_ids"])
+    assert metrics["ring_recall"] >= 0.9
+    assert metrics["account_precision"] >= 0.99
+    assert "load" not in result.stage_seconds  # no file was read
+    assert result.rings[0]["shared_prompt_groups"] >= 1
+
+
+@pytest.mark.skipif(CLI is None, reason="RINGSCAN_CLI is not set: no command to compare with")
+def test_the_same_data_through_python_and_through_a_file_gives_the_same_rings(tmp_path):
+    path = tmp_path / "in.h5"
+    assert ringscan.generate(str(path), accounts=1500, dim=32, seed=7, threads=2) is None
+    report = tmp_path / "report.json"
+    subprocess.run([CLI, "detect", "-q", str(path), "-o", str(tmp_path / "out.h5"), "--report", str(report),
+                    "--threads", "2"], check=True, capture_output=True)
+    by_command = json.loads(report.read_text())["rings"]
+    result = ringscan.detect(**arrays(ringscan.load(str(path))), threads=2)
+    assert len(result.rings) == len(by_command) > 0
+    for mine, theirs in zip(result.rings, by_command):
+        assert mine["size"] == theirs["size"]
+        assert list(mine["members"]) == theirs["members"]
+        # The report prints float32 values at their own precision: equal as float32.
+        assert np.float32(mine["score"]) == np.float32(theirs["score"])
+        assert np.float32(mine["synchrony"]) == np.float32(theirs["evidence"]["synchrony"])
+
+
+def test_embeddings_of_any_float_dtype_and_layout_give_the_same_labels(world):
+    base = ringscan.detect(world["account"], world["embedding"], time=world["time"], threads=2)
+    as_float16 = world["embedding"].astype(np.float16).astype(np.float32)
+    half = ringscan.detect(world["account"], as_float16.astype(np.float16), time=world["time"], threads=2)
+    exact_half = ringscan.detect(world["account"], as_float16, time=world["time"], threads=2)
+    assert np.array_equal(half.ring, exact_half.ring)
+    as_float64 = ringscan.detect(world["account"], world["embedding"].astype(np.float64), time=world["time"], threads=2)
+    assert np.array_equal(as_float64.ring, base.ring)
+    fortran = np.asfortranarray(world["embedding"])
+    strided = np.repeat(world["embedding"], 2, axis=1)[:, ::2]
+    assert not fortran.flags.c_contiguous and not strided.flags.c_contiguous
+    for layout in (fortran, strided):
+        assert np.array_equal(ringscan.detect(world["account"], layout, time=world["time"], threads=2).ring, base.ring)
+
+
+def test_labels_do_not_depend_on_the_order_of_the_requests(world):
+    base = ringscan.detect(world["account"], world["embedding"], time=world["time"], threads=2)
+    order = np.random.default_rng(3).permutation(world["account"].shape[0])
+    shuffled = ringscan.detect(world["account"][order], world["embedding"][order], time=world["time"][order], threads=1)
+    assert np.array_equal(base.account_id, shuffled.account_id)
+    assert np.array_equal(base.ring, shuffled.ring)
+    assert np.array_equal(base.ring_score, shuffled.ring_score)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: dict(a, embedding=a["embedding"][:, 0]), "two dimensions"),
+    (lambda a: dict(a, embedding=a["embedding"][:10]), "rows, expected"),
+    (lambda a: dict(a, time=a["time"][:-1]), "time"),
+    (lambda a: dict(a, account=a["account"].astype(np.float64)), "integers"),
+    (lambda a: dict(a, account=a["account"].reshape(-1, 1)), "one dimension"),
+    (lambda a: dict(a, embedding=np.where(np.arange(a["embedding"].shape[0])[:, None] == 7, np.nan, a["embedding"])),
+     "row 7 column 0 is not finite"),
+    (lambda a: dict(a, features=a["features"][:-1]), "features"),
+    (lambda a: dict(a, account_ids=None), "without account_ids"),
+    (lambda a: dict(a, account_ids=a["account_ids"][::-1][:-1], features=a["features"][:-1]), "not in account_ids"),
+    (lambda a: dict(a, feature_names=["x"]), "feature_names"),
+    (lambda a: dict(a, embedding=a["embedding"].astype(str)), "numbers"),
+])
+def test_bad_arrays_raise_a_clear_value_error(world, change, message):
+    with pytest.raises(ValueError, match=message) as raised:
+        ringscan.detect(**change(arrays(world)), threads=2)
+    assert isinstance(raised.value, ringscan.Error)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(duplicate_similarity=float("nan")), "--duplicate-similarity"),
+    (dict(min_ring_size=0), "--min-ring-size"),
+    (dict(false_edges=0), "--false-edges"),
+    (dict(device="gpu"), "device"),
+    (dict(no_such_option=1), "unknown option"),
+])
+def test_bad_options_raise_a_value_error_naming_the_option(world, options, message):
+    with pytest.raises(ringscan.InvalidInputError, match=message):
+        ringscan.detect(world["account"], world["embedding"], **options)
+
+
+def test_a_job_over_its_memory_budget_raises_memory_error(world):
+    with pytest.raises(MemoryError, match="memory budget") as raised:
+        ringscan.detect(world["account"], world["embedding"], memory_budget="1M")
+    assert isinstance(raised.value, ringscan.MemoryBudgetError)
+    assert isinstance(raised.value, ringscan.Error)
+
+
+def test_the_gil_is_released_while_the_library_runs():
+    data = ringscan.generate(accounts=4000, dim=64, seed=11, threads=2)
+    ticks = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks[0] += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        before = ticks[0]
+        ringscan.detect(data["account"], data["embedding"], time=data["time"], threads=1)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        counter.join()
+    # With the GIL held for the whole call, the counting thread could not run at all.
+    assert during > 1000, during
+
+
+def test_progress_reaches_a_callback_and_its_exception_comes_out(world):
+    seen = []
+    ringscan.detect(world["account"], world["embedding"], threads=2,
+                    progress=lambda stage, done, total: seen.append(stage))
+    assert "request_index" in seen or "order" in seen, seen
+
+    def failing(stage, done, total):
+        raise KeyError("stop here")
+
+    with pytest.raises(KeyError, match="stop here"):
+        ringscan.detect(world["account"], world["embedding"], threads=2, progress=failing)
+
+
+def test_ring_detector_follows_the_estimator_conventions(world):
+    detector = ringscan.RingDetector(min_ring_size=4)
+    assert detector.get_params()["min_ring_size"] == 4
+    assert detector.set_params(false_edges=5.0) is detector
+    labels = detector.fit_predict(world["account"], world["embedding"], time=world["time"])
+    assert np.array_equal(labels, detector.labels_)
+    assert detector.account_ids_.shape == labels.shape
+    assert all(ring["size"] >= 4 for ring in detector.detection_.rings)
+    with pytest.raises(ValueError):
+        detector.set_params(nonsense=1)
+
+
+def test_load_reads_what_generate_wrote(tmp_path):
+    path = tmp_path / "in.h5"
+    ringscan.generate(str(path), accounts=300, dim=16, seed=2)
+    data = ringscan.load(str(path), labels=True)
+    assert data["embedding"].shape[1] == 16
+    assert data["account_ids"].shape == data["label"].shape
+    with pytest.raises(ringscan.InvalidInputError, match="missing.h5"):
+        ringscan.load(str(tmp_path / "missing.h5"))
