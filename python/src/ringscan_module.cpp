@@ -20,7 +20,6 @@
 #include <utility>
 #include <vector>
 
-#include "ringscan/backend.hpp"
 #include "ringscan/context.hpp"
 #include "ringscan/dataset.hpp"
 #include "ringscan/error.hpp"
@@ -28,7 +27,6 @@
 #include "ringscan/generate.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/pipeline.hpp"
-#include "ringscan/sizes.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
