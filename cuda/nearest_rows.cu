@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -141,6 +142,25 @@ class CublasHandle {
   cublasHandle_t handle_ = nullptr;
 };
 
+/// dst [n] = src [n], in slices on several host threads when the copy is large: one thread
+/// fills a pinned buffer far slower than the PCIe link empties it.
+void copy_to_pinned(const float* src, int64_t n, float* dst) {
+  constexpr int64_t kSliceFloats = int64_t(1) << 20;  // 4 MiB a thread at least
+  const int64_t threads = std::min<int64_t>({n / kSliceFloats, 8, std::max(1u, std::thread::hardware_concurrency())});
+  if (threads <= 1) {
+    std::copy_n(src, n, dst);
+    return;
+  }
+  std::vector<std::thread> workers;
+  const int64_t per = (n + threads - 1) / threads;
+  for (int64_t t = 1; t < threads; ++t) {
+    const int64_t begin = std::min(n, t * per), count = std::min(n, begin + per) - begin;
+    workers.emplace_back([=] { std::copy_n(src + begin, count, dst + begin); });
+  }
+  std::copy_n(src, std::min(n, per), dst);
+  for (auto& w : workers) w.join();
+}
+
 /// Uploads x [n x d] through two pinned chunks on two streams (copy of one chunk overlaps
 /// the conversion of the other) into `stored`, with each row's squared norm in `norms`.
 template <class Stored>
@@ -155,7 +175,7 @@ void upload_rows(const float* x, int64_t n, int64_t d, Stored* stored, float* no
     const int64_t rows = std::min(chunk_rows, n - first);
     // The chunk two steps back used these buffers: wait for its conversion to finish.
     RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams[s].get()));
-    std::copy_n(x + first * d, rows * d, pinned[s].data());
+    copy_to_pinned(x + first * d, rows * d, pinned[s].data());
     RINGSCAN_CUDA_TRY(cudaMemcpyAsync(staging[s].data(), pinned[s].data(), sizeof(float) * size_t(rows * d),
                                       cudaMemcpyHostToDevice, streams[s].get()));
     const int blocks = int(std::min<int64_t>((rows * kWarp + kRowThreads - 1) / kRowThreads, 4096));
