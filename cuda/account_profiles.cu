@@ -11,6 +11,7 @@
 #include "cuda_stages.hpp"
 #include "device_budget.hpp"
 #include "device_buffer.cuh"
+#include "staging.cuh"
 #include "thrust_errors.cuh"
 #include "portable/account_profiles.hpp"
 #include "stage_variants.hpp"
@@ -42,7 +43,10 @@ std::vector<float> content_profiles(const CanonicalRequests& req, int64_t device
     offsets.assign(req.account_offsets.begin() + a0, req.account_offsets.begin() + a1 + 1);
     for (auto& o : offsets) o -= r0;
     const DeviceBuffer<int64_t> device_offsets(offsets);
-    const DeviceBuffer<float> embeddings(req.unit_embeddings.data() + r0 * D, rows * D);
+    // The block's rows through pinned chunks: a synchronous copy from pageable memory runs
+    // at a fraction of the link's speed (and these are the whole embeddings, block by block).
+    DeviceBuffer<float> embeddings(rows * D);
+    upload_through_pinned(req.unit_embeddings.data() + r0 * D, rows * D, embeddings.data());
     DeviceBuffer<float> block((a1 - a0) * D);
     run_thrust("account profiles on the device", [&] {
       portable::content_profiles(thrust::cuda::par, device_offsets.data(), embeddings.data(),

@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -22,6 +21,7 @@
 #include "device_budget.hpp"
 #include "device_buffer.cuh"
 #include "partitioned_join.hpp"
+#include "staging.cuh"
 #include "portable/nearest_selection.hpp"
 #include "tiled_row_search.hpp"
 #include "ringscan/context.hpp"
@@ -102,31 +102,6 @@ __global__ void gather_rows_kernel(const Stored* rows, int64_t d, const int64_t*
     out[t] = rows[ids[t / d] * d + t % d];
 }
 
-/// Page-locked host memory for the staging chunks (copies from it run asynchronously).
-class PinnedBuffer {
- public:
-  explicit PinnedBuffer(size_t bytes) { RINGSCAN_CUDA_TRY(cudaMallocHost(&data_, bytes)); }
-  ~PinnedBuffer() { cudaFreeHost(data_); }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  float* data() { return static_cast<float*>(data_); }
-
- private:
-  void* data_ = nullptr;
-};
-
-class Stream {
- public:
-  Stream() { RINGSCAN_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~Stream() { cudaStreamDestroy(stream_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
 class CublasHandle {
  public:
   explicit CublasHandle(cudaStream_t stream) {
@@ -141,25 +116,6 @@ class CublasHandle {
  private:
   cublasHandle_t handle_ = nullptr;
 };
-
-/// dst [n] = src [n], in slices on several host threads when the copy is large: one thread
-/// fills a pinned buffer far slower than the PCIe link empties it.
-void copy_to_pinned(const float* src, int64_t n, float* dst) {
-  constexpr int64_t kSliceFloats = int64_t(1) << 20;  // 4 MiB a thread at least
-  const int64_t threads = std::min<int64_t>({n / kSliceFloats, 8, std::max(1u, std::thread::hardware_concurrency())});
-  if (threads <= 1) {
-    std::copy_n(src, n, dst);
-    return;
-  }
-  std::vector<std::thread> workers;
-  const int64_t per = (n + threads - 1) / threads;
-  for (int64_t t = 1; t < threads; ++t) {
-    const int64_t begin = std::min(n, t * per), count = std::min(n, begin + per) - begin;
-    workers.emplace_back([=] { std::copy_n(src + begin, count, dst + begin); });
-  }
-  std::copy_n(src, std::min(n, per), dst);
-  for (auto& w : workers) w.join();
-}
 
 /// Uploads x [n x d] through two pinned chunks on two streams (copy of one chunk overlaps
 /// the conversion of the other) into `stored`, with each row's squared norm in `norms`.
