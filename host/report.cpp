@@ -7,11 +7,7 @@
 #include <nlohmann/json.hpp>
 
 namespace ringscan {
-namespace {
-
-/// A value computed in float32 (or any double a float holds exactly) as the double of the
-/// float's shortest decimal form: JSON then shows 0.94533, not 0.9453299641609192.
-double tidy(double v) {
+double json_number(double v) {
   const float f = float(v);
   if (double(f) != v) return v;
   char buf[48];
@@ -19,8 +15,6 @@ double tidy(double v) {
   *end = '\0';
   return std::strtod(buf, nullptr);
 }
-
-}  // namespace
 
 std::string report_json(const DetectionResult& result, int indent) {
   using nlohmann::json;
@@ -30,29 +24,29 @@ std::string report_json(const DetectionResult& result, int indent) {
     for (const auto& e : r.examples)
       examples.push_back({{"ring_accounts", e.accounts_in_ring},
                           {"accounts_overall", e.accounts_overall},
-                          {"idf", tidy(e.idf)},
+                          {"idf", json_number(e.idf)},
                           {"request_rows", e.request_rows}});
     rings.push_back({{"id", r.id},
                      {"cluster", r.cluster},
                      {"size", r.size},
-                     {"score", tidy(r.score)},
+                     {"score", json_number(r.score)},
                      {"evidence",
                       {{"shared_prompt_groups", r.shared_groups},
-                       {"shared_prompt_strength", tidy(r.shared_prompt_strength)},
-                       {"synchrony", tidy(r.synchrony)},
-                       {"behaviour_tightness", tidy(r.behaviour_tightness)},
-                       {"prompt_diversity", tidy(r.prompt_diversity)},
-                       {"volume", tidy(r.volume)},
-                       {"internal_edge_weight", tidy(r.internal_edge_weight)},
+                       {"shared_prompt_strength", json_number(r.shared_prompt_strength)},
+                       {"synchrony", json_number(r.synchrony)},
+                       {"behaviour_tightness", json_number(r.behaviour_tightness)},
+                       {"prompt_diversity", json_number(r.prompt_diversity)},
+                       {"volume", json_number(r.volume)},
+                       {"internal_edge_weight", json_number(r.internal_edge_weight)},
                        {"shared_prompt_examples", examples}}},
                      {"members", r.members}});
   }
   json params = json::object();
   for (const auto& [k, v] : result.parameters) params[k] = v;
   json timings = json::object();
-  for (const auto& [k, v] : result.stage_seconds) timings[k] = tidy(v);
+  for (const auto& [k, v] : result.stage_seconds) timings[k] = json_number(v);
   json stats = json::object();
-  for (const auto& [k, v] : result.statistics) stats[k] = tidy(v);
+  for (const auto& [k, v] : result.statistics) stats[k] = json_number(v);
   json doc = {{"tool", "ringscan"},
               {"tool_version", RINGSCAN_VERSION},
               {"input", result.input_path},

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -265,6 +266,11 @@ TEST_F(Cli, InfoDescribesADetectOutput) {
   EXPECT_EQ(info["kind"], "detection output");
   EXPECT_EQ(info["rings"], info["ring_table"].size());
   EXPECT_GT(info["rings"].get<int64_t>(), 0);
+  // float32 values at their own precision, as in the report.
+  const std::string score = info["ring_table"][0]["score"].dump();
+  EXPECT_LE(std::count_if(score.begin(), score.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }),
+            10)
+      << score;
 }
 
 TEST_F(Cli, GenerateCountsItsNounsAndTimesItsWholeRun) {

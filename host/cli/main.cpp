@@ -782,8 +782,8 @@ nlohmann::ordered_json output_info_json(const ringscan::OutputSummary& s) {
   j["notes"] = s.notes;
   nlohmann::ordered_json rings = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < s.ring_id.size(); ++i)
-    rings.push_back({{"id", s.ring_id[i]}, {"size", s.ring_size[i]}, {"score", s.ring_score[i]},
-                     {"shared_prompt_strength", s.ring_shared[i]}});
+    rings.push_back({{"id", s.ring_id[i]}, {"size", s.ring_size[i]}, {"score", ringscan::json_number(s.ring_score[i])},
+                     {"shared_prompt_strength", ringscan::json_number(s.ring_shared[i])}});
   j["ring_table"] = std::move(rings);
   return j;
 }
