@@ -126,15 +126,13 @@ int usable_cores() {
   return std::max(1, int(std::thread::hardware_concurrency()));
 }
 
-/// More threads than cores only slow a job down (and tens of thousands exhaust the stacks'
-/// address space): capped, with a word.
-void cap_threads(CommonArgs& args) {
+/// The threads a job runs on: more than the cores only slow it down (and tens of thousands
+/// exhaust the stacks' address space), so they are capped, with a word.
+int capped_threads(int requested) {
   const int cores = usable_cores();
-  if (args.threads > cores) {
-    spdlog::warn("--threads {} is more than the {} cores this process may use; using {}", args.threads, cores,
-                 cores);
-    args.threads = cores;
-  }
+  if (requested <= cores) return requested;
+  spdlog::warn("--threads {} is more than the {} cores this process may use; using {}", requested, cores, cores);
+  return cores;
 }
 
 // How the subcommands that read files treat them: untrusted, parsed in a child process.
@@ -165,6 +163,14 @@ struct ReadArgs {
     return no_isolation ? ringscan::read_truth_labels(path, ctx)
                         : ringscan::read_truth_labels_isolated(path, ctx, limits());
   }
+  std::string format(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_file_format(path)
+                        : ringscan::read_file_format_isolated(path, ctx, limits());
+  }
+  ringscan::OutputSummary output_summary(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::describe_detection_output(path)
+                        : ringscan::describe_detection_output_isolated(path, ctx, limits());
+  }
 };
 
 void add_read_options(CLI::App* sub, ReadArgs& args) {
@@ -180,9 +186,11 @@ void add_read_options(CLI::App* sub, ReadArgs& args) {
       ->group(kInput);
 }
 
+// The job's resources from the command line; made first in every subcommand, so that a bad
+// budget is refused before any file is touched.
 Context make_context(const CommonArgs& args, Progress& progress) {
   Context ctx;
-  ctx.threads = args.threads;
+  ctx.threads = capped_threads(args.threads);
   ctx.memory_budget = args.memory_budget.empty() ? Context::default_memory_budget()
                                                  : ringscan::parse_size(args.memory_budget);
   ctx.progress = progress.callback();
@@ -344,11 +352,10 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
 
 int run_generate(GenerateArgs& a) {
   ringscan::validate_generate_options(a.options);
-  cap_threads(a.common);
-  require_writable(a.output, "output");
-  a.options.shuffle = !a.no_shuffle;
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
+  require_writable(a.output, "output");
+  a.options.shuffle = !a.no_shuffle;
   const ringscan::GenerateSummary s = ringscan::generate_dataset(a.output, a.options, ctx);
   progress.finish();
   std::cout << fmt::format(
@@ -470,9 +477,9 @@ int run_detect(DetectArgs& a) {
   // a typo would otherwise surface minutes later.
   a.options.device = ringscan::parse_device(a.device);
   ringscan::validate_detect_options(a.options);
-  if (!a.common.memory_budget.empty()) ringscan::parse_size(a.common.memory_budget);
-  if (!a.device_memory_budget.empty()) ringscan::parse_size(a.device_memory_budget);
-  cap_threads(a.common);
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  Context ctx = make_context(a.common, progress);
+  if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
   refuse_overwriting({{"output", a.output}, {"report", a.report}}, {a.input});
   require_writable(a.output, "output");
   if (!a.report.empty()) require_writable(a.report, "report");
@@ -482,9 +489,6 @@ int run_detect(DetectArgs& a) {
     if (const std::string problem = unused_gpu_problem(ringscan::build_info()); !problem.empty())
       spdlog::warn("--device auto: {}; running on the CPU backend", problem);
 
-  Progress progress = Progress::for_stderr(a.common.quiet);
-  Context ctx = make_context(a.common, progress);
-  if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
   // What a killed earlier run left beside the outputs goes now, not after a long detection.
   ringscan::remove_stale_temporaries(a.output);
   if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
@@ -590,12 +594,10 @@ std::vector<std::size_t> align_truth(const ringscan::DetectionLabels& det,
 }
 
 int run_evaluate(EvaluateArgs& a) {
-  if (!a.common.memory_budget.empty()) ringscan::parse_size(a.common.memory_budget);
-  cap_threads(a.common);
-  refuse_overwriting({{"--json", a.json}}, {a.output, a.truth});
-  if (!a.json.empty()) require_writable(a.json, "metrics");
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
+  refuse_overwriting({{"--json", a.json}}, {a.output, a.truth});
+  if (!a.json.empty()) require_writable(a.json, "metrics");
   const ringscan::DetectionLabels det = a.read.detection_labels(a.output, ctx);
   const ringscan::TruthLabels truth = a.read.truth_labels(a.truth, ctx);
   const std::vector<std::size_t> rows = align_truth(det, truth, a.output, a.truth);
@@ -824,17 +826,11 @@ void print_output_info(const ringscan::OutputSummary& s, std::ostream& out) {
 }
 
 int run_info(InfoArgs& a) {
-  if (!a.common.memory_budget.empty()) ringscan::parse_size(a.common.memory_budget);
-  cap_threads(a.common);
   Progress progress = Progress::for_stderr(a.common.quiet);
   const Context ctx = make_context(a.common, progress);
   // Inputs and outputs of detect are told apart by their "format" attribute.
-  const std::string format = a.read.no_isolation ? ringscan::read_file_format(a.input)
-                                                 : ringscan::read_file_format_isolated(a.input, ctx, a.read.limits());
-  if (format == "ringscan-output") {
-    const ringscan::OutputSummary s = a.read.no_isolation
-                                          ? ringscan::describe_detection_output(a.input)
-                                          : ringscan::describe_detection_output_isolated(a.input, ctx, a.read.limits());
+  if (a.read.format(a.input, ctx) == "ringscan-output") {
+    const ringscan::OutputSummary s = a.read.output_summary(a.input, ctx);
     progress.finish();
     if (a.json)
       std::cout << output_info_json(s).dump(2) << "\n";
