@@ -110,7 +110,7 @@ AccountPairs nearest_per_account(const std::vector<RequestPair>& found, int64_t 
 AccountPairs knn_pairs(const SelfJoin& join, const std::vector<float>& x, int64_t A, int64_t width,
                        int64_t k, bool exact, const char* what, const Context& ctx) {
   const auto keep_all = [](int64_t, int64_t, float, float*) { return true; };
-  return nearest_per_account(join.run(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what), A, k);
+  return nearest_per_account(join.run(x.data(), A, width, exact, -1.0f, k, keep_all, ctx, what, NeighbourTiers{}), A, k);
 }
 
 /// The union of two sorted, duplicate-free pair lists, sorted.

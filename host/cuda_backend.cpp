@@ -39,18 +39,18 @@ SelfJoin device_self_join(int64_t device_budget, std::shared_ptr<JoinWork> work)
   join.full_dimension = true;
   join.run = [device_budget, work](const float* x, int64_t n, int64_t d, bool exact, float radius,
                                    int64_t cap, const JoinFilter& accept, const Context& ctx,
-                                   const char* stage) {
+                                   const char* stage, const NeighbourTiers& tiers) {
     std::vector<RequestPair> pairs;
     if (n < 2 || cap < 1) return pairs;
     const auto search = cuda::make_row_search(x, n, d, radius >= 0, device_budget, stage);
     if (!exact && n > kDeviceExactJoinRows) {
-      pairs = partitioned_self_join(*search, x, n, d, radius, cap, accept, kDevicePartition, ctx, stage);
+      pairs = partitioned_self_join(*search, x, n, d, radius, cap, accept, kDevicePartition, ctx, stage, tiers);
     } else {
       // The search hands back every row's up-to-cap neighbours at once (distance, row, count).
       ctx.require_memory(size_from_double(double(n) * double(cap) * 12 + double(n) * 4),
                          std::string(stage) + " on the device, for its neighbour lists");
       append_neighbour_pairs(search->nearest_others(nullptr, n, nullptr, n, radius, cap), nullptr,
-                             accept, pairs);
+                             accept, pairs, tiers);
       make_canonical(pairs);  // sorted: independent of the thread that found each pair
       ctx.report(stage, n, n);
     }

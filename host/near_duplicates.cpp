@@ -24,6 +24,8 @@ constexpr int64_t kProjectBatch = 8192;
 // Candidates are taken a little beyond the threshold, then verified exactly, so results do
 // not depend on FAISS's (BLAS, thread-count dependent) rounding.
 constexpr float kCandidateSlack = 0.02f;
+/// Neighbours per prompt searched below the near-duplicate cosine, for template groups.
+constexpr int64_t kTemplateNeighbours = 8;
 
 }  // namespace
 
@@ -37,7 +39,7 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                               const DetectOptions& options, const Context& ctx,
                                               bool* exact_index, const SelfJoin& join) {
   const int64_t R = req.num_requests, D = req.dim;
-  const float tau = options.duplicate_similarity;
+  const float tau = join_similarity(options);
   RINGSCAN_EXPECTS(tau > 0 && tau <= 1, "--duplicate-similarity must be in (0, 1]");
   RINGSCAN_EXPECTS(options.duplicate_neighbours >= 1, "--duplicate-neighbours must be >= 1");
   std::vector<RequestPair> pairs;
@@ -77,8 +79,14 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
     *sim = dot_product(base + q * D, base + other * D, D);
     return *sim >= tau;
   };
+  // Below the near-duplicate cosine (template groups) a few neighbours per prompt suffice.
+  NeighbourTiers tiers;
+  if (tau < options.duplicate_similarity) {
+    tiers.near = 2.0f * (1.0f - options.duplicate_similarity) + kCandidateSlack;
+    tiers.far_cap = kTemplateNeighbours;
+  }
   pairs = join.run(project ? reduced.data() : base, R, dr, exact, radius,
-                        options.duplicate_neighbours, verify, ctx, "request index");
+                        options.duplicate_neighbours, verify, ctx, "request index", tiers);
   return pairs;
 }
 

@@ -17,14 +17,16 @@ constexpr uint64_t kPartitionSeed = 4321;
 }  // namespace
 
 void append_neighbour_pairs(const RowNeighbours& found, const int64_t* queries,
-                            const JoinFilter& accept, std::vector<RequestPair>& pairs) {
+                            const JoinFilter& accept, std::vector<RequestPair>& pairs,
+                            const NeighbourTiers& tiers) {
   const int64_t nq = int64_t(found.offsets.size()) - 1;
   std::vector<std::vector<RequestPair>> per_thread(std::max(1, omp_get_max_threads()));
   detail::parallel_for(nq, 1024, [&](int64_t i) {
     auto& out = per_thread[omp_get_thread_num()];
     const int64_t q = queries ? queries[i] : i;
+    int64_t far_seen = 0;
     for (int64_t h = found.offsets[i]; h < found.offsets[i + 1]; ++h)
-      append_accepted(q, found.other[h], found.distance[h], accept, out);
+      if (tiers.keep(found.distance[h], far_seen)) append_accepted(q, found.other[h], found.distance[h], accept, out);
   });
   for (auto& f : per_thread) pairs.insert(pairs.end(), f.begin(), f.end());
 }
@@ -32,7 +34,8 @@ void append_neighbour_pairs(const RowNeighbours& found, const int64_t* queries,
 std::vector<RequestPair> partitioned_self_join(RowSearch& search, const float* x, int64_t n,
                                                int64_t d, float radius, int64_t cap,
                                                const JoinFilter& accept, PartitionShape shape,
-                                               const Context& ctx, const char* stage) {
+                                               const Context& ctx, const char* stage,
+                                               const NeighbourTiers& tiers) {
   std::vector<RequestPair> pairs;
   if (n < 2 || cap < 1) return pairs;
   RINGSCAN_EXPECTS(shape.cell_rows >= 1 && shape.probes >= 1, "partitioned join: bad shape");
@@ -54,7 +57,7 @@ std::vector<RequestPair> partitioned_self_join(RowSearch& search, const float* x
     const int64_t* qids = &queries.ids[queries.offsets[c]];
     const RowNeighbours found =
         search.nearest_others(qids, nq, &members.ids[members.offsets[c]], m, radius, cap);
-    append_neighbour_pairs(found, qids, accept, pairs);
+    append_neighbour_pairs(found, qids, accept, pairs, tiers);
     done += m;
     ctx.report(stage, done, n);
   }
@@ -69,7 +72,7 @@ std::vector<RequestPair> partitioned_self_join(RowSearch& search, const float* x
     rep.erase(std::remove(rep.begin(), rep.end(), int64_t(-1)), rep.end());
     const RowNeighbours found = search.nearest_others(rep.data(), int64_t(rep.size()), rep.data(),
                                                       int64_t(rep.size()), radius, cap);
-    append_neighbour_pairs(found, rep.data(), accept, pairs);
+    append_neighbour_pairs(found, rep.data(), accept, pairs, tiers);
   }
   make_canonical(pairs);
   return pairs;

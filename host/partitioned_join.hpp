@@ -63,11 +63,14 @@ struct PartitionShape {
 std::vector<RequestPair> partitioned_self_join(RowSearch& search, const float* x, int64_t n,
                                                int64_t d, float radius, int64_t cap,
                                                const JoinFilter& accept, PartitionShape shape,
-                                               const Context& ctx, const char* stage);
+                                               const Context& ctx, const char* stage,
+                                               const NeighbourTiers& tiers = NeighbourTiers{});
 
 /// Turns the neighbours of queries[i] (row i of `found`; null `queries`: row i is query i)
-/// into accepted pairs appended to `pairs`, over OpenMP threads; order is not canonical.
+/// into accepted pairs appended to `pairs` (nearest first, as `tiers` allows), over OpenMP
+/// threads; order is not canonical.
 void append_neighbour_pairs(const RowNeighbours& found, const int64_t* queries,
-                            const JoinFilter& accept, std::vector<RequestPair>& pairs);
+                            const JoinFilter& accept, std::vector<RequestPair>& pairs,
+                            const NeighbourTiers& tiers = NeighbourTiers{});
 
 }  // namespace ringscan

@@ -25,6 +25,8 @@ std::string text(T v) {
 void validate_detect_options(const DetectOptions& o) {
   RINGSCAN_EXPECTS(o.duplicate_similarity > 0 && o.duplicate_similarity <= 1,
                    "--duplicate-similarity must be in (0, 1]");
+  RINGSCAN_EXPECTS(o.template_similarity >= 0 && o.template_similarity <= 1,
+                   "--template-similarity must be in [0, 1] (0: from the file)");
   RINGSCAN_EXPECTS(o.duplicate_neighbours >= 1 && o.duplicate_neighbours <= 2048,
                    "--duplicate-neighbours must be in [1, 2048]");
   RINGSCAN_EXPECTS(o.exact_request_limit >= 0, "--exact-request-limit must be >= 0");
@@ -47,6 +49,7 @@ void validate_detect_options(const DetectOptions& o) {
 std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const {
   return {{"device", device_name(device)},
           {"duplicate_similarity", text(duplicate_similarity)},
+          {"template_similarity", template_similarity > 0 ? text(template_similarity) : "auto"},
           {"duplicate_neighbours", text(duplicate_neighbours)},
           {"exact_request_limit", text(exact_request_limit)},
           {"reduced_dim", text(reduced_dim)},
@@ -69,6 +72,9 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
 namespace {
 constexpr int64_t kProcessBytes = int64_t{32} << 20;  ///< code, libraries, stacks, BLAS buffers
 constexpr int64_t kRequestBookkeeping = 96;  ///< per request: ids, times, order, groups, pairs
+/// Per request, the request index's pairs below the near-duplicate cosine (template groups:
+/// up to 8 neighbours a prompt, found from both ends and sorted).
+constexpr int64_t kTemplatePairBytes = 8 * 16 * 2;
 constexpr int64_t kPcaSample = 65536;        ///< rows sampled to train the request projection
 constexpr int64_t kAccountIndexCopies = 3;   ///< content profile, index vectors, projection
 }  // namespace
@@ -80,6 +86,8 @@ int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& 
   const int64_t row = saturating_multiply(D, 4);
   int64_t held = saturating_multiply(R, row);
   held = saturating_add(held, saturating_multiply(R, kRequestBookkeeping));
+  if (options.template_similarity == 0 || options.template_similarity < options.duplicate_similarity)
+    held = saturating_add(held, saturating_multiply(R, kTemplatePairBytes));
   int64_t request_index = 0;
   if (R > options.exact_request_limit && D > 8) {
     const int64_t dr = std::min<int64_t>(std::max<int64_t>(options.reduced_dim, 8), D);
@@ -147,11 +155,19 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   };
   result.account_ids = data.account_ids;
   const CanonicalRequests req = stage("order", "order", make_order);
+  // The template floor, unless given, from what unrelated prompts look like in this file.
+  const BackgroundSimilarity background = stage("background", "background similarity",
+                                                [&] { return background_similarity(req); });
+  DetectOptions resolved = options;
+  if (!(resolved.template_similarity > 0))
+    resolved.template_similarity = estimated_template_similarity(background, options.duplicate_similarity);
   bool exact = true;
-  const auto pairs = stage("request_index", "request index",
-                           [&] { return backend->near_duplicate_pairs(req, options, ctx, &exact); });
-  const PromptGroups groups = stage("prompt_groups", "prompt groups",
-                                    [&] { return backend->prompt_groups(req, pairs, options, ctx); });
+  auto pairs = stage("request_index", "request index",
+                     [&] { return backend->near_duplicate_pairs(req, resolved, ctx, &exact); });
+  const int64_t request_pairs = int64_t(pairs.size());
+  const PromptGroups groups = stage("prompt_groups", "prompt groups", [&] {
+    return backend->prompt_groups(req, prompt_links(req, std::move(pairs), resolved), resolved, ctx);
+  });
   const AccountProfiles profiles = stage("account_profiles", "account profiles",
                                          [&] { return backend->account_profiles(req, options, ctx); });
   const auto account_pairs = stage("account_index", "account index", [&] {
@@ -161,6 +177,10 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
     return calibrate_evidence(req, groups, profiles, options, ctx);
   });
   result.notes = calibration.notes;
+  if (crowded_background(background))
+    result.notes.push_back("unrelated prompts sit close together in this embedding space (1% of random pairs at cosine " +
+                           text(background.upper) + " or more): near-duplicates at --duplicate-similarity " +
+                           text(options.duplicate_similarity) + " may join unrelated prompts; consider a higher value");
   const EvidenceGraph graph = stage("evidence_graph", "evidence graph", [&] {
     return backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
   });
@@ -196,6 +216,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   result.statistics = {{"accounts", double(A)},
                        {"requests", double(req.num_requests)},
                        {"exact_request_index", exact ? 1.0 : 0.0},
+                       {"request_index_pairs", double(request_pairs)},
                        {"near_duplicate_pairs", double(groups.near_duplicate_pairs)},
                        {"prompt_groups", double(groups.num_groups)},
                        {"shared_prompt_groups", double(shared_groups)},
@@ -206,6 +227,9 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                        {"rings", double(result.rings.size())}};
   for (auto& figure : backend->statistics()) result.statistics.push_back(std::move(figure));
   // What the evidence was measured against in this input (docs/method.md).
+  result.statistics.emplace_back("background_median_cosine", double(background.median));
+  result.statistics.emplace_back("background_upper_cosine", double(background.upper));
+  result.statistics.emplace_back("template_similarity", double(join_similarity(resolved)));
   result.statistics.emplace_back("edge_threshold_nats", double(calibration.edge_threshold));
   result.statistics.emplace_back("index_penalty_nats", double(calibration.index_penalty));
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));

@@ -15,16 +15,34 @@ namespace ringscan {
 /// with which value; called from several threads at once.
 using JoinFilter = std::function<bool(int64_t query, int64_t other, float dist2, float* value)>;
 
+/// Which of a query's neighbours, nearest first, become candidates: every one within squared
+/// distance `near`, and of those beyond it only the nearest `far_cap` (near < 0: no tiers,
+/// every neighbour up to the cap). The request index looks for template groups further out
+/// than near-duplicates, and a few such neighbours per prompt are enough to connect a
+/// template's instances.
+struct NeighbourTiers {
+  float near = -1.0f;
+  int64_t far_cap = 0;
+  /// Whether the neighbour at squared distance d2 is kept, `far_seen` counting those beyond
+  /// `near` already kept for this query.
+  bool keep(float d2, int64_t& far_seen) const {
+    if (near < 0 || d2 <= near) return true;
+    return far_seen++ < far_cap;
+  }
+};
+
 /// Pairs (first < second, sorted, unique) of rows of `x` [n x d] that are near each other.
 /// Rows are partitioned by two levels of k-means (FAISS Clustering) into cells of about 256,
 /// each row stored in its nearest cell and matched against the cells of its 2 nearest
 /// top-level centroids (and the nearest leaf inside each) by FAISS brute-force search (BLAS); with `exact`, one
 /// cell holds everything. `radius` >= 0: every row within that squared distance (FAISS range
 /// search), of which each query keeps its `cap` closest; `radius` < 0: the `cap` nearest
-/// (kNN). `accept` filters and values the candidates. Memory: O(n) beyond `x`.
+/// (kNN), `tiers` then limiting those beyond a nearer radius. `accept` filters and values
+/// the candidates. Memory: O(n) beyond `x`.
 std::vector<RequestPair> ivf_self_join(const float* x, int64_t n, int64_t d, bool exact,
                                        float radius, int64_t cap, const JoinFilter& accept,
-                                       const Context& ctx, const char* stage);
+                                       const Context& ctx, const char* stage,
+                                       const NeighbourTiers& tiers = NeighbourTiers{});
 
 /// How the request and account indices find near rows: the CPU's ivf_self_join, or the
 /// CUDA backend's device search (same contract as ivf_self_join).
@@ -37,7 +55,7 @@ struct SelfJoin {
   bool full_dimension = false;
   std::function<std::vector<RequestPair>(const float* x, int64_t n, int64_t d, bool exact,
                                          float radius, int64_t cap, const JoinFilter& accept,
-                                         const Context& ctx, const char* stage)>
+                                         const Context& ctx, const char* stage, const NeighbourTiers& tiers)>
       run;
 };
 

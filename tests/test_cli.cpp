@@ -196,7 +196,8 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
   const std::string generate = "generate -o " + path("never.h5") + " ";
   const std::vector<std::string> cases = {
       detect + "--duplicate-similarity nan", detect + "--duplicate-similarity 0",
-      detect + "--duplicate-similarity 1.5", detect + "--duplicate-neighbours 0",
+      detect + "--duplicate-similarity 1.5", detect + "--template-similarity 1.5",
+      detect + "--template-similarity -0.1", detect + "--duplicate-neighbours 0",
       detect + "--time-window -5", detect + "--min-ring-size 0", detect + "--false-edges 0",
       detect + "--ring-threshold 2", detect + "--report-examples -1", detect + "--reduced-dim 4",
       detect + "--max-prompt-share 0", detect + "--min-core-degree 0", detect + "--account-neighbours -1",

@@ -394,6 +394,9 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
       ->group(kEvidence);
   sub->add_option("--duplicate-similarity", o.duplicate_similarity, "Cosine at which two prompts are near-duplicates")
       ->group(kEvidence);
+  sub->add_option("--template-similarity", o.template_similarity,
+               "Lowest cosine of template groups (prompts with no near-duplicate); 0: from the file")
+      ->group(kEvidence);
   sub->add_option("--duplicate-neighbours", o.duplicate_neighbours, "k of the request kNN")->group(kEvidence);
   sub->add_option("--max-prompt-share", o.max_prompt_share,
                "Prompt groups sent by more than this share of accounts are no evidence")

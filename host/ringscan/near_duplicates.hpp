@@ -39,6 +39,35 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
 /// Accounts above which a prompt group is common (not evidence): max(64, share * A).
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share);
 
+/// What unrelated prompts look like to the file's embedding model: percentiles of the cosine
+/// of random pairs of requests from different accounts.
+struct BackgroundSimilarity {
+  int64_t pairs = 0;  ///< pairs sampled (0: too few requests or accounts to sample)
+  float median = 0;   ///< 50th percentile
+  float upper = 0;    ///< 99th percentile
+};
+BackgroundSimilarity background_similarity(const CanonicalRequests& req);
+
+/// The floor of the template groups from the background: three background scales (the spread
+/// from the median to the 99th percentile over 2.326) above the median, at least half the
+/// near-duplicate cosine and at most the near-duplicate cosine itself.
+float estimated_template_similarity(const BackgroundSimilarity& bg, float duplicate_similarity);
+
+/// True when unrelated prompts come close to the near-duplicate cosine (the background's
+/// 99th percentile at 0.7 or above): the embedding model may need a higher one.
+bool crowded_background(const BackgroundSimilarity& bg);
+
+/// The lowest cosine the request index must find pairs at: the near-duplicate cosine, or the
+/// template floor below it (options.template_similarity when > 0).
+float join_similarity(const DetectOptions& options);
+
+/// The pairs that link prompts into groups: every near-duplicate pair (cosine at or above
+/// options.duplicate_similarity), and, among requests no other account sent a near-duplicate
+/// of, the pairs inside template groups: components, at a cosine between the template floor
+/// (options.template_similarity, > 0) and the near-duplicate cosine, that are rare and stable.
+std::vector<RequestPair> prompt_links(const CanonicalRequests& req, std::vector<RequestPair> pairs,
+                                      const DetectOptions& options);
+
 /// Groups pairs into prompt groups (connected components) and weights them.
 PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
                            const DetectOptions& options);

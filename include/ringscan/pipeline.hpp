@@ -17,6 +17,7 @@ struct DetectOptions {
   Device device = Device::Auto;
   // near-duplicate prompts
   float duplicate_similarity = 0.90f;   ///< cosine at or above which two prompts are near-duplicates
+  float template_similarity = 0.0f;     ///< lowest cosine of template groups; 0: from the file's background
   int64_t duplicate_neighbours = 24;    ///< k of the request kNN
   int64_t exact_request_limit = 5000;   ///< exact (flat) request index up to this many requests
   int64_t reduced_dim = 96;             ///< projection width of the IVF request index

@@ -43,6 +43,7 @@ DETECT_DEFAULTS: Dict[str, Any] = {
     "device": "auto",
     "false_edges": 10.0,
     "duplicate_similarity": 0.9,
+    "template_similarity": 0.0,
     "duplicate_neighbours": 24,
     "max_prompt_share": 0.02,
     "time_window": 600,

@@ -103,6 +103,7 @@ ringscan::DetectOptions detect_options(const nb::dict& given) {
     const std::string name = nb::cast<std::string>(key);
     if (name == "device") o.device = ringscan::parse_device(nb::cast<std::string>(value));
     else if (name == "duplicate_similarity") o.duplicate_similarity = nb::cast<float>(value);
+    else if (name == "template_similarity") o.template_similarity = nb::cast<float>(value);
     else if (name == "duplicate_neighbours") o.duplicate_neighbours = nb::cast<int64_t>(value);
     else if (name == "exact_request_limit") o.exact_request_limit = nb::cast<int64_t>(value);
     else if (name == "reduced_dim") o.reduced_dim = nb::cast<int64_t>(value);
