@@ -68,7 +68,7 @@ def main():
         "evidence, written by `benchmarks/robustness.sh`. Generated files: `ringscan generate",
         f"--accounts {a.accounts}` with the regime's options, seeds {a.seeds or '-'}; real texts:",
         f"`benchmarks/realtext/build_fixture.py --accounts {a.fixture_accounts}`, seeds {a.fixture_seeds or '-'}.",
-        "The defaults were chosen on generator seeds 1 and 2 and fixture seed 1, none of them below.",
+        "The defaults were chosen on generator seeds 1 and 2 and fixture seeds 1, 4 and 5, none of them below.",
         "",
         "A regime passes when every seed reaches ring recall >= 0.95, account precision >= 0.99,",
         "account recall >= 0.95 and accuses no look-alike (team, crowd, viral sharer, template-app",
