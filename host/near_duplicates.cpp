@@ -74,7 +74,8 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
   }
   // Unit vectors: squared L2 distance 2 - 2 cos. Candidates are taken a little beyond the
   // radius, then verified exactly in full dimension.
-  const float radius = 2.0f * (1.0f - tau) + kCandidateSlack;
+  auto candidate_radius = [](float cosine) { return 2.0f * (1.0f - cosine) + kCandidateSlack; };
+  const float radius = candidate_radius(tau);
   auto verify = [&](int64_t q, int64_t other, float, float* sim) {
     *sim = dot_product(base + q * D, base + other * D, D);
     return *sim >= tau;
@@ -82,7 +83,7 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
   // Below the near-duplicate cosine (template groups) a few neighbours per prompt suffice.
   NeighbourTiers tiers;
   if (tau < options.duplicate_similarity) {
-    tiers.near = 2.0f * (1.0f - options.duplicate_similarity) + kCandidateSlack;
+    tiers.near = candidate_radius(options.duplicate_similarity);
     tiers.far_cap = kTemplateNeighbours;
   }
   pairs = join.run(project ? reduced.data() : base, R, dr, exact, radius,
