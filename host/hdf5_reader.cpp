@@ -216,7 +216,8 @@ class SourceFile {
   }
 
   /// Opens dataset `name`; an absent optional one gives a Column that is not present().
-  Column column(const std::string& name, Numeric kind, int rank, bool required) const {
+  /// `rank` is the dataset's rank; with `or_rank` (> 0), that rank is accepted as well.
+  Column column(const std::string& name, Numeric kind, int rank, bool required, int or_rank = 0) const {
     Column c;
     c.name = name;
     c.dataset = open_object(name, H5I_DATASET);
@@ -226,7 +227,7 @@ class SourceFile {
     }
     c.type = Handle(check(H5Dget_type(c.dataset.get()), name), H5Tclose);
     check_element_type(c, kind);
-    c.shape = shape_of(c, rank);
+    c.shape = shape_of(c, rank, or_rank);
     check_storage(c);
     return c;
   }
@@ -400,7 +401,7 @@ class SourceFile {
     }
   }
 
-  std::vector<int64_t> shape_of(const Column& c, int rank) const {
+  std::vector<int64_t> shape_of(const Column& c, int rank, int or_rank) const {
     Handle space(check(H5Dget_space(c.dataset.get()), c.name), H5Sclose);
     if (H5Sget_simple_extent_type(space.get()) == H5S_NULL)
       fail(c.name, "has no data (null dataspace)");
@@ -413,9 +414,9 @@ class SourceFile {
         fail(c.name, "declared dimension " + std::to_string(dims[i]) + " is too large");
       shape.push_back(int64_t(dims[i]));
     }
-    if (found != rank)
-      fail(c.name, "expected rank " + std::to_string(rank) +
-                       (rank == 1 ? " [rows]" : " [rows, width]") + ", found rank " +
+    if (found != rank && !(or_rank > 0 && found == or_rank))
+      fail(c.name, "expected rank " + std::to_string(rank) + (rank == 1 ? " [rows]" : " [rows, width]") +
+                       (or_rank == 2 ? " or 2 [rows, width]" : "") + ", found rank " +
                        std::to_string(found) + " " + shape_text(shape));
     return shape;
   }
@@ -571,8 +572,9 @@ void map_to_rows(const SourceFile& f, const AccountIndex& index, int64_t* ids, i
 /// The schema's datasets of an input file, checked for type, rank and agreeing lengths.
 struct InputLayout {
   Column account, embedding, time, infra;  // requests
-  Column ids, features, label, payment;    // accounts
+  Column ids, features, label, payment, created;  // accounts
   int64_t requests = 0, dim = 0;
+  int64_t infra_dim = 0;  ///< K: token kinds of /requests/infra ([R] is one kind)
   int64_t accounts = 0;  ///< declared A; 0 until known when derived
   int64_t feature_dim = 0;
   Handle half_type;  ///< valid when embeddings are IEEE float16: converted here, not by HDF5
@@ -585,23 +587,26 @@ InputLayout open_layout(const SourceFile& f, bool with_labels) {
   l.account = f.column("/requests/account", Numeric::Integer, 1, true);
   l.embedding = f.column("/requests/embedding", Numeric::Float, 2, true);
   l.time = f.column("/requests/time", Numeric::Integer, 1, false);
-  l.infra = f.column("/requests/infra", Numeric::Integer, 1, false);
+  l.infra = f.column("/requests/infra", Numeric::Integer, 1, false, 2);
   l.ids = f.column("/accounts/id", Numeric::Integer, 1, false);
   l.features = f.column("/accounts/features", Numeric::Float, 2, false);
   // `detect` never touches ground truth, not even to validate it.
   if (with_labels) l.label = f.column("/accounts/label", Numeric::Integer, 1, false);
   l.payment = f.column("/accounts/payment", Numeric::Integer, 1, false);
+  l.created = f.column("/accounts/created", Numeric::Integer, 1, false);
 
   l.requests = l.account.rows();
   for (const Column* c : {&l.embedding, &l.time, &l.infra})
     require_rows(f, *c, l.requests, "/requests/account");
   l.dim = l.embedding.shape[1];
   if (l.dim < 1) f.fail(l.embedding.name, "embedding width is 0 (must be at least 1)");
+  l.infra_dim = l.infra.present() ? l.infra.width() : 0;
+  if (l.infra.present() && l.infra_dim < 1) f.fail(l.infra.name, "width is 0 (one column per token kind, at least 1)");
   l.half_type = h5::make_half_type();
   if (!l.half_type.valid() || H5Tequal(l.embedding.type.get(), l.half_type.get()) <= 0)
     l.half_type.reset();
 
-  for (const Column* c : {&l.features, &l.label, &l.payment}) {
+  for (const Column* c : {&l.features, &l.label, &l.payment, &l.created}) {
     // Without ids there is no defined order in which these rows would match accounts.
     if (l.derived() && c->present())
       f.fail(c->name, "present without /accounts/id (its rows cannot be matched to accounts)");
@@ -616,9 +621,9 @@ InputLayout open_layout(const SourceFile& f, bool with_labels) {
 int64_t dataset_bytes(const InputLayout& l, int64_t accounts) {
   const int64_t r = l.requests;
   int64_t bytes = saturating_mul(saturating_mul(r, l.dim), 4);
-  const int64_t request_columns = 1 + l.time.present() + l.infra.present();
+  const int64_t request_columns = 1 + l.time.present() + l.infra_dim;
   bytes = saturating_add(bytes, saturating_mul(r, 8 * request_columns));
-  const int64_t account_columns = 1 + l.label.present() + l.payment.present();
+  const int64_t account_columns = 1 + l.label.present() + l.payment.present() + l.created.present();
   bytes = saturating_add(bytes, saturating_mul(accounts, 8 * account_columns));
   return saturating_add(bytes, saturating_mul(saturating_mul(accounts, l.feature_dim), 4));
 }
@@ -649,6 +654,30 @@ void read_feature_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
   }
 }
 
+/// The names of the token kinds of /requests/infra: attribute `names`, or "infra" (one
+/// column) and "infra0", "infra1", ... without it.
+void read_infra_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
+  if (!l.infra.present()) return;
+  d.infra_names = f.string_attribute(l.infra, "names", l.infra_dim);
+  if (d.infra_names.empty())
+    for (int64_t k = 0; k < l.infra_dim; ++k)
+      d.infra_names.push_back(l.infra_dim == 1 ? std::string("infra") : "infra" + std::to_string(k));
+  for (std::size_t k = 0; k < d.infra_names.size(); ++k)
+    for (std::size_t j = 0; j < k; ++j)
+      if (d.infra_names[j] == d.infra_names[k])
+        f.fail(l.infra.name, "attribute names: '" + d.infra_names[k] + "' names two columns");
+}
+
+/// Reads /accounts/created and checks that every sign-up time is a unix time (0 = unknown).
+std::vector<int64_t> read_sign_up_times(const SourceFile& f, const InputLayout& l, int64_t chunk) {
+  std::vector<int64_t> t = read_integers(f, l.created, chunk);
+  for (std::size_t a = 0; a < t.size(); ++a)
+    if (t[a] < 0)
+      f.fail(l.created.name, "row " + std::to_string(a) + ": sign-up time " + std::to_string(t[a]) +
+                                 " is negative (unix seconds, 0 when unknown)");
+  return t;
+}
+
 /// Reads the /accounts group into d (ids, features, labels, payment) and indexes the ids.
 AccountIndex read_accounts(const SourceFile& f, const InputLayout& l, int64_t chunk, Dataset& d) {
   d.account_ids = read_integers(f, l.ids, chunk);
@@ -665,6 +694,7 @@ AccountIndex read_accounts(const SourceFile& f, const InputLayout& l, int64_t ch
   read_feature_names(f, l, d);
   if (l.label.present()) d.labels = read_integers(f, l.label, chunk);
   if (l.payment.present()) d.account_payment = read_integers(f, l.payment, chunk);
+  if (l.created.present()) d.account_created = read_sign_up_times(f, l, chunk);
   return index;
 }
 
@@ -714,7 +744,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   const InputLayout l = open_layout(f, options.load_labels);
   if (datasets != nullptr)
     for (const Column* c :
-         {&l.account, &l.embedding, &l.time, &l.infra, &l.ids, &l.features, &l.label, &l.payment})
+         {&l.account, &l.embedding, &l.time, &l.infra, &l.ids, &l.features, &l.label, &l.payment, &l.created})
       if (c->present()) datasets->push_back(summary_of(*c));
 
   const int64_t r = l.requests;
@@ -745,7 +775,9 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   else
     sink->begin(r, l.dim);
   if (l.time.present()) allocate(d.request_time, r, what);
-  if (l.infra.present()) allocate(d.request_infra, r, what);
+  d.infra_dim = l.infra_dim;
+  read_infra_names(f, l, d);
+  if (l.infra.present()) allocate(d.request_infra, saturating_mul(r, l.infra_dim), what);
   std::vector<uint16_t> staging;
   if (l.half_type.valid()) allocate(staging, std::min(chunk, r) * l.dim, what);
 
@@ -761,7 +793,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     if (l.time.present())
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
     if (l.infra.present())
-      f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first);
+      f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first * l.infra_dim);
     ctx.report("load", first + count, r);
   });
   if (l.derived()) derive_accounts(f, l, ctx, what, d);
@@ -786,7 +818,7 @@ InputShape shape_of(const std::string& path, const InputLayout& l) {
 int64_t held_bytes(const Dataset& d) {
   int64_t bytes = int64_t(d.embeddings.size() * sizeof(float) + d.features.size() * sizeof(float));
   for (const auto* v :
-       {&d.account_ids, &d.request_account, &d.request_time, &d.request_infra, &d.account_payment})
+       {&d.account_ids, &d.request_account, &d.request_time, &d.request_infra, &d.account_payment, &d.account_created})
     bytes += int64_t(v->size() * sizeof(int64_t));
   for (const auto& name : d.feature_names) bytes += int64_t(name.size());
   return bytes;
@@ -828,6 +860,8 @@ InputSummary describe_input(const std::string& path, const Context& ctx) {
                              [](const DatasetSummary& ds) { return ds.name == "/accounts/label"; });
   s.has_infra = !d.request_infra.empty();
   s.has_payment = !d.account_payment.empty();
+  s.has_created = !d.account_created.empty();
+  s.infra_names = d.infra_names;
   s.accounts_derived = d.accounts_derived;
   if (d.has_time()) {
     const auto [lo, hi] = std::minmax_element(d.request_time.begin(), d.request_time.end());

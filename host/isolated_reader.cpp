@@ -391,13 +391,15 @@ using isolation::malformed;
 template <class Archive, class D>
 void dataset_fields(Archive& a, D& d) {
   a(d.account_ids, d.accounts_derived, d.request_account, d.dim, d.request_time, d.feature_dim,
-    d.features, d.feature_names, d.feature_categorical, d.labels, d.request_infra, d.account_payment);
+    d.features, d.feature_names, d.feature_categorical, d.labels, d.infra_dim, d.request_infra, d.infra_names,
+    d.account_payment, d.account_created);
 }
 
 template <class Archive, class S>
 void summary_fields(Archive& a, S& s) {
   a(s.path, s.version, s.num_requests, s.num_accounts, s.dim, s.feature_dim, s.feature_names,
-    s.has_time, s.has_features, s.has_labels, s.has_infra, s.has_payment, s.accounts_derived,
+    s.has_time, s.has_features, s.has_labels, s.has_infra, s.has_payment, s.has_created, s.infra_names,
+    s.accounts_derived,
     s.time_min, s.time_max, s.labelled_rings, s.labelled_accounts, s.accounts_without_requests,
     s.zero_norm_embeddings, s.memory_bytes, s.datasets);
 }
@@ -479,10 +481,11 @@ void check_consistent(const Dataset& d, int64_t rows_received, const std::string
   const bool ok =
       d.dim >= 1 && d.feature_dim >= 0 && rows_received == d.num_requests() &&
       d.embeddings.size() == r * uint64_t(d.dim) && optional(d.request_time.size(), r) &&
-      optional(d.request_infra.size(), r) && d.features.size() == a * uint64_t(d.feature_dim) &&
+      d.infra_dim >= 0 && optional(d.request_infra.size(), r * uint64_t(d.infra_dim)) &&
+      optional(d.infra_names.size(), uint64_t(d.infra_dim)) && d.features.size() == a * uint64_t(d.feature_dim) &&
       optional(d.feature_names.size(), uint64_t(d.feature_dim)) &&
       optional(d.feature_categorical.size(), uint64_t(d.feature_dim)) && optional(d.labels.size(), a) &&
-      optional(d.account_payment.size(), a) &&
+      optional(d.account_payment.size(), a) && optional(d.account_created.size(), a) &&
       std::all_of(d.request_account.begin(), d.request_account.end(),
                   [a](int64_t row) { return row >= 0 && uint64_t(row) < a; });
   if (!ok) malformed(path);

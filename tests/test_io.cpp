@@ -686,6 +686,122 @@ TEST_F(LoadDataset, RejectsFeatureNamesOfWrongCount) {
       {path, "/accounts/features attribute names", "has 3 entries, expected 2"});
 }
 
+/// Writes attribute `names` of variable-length strings on dataset `name` of `path`.
+void write_names(const std::string& path, const char* name, const std::vector<std::string>& names) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t dset = H5Dopen2(f, name, H5P_DEFAULT);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  std::vector<const char*> ptrs;
+  for (const auto& n : names) ptrs.push_back(n.c_str());
+  const hsize_t count = names.size();
+  const hid_t space = H5Screate_simple(1, &count, nullptr);
+  const hid_t attr = H5Acreate2(dset, "names", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  EXPECT_GE(H5Awrite(attr, type, ptrs.data()), 0);
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(dset);
+  H5Fclose(f);
+}
+
+/// InputSpec's file with /requests/infra [4, 2] and /accounts/payment and /accounts/created.
+void write_infra_file(const std::string& path, const std::vector<int64_t>& created = {1700000000, 0, 1700003600}) {
+  InputSpec s;
+  RawFile f(path);
+  f.identity();
+  s.write_requests(f);
+  s.write_accounts(f);
+  const std::vector<int64_t> infra{7, 100, 8, 100, 7, 0, 9, 101};
+  f.dataset("/requests/infra", H5T_STD_I64LE, {4, 2}, H5T_NATIVE_INT64, infra.data());
+  f.int64s("/accounts/payment", {0, 55, 55});
+  f.int64s("/accounts/created", created);
+}
+
+TEST_F(LoadDataset, ReadsInfrastructureTokensOfSeveralKindsPaymentAndSignUp) {
+  const auto path = file("in.h5");
+  write_infra_file(path);
+  write_names(path, "/requests/infra", {"ip24", "asn"});
+  const Dataset d = load_dataset(path, ctx_);
+  EXPECT_EQ(d.infra_dim, 2);
+  EXPECT_EQ(d.infra_names, (std::vector<std::string>{"ip24", "asn"}));
+  EXPECT_EQ(d.request_infra, (std::vector<int64_t>{7, 100, 8, 100, 7, 0, 9, 101}));
+  EXPECT_EQ(d.account_payment, (std::vector<int64_t>{0, 55, 55}));
+  EXPECT_EQ(d.account_created, (std::vector<int64_t>{1700000000, 0, 1700003600}));
+  const InputSummary summary = describe_input(path, ctx_);
+  EXPECT_TRUE(summary.has_infra && summary.has_payment && summary.has_created);
+  EXPECT_EQ(summary.infra_names, d.infra_names);
+}
+
+TEST_F(LoadDataset, NamesInfrastructureColumnsTheFileLeavesUnnamed) {
+  const auto path = file("in.h5");
+  write_infra_file(path);
+  EXPECT_EQ(load_dataset(path, ctx_).infra_names, (std::vector<std::string>{"infra0", "infra1"}));
+  {
+    InputSpec s;
+    RawFile f(path);
+    f.identity();
+    s.write_requests(f);
+    s.write_accounts(f);
+    f.int64s("/requests/infra", {1, 2, 1, 0});
+  }
+  const Dataset d = load_dataset(path, ctx_);
+  EXPECT_EQ(d.infra_dim, 1);
+  EXPECT_EQ(d.infra_names, (std::vector<std::string>{"infra"}));
+}
+
+TEST_F(LoadDataset, RejectsANegativeSignUpTimeNamingTheRow) {
+  const auto path = file("in.h5");
+  write_infra_file(path, {1700000000, -5, 0});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/accounts/created", "row 1", "negative"});
+}
+
+TEST_F(LoadDataset, RejectsInfrastructureNamesOfWrongCountOrRepeated) {
+  const auto path = file("in.h5");
+  write_infra_file(path);
+  write_names(path, "/requests/infra", {"ip24", "asn", "key"});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); },
+                             {path, "/requests/infra attribute names", "has 3 entries, expected 2"});
+  write_infra_file(path);
+  write_names(path, "/requests/infra", {"ip24", "ip24"});
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/requests/infra", "'ip24' names two columns"});
+}
+
+TEST_F(LoadDataset, RejectsInfrastructureOfRankThreeOrOfOtherRowCount) {
+  const auto path = file("in.h5");
+  {
+    InputSpec s;
+    RawFile f(path);
+    f.identity();
+    s.write_requests(f);
+    s.write_accounts(f);
+    const std::vector<int64_t> cube(8, 1);
+    f.dataset("/requests/infra", H5T_STD_I64LE, {4, 1, 2}, H5T_NATIVE_INT64, cube.data());
+  }
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/requests/infra", "expected rank 1", "or 2"});
+  {
+    InputSpec s;
+    RawFile f(path);
+    f.identity();
+    s.write_requests(f);
+    s.write_accounts(f);
+    f.int64s("/requests/infra", {1, 2, 3});
+  }
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/requests/infra"});
+}
+
+TEST_F(LoadDataset, RejectsSignUpTimesWithoutAccountIds) {
+  const auto path = file("in.h5");
+  {
+    InputSpec s;
+    RawFile f(path);
+    f.identity();
+    s.write_requests(f);
+    f.int64s("/accounts/created", {1, 2, 3});
+  }
+  expect_error<InvalidInput>([&] { load_dataset(path, ctx_); }, {path, "/accounts/created", "without /accounts/id"});
+}
+
 /// Writes /requests/account [rows] and /requests/embedding [rows, dim] as chunked datasets
 /// without data: HDF5 stores only the declared shape.
 void write_declared_only(RawFile& f, hsize_t rows, hsize_t dim) {

@@ -21,8 +21,11 @@ struct Dataset {
   std::vector<std::string> feature_names;   ///< [B] or empty
   std::vector<uint8_t> feature_categorical; ///< [B] 1 for a categorical column, or empty (none)
   std::vector<int64_t> labels;              ///< [A] ground-truth ring id (-1 none); evaluate only
-  std::vector<int64_t> request_infra;       ///< [R] hashed infrastructure token, or empty
-  std::vector<int64_t> account_payment;     ///< [A] hashed payment instrument, or empty
+  int64_t infra_dim = 0;                    ///< K, infrastructure token kinds (0 if absent)
+  std::vector<int64_t> request_infra;       ///< [R x K] hashed infrastructure tokens (0 = unknown), or empty
+  std::vector<std::string> infra_names;     ///< [K] names of the token kinds ("ip24", "asn"), or empty
+  std::vector<int64_t> account_payment;     ///< [A] hashed payment instrument (0 = unknown), or empty
+  std::vector<int64_t> account_created;     ///< [A] sign-up time, unix seconds (0 = unknown), or empty
 
   int64_t num_accounts() const { return static_cast<int64_t>(account_ids.size()); }
   int64_t num_requests() const { return static_cast<int64_t>(request_account.size()); }

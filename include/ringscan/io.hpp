@@ -53,7 +53,8 @@ struct InputSummary {
   int64_t feature_dim = 0;
   std::vector<std::string> feature_names;
   bool has_time = false, has_features = false, has_labels = false;
-  bool has_infra = false, has_payment = false, accounts_derived = false;
+  bool has_infra = false, has_payment = false, has_created = false, accounts_derived = false;
+  std::vector<std::string> infra_names;  ///< [K] kinds of /requests/infra, when present
   int64_t time_min = 0, time_max = 0;
   int64_t labelled_rings = 0;         ///< distinct label values >= 0
   int64_t labelled_accounts = 0;      ///< accounts with label >= 0
