@@ -40,7 +40,9 @@ class DeviceProfiles {
   DeviceProfiles(const AccountProfiles& p, const EvidenceCalibration& c)
       : content_(p.content), offsets_(p.request_offsets), times_(p.request_time), mass_(c.group_mass),
         rank_(c.feature_rank), tie_(c.feature_tie), weight_(c.feature_weight), categorical_(c.categorical),
-        behaviour_null_(c.behaviour_null.values), content_null_(c.content_null.values), view_(host_view(p, c)) {
+        behaviour_null_(c.behaviour_null.values), content_null_(c.content_null.values),
+        token_offsets_(c.token_offsets), account_tokens_(c.account_tokens), token_kind_(c.token_kind),
+        token_users_(c.token_users), view_(host_view(p, c)) {
     view_.content = content_.data();
     view_.request_offsets = offsets_.data();
     view_.request_time = p.request_time.empty() ? nullptr : times_.data();
@@ -51,12 +53,21 @@ class DeviceProfiles {
     view_.categorical = categorical_.data();
     view_.behaviour_null.values = behaviour_null_.data();
     view_.content_null.values = content_null_.data();
+    if (c.has_infrastructure) {
+      view_.token_offsets = token_offsets_.data();
+      view_.account_tokens = account_tokens_.data();
+      view_.token_kind = token_kind_.data();
+      view_.token_users = token_users_.data();
+    }
   }
   /// Device bytes the profiles and calibration take once copied.
   static int64_t bytes_for(const AccountProfiles& p, const EvidenceCalibration& c) {
     return int64_t(4 * (p.content.size() + c.group_mass.size() + c.feature_rank.size() + c.feature_tie.size() +
-                        c.feature_weight.size() + c.behaviour_null.values.size() + c.content_null.values.size()) +
-                   8 * (p.request_offsets.size() + p.request_time.size()) + c.categorical.size());
+                        c.feature_weight.size() + c.behaviour_null.values.size() + c.content_null.values.size() +
+                        c.token_kind.size() + c.token_users.size()) +
+                   8 * (p.request_offsets.size() + p.request_time.size() + c.token_offsets.size() +
+                        c.account_tokens.size()) +
+                   c.categorical.size());
   }
   /// out[i] = evidence of (first[i], second[i]), which share shared[i] groups; device arrays.
   void evaluate(const int64_t* first, const int64_t* second, const float* shared, int64_t n,
@@ -73,6 +84,8 @@ class DeviceProfiles {
   DeviceBuffer<float> mass_, rank_, tie_, weight_;
   DeviceBuffer<uint8_t> categorical_;
   DeviceBuffer<float> behaviour_null_, content_null_;
+  DeviceBuffer<int64_t> token_offsets_, account_tokens_;
+  DeviceBuffer<int32_t> token_kind_, token_users_;
   ProfilesView view_;
 };
 

@@ -278,7 +278,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     // Without a shared prompt, only clusters that prompts hold together are joined: look-alikes
     // (teams, crowds) must not chain rings together through timing or behaviour.
     if (k.shared == 0 && !(held[su] && held[sv])) return;
-    const float prompts = shared_prompt_surprise(float(k.shared), float(mass[k.u]), float(mass[k.v]), requests[k.u],
+    const float prompts = shared_groups_surprise(float(k.shared), float(mass[k.u]), float(mass[k.v]), requests[k.u],
                                                  requests[k.v], c.total_requests);
     float sync = 0, alike = 0;
     if (c.has_timing)
@@ -293,7 +293,9 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
                                                                       y.imprecision[f], c.categorical[f] != 0);
       alike = null_surprise(float(sum), behaviour_null);
     }
-    merge[i] = edge_evidence(prompts, sync, alike, c.signals, k.shared > 0 ? 0.0f : c.index_penalty) >= c.edge_threshold;
+    // Units are judged on prompts, timing and behaviour (not on shared infrastructure).
+    const int signals = c.signals - (c.has_infrastructure ? 1 : 0);
+    merge[i] = edge_evidence(prompts, sync, alike, signals, k.shared > 0 ? 0.0f : c.index_penalty) >= c.edge_threshold;
   });
 
   std::vector<int64_t> parent(u.count);

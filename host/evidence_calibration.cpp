@@ -11,6 +11,7 @@
 #include "prompt_pairs.hpp"
 #include "random.hpp"
 #include "ringscan/error.hpp"
+#include "ringscan/near_duplicates.hpp"
 #include "ringscan/sizes.hpp"
 
 namespace ringscan {
@@ -39,29 +40,53 @@ std::pair<int64_t, int64_t> random_pair(int64_t A, int64_t i) {
   return {a, b};
 }
 
-/// Mid-ranks and tie shares of each column of features [A x B].
-void rank_features(const std::vector<float>& x, int64_t A, int64_t B, std::vector<float>& rank,
-                   std::vector<float>& tie) {
-  rank.assign(A * B, 0.5f);
-  tie.assign(A * B, 1.0f);
-  detail::parallel_for(B, 1, [&](int64_t f) {
-    std::vector<int64_t> order(A);
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int64_t i, int64_t j) {
-      const float xi = x[i * B + f], xj = x[j * B + f];
-      return xi != xj ? xi < xj : i < j;
-    });
-    for (int64_t i = 0; i < A;) {
-      int64_t j = i;
-      while (j < A && x[order[j] * B + f] == x[order[i] * B + f]) ++j;
-      const float u = float((double(i) + 0.5 * double(j - i)) / double(A));
-      const float t = float(double(j - i) / double(A));
-      for (int64_t k = i; k < j; ++k) {
-        rank[order[k] * B + f] = u;
-        tie[order[k] * B + f] = t;
-      }
-      i = j;
+/// Mid-rank and tie share of column f of [A x B] ranks, from value(i) for account i. Accounts
+/// whose value is unknown(i) get rank -1 and tie share 1: no other rank is near theirs and a
+/// shared unknown is no evidence; the known values are ranked among themselves.
+template <class Value, class Unknown>
+void rank_column(int64_t A, int64_t B, int64_t f, Value value, Unknown unknown, std::vector<float>& rank,
+                 std::vector<float>& tie) {
+  std::vector<int64_t> order;
+  order.reserve(A);
+  for (int64_t i = 0; i < A; ++i) {
+    if (unknown(i)) {
+      rank[i * B + f] = -1.0f;
+      tie[i * B + f] = 1.0f;
+    } else {
+      order.push_back(i);
     }
+  }
+  std::sort(order.begin(), order.end(), [&](int64_t i, int64_t j) {
+    const auto xi = value(i), xj = value(j);
+    return xi != xj ? xi < xj : i < j;
+  });
+  const int64_t n = int64_t(order.size());
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i;
+    while (j < n && value(order[j]) == value(order[i])) ++j;
+    const float u = float((double(i) + 0.5 * double(j - i)) / double(n));
+    const float t = float(double(j - i) / double(n));
+    for (int64_t k = i; k < j; ++k) {
+      rank[order[k] * B + f] = u;
+      tie[order[k] * B + f] = t;
+    }
+    i = j;
+  }
+}
+
+/// Ranks of the behaviour columns [A x B'] with B' = B, plus one for the sign-up time when the
+/// input has it (0 = unknown).
+void rank_features(const CanonicalRequests& req, int64_t columns, std::vector<float>& rank, std::vector<float>& tie) {
+  const int64_t A = req.num_accounts, B = req.feature_dim;
+  rank.assign(A * columns, 0.5f);
+  tie.assign(A * columns, 1.0f);
+  detail::parallel_for(columns, 1, [&](int64_t f) {
+    if (f < B)
+      rank_column(A, columns, f, [&](int64_t i) { return req.features[i * B + f]; }, [](int64_t) { return false; },
+                  rank, tie);
+    else
+      rank_column(A, columns, f, [&](int64_t i) { return req.created[i]; },
+                  [&](int64_t i) { return req.created[i] == 0; }, rank, tie);
   });
 }
 
@@ -85,7 +110,7 @@ std::vector<std::pair<int64_t, int64_t>> anchor_pairs(const PromptGroups& groups
     std::size_t j = i;
     while (j < keys.size() && keys[j] == keys[i]) ++j;
     const int64_t a = keys[i] / A, b = keys[i] % A;
-    const float s = shared_prompt_surprise(float(j - i), c.group_mass[a], c.group_mass[b], requests[a],
+    const float s = shared_groups_surprise(float(j - i), c.group_mass[a], c.group_mass[b], requests[a],
                                            requests[b], c.total_requests);
     if (s >= kAnchorSurprise) anchors.emplace_back(mix64(uint64_t(keys[i]) ^ kCalibrationSeed), keys[i]);
     i = j;
@@ -182,12 +207,19 @@ float edge_threshold_nats(double false_edges_per_million) {
 }
 
 EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const PromptGroups& groups,
-                                       const AccountProfiles& profiles, const DetectOptions& options,
-                                       const Context& ctx) {
-  const int64_t A = req.num_accounts, B = req.feature_dim, R = req.num_requests;
+                                       const AccountProfiles& profiles, const SharedInfrastructure& infra,
+                                       const DetectOptions& options, const Context& ctx) {
+  // The sign-up time is one more behaviour column, weighed like the others.
+  const int64_t A = req.num_accounts, R = req.num_requests;
+  const int64_t B = req.feature_dim + (req.created.empty() ? 0 : 1);
   EvidenceCalibration c;
   c.num_accounts = A;
   c.feature_dim = B;
+  for (int64_t f = 0; f < req.feature_dim; ++f)
+    c.feature_names.push_back(f < int64_t(req.feature_names.size()) && !req.feature_names[f].empty()
+                                  ? req.feature_names[f]
+                                  : "column_" + std::to_string(f));
+  if (!req.created.empty()) c.feature_names.push_back("sign_up_time");
   c.total_requests = double(R);
   c.edge_threshold = edge_threshold_nats(options.false_edges_per_million);
   ctx.require_memory(size_from_double(double(A) * (double(B) * 8 + 16) + double(kNullPairs) * 48),
@@ -211,8 +243,9 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
 
   // Behaviour.
   if (B > 0 && A >= 2) {
-    rank_features(req.features, A, B, c.feature_rank, c.feature_tie);
-    c.categorical = req.feature_categorical.empty() ? std::vector<uint8_t>(B, 0) : req.feature_categorical;
+    rank_features(req, B, c.feature_rank, c.feature_tie);
+    c.categorical = req.feature_categorical.empty() ? std::vector<uint8_t>(req.feature_dim, 0) : req.feature_categorical;
+    c.categorical.resize(B, 0);
     calibrate_behaviour(c, anchor_pairs(groups, c, requests), random);
   } else {
     c.categorical.assign(B, 0);
@@ -235,7 +268,17 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
     cosines.push_back(dot_product(&profiles.content[a * D], &profiles.content[b * D], D));
   c.content_null = NullSample::of(std::move(cosines));
 
-  c.signals = 1 + (c.has_timing ? 1 : 0) + (c.behaviour_present ? 1 : 0);
+  // Shared infrastructure.
+  c.has_infrastructure = infra.present() && infra.evidence_tokens > 0;
+  if (c.has_infrastructure) {
+    c.infrastructure_kinds = infra.evidence_kinds;
+    c.token_offsets = infra.account_offsets;
+    c.account_tokens = infra.account_tokens;
+    c.token_kind = infra.token_kind;
+    c.token_users = infra.token_users;
+  }
+
+  c.signals = 1 + (c.has_timing ? 1 : 0) + (c.behaviour_present ? 1 : 0) + (c.has_infrastructure ? 1 : 0);
   const int64_t proposed = 2 * options.account_neighbours;
   c.index_penalty = proposed > 0 && A > proposed ? float(std::log(double(A) / double(proposed))) : 0.0f;
 
@@ -243,8 +286,13 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
   else if (c.has_timing && c.last_time - c.first_time < 2 * 86400)
     c.notes.push_back("timing evidence weak: the requests span less than two days, so chance is estimated by "
                       "moving timelines by tens of minutes instead of whole days");
+  if (!infra.present())
+    c.notes.push_back("infrastructure evidence off: the input has no /requests/infra and no /accounts/payment");
+  else if (!c.has_infrastructure)
+    c.notes.push_back("infrastructure evidence off: no token of /requests/infra or /accounts/payment is used by 2 to " +
+                      count_text(common_group_accounts(A, options.max_prompt_share)) + " accounts");
   if (B == 0) {
-    c.notes.push_back("behaviour evidence off: the input has no /accounts/features");
+    c.notes.push_back("behaviour evidence off: the input has no /accounts/features and no /accounts/created");
   } else if (!c.behaviour_present) {
     c.notes.push_back("behaviour evidence off: no column of /accounts/features brings the " +
                       count_text(c.anchor_pairs) + " account pairs that share rare prompts closer than random pairs");
@@ -254,6 +302,12 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
   }
   ctx.report("calibration", 1, 1);
   return c;
+}
+
+EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const PromptGroups& groups,
+                                       const AccountProfiles& profiles, const DetectOptions& options,
+                                       const Context& ctx) {
+  return calibrate_evidence(req, groups, profiles, SharedInfrastructure{}, options, ctx);
 }
 
 }  // namespace ringscan

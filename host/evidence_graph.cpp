@@ -58,26 +58,10 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
   std::vector<PromptPair> prompt_pairs;
   prompt_pairs.reserve(expected);
   std::vector<int64_t> order;
-  for (int64_t grp = 0; grp < groups.num_groups; ++grp) {
-    if (!groups.is_evidence(grp)) continue;
-    const int64_t* acc = &groups.group_accounts[groups.account_offsets[grp]];
-    const int64_t m = groups.accounts_in(grp);
-    const int64_t* ordered = acc;
-    if (sampled_group(m)) {
-      order.assign(acc, acc + m);
-      std::sort(order.begin(), order.end(), [grp](int64_t x, int64_t y) {
-        const uint64_t hx = hashed_order_key(x, grp), hy = hashed_order_key(y, grp);
-        return hx != hy ? hx < hy : x < y;
-      });
-      ordered = order.data();
-    }
-    const int64_t count = prompt_pairs_of_group(m);
-    for (int64_t t = 0; t < count; ++t) {
-      PromptPair p{0, 0};
-      prompt_pair(ordered, m, t, &p.a, &p.b);
-      prompt_pairs.push_back(p);
-    }
-  }
+  for (int64_t grp = 0; grp < groups.num_groups; ++grp)
+    if (groups.is_evidence(grp))
+      for_each_group_pair(&groups.group_accounts[groups.account_offsets[grp]], groups.accounts_in(grp), grp, order,
+                          [&](int64_t a, int64_t b) { prompt_pairs.push_back({a, b}); });
   detail::parallel_sort(prompt_pairs, std::less<PromptPair>());
 
   // Candidate pairs with the number of prompt groups they share, in (a, b) order.

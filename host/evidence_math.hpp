@@ -61,13 +61,61 @@ RINGSCAN_HD inline int64_t first_not_below(const T* v, int64_t n, K key) {
 /// two directions is taken), and the count of shared groups is Poisson. So a heavy account
 /// is expected to share more, a group sent by many accounts is weak evidence, and one
 /// shared prompt among thousands is a coincidence, whatever the embedding model.
-RINGSCAN_HD inline float shared_prompt_surprise(float shared, float mass_a, float mass_b, int64_t requests_a,
-                                                int64_t requests_b, double total_requests) {
-  if (!(shared > 0) || !(total_requests > 0)) return 0.0f;
-  const double ab = double(mass_a) * double(requests_b), ba = double(mass_b) * double(requests_a);
-  double expected = (ab > ba ? ab : ba) / total_requests;
+RINGSCAN_HD inline float shared_groups_surprise(float shared, float mass_a, float mass_b, double volume_a,
+                                                double volume_b, double total_volume) {
+  if (!(shared > 0) || !(total_volume > 0)) return 0.0f;
+  const double ab = double(mass_a) * volume_b, ba = double(mass_b) * volume_a;
+  double expected = (ab > ba ? ab : ba) / total_volume;
   if (expected < 1e-12) expected = 1e-12;
   return surprise_of(log_poisson_tail(double(shared), expected));
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared infrastructure
+
+/// Surprise of the infrastructure tokens two accounts share. `x` and `y` are the accounts'
+/// tokens (ids ascending, so each kind's tokens are contiguous), `kind` and `users` each
+/// token's kind and number of accounts. Per kind, the rarest token both used counts: a
+/// random account uses a token of n users with chance (n - 1) / (A - 1), and the pair had
+/// m = min(the two accounts' tokens of that kind) tries at it, so its surprise is
+/// -ln min(1, m (n - 1) / (A - 1)). Counting more than one token per kind would take the
+/// tokens of one kind as independent, and they are not: the customers of one proxy service
+/// rotate through the same few hundred addresses. The kinds' surprises are summed and judged
+/// against a gamma of shape `kinds`. `*shared` says whether any token is shared.
+RINGSCAN_HD inline float shared_infrastructure_surprise(const int64_t* x, int64_t nx, const int64_t* y, int64_t ny,
+                                                        const int32_t* kind, const int32_t* users, int64_t accounts,
+                                                        int kinds, bool* shared) {
+  double sum = 0;
+  bool any = false;
+  int64_t i = 0, j = 0;
+  while (i < nx || j < ny) {
+    const int32_t k = j >= ny || (i < nx && kind[x[i]] <= kind[y[j]]) ? kind[x[i]] : kind[y[j]];
+    int64_t ie = i, je = j;
+    while (ie < nx && kind[x[ie]] == k) ++ie;
+    while (je < ny && kind[y[je]] == k) ++je;
+    int32_t rarest = 0;
+    for (int64_t p = i, q = j; p < ie && q < je;) {
+      if (x[p] < y[q]) {
+        ++p;
+      } else if (y[q] < x[p]) {
+        ++q;
+      } else {
+        if (rarest == 0 || users[x[p]] < rarest) rarest = users[x[p]];
+        ++p;
+        ++q;
+      }
+    }
+    if (rarest > 0) {
+      any = true;
+      const double tries = double(ie - i < je - j ? ie - i : je - j);
+      const double chance = tries * double(rarest - 1) / double(accounts > 1 ? accounts - 1 : 1);
+      if (chance < 1.0) sum -= portable_log(chance > 1e-300 ? chance : 1e-300);
+    }
+    i = ie;
+    j = je;
+  }
+  *shared = any;
+  return any ? surprise_of(log_gamma_tail(double(kinds > 0 ? kinds : 1), sum)) : 0.0f;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -267,11 +315,17 @@ RINGSCAN_HD inline float behaviour_statistic(const float* rank_a, const float* r
 /// shape `signals` (the sum of that many null surprises, each exponential), less `penalty`
 /// (what the search that proposed the pair had already selected for). One overwhelming
 /// signal can make an edge; several weak ones can; a coincidence in one of many cannot.
-RINGSCAN_HD inline float edge_evidence(float prompts, float synchrony, float behaviour, int signals,
-                                       float penalty) {
-  const double sum = double(prompts) + double(synchrony) + double(behaviour);
+RINGSCAN_HD inline float edge_evidence(float prompts, float synchrony, float behaviour, float infrastructure,
+                                       int signals, float penalty) {
+  const double sum = double(prompts) + double(synchrony) + double(behaviour) + double(infrastructure);
   const double e = double(surprise_of(log_gamma_tail(double(signals > 0 ? signals : 1), sum))) - penalty;
   return float(e > 0 ? e : 0.0);
 }
+
+/// The same without infrastructure evidence.
+RINGSCAN_HD inline float edge_evidence(float prompts, float synchrony, float behaviour, int signals, float penalty) {
+  return edge_evidence(prompts, synchrony, behaviour, 0.0f, signals, penalty);
+}
+
 
 }  // namespace ringscan

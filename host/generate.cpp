@@ -34,7 +34,8 @@ using Behaviour = std::array<float, kFeatures>;
 using Vec = std::vector<float>;
 
 // Streams of the world, by kind.
-enum : uint64_t { kWorld = 1, kRingKind, kTeamKind, kCrowdKind, kViralKind, kAccountKind, kShuffleKind, kNoiseKind };
+enum : uint64_t { kWorld = 1, kRingKind, kTeamKind, kCrowdKind, kViralKind, kAccountKind, kShuffleKind, kNoiseKind,
+                  kInfraKind };
 
 void normalise(float* v, int64_t d) {
   double s = 0;
@@ -242,9 +243,13 @@ World build_world(const GenerateOptions& o) {
   return w;
 }
 
+/// Who sent a request: the account's own traffic, its ring's, or its team's office work.
+enum class Source : uint8_t { Own, Ring, Office };
+
 struct Request {
   int64_t time;
   Vec embedding;
+  Source source = Source::Own;
 };
 
 /// Everything one account does: its requests, its behaviour vector, its label.
@@ -253,6 +258,8 @@ struct AccountTraffic {
   Behaviour behaviour{};
   int64_t label = -1;
   bool viral = false;
+  std::vector<int64_t> infra;  // [requests x kInfraKinds] with options.infrastructure
+  int64_t payment = 0, created = 0;
 };
 
 int64_t legit_time(Rng& r, int64_t tz_hours, double start_hour, double length_hours, int64_t days) {
@@ -264,6 +271,89 @@ int64_t legit_time(Rng& r, int64_t tz_hours, double start_hour, double length_ho
   t %= span;
   if (t < 0) t += span;
   return kEpoch + t;
+}
+
+constexpr int64_t kInfraKinds = 3;
+const std::array<const char*, kInfraKinds> kInfraNames = {"ip24", "asn", "client_fingerprint"};
+constexpr int64_t kProxyServiceTokens = 300;
+constexpr int64_t kDay = 86400;
+
+/// A token of kind `kind` (a namespace of the generator's own) and number `n`: never 0.
+int64_t token(uint64_t seed, uint64_t kind, uint64_t n) {
+  return int64_t(mix64(mix64(seed ^ (kind << 56)) + n) >> 2) | 1;
+}
+enum : uint64_t { kHomeIp = 1, kCarrierIp, kProxyIp, kPrivateIp, kOfficeIp, kAsn, kFingerprint, kCard };
+
+/// Infrastructure of one account, from a stream of its own (the rest of the account does not
+/// change): its home line, a mobile carrier, a proxy service some customers use; a ring's
+/// proxy pool (from the service or private), its script's fingerprint, prepaid cards and a
+/// sign-up burst; a team's office line, internal tool and company card.
+void add_infrastructure(const World& w, int64_t index, AccountTraffic& acct) {
+  Rng r(stream_key(w.seed, kInfraKind, uint64_t(index)));
+  const uint64_t s = w.seed;
+  const AccountPlan& plan = w.plan[index];
+  const int64_t A = int64_t(w.plan.size());
+  // Households of two neighbouring accounts share a line and sometimes a card.
+  const bool household = r.chance(0.2);
+  const int64_t home = token(s, kHomeIp, uint64_t(household ? index & ~int64_t(1) : index));
+  const int64_t home_asn = token(s, kAsn, uint64_t(50 * r.uniform() * r.uniform()));
+  const double mobile = r.chance(0.4) ? 0.3 : 0.0, proxied = r.chance(0.05) ? 0.5 : 0.0;
+  const int64_t sdk = r.chance(0.1) ? token(s, kFingerprint, 1000 + uint64_t(index))
+                                    : token(s, kFingerprint, uint64_t(40 * std::pow(r.uniform(), 3.0)));
+  acct.payment = r.chance(0.1) ? 0 : token(s, kCard, uint64_t(household && r.chance(0.5) ? index & ~int64_t(1) : index));
+  acct.created = r.chance(0.05) ? 0 : kEpoch - int64_t(r.uniform(1.0, 730.0) * kDay);
+
+  // A ring's and a team's shared infrastructure, drawn from their own streams.
+  std::vector<int64_t> pool;
+  int64_t group_asn = 0, group_fingerprint = 0;
+  if (plan.role == Role::Ring || plan.role == Role::Team) {
+    Rng g(stream_key(s, kInfraKind, uint64_t(A) + 2 * uint64_t(plan.group) + (plan.role == Role::Team)));
+    if (plan.role == Role::Ring) {
+      const bool rented = g.chance(0.5);
+      for (int64_t i = 0, n = 4 + g.below(27); i < n; ++i)
+        pool.push_back(rented ? token(s, kProxyIp, g.below(kProxyServiceTokens))
+                              : token(s, kPrivateIp, uint64_t(plan.group) * 64 + uint64_t(i)));
+      group_asn = token(s, kAsn, rented ? 200 + g.below(3) : 300 + g.below(20));
+      group_fingerprint = g.chance(0.7) ? token(s, kFingerprint, 5000 + uint64_t(plan.group)) : 0;
+      const int64_t cards = g.chance(0.5) ? 1 + g.below(3) : 0;
+      if (cards > 0) acct.payment = token(s, kCard, 1000000 + uint64_t(plan.group) * 4 + r.below(cards));
+      if (g.chance(0.6)) {  // signed up in one burst of a few hours
+        const int64_t start = kEpoch - int64_t(g.uniform(10.0, 300.0) * kDay);
+        acct.created = start + r.below(6 * 3600);
+      }
+    } else {
+      pool.push_back(token(s, kOfficeIp, uint64_t(plan.group)));
+      group_asn = token(s, kAsn, 400 + uint64_t(plan.group));
+      group_fingerprint = g.chance(0.6) ? token(s, kFingerprint, 9000 + uint64_t(plan.group)) : 0;
+      acct.payment = token(s, kCard, 2000000 + uint64_t(plan.group));
+    }
+  }
+
+  acct.infra.resize(acct.requests.size() * kInfraKinds);
+  for (std::size_t q = 0; q < acct.requests.size(); ++q) {
+    int64_t* t = &acct.infra[q * kInfraKinds];
+    // A ring sends its cover traffic from its proxies too; a team member works from the
+    // office on office work.
+    const bool group = plan.role == Role::Ring || (plan.role == Role::Team && acct.requests[q].source == Source::Office &&
+                                                  r.chance(0.8));
+    if (group) {
+      t[0] = pool[r.below(int64_t(pool.size()))];
+      t[1] = group_asn;
+      t[2] = group_fingerprint != 0 ? group_fingerprint : sdk;
+    } else if (r.chance(proxied)) {
+      t[0] = token(s, kProxyIp, r.below(kProxyServiceTokens));
+      t[1] = token(s, kAsn, 200 + r.below(3));
+      t[2] = sdk;
+    } else if (r.chance(mobile)) {
+      t[0] = token(s, kCarrierIp, r.below(std::max<int64_t>(1, A / 20)));
+      t[1] = token(s, kAsn, 100 + r.below(5));
+      t[2] = sdk;
+    } else {
+      t[0] = home;
+      t[1] = home_asn;
+      t[2] = sdk;
+    }
+  }
 }
 
 AccountTraffic generate_account(const World& w, int64_t index) {
@@ -323,6 +413,7 @@ AccountTraffic generate_account(const World& w, int64_t index) {
       }
       const auto& burst = ring.bursts[mine[r.below(int64_t(mine.size()))]];
       Request q;
+      q.source = Source::Ring;
       q.time = kEpoch + burst.first + r.below(burst.second);
       q.embedding.resize(d);
       perturbed(r, pool[r.below(int64_t(pool.size()))].data(), ring.noise, d, q.embedding.data());
@@ -340,6 +431,7 @@ AccountTraffic generate_account(const World& w, int64_t index) {
       int64_t t = (day * 86400 + int64_t(utc * 3600)) % (w.days * 86400);
       if (t < 0) t += w.days * 86400;
       q.time = kEpoch + t;
+      q.source = Source::Office;
       q.embedding = topic_prompt(r, w.topics[team.topics[r.below(int64_t(team.topics.size()))]].data(), d);
       acct.requests.push_back(std::move(q));
     }
@@ -347,6 +439,7 @@ AccountTraffic generate_account(const World& w, int64_t index) {
       if (!r.chance(team.doc_probability)) continue;
       Request q;
       q.time = legit_time(r, team.tz_hours, 9, 8, w.days);
+      q.source = Source::Office;
       q.embedding.resize(d);
       perturbed(r, doc.data(), 0.1, d, q.embedding.data());
       acct.requests.push_back(std::move(q));
@@ -376,6 +469,7 @@ AccountTraffic generate_account(const World& w, int64_t index) {
       acct.requests.push_back(std::move(q));
     }
   }
+  if (w.options.infrastructure) add_infrastructure(w, index, acct);
   return acct;
 }
 
@@ -406,10 +500,12 @@ namespace {
 struct Sink {
   virtual ~Sink() = default;
   virtual void requests(const int64_t* account, const float* embedding, const int64_t* time,
-                        int64_t n) = 0;
+                        const int64_t* infra, int64_t n) = 0;
   virtual void accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
                         const std::vector<std::string>& names, const std::vector<int64_t>& labels,
                         const std::vector<int64_t>& roles, const std::vector<int64_t>& styles) = 0;
+  /// With options.infrastructure: each account's payment instrument and sign-up time.
+  virtual void payment_and_sign_up(const std::vector<int64_t>& payment, const std::vector<int64_t>& created) = 0;
 };
 
 /// Callers validate the options first (generate_dataset before it creates its file).
@@ -430,7 +526,11 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
     for (int64_t f = 0; f < o.noise_features; ++f) names.push_back("noise_" + std::to_string(f));
   }
   const int64_t B = int64_t(names.size());
-  std::vector<int64_t> ids(A), labels(A), roles(A), styles(A);
+  std::vector<int64_t> ids(A), labels(A), roles(A), styles(A), payment, created;
+  if (o.infrastructure) {
+    payment.resize(A);
+    created.resize(A);
+  }
   std::vector<float> features(A * B);
   for (int64_t i = 0; i < A; ++i) ids[i] = int64_t(mix64(o.seed * 0x100000001b3ULL + uint64_t(i)) >> 2);
   GenerateSummary summary;
@@ -468,6 +568,10 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
           row[f] = kind == 0 ? float(nr.normal()) : kind == 1 ? float(nr.below(5)) : float(std::exp(nr.normal()));
         }
       }
+      if (o.infrastructure) {
+        payment[first + i] = a.payment;
+        created[first + i] = a.created;
+      }
       summary.ring_accounts += a.label >= 0;
       summary.viral_accounts += a.viral;
       for (int64_t q = 0; q < int64_t(a.requests.size()); ++q) order.emplace_back(i, q);
@@ -477,20 +581,24 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
       for (int64_t i = int64_t(order.size()) - 1; i > 0; --i) std::swap(order[i], order[sr.below(i + 1)]);
     }
     const int64_t n = int64_t(order.size());
-    std::vector<int64_t> acc(n), time(n);
+    std::vector<int64_t> acc(n), time(n), infra(o.infrastructure ? n * kInfraKinds : 0);
     std::vector<float> emb(n * o.dim);
     for (int64_t k = 0; k < n; ++k) {
-      const auto& req = block[order[k].first].requests[order[k].second];
+      const auto& a = block[order[k].first];
+      const auto& req = a.requests[order[k].second];
       acc[k] = ids[first + order[k].first];
       time[k] = req.time;
       std::copy(req.embedding.begin(), req.embedding.end(), emb.begin() + k * o.dim);
+      if (o.infrastructure)
+        std::copy_n(&a.infra[order[k].second * kInfraKinds], kInfraKinds, &infra[k * kInfraKinds]);
     }
-    sink.requests(acc.data(), emb.data(), o.times ? time.data() : nullptr, n);
+    sink.requests(acc.data(), emb.data(), o.times ? time.data() : nullptr, o.infrastructure ? infra.data() : nullptr, n);
     summary.requests += n;
     // Complete only once the accounts are written too (below).
     if (first + count < A) ctx.report("generate", first + count, A);
   }
   sink.accounts(ids, features, names, labels, roles, styles);
+  if (o.infrastructure) sink.payment_and_sign_up(payment, created);
   ctx.report("generate", A, A);
   return summary;
 }
@@ -513,10 +621,16 @@ GenerateSummary generate_dataset(const std::string& path, const GenerateOptions&
   struct FileSink final : Sink {
     InputFileWriter writer;
     FileSink(const std::string& path, const GenerateOptions& o)
-        : writer(path, o.dim, o.float16 ? EmbeddingType::Float16 : EmbeddingType::Float32, o.times) {}
-    void requests(const int64_t* account, const float* embedding, const int64_t* time,
+        : writer(path, o.dim, o.float16 ? EmbeddingType::Float16 : EmbeddingType::Float32, o.times) {
+      if (o.infrastructure) writer.declare_infra({kInfraNames.begin(), kInfraNames.end()});
+    }
+    void requests(const int64_t* account, const float* embedding, const int64_t* time, const int64_t* infra,
                   int64_t n) override {
-      writer.append_requests(account, embedding, time, n);
+      writer.append_requests(account, embedding, time, n, infra);
+    }
+    void payment_and_sign_up(const std::vector<int64_t>& payment, const std::vector<int64_t>& created) override {
+      writer.write_account_column("payment", payment);
+      writer.write_account_column("created", created);
     }
     void accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
                   const std::vector<std::string>& names, const std::vector<int64_t>& labels,
@@ -536,11 +650,16 @@ Dataset generate_in_memory(const GenerateOptions& o, const Context& ctx,
   struct MemorySink final : Sink {
     Dataset data;
     std::vector<int64_t> account_of_request, roles, styles;
-    void requests(const int64_t* account, const float* embedding, const int64_t* time,
+    void requests(const int64_t* account, const float* embedding, const int64_t* time, const int64_t* infra,
                   int64_t n) override {
       account_of_request.insert(account_of_request.end(), account, account + n);
       data.embeddings.insert(data.embeddings.end(), embedding, embedding + n * data.dim);
       if (time != nullptr) data.request_time.insert(data.request_time.end(), time, time + n);
+      if (infra != nullptr) data.request_infra.insert(data.request_infra.end(), infra, infra + n * kInfraKinds);
+    }
+    void payment_and_sign_up(const std::vector<int64_t>& payment, const std::vector<int64_t>& created) override {
+      data.account_payment = payment;
+      data.account_created = created;
     }
     void accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,
                   const std::vector<std::string>& names, const std::vector<int64_t>& labels,
@@ -557,6 +676,10 @@ Dataset generate_in_memory(const GenerateOptions& o, const Context& ctx,
   validate_generate_options(o);
   sink.data.dim = o.dim;
   sink.data.source = "generated(seed=" + std::to_string(o.seed) + ")";
+  if (o.infrastructure) {
+    sink.data.infra_dim = kInfraKinds;
+    sink.data.infra_names.assign(kInfraNames.begin(), kInfraNames.end());
+  }
   generate(o, ctx, sink);
   // Generated ids are a bijective hash of the account index; map them back by sorting.
   std::vector<std::pair<int64_t, int64_t>> by_id(sink.data.account_ids.size());

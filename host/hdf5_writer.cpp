@@ -439,16 +439,18 @@ struct InputFileWriter::Impl {
   int64_t dim = 0;
   EmbeddingType type = EmbeddingType::Float32;
   bool with_time = false;
+  int64_t infra_dim = 0;
   int64_t rows = 0;
   bool accounts_written = false, committed = false, broken = false;
   std::vector<uint16_t> staging;  // float16 bits of one append
   // Declared before the objects below so that it is destroyed (closed) after them.
   std::unique_ptr<SinkFile> file;
-  Handle half, requests, account, embedding, time;
+  Handle half, requests, account, embedding, time, infra;
 
   ~Impl() {
     if (committed) return;
     const h5::QuietErrors quiet;
+    infra.reset();
     time.reset();
     embedding.reset();
     account.reset();
@@ -527,14 +529,27 @@ InputFileWriter::InputFileWriter(const std::string& path, int64_t dim, Embedding
 
 InputFileWriter::~InputFileWriter() = default;
 
+void InputFileWriter::declare_infra(const std::vector<std::string>& names) {
+  const h5::QuietErrors quiet;
+  Impl& w = *impl_;
+  w.require_open("declare_infra");
+  if (w.rows > 0 || w.infra_dim > 0 || names.empty()) w.fail("declare_infra: after requests, twice, or no names");
+  w.guarded([&] {
+    const SinkFile& f = *w.file;
+    w.infra_dim = int64_t(names.size());
+    w.infra = f.extendible(w.requests.get(), "infra", Stored<int64_t>::file(), w.infra_dim, int64_t{1} << 12);
+    f.attribute(w.infra.get(), "names", names);
+  });
+}
+
 void InputFileWriter::append_requests(const int64_t* account, const float* embedding,
-                                      const int64_t* time, int64_t n) {
+                                      const int64_t* time, int64_t n, const int64_t* infra) {
   const h5::QuietErrors quiet;
   Impl& w = *impl_;
   w.require_open("append_requests");
   if (n < 0 || (n > 0 && (account == nullptr || embedding == nullptr)) ||
-      (n > 0 && w.with_time && time == nullptr))
-    w.fail("append_requests: invalid arguments (n, null arrays or missing time)");
+      (n > 0 && w.with_time && time == nullptr) || (n > 0 && (w.infra_dim > 0) != (infra != nullptr)))
+    w.fail("append_requests: invalid arguments (n, null arrays, missing time or infra)");
   if (n == 0) return;
   w.guarded([&] {
     const SinkFile& f = *w.file;
@@ -551,6 +566,8 @@ void InputFileWriter::append_requests(const int64_t* account, const float* embed
     }
     if (w.with_time)
       f.append_rows(w.time.get(), "/requests/time", Stored<int64_t>::memory(), w.rows, n, 0, time);
+    if (w.infra_dim > 0)
+      f.append_rows(w.infra.get(), "/requests/infra", Stored<int64_t>::memory(), w.rows, n, w.infra_dim, infra);
     w.rows += n;
   });
 }
@@ -608,6 +625,7 @@ void InputFileWriter::commit() {
   Impl& w = *impl_;
   w.require_open("commit");
   w.guarded([&] {
+    w.infra.reset();
     w.time.reset();
     w.embedding.reset();
     w.account.reset();

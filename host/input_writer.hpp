@@ -18,10 +18,13 @@ class InputFileWriter {
   InputFileWriter(const InputFileWriter&) = delete;
   InputFileWriter& operator=(const InputFileWriter&) = delete;
 
+  /// Adds /requests/infra [R x K], one column per name (attribute `names`); before the first
+  /// append_requests.
+  void declare_infra(const std::vector<std::string>& names);
   /// Appends n requests: account [n], embedding [n x dim] float32, time [n] (may be null
-  /// when the writer has no time).
+  /// when the writer has no time), infra [n x K] (null unless declare_infra was called).
   void append_requests(const int64_t* account, const float* embedding, const int64_t* time,
-                       int64_t n);
+                       int64_t n, const int64_t* infra = nullptr);
   /// Writes /accounts/id [A], /accounts/features [A x B] with attribute names (B may be 0),
   /// and /accounts/label [A] when labels is non-empty.
   void write_accounts(const std::vector<int64_t>& ids, const std::vector<float>& features,

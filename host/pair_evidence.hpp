@@ -13,7 +13,7 @@ namespace ringscan {
 /// scalars the signals use.
 struct ProfilesView {
   int64_t dim = 0, feature_dim = 0;
-  bool has_timing = false;
+  bool has_timing = false, has_behaviour = false;
   int signals = 1;
   float index_penalty = 0;
   double total_requests = 0;
@@ -27,6 +27,13 @@ struct ProfilesView {
   const float* feature_tie = nullptr;       ///< [A x B]
   const float* feature_weight = nullptr;    ///< [B]
   const uint8_t* categorical = nullptr;     ///< [B]
+  // Shared infrastructure (all null when the input has none).
+  int64_t num_accounts = 0;
+  int infrastructure_kinds = 0;
+  const int64_t* token_offsets = nullptr;   ///< [A+1] CSR over account_tokens
+  const int64_t* account_tokens = nullptr;  ///< each account's evidence tokens, ascending
+  const int32_t* token_kind = nullptr;      ///< [T]
+  const int32_t* token_users = nullptr;     ///< [T]
 };
 
 /// The signals of accounts a and b (nats) and the evidence of an edge between them, given
@@ -35,20 +42,27 @@ RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, 
   PairEvidence e;
   const int64_t oa = p.request_offsets[a], ob = p.request_offsets[b];
   const int64_t na = p.request_offsets[a + 1] - oa, nb = p.request_offsets[b + 1] - ob;
-  e.shared_prompts = shared_prompt_surprise(shared_groups, p.group_mass[a], p.group_mass[b], na, nb,
+  e.shared_prompts = shared_groups_surprise(shared_groups, p.group_mass[a], p.group_mass[b], na, nb,
                                             p.total_requests);
   if (p.has_timing)
     e.synchrony = synchrony_surprise(p.request_time + oa, na, p.request_time + ob, nb, p.timing);
   const int64_t B = p.feature_dim, D = p.dim;
-  if (p.signals > 1 + (p.has_timing ? 1 : 0))
+  if (p.has_behaviour)
     e.behaviour = null_surprise(behaviour_statistic(p.feature_rank + a * B, p.feature_rank + b * B,
                                                     p.feature_tie + a * B, p.feature_weight, p.categorical, B),
                                 p.behaviour_null);
   e.content = null_surprise(dot_product(p.content + a * D, p.content + b * D, D), p.content_null);
-  // A pair that shares no prompt was proposed by the account index, which picked it for
-  // its timing and behaviour among all accounts: it pays for that choice.
-  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, p.signals,
-                           shared_groups > 0 ? 0.0f : p.index_penalty);
+  bool shared_tokens = false;
+  if (p.token_offsets != nullptr) {
+    const int64_t ta = p.token_offsets[a], tb = p.token_offsets[b];
+    e.infrastructure = shared_infrastructure_surprise(
+        p.account_tokens + ta, p.token_offsets[a + 1] - ta, p.account_tokens + tb, p.token_offsets[b + 1] - tb,
+        p.token_kind, p.token_users, p.num_accounts, p.infrastructure_kinds, &shared_tokens);
+  }
+  // A pair that shares no prompt and no token was proposed by the account index, which
+  // picked it for its timing and behaviour among all accounts: it pays for that choice.
+  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, e.infrastructure, p.signals,
+                           shared_groups > 0 || shared_tokens ? 0.0f : p.index_penalty);
   return e;
 }
 
@@ -63,6 +77,7 @@ inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCal
   v.dim = profiles.dim;
   v.feature_dim = c.feature_dim;
   v.has_timing = c.has_timing;
+  v.has_behaviour = c.behaviour_present;
   v.signals = c.signals;
   v.index_penalty = c.index_penalty;
   v.total_requests = c.total_requests;
@@ -77,6 +92,14 @@ inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCal
   v.feature_tie = c.feature_tie.data();
   v.feature_weight = c.feature_weight.data();
   v.categorical = c.categorical.data();
+  if (c.has_infrastructure) {
+    v.num_accounts = c.num_accounts;
+    v.infrastructure_kinds = c.infrastructure_kinds;
+    v.token_offsets = c.token_offsets.data();
+    v.account_tokens = c.account_tokens.data();
+    v.token_kind = c.token_kind.data();
+    v.token_users = c.token_users.data();
+  }
   return v;
 }
 

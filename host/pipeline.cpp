@@ -8,6 +8,7 @@
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/ring_scoring.hpp"
+#include "ringscan/shared_infrastructure.hpp"
 #include "ringscan/sizes.hpp"
 
 namespace ringscan {
@@ -170,11 +171,15 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   });
   const AccountProfiles profiles = stage("account_profiles", "account profiles",
                                          [&] { return backend->account_profiles(req, options, ctx); });
+  const SharedInfrastructure infra = stage("infrastructure", "shared infrastructure",
+                                           [&] { return shared_infrastructure(req, options, ctx); });
+  // Candidates: the account index's pairs and the pairs that share a rare token.
   const auto account_pairs = stage("account_index", "account index", [&] {
-    return backend->account_candidate_pairs(profiles, options, ctx);
+    auto pairs = backend->account_candidate_pairs(profiles, options, ctx);
+    return infra.evidence_tokens > 0 ? pair_union(pairs, infrastructure_pairs(infra, ctx)) : pairs;
   });
   const EvidenceCalibration calibration = stage("calibration", "calibration", [&] {
-    return calibrate_evidence(req, groups, profiles, options, ctx);
+    return calibrate_evidence(req, groups, profiles, infra, options, ctx);
   });
   result.notes = calibration.notes;
   if (crowded_background(background))
@@ -192,6 +197,8 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
     return rings_from_tallies(req, groups, clusters,
                               backend->cluster_tallies(req, groups, graph, clusters, ctx), options, ctx);
   });
+
+  describe_ring_infrastructure(infra, req, options.report_examples, result.rings);
 
   const int64_t A = req.num_accounts;
   std::vector<int64_t> ring_of_cluster(clusters.num_clusters, -1);
@@ -234,12 +241,10 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   result.statistics.emplace_back("index_penalty_nats", double(calibration.index_penalty));
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));
   result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));
-  for (int64_t f = 0; f < calibration.feature_dim; ++f) {
-    const std::string name = f < int64_t(data.feature_names.size()) && !data.feature_names[f].empty()
-                                 ? data.feature_names[f]
-                                 : "column_" + std::to_string(f);
-    result.statistics.emplace_back("feature_weight." + name, double(calibration.feature_weight[f]));
-  }
+  if (infra.present()) result.statistics.emplace_back("shared_infrastructure_tokens", double(infra.evidence_tokens));
+  for (int64_t f = 0; f < calibration.feature_dim; ++f)
+    result.statistics.emplace_back("feature_weight." + calibration.feature_names[f],
+                                   double(calibration.feature_weight[f]));
   return result;
 }
 

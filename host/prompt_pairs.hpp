@@ -2,8 +2,10 @@
 // evidence graph: shared by the CPU stages and the portable (Thrust) stages the CUDA backend
 // runs.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "host_device.hpp"
 #include "portable_math.hpp"
@@ -58,6 +60,25 @@ RINGSCAN_HD inline void prompt_pair(const int64_t* ordered, int64_t m, int64_t t
   }
   *a = x < y ? x : y;
   *b = x < y ? y : x;
+}
+
+/// Calls emit(a, b) for every pair that group g of m accounts `acc` (ascending) contributes,
+/// in its hashed order when the group is sampled; `order` is scratch. Host only.
+template <class Emit>
+void for_each_group_pair(const int64_t* acc, int64_t m, int64_t g, std::vector<int64_t>& order, Emit&& emit) {
+  if (sampled_group(m)) {
+    order.assign(acc, acc + m);
+    std::sort(order.begin(), order.end(), [g](int64_t x, int64_t y) {
+      const uint64_t hx = hashed_order_key(x, g), hy = hashed_order_key(y, g);
+      return hx != hy ? hx < hy : x < y;
+    });
+    acc = order.data();
+  }
+  for (int64_t t = 0, n = prompt_pairs_of_group(m); t < n; ++t) {
+    int64_t a, b;
+    prompt_pair(acc, m, t, &a, &b);
+    emit(a, b);
+  }
 }
 
 }  // namespace ringscan

@@ -26,6 +26,12 @@ std::string report_json(const DetectionResult& result, int indent) {
                           {"accounts_overall", e.accounts_overall},
                           {"idf", json_number(e.idf)},
                           {"request_rows", e.request_rows}});
+    json tokens = json::array();
+    for (const auto& t : r.shared_tokens)
+      tokens.push_back({{"kind", t.kind},
+                        {"token", t.token},
+                        {"ring_accounts", t.accounts_in_ring},
+                        {"accounts_overall", t.accounts_overall}});
     rings.push_back({{"id", r.id},
                      {"cluster", r.cluster},
                      {"size", r.size},
@@ -38,8 +44,11 @@ std::string report_json(const DetectionResult& result, int indent) {
                        {"prompt_diversity", json_number(r.prompt_diversity)},
                        {"volume", json_number(r.volume)},
                        {"internal_edge_weight", json_number(r.internal_edge_weight)},
-                       {"shared_prompt_examples", examples}}},
+                       {"shared_prompt_examples", examples},
+                       {"shared_tokens", tokens}}},
                      {"members", r.members}});
+    if (r.sign_up_first != 0)
+      rings.back()["evidence"]["sign_up"] = {{"first", r.sign_up_first}, {"last", r.sign_up_last}};
   }
   json params = json::object();
   for (const auto& [k, v] : result.parameters) params[k] = v;

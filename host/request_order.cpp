@@ -12,7 +12,7 @@ namespace ringscan {
 
 int64_t canonical_requests_bytes(const Dataset& data) {
   const double R = double(data.num_requests()), A = double(data.num_accounts());
-  const double bytes = R * double(data.dim) * 4 + R * 8 * 5 + A * 8 * 4 +
+  const double bytes = R * double(data.dim) * 4 + R * 8 * (5 + double(data.infra_dim)) + A * 8 * 6 +
                        A * double(data.feature_dim) * 4;
   return bytes > 9e18 ? INT64_MAX : int64_t(bytes);
 }
@@ -86,12 +86,28 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
 
   c.feature_dim = data.feature_dim;
   c.feature_categorical = data.feature_categorical;
+  c.feature_names = data.feature_names;
   if (data.has_features()) {
     const int64_t B = data.feature_dim;
     c.features.resize(A * B);
     for (int64_t a = 0; a < A; ++a)
       std::copy_n(&data.features[c.account_row[a] * B], B, &c.features[a * B]);
   }
+  c.infra_dim = data.infra_dim;
+  c.infra_names = data.infra_names;
+  if (!data.request_infra.empty()) {
+    const int64_t K = data.infra_dim;
+    c.infra.resize(R * K);
+    detail::parallel_for_blocks(R, kRowBlock, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) std::copy_n(&data.request_infra[c.request_row[r] * K], K, &c.infra[r * K]);
+    });
+  }
+  for (auto [from, to] : {std::make_pair(&data.account_payment, &c.payment),
+                          std::make_pair(&data.account_created, &c.created)})
+    if (!from->empty()) {
+      to->resize(A);
+      for (int64_t a = 0; a < A; ++a) (*to)[a] = (*from)[c.account_row[a]];
+    }
   return c;
 }
 

@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
       o.float16 = half;
       ringscan::generate_dataset(dir + (half ? "/valid-float16.h5" : "/valid-float32.h5"), o, ctx);
     }
+    // Infrastructure tokens, payment instruments and sign-up times.
+    o.float16 = false;
+    o.infrastructure = true;
+    ringscan::generate_dataset(dir + "/valid-infra.h5", o, ctx);
+    o.infrastructure = false;
     ringscan::write_detection_output(
         dir + "/detection-output.h5",
         ringscan::detect_rings(ringscan::load_dataset(dir + "/valid-float32.h5", ctx), {}, ctx));

@@ -141,7 +141,11 @@ TEST(EvidenceCalibration, OnlyTheRequiredDatasetsStillFindRingsAndSaySo) {
   const Dataset d = generate_in_memory(g, ctx);
   const DetectionResult r = detect_rings(d, DetectOptions{}, ctx);
   EXPECT_FALSE(r.rings.empty());  // never a silent "0 rings" for want of a signal
-  EXPECT_EQ(r.notes.size(), 2u);
+  // Every missing kind of evidence is named.
+  ASSERT_EQ(r.notes.size(), 3u);
+  EXPECT_NE(r.notes[0].find("timing evidence off"), std::string::npos) << r.notes[0];
+  EXPECT_NE(r.notes[1].find("infrastructure evidence off"), std::string::npos) << r.notes[1];
+  EXPECT_NE(r.notes[2].find("behaviour evidence off"), std::string::npos) << r.notes[2];
 }
 
 TEST(EvidenceThreshold, IsTheSurpriseOfTheExpectedFalseEdgesPerMillionPairs) {

@@ -109,10 +109,10 @@ TEST(TailProbability, GammaTailMatchesTheErlangSum) {
 
 TEST(SharedPromptSurprise, IsZeroWithoutSharedGroupsAndGrowsWithEachOne) {
   const double R = 250000;
-  EXPECT_EQ(shared_prompt_surprise(0, 20, 20, 25, 25, R), 0.0f);
+  EXPECT_EQ(shared_groups_surprise(0, 20, 20, 25, 25, R), 0.0f);
   float last = 0;
   for (int k = 1; k <= 8; ++k) {
-    const float s = shared_prompt_surprise(float(k), 40, 40, 25, 25, R);
+    const float s = shared_groups_surprise(float(k), 40, 40, 25, 25, R);
     EXPECT_GT(s, last + 5.0f) << k;  // each further rare group is many times less likely
     last = s;
   }
@@ -120,11 +120,11 @@ TEST(SharedPromptSurprise, IsZeroWithoutSharedGroupsAndGrowsWithEachOne) {
 
 TEST(SharedPromptSurprise, HeavierAccountsAndWiderGroupsAreWeakerEvidence) {
   const double R = 250000;
-  const float base = shared_prompt_surprise(2, 10, 10, 25, 25, R);
-  EXPECT_LT(shared_prompt_surprise(2, 10, 10, 2500, 25, R), base);    // a heavy account
-  EXPECT_LT(shared_prompt_surprise(2, 1000, 10, 25, 25, R), base);    // groups sent by many
+  const float base = shared_groups_surprise(2, 10, 10, 25, 25, R);
+  EXPECT_LT(shared_groups_surprise(2, 10, 10, 2500, 25, R), base);    // a heavy account
+  EXPECT_LT(shared_groups_surprise(2, 1000, 10, 25, 25, R), base);    // groups sent by many
   // One group shared by a heavy account whose groups reach thousands of others: a coincidence.
-  EXPECT_LT(shared_prompt_surprise(1, 5000, 3000, 2000, 2000, R), 1.0f);
+  EXPECT_LT(shared_groups_surprise(1, 5000, 3000, 2000, 2000, R), 1.0f);
 }
 
 TEST(CoactiveEpisodes, CountsEpisodesNotRequests) {

@@ -336,6 +336,9 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
   sub->add_flag("--ring-sessions", o.ring_sessions,
                 "Rings work in sessions of 1-3 hours instead of bursts of 5-25 minutes");
   sub->add_flag("--light-rings", o.light_rings, "Ring members send 2-5 requests each");
+  sub->add_flag("--infra", o.infrastructure,
+                "Write infrastructure tokens (/requests/infra: ip24, asn, client_fingerprint), payment "
+                "instruments and sign-up times");
   sub->add_option("--ring-cover", o.ring_cover,
                   "Share of cover traffic of every ring (default: 0-35% per ring)")
       ->check(number_check(true))
@@ -343,7 +346,7 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
   add_common_options(sub, a.common);
   group_options(sub, kOutput, {"--output", "--float16", "--no-shuffle"});
   group_options(sub, "Population", {"--accounts", "--dim", "--seed", "--requests-per-account", "--ring-fraction",
-                                    "--lookalike-fraction", "--viral-prompts", "--days"});
+                                    "--lookalike-fraction", "--viral-prompts", "--days", "--infra"});
   group_options(sub, "Regimes (each takes away or blurs one kind of evidence)",
                 {"--ring-population-behaviour", "--noise-features", "--no-features", "--no-times", "--ring-sessions",
                  "--light-rings", "--ring-cover"});
@@ -469,6 +472,14 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
           count_of(e.accounts_overall, "account"), e.idf);
       for (std::size_t k = 0; k < std::min<std::size_t>(e.request_rows.size(), 3); ++k)
         out << ' ' << e.request_rows[k];
+      out << '\n';
+    }
+    if (!g.shared_tokens.empty()) {
+      const ringscan::SharedTokenExample& t = g.shared_tokens.front();
+      out << fmt::format("{:>5} infrastructure: {} {} used by {} of {} members and {} overall", "", t.kind, t.token,
+                         t.accounts_in_ring, g.size, count_of(t.accounts_overall, "account"));
+      if (g.sign_up_first != 0)
+        out << fmt::format("; signed up within {:.1f} days", double(g.sign_up_last - g.sign_up_first) / 86400.0);
       out << '\n';
     }
   }
@@ -713,7 +724,9 @@ nlohmann::ordered_json info_json(const ringscan::InputSummary& s) {
     j["labelled_accounts"] = s.labelled_accounts;
   }
   j["has_infra"] = s.has_infra;
+  if (s.has_infra) j["infra_names"] = s.infra_names;
   j["has_payment"] = s.has_payment;
+  j["has_created"] = s.has_created;
   j["accounts_without_requests"] = s.accounts_without_requests;
   j["zero_norm_embeddings"] = s.zero_norm_embeddings;
   j["memory_bytes"] = s.memory_bytes;
@@ -757,8 +770,9 @@ void print_info(const ringscan::InputSummary& s, std::ostream& out) {
   row("labels", s.has_labels ? fmt::format("{} rings, {} accounts labelled", s.labelled_rings,
                                            s.labelled_accounts)
                              : "none");
-  row("infrastructure tokens", s.has_infra ? "yes" : "no");
+  row("infrastructure tokens", s.has_infra ? fmt::format("{}", fmt::join(s.infra_names, ", ")) : "none");
   row("payment instruments", s.has_payment ? "yes" : "no");
+  row("sign-up times", s.has_created ? "yes" : "no");
   row("accounts without requests", std::to_string(s.accounts_without_requests));
   row("zero-norm embeddings", std::to_string(s.zero_norm_embeddings));
   row("memory when loaded", ringscan::format_size(s.memory_bytes));

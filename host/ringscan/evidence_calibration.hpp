@@ -10,6 +10,7 @@
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 #include "ringscan/request_order.hpp"
+#include "ringscan/shared_infrastructure.hpp"
 
 namespace ringscan {
 
@@ -37,16 +38,23 @@ struct EvidenceCalibration {
   std::vector<uint8_t> categorical;    ///< [B] 1 where equal values are the only evidence
   std::vector<float> feature_weight;   ///< [B] in [0, 1]; 0 for a feature that carries nothing
   std::vector<float> feature_lift;     ///< [B] mean surprise of anchor pairs minus random pairs (nats)
+  std::vector<std::string> feature_names;  ///< [B] the input's columns, then sign_up_time when present
   NullSample behaviour_null;           ///< the weighted behaviour sum over random pairs
   bool behaviour_present = false;      ///< some feature has weight
   int64_t anchor_pairs = 0;            ///< pairs the weights were learnt from
   // Timing: the span the null moves timelines over.
   bool has_timing = false;
   int64_t first_time = 0, last_time = 0;
+  // Shared infrastructure: each account's evidence tokens, each token's kind and users.
+  bool has_infrastructure = false;     ///< some token is shared by 2 to max(64, share * A) accounts
+  int infrastructure_kinds = 0;        ///< kinds with such a token
+  std::vector<int64_t> token_offsets;  ///< [A+1]
+  std::vector<int64_t> account_tokens;
+  std::vector<int32_t> token_kind, token_users;  ///< [T]
   // Content: cosines of the content profiles of random account pairs.
   NullSample content_null;
   // Fusion.
-  int signals = 1;                     ///< signals every pair is scored on (prompts, timing, behaviour)
+  int signals = 1;                     ///< signals every pair is scored on (prompts, timing, behaviour, infrastructure)
   float index_penalty = 0;             ///< nats a pair proposed only by the account index pays
   float edge_threshold = 0;            ///< nats of edge evidence that make an edge
 
@@ -62,6 +70,12 @@ float edge_threshold_nats(double false_edges_per_million);
 /// Calibrates the pair evidence on this input: prompt-group masses, feature ranks and weights
 /// (from pairs whose shared prompts alone are strong, against random pairs), the gamma null
 /// of the behaviour sum, the content null, the edge threshold. Deterministic.
+/// With `infra`, its shared tokens are a signal and /accounts/created a behaviour column
+/// (sign_up_time).
+EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const PromptGroups& groups,
+                                       const AccountProfiles& profiles, const SharedInfrastructure& infra,
+                                       const DetectOptions& options, const Context& ctx);
+/// The same for an input without infrastructure tokens or payment instruments.
 EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const PromptGroups& groups,
                                        const AccountProfiles& profiles, const DetectOptions& options,
                                        const Context& ctx);

@@ -19,6 +19,7 @@ struct PairEvidence {
   float synchrony = 0;       ///< co-active episodes at the best time scale, against moved timelines
   float behaviour = 0;       ///< closeness of the behaviour features, weighted, against random pairs
   float content = 0;         ///< cosine of the content profiles against random pairs (reported only)
+  float infrastructure = 0;  ///< the count of rare infrastructure tokens both used, against chance
   float weight = 0;          ///< evidence of an edge: the signals fused (nats)
 };
 

@@ -2,6 +2,7 @@
 // of the order the input file happens to list them in.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ringscan/context.hpp"
@@ -22,6 +23,12 @@ struct CanonicalRequests {
   std::vector<float> features;           ///< [A x B] behaviour in canonical account order
   int64_t feature_dim = 0;
   std::vector<uint8_t> feature_categorical;  ///< [B] 1 for a categorical column, or empty
+  std::vector<std::string> feature_names;    ///< [B] or empty
+  int64_t infra_dim = 0;                 ///< K token kinds
+  std::vector<int64_t> infra;            ///< [R x K] infrastructure tokens (0 = unknown), or empty
+  std::vector<std::string> infra_names;  ///< [K]
+  std::vector<int64_t> payment;          ///< [A] payment instrument (0 = unknown), or empty
+  std::vector<int64_t> created;          ///< [A] sign-up time (0 = unknown), or empty
 };
 
 /// Bytes canonical_requests() allocates for `data` (for the memory budget).

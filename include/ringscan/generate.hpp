@@ -30,6 +30,11 @@ struct GenerateOptions {
   bool ring_sessions = false;         ///< rings work in 1-3 hour sessions, not 5-25 minute bursts
   bool light_rings = false;           ///< ring members send 2-5 requests each
   double ring_cover = -1;             ///< share of cover traffic of every ring (< 0: 0-35% per ring)
+  /// Write /requests/infra (ip24, asn, client_fingerprint), /accounts/payment and
+  /// /accounts/created: rings send from proxy pools (half of them rented from a proxy
+  /// service that ordinary customers use too), teams from their office; the prompts, times
+  /// and behaviour are the same as without.
+  bool infrastructure = false;
 };
 
 struct GenerateSummary {

@@ -15,6 +15,14 @@ struct SharedPromptExample {
   std::vector<int64_t> request_rows;   ///< example requests, row numbers in the input file
 };
 
+/// An infrastructure token (or payment instrument) two or more of a ring's members used.
+struct SharedTokenExample {
+  std::string kind;              ///< the token's kind: a name of /requests/infra, or "payment"
+  int64_t token = 0;             ///< the token as in the input
+  int64_t accounts_in_ring = 0;  ///< members that used it
+  int64_t accounts_overall = 0;  ///< accounts in the whole input that used it
+};
+
 /// A reported ring with the signals that support it.
 struct Ring {
   int64_t id = 0;                  ///< rank, 0 = highest score
@@ -30,6 +38,9 @@ struct Ring {
   std::vector<int64_t> members;    ///< account ids, ascending
   int64_t shared_groups = 0;       ///< rare prompt groups two or more members sent
   std::vector<SharedPromptExample> examples;  ///< strongest shared prompt groups (at most --report-examples)
+  /// Rare tokens two or more members used, most members first (at most --report-examples).
+  std::vector<SharedTokenExample> shared_tokens;
+  int64_t sign_up_first = 0, sign_up_last = 0;  ///< members' earliest and latest known sign-up (0: none known)
 };
 
 /// Labels in the input's account order plus the ranked rings.

@@ -1,0 +1,61 @@
+// Stage 3c: infrastructure tokens (IP ranges, ASNs, client fingerprints, API keys) and payment
+// instruments that accounts share, and the account pairs they propose as candidates.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ringscan/context.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+#include "ringscan/result.hpp"
+
+namespace ringscan {
+
+/// The tokens two or more accounts use, and each account's evidence tokens.
+/// A token is a (kind, value) with value != 0: a column of /requests/infra, or the payment
+/// instrument of /accounts/payment (kind "payment").
+struct SharedInfrastructure {
+  int64_t num_accounts = 0;
+  std::vector<std::string> kind_names;   ///< [K'] the columns of /requests/infra, then "payment"
+  // Tokens used by two or more accounts, ascending by (kind, value).
+  int64_t num_tokens = 0;
+  std::vector<int32_t> token_kind;       ///< [T]
+  std::vector<int64_t> token_value;      ///< [T]
+  std::vector<int64_t> token_offsets;    ///< [T+1] CSR over token_accounts
+  std::vector<int64_t> token_accounts;   ///< canonical accounts of each token, ascending
+  std::vector<int32_t> token_users;      ///< [T] accounts of each token
+  std::vector<uint8_t> common;           ///< [T] 1 when too widely used to be evidence
+  // Per account: its evidence tokens (ids into the above, ascending: kinds are contiguous).
+  std::vector<int64_t> account_offsets;  ///< [A+1] CSR over account_tokens (empty when absent)
+  std::vector<int64_t> account_tokens;
+  int64_t evidence_tokens = 0;           ///< tokens that are evidence
+  int evidence_kinds = 0;                ///< kinds with an evidence token
+
+  bool present() const { return !kind_names.empty(); }
+  int64_t accounts_of(int64_t t) const { return token_offsets[t + 1] - token_offsets[t]; }
+  bool is_evidence(int64_t t) const { return accounts_of(t) >= 2 && !common[t]; }
+};
+
+/// The shared tokens of `req` (its infrastructure columns and payment instruments). A token
+/// used by more than max(64, options.max_prompt_share * A) accounts is common, as a prompt
+/// group is: it proposes no pairs and counts for nothing. Deterministic.
+SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
+                                           const Context& ctx);
+
+/// Account pairs (a < b, ascending, unique) that share an evidence token; a token of more
+/// than 256 accounts links each to 32 others in a hashed order, as a prompt group does.
+std::vector<std::pair<int64_t, int64_t>> infrastructure_pairs(const SharedInfrastructure& infra,
+                                                              const Context& ctx);
+
+/// Adds to each ring the evidence tokens its members share (most members first, then the
+/// rarest; at most `examples`) and the span of its members' known sign-up times.
+void describe_ring_infrastructure(const SharedInfrastructure& infra, const CanonicalRequests& req, int64_t examples,
+                                  std::vector<Ring>& rings);
+
+/// The sorted union of two sorted lists of unique pairs.
+std::vector<std::pair<int64_t, int64_t>> pair_union(const std::vector<std::pair<int64_t, int64_t>>& x,
+                                                    const std::vector<std::pair<int64_t, int64_t>>& y);
+
+}  // namespace ringscan

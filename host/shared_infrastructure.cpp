@@ -1,0 +1,154 @@
+#include "ringscan/shared_infrastructure.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <string>
+
+#include "parallel.hpp"
+#include "prompt_pairs.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/sizes.hpp"
+
+namespace ringscan {
+namespace {
+
+struct Use {
+  int64_t kind, value, account;
+  bool operator<(const Use& o) const {
+    return kind != o.kind ? kind < o.kind : value != o.value ? value < o.value : account < o.account;
+  }
+  bool operator==(const Use& o) const { return kind == o.kind && value == o.value && account == o.account; }
+};
+
+}  // namespace
+
+SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
+                                           const Context& ctx) {
+  SharedInfrastructure s;
+  const int64_t A = req.num_accounts, R = req.num_requests, K = req.infra.empty() ? 0 : req.infra_dim;
+  s.num_accounts = A;
+  if (K > 0) s.kind_names = req.infra_names;
+  if (!req.payment.empty()) s.kind_names.push_back("payment");
+  if (!s.present()) return s;
+  ThreadScope threads(ctx.threads);
+  ctx.require_memory(size_from_double(double(R) * double(K) * sizeof(Use) * 2 + double(A) * 48),
+                     "shared infrastructure (" + std::to_string(R * K) + " request tokens)");
+
+  // Every (kind, value, account) once.
+  std::vector<Use> uses;
+  uses.reserve(size_t(R * K + (req.payment.empty() ? 0 : A)));
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t k = 0; k < K; ++k)
+      if (const int64_t v = req.infra[r * K + k]; v != 0) uses.push_back({k, v, req.request_owner[r]});
+  if (!req.payment.empty())
+    for (int64_t a = 0; a < A; ++a)
+      if (req.payment[a] != 0) uses.push_back({K, req.payment[a], a});
+  detail::parallel_sort(uses, std::less<Use>());
+  uses.erase(std::unique(uses.begin(), uses.end()), uses.end());
+
+  // Tokens of two or more accounts.
+  const int64_t common = common_group_accounts(A, options.max_prompt_share);
+  s.token_offsets.push_back(0);
+  for (std::size_t i = 0; i < uses.size();) {
+    std::size_t j = i;
+    while (j < uses.size() && uses[j].kind == uses[i].kind && uses[j].value == uses[i].value) ++j;
+    if (j - i >= 2) {
+      s.token_kind.push_back(int32_t(uses[i].kind));
+      s.token_value.push_back(uses[i].value);
+      for (std::size_t k = i; k < j; ++k) s.token_accounts.push_back(uses[k].account);
+      s.token_offsets.push_back(int64_t(s.token_accounts.size()));
+      s.common.push_back(int64_t(j - i) > common ? 1 : 0);
+      s.token_users.push_back(int32_t(std::min<std::size_t>(j - i, INT32_MAX)));
+    }
+    i = j;
+  }
+  uses = {};
+  s.num_tokens = int64_t(s.token_kind.size());
+
+  // Per account: its evidence tokens, ascending.
+  s.account_offsets.assign(A + 1, 0);
+  std::vector<uint8_t> kind_seen(s.kind_names.size(), 0);
+  for (int64_t t = 0; t < s.num_tokens; ++t) {
+    if (!s.is_evidence(t)) continue;
+    ++s.evidence_tokens;
+    kind_seen[s.token_kind[t]] = 1;
+    for (int64_t i = s.token_offsets[t]; i < s.token_offsets[t + 1]; ++i) ++s.account_offsets[s.token_accounts[i] + 1];
+  }
+  s.evidence_kinds = int(std::count(kind_seen.begin(), kind_seen.end(), 1));
+  for (int64_t a = 0; a < A; ++a) s.account_offsets[a + 1] += s.account_offsets[a];
+  s.account_tokens.resize(s.account_offsets[A]);
+  std::vector<int64_t> fill(s.account_offsets.begin(), s.account_offsets.end() - 1);
+  for (int64_t t = 0; t < s.num_tokens; ++t)  // tokens ascending: each account's list is too
+    if (s.is_evidence(t))
+      for (int64_t i = s.token_offsets[t]; i < s.token_offsets[t + 1]; ++i)
+        s.account_tokens[fill[s.token_accounts[i]]++] = t;
+  ctx.report("shared infrastructure", 1, 1);
+  return s;
+}
+
+std::vector<std::pair<int64_t, int64_t>> infrastructure_pairs(const SharedInfrastructure& s, const Context& ctx) {
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  int64_t expected = 0;
+  for (int64_t t = 0; t < s.num_tokens; ++t)
+    if (s.is_evidence(t)) expected = saturating_add(expected, prompt_pairs_of_group(s.accounts_of(t)));
+  ctx.require_memory(size_from_double(double(expected) * 16 * 2),
+                     "shared infrastructure (" + std::to_string(expected) + " account pairs)");
+  ThreadScope threads(ctx.threads);
+  pairs.reserve(size_t(expected));
+  std::vector<int64_t> order;
+  for (int64_t t = 0; t < s.num_tokens; ++t)
+    if (s.is_evidence(t))
+      for_each_group_pair(&s.token_accounts[s.token_offsets[t]], s.accounts_of(t), t, order,
+                          [&](int64_t a, int64_t b) { pairs.emplace_back(a, b); });
+  detail::parallel_sort(pairs, std::less<std::pair<int64_t, int64_t>>());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  return pairs;
+}
+
+void describe_ring_infrastructure(const SharedInfrastructure& infra, const CanonicalRequests& req, int64_t examples,
+                                  std::vector<Ring>& rings) {
+  for (Ring& ring : rings) {
+    std::vector<int64_t> tokens;  // one entry per (member, evidence token)
+    for (const int64_t id : ring.members) {
+      const int64_t a = std::lower_bound(req.account_id.begin(), req.account_id.end(), id) - req.account_id.begin();
+      if (!req.created.empty() && req.created[a] != 0) {
+        ring.sign_up_first = ring.sign_up_first == 0 ? req.created[a] : std::min(ring.sign_up_first, req.created[a]);
+        ring.sign_up_last = std::max(ring.sign_up_last, req.created[a]);
+      }
+      if (infra.account_offsets.empty()) continue;
+      tokens.insert(tokens.end(), infra.account_tokens.begin() + infra.account_offsets[a],
+                    infra.account_tokens.begin() + infra.account_offsets[a + 1]);
+    }
+    std::sort(tokens.begin(), tokens.end());
+    std::vector<SharedTokenExample> shared;
+    std::vector<std::pair<int64_t, int64_t>> order;  // (members, token)
+    for (std::size_t i = 0; i < tokens.size();) {
+      std::size_t j = i;
+      while (j < tokens.size() && tokens[j] == tokens[i]) ++j;
+      if (j - i >= 2) order.emplace_back(int64_t(j - i), tokens[i]);
+      i = j;
+    }
+    std::sort(order.begin(), order.end(), [&](const auto& x, const auto& y) {
+      if (x.first != y.first) return x.first > y.first;
+      if (infra.token_users[x.second] != infra.token_users[y.second])
+        return infra.token_users[x.second] < infra.token_users[y.second];
+      return x.second < y.second;
+    });
+    for (std::size_t k = 0; k < order.size() && int64_t(k) < examples; ++k) {
+      const int64_t t = order[k].second;
+      ring.shared_tokens.push_back({infra.kind_names[infra.token_kind[t]], infra.token_value[t], order[k].first,
+                                    infra.accounts_of(t)});
+    }
+  }
+}
+
+std::vector<std::pair<int64_t, int64_t>> pair_union(const std::vector<std::pair<int64_t, int64_t>>& x,
+                                                    const std::vector<std::pair<int64_t, int64_t>>& y) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  out.reserve(x.size() + y.size());
+  std::set_union(x.begin(), x.end(), y.begin(), y.end(), std::back_inserter(out));
+  return out;
+}
+
+}  // namespace ringscan
