@@ -19,16 +19,15 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
   std::vector<uint8_t> core(A);
   for (int64_t a = 0; a < A; ++a) core[a] = is_core_account(g.offsets.data(), a, options.min_core_degree);
 
-  // Union-find over the core-core edges that join (joins_cores); the smaller account becomes
-  // the root, so the root of a component is its smallest member whatever order edges are
-  // visited in.
+  // Union-find over core-core edges; the smaller account becomes the root, so the root of a
+  // component is its smallest member whatever order edges are visited in.
   std::vector<int64_t> parent(A);
   std::iota(parent.begin(), parent.end(), 0);
   for (int64_t a = 0; a < A; ++a) {
     if (!core[a]) continue;
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
       const int64_t b = g.neighbours[e];
-      if (b <= a || !core[b] || !joins_cores(g.offsets.data(), g.neighbours.data(), g.evidence.data(), a, e)) continue;
+      if (b <= a || !core[b]) continue;
       union_sets(parent.data(), a, b);
     }
   }

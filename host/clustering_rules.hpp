@@ -13,24 +13,6 @@ RINGSCAN_HD inline bool is_core_account(const int64_t* offsets, int64_t a, int64
   return offsets[a + 1] - offsets[a] >= min_core_degree;
 }
 
-/// Whether the edge e of core a to core b joins their components: when it carries shared
-/// prompts, or when a and b have a neighbour in common. Rows are ascending. An edge of
-/// timing, behaviour and infrastructure alone with no common neighbour is what the
-/// threshold's few false edges per million pairs look like; between two rings' cores it
-/// would merge them, while real members have several members in common.
-RINGSCAN_HD inline bool joins_cores(const int64_t* offsets, const int64_t* neighbours, const PairEvidence* evidence,
-                                    int64_t a, int64_t e) {
-  if (evidence[e].shared_prompts > 0) return true;
-  const int64_t b = neighbours[e];
-  int64_t i = offsets[a], j = offsets[b];
-  while (i < offsets[a + 1] && j < offsets[b + 1]) {
-    if (neighbours[i] < neighbours[j]) ++i;
-    else if (neighbours[j] < neighbours[i]) ++j;
-    else return true;
-  }
-  return false;
-}
-
 /// The core neighbour a border account joins: the strongest edge with shared-prompt evidence,
 /// ties to the smaller account (rows are ascending, and only a strictly stronger edge
 /// replaces the best); -1 when none. A single edge of timing and behaviour alone is what

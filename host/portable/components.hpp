@@ -106,7 +106,7 @@ struct JoinCoreEdges {
     if (!w.core[a]) return;
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
       const int64_t b = g.neighbours[e];
-      if (b > a && w.core[b] && joins_cores(g.offsets, g.neighbours, g.evidence, a, e)) concurrent_union(w.parent, a, b);
+      if (b > a && w.core[b]) concurrent_union(w.parent, a, b);
     }
   }
 };
@@ -159,9 +159,8 @@ void flatten_forest(Policy&& policy, int64_t* parent, int64_t n) {
   thrust::for_each(policy, first, first + n, detail::PointAtRoot{parent});
 }
 
-/// Cores (>= min_core_degree edges) joined by core-core edges that join (joins_cores) form
-/// components; every other account joins the component of the core neighbour
-/// strongest_core_neighbour picks.
+/// Cores (>= min_core_degree edges) joined by core-core edges form components; every other
+/// account joins the component of the core neighbour strongest_core_neighbour picks.
 /// Components of two or more accounts are clusters 0..C-1, numbered in the order of their
 /// smallest member (the CPU stage's canonical labels). `starts_up_to` [A] receives the
 /// number of clusters whose smallest member is <= a, so C is its last element: the caller
