@@ -272,6 +272,7 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
   c.has_infrastructure = infra.present() && infra.evidence_tokens > 0;
   if (c.has_infrastructure) {
     c.infrastructure_kinds = infra.evidence_kinds;
+    c.proposing_users = infra.proposing_users;
     c.token_offsets = infra.account_offsets;
     c.account_tokens = infra.account_tokens;
     c.token_kind = infra.token_kind;

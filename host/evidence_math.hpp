@@ -81,12 +81,13 @@ RINGSCAN_HD inline float shared_groups_surprise(float shared, float mass_a, floa
 /// -ln min(1, m (n - 1) / (A - 1)). Counting more than one token per kind would take the
 /// tokens of one kind as independent, and they are not: the customers of one proxy service
 /// rotate through the same few hundred addresses. The kinds' surprises are summed and judged
-/// against a gamma of shape `kinds`. `*shared` says whether any token is shared.
+/// against a gamma of shape `kinds`. `*rarest` receives the users of the rarest token shared
+/// (0 when none is).
 RINGSCAN_HD inline float shared_infrastructure_surprise(const int64_t* x, int64_t nx, const int64_t* y, int64_t ny,
                                                         const int32_t* kind, const int32_t* users, int64_t accounts,
-                                                        int kinds, bool* shared) {
+                                                        int kinds, int32_t* rarest_shared) {
   double sum = 0;
-  bool any = false;
+  int32_t fewest = 0;
   int64_t i = 0, j = 0;
   while (i < nx || j < ny) {
     const int32_t k = j >= ny || (i < nx && kind[x[i]] <= kind[y[j]]) ? kind[x[i]] : kind[y[j]];
@@ -106,7 +107,7 @@ RINGSCAN_HD inline float shared_infrastructure_surprise(const int64_t* x, int64_
       }
     }
     if (rarest > 0) {
-      any = true;
+      if (fewest == 0 || rarest < fewest) fewest = rarest;
       const double tries = double(ie - i < je - j ? ie - i : je - j);
       const double chance = tries * double(rarest - 1) / double(accounts > 1 ? accounts - 1 : 1);
       if (chance < 1.0) sum -= portable_log(chance > 1e-300 ? chance : 1e-300);
@@ -114,8 +115,8 @@ RINGSCAN_HD inline float shared_infrastructure_surprise(const int64_t* x, int64_
     i = ie;
     j = je;
   }
-  *shared = any;
-  return any ? surprise_of(log_gamma_tail(double(kinds > 0 ? kinds : 1), sum)) : 0.0f;
+  *rarest_shared = fewest;
+  return fewest > 0 ? surprise_of(log_gamma_tail(double(kinds > 0 ? kinds : 1), sum)) : 0.0f;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ struct ProfilesView {
   // Shared infrastructure (all null when the input has none).
   int64_t num_accounts = 0;
   int infrastructure_kinds = 0;
+  int64_t proposing_users = 0;              ///< a token of at most this many accounts proposed the pair
   const int64_t* token_offsets = nullptr;   ///< [A+1] CSR over account_tokens
   const int64_t* account_tokens = nullptr;  ///< each account's evidence tokens, ascending
   const int32_t* token_kind = nullptr;      ///< [T]
@@ -52,17 +53,19 @@ RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, 
                                                     p.feature_tie + a * B, p.feature_weight, p.categorical, B),
                                 p.behaviour_null);
   e.content = null_surprise(dot_product(p.content + a * D, p.content + b * D, D), p.content_null);
-  bool shared_tokens = false;
+  int32_t rarest_token = 0;
   if (p.token_offsets != nullptr) {
     const int64_t ta = p.token_offsets[a], tb = p.token_offsets[b];
     e.infrastructure = shared_infrastructure_surprise(
         p.account_tokens + ta, p.token_offsets[a + 1] - ta, p.account_tokens + tb, p.token_offsets[b + 1] - tb,
-        p.token_kind, p.token_users, p.num_accounts, p.infrastructure_kinds, &shared_tokens);
+        p.token_kind, p.token_users, p.num_accounts, p.infrastructure_kinds, &rarest_token);
   }
-  // A pair that shares no prompt and no token was proposed by the account index, which
-  // picked it for its timing and behaviour among all accounts: it pays for that choice.
+  // A pair that shares no prompt and no token rare enough to propose it was proposed by the
+  // account index, which picked it for its timing and behaviour among all accounts: it pays
+  // for that choice.
+  const bool proposed = shared_groups > 0 || (rarest_token > 0 && rarest_token <= p.proposing_users);
   e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, e.infrastructure, p.signals,
-                           shared_groups > 0 || shared_tokens ? 0.0f : p.index_penalty);
+                           proposed ? 0.0f : p.index_penalty);
   return e;
 }
 
@@ -95,6 +98,7 @@ inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCal
   if (c.has_infrastructure) {
     v.num_accounts = c.num_accounts;
     v.infrastructure_kinds = c.infrastructure_kinds;
+    v.proposing_users = c.proposing_users;
     v.token_offsets = c.token_offsets.data();
     v.account_tokens = c.account_tokens.data();
     v.token_kind = c.token_kind.data();

@@ -23,9 +23,14 @@ struct Use {
 
 }  // namespace
 
+int64_t proposing_token_users(const DetectOptions& options) {
+  return std::max<int64_t>(2, 2 * int64_t(options.account_neighbours) + 1);
+}
+
 SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
                                            const Context& ctx) {
   SharedInfrastructure s;
+  s.proposing_users = proposing_token_users(options);
   const int64_t A = req.num_accounts, R = req.num_requests, K = req.infra.empty() ? 0 : req.infra_dim;
   s.num_accounts = A;
   if (K > 0) s.kind_names = req.infra_names;
@@ -90,15 +95,16 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
 std::vector<std::pair<int64_t, int64_t>> infrastructure_pairs(const SharedInfrastructure& s, const Context& ctx) {
   std::vector<std::pair<int64_t, int64_t>> pairs;
   int64_t expected = 0;
+  auto proposes = [&](int64_t t) { return s.is_evidence(t) && s.accounts_of(t) <= s.proposing_users; };
   for (int64_t t = 0; t < s.num_tokens; ++t)
-    if (s.is_evidence(t)) expected = saturating_add(expected, prompt_pairs_of_group(s.accounts_of(t)));
+    if (proposes(t)) expected = saturating_add(expected, prompt_pairs_of_group(s.accounts_of(t)));
   ctx.require_memory(size_from_double(double(expected) * 16 * 2),
                      "shared infrastructure (" + std::to_string(expected) + " account pairs)");
   ThreadScope threads(ctx.threads);
   pairs.reserve(size_t(expected));
   std::vector<int64_t> order;
   for (int64_t t = 0; t < s.num_tokens; ++t)
-    if (s.is_evidence(t))
+    if (proposes(t))
       for_each_group_pair(&s.token_accounts[s.token_offsets[t]], s.accounts_of(t), t, order,
                           [&](int64_t a, int64_t b) { pairs.emplace_back(a, b); });
   detail::parallel_sort(pairs, std::less<std::pair<int64_t, int64_t>>());

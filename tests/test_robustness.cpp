@@ -30,6 +30,7 @@ const Regime kRegimes[] = {
     {"NoFeatures", [](GenerateOptions& g) { g.features = false; }},
     {"SessionsOverHours", [](GenerateOptions& g) { g.ring_sessions = true; }},
     {"HalfCoverTraffic", [](GenerateOptions& g) { g.ring_cover = 0.5; }},
+    {"Infrastructure", [](GenerateOptions& g) { g.infrastructure = true; }},
 };
 
 struct Outcome {

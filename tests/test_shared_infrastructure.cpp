@@ -58,6 +58,19 @@ TEST(SharedInfrastructure, KeepsTokensOfTwoOrMoreAccountsAndLeavesWidelyUsedOnes
   EXPECT_EQ(infrastructure_pairs(s, ctx), (std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {3, 4}}));
 }
 
+TEST(SharedInfrastructure, ATokenOfMoreAccountsThanTheIndexProposesIsEvidenceButProposesNoPairs) {
+  // 40 accounts share one address: more than the 2k + 1 = 33 accounts whose pairs a token
+  // proposes (k = 16 account neighbours), fewer than the 64 above which it is common.
+  const Context ctx;
+  Dataset d = small_population();
+  for (int64_t a = 0; a < 100; ++a) d.request_infra[a * 2] = a < 40 ? 5 : 0;
+  d.account_payment.assign(100, 0);
+  const SharedInfrastructure s = shared_infrastructure(canonical_requests(d, ctx), DetectOptions{}, ctx);
+  EXPECT_EQ(s.proposing_users, 33);
+  EXPECT_EQ(s.evidence_tokens, 1);
+  EXPECT_TRUE(infrastructure_pairs(s, ctx).empty());
+}
+
 TEST(SharedInfrastructure, IsAbsentWithoutTokensOrPayment) {
   const Context ctx;
   Dataset d = small_population();
@@ -74,34 +87,34 @@ TEST(SharedInfrastructureSurprise, CountsTheRarestSharedTokenOfEachKindWithItsTr
   // Tokens 0-2 of kind 0 (2, 50 and 50 users), token 3 of kind 1 (3 users); 10,000 accounts.
   const std::vector<int32_t> kind{0, 0, 0, 1}, users{2, 50, 50, 3};
   const std::vector<int64_t> x{0, 1, 2, 3}, y{0, 1, 2};
-  bool shared = false;
-  const float s = shared_infrastructure_surprise(x.data(), 4, y.data(), 3, kind.data(), users.data(), 10000, 2, &shared);
-  EXPECT_TRUE(shared);
+  int32_t rarest = 0;
+  const float s = shared_infrastructure_surprise(x.data(), 4, y.data(), 3, kind.data(), users.data(), 10000, 2, &rarest);
+  EXPECT_EQ(rarest, 2);
   // Kind 0: the 2-user token, three tries each; kind 1: not shared.
   const double sum = -std::log(3.0 * 1.0 / 9999.0);
   EXPECT_NEAR(s, -log_gamma_tail(2.0, sum), 1e-3);
   // Two tokens of a proxy service's 50 users are no more than one of them is.
   const std::vector<int64_t> proxy{1, 2};
   const float both = shared_infrastructure_surprise(proxy.data(), 2, proxy.data(), 2, kind.data(), users.data(), 10000,
-                                                    2, &shared);
+                                                    2, &rarest);
   const float one = shared_infrastructure_surprise(proxy.data(), 1, proxy.data(), 1, kind.data(), users.data(), 10000,
-                                                   2, &shared);
+                                                   2, &rarest);
   EXPECT_LE(both, one);
   EXPECT_LT(both, s);
   // A token of one kind and a token of another add up.
   const std::vector<int64_t> two_kinds{0, 3};
   EXPECT_GT(shared_infrastructure_surprise(two_kinds.data(), 2, two_kinds.data(), 2, kind.data(), users.data(), 10000,
-                                           2, &shared),
+                                           2, &rarest),
             s);
 }
 
 TEST(SharedInfrastructureSurprise, IsZeroWithoutASharedToken) {
   const std::vector<int32_t> kind{0, 0, 1}, users{2, 2, 2};
   const std::vector<int64_t> x{0}, y{1, 2};
-  bool shared = true;
-  EXPECT_EQ(shared_infrastructure_surprise(x.data(), 1, y.data(), 2, kind.data(), users.data(), 1000, 2, &shared), 0.0f);
-  EXPECT_FALSE(shared);
-  EXPECT_EQ(shared_infrastructure_surprise(x.data(), 1, y.data(), 0, kind.data(), users.data(), 1000, 2, &shared), 0.0f);
+  int32_t rarest = 7;
+  EXPECT_EQ(shared_infrastructure_surprise(x.data(), 1, y.data(), 2, kind.data(), users.data(), 1000, 2, &rarest), 0.0f);
+  EXPECT_EQ(rarest, 0);
+  EXPECT_EQ(shared_infrastructure_surprise(x.data(), 1, y.data(), 0, kind.data(), users.data(), 1000, 2, &rarest), 0.0f);
 }
 
 // Rings without times: the sub-groups of a ring split across capabilities share no prompt,

@@ -48,6 +48,7 @@ struct EvidenceCalibration {
   // Shared infrastructure: each account's evidence tokens, each token's kind and users.
   bool has_infrastructure = false;     ///< some token is shared by 2 to max(64, share * A) accounts
   int infrastructure_kinds = 0;        ///< kinds with such a token
+  int64_t proposing_users = 0;         ///< tokens of at most this many accounts propose candidates
   std::vector<int64_t> token_offsets;  ///< [A+1]
   std::vector<int64_t> account_tokens;
   std::vector<int32_t> token_kind, token_users;  ///< [T]

@@ -32,6 +32,7 @@ struct SharedInfrastructure {
   std::vector<int64_t> account_tokens;
   int64_t evidence_tokens = 0;           ///< tokens that are evidence
   int evidence_kinds = 0;                ///< kinds with an evidence token
+  int64_t proposing_users = 0;           ///< tokens of at most this many accounts propose candidates
 
   bool present() const { return !kind_names.empty(); }
   int64_t accounts_of(int64_t t) const { return token_offsets[t + 1] - token_offsets[t]; }
@@ -44,8 +45,13 @@ struct SharedInfrastructure {
 SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
                                            const Context& ctx);
 
-/// Account pairs (a < b, ascending, unique) that share an evidence token; a token of more
-/// than 256 accounts links each to 32 others in a hashed order, as a prompt group does.
+/// Accounts a token may have and still propose its pairs as candidates: 2k + 1 for k =
+/// options.account_neighbours, so that it proposes no more neighbours per account than the
+/// account index does, and a pair it proposes is as selective a choice.
+int64_t proposing_token_users(const DetectOptions& options);
+
+/// Account pairs (a < b, ascending, unique) that share a token of 2 to proposing_users
+/// accounts.
 std::vector<std::pair<int64_t, int64_t>> infrastructure_pairs(const SharedInfrastructure& infra,
                                                               const Context& ctx);
 
