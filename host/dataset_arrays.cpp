@@ -45,6 +45,8 @@ Dataset dataset_from_arrays(const DatasetArrays& in) {
     d.account_ids.assign(in.account_ids, in.account_ids + in.num_accounts);
   } else {
     if (in.features != nullptr) fail("features", "given without account_ids (whose order its rows follow)");
+    if (in.payment != nullptr) fail("payment", "given without account_ids (whose order it follows)");
+    if (in.created != nullptr) fail("created", "given without account_ids (whose order it follows)");
     d.account_ids.assign(in.request_account, in.request_account + R);
     std::sort(d.account_ids.begin(), d.account_ids.end());
     d.account_ids.erase(std::unique(d.account_ids.begin(), d.account_ids.end()), d.account_ids.end());
@@ -87,6 +89,30 @@ Dataset dataset_from_arrays(const DatasetArrays& in) {
     }
   } else if (!in.feature_names.empty() || !in.categorical_features.empty()) {
     fail("feature_names", "given without features");
+  }
+
+  if (in.infra != nullptr) {
+    const int64_t K = in.infra_dim;
+    if (K < 1) fail("infra", "width " + std::to_string(K) + ": needs at least one column");
+    d.infra_dim = K;
+    d.request_infra.assign(in.infra, in.infra + R * K);
+    d.infra_names = in.infra_names;
+    if (d.infra_names.empty())
+      for (int64_t k = 0; k < K; ++k) d.infra_names.push_back(K == 1 ? std::string("infra") : "infra" + std::to_string(k));
+    if (int64_t(d.infra_names.size()) != K)
+      fail("infra_names", std::to_string(d.infra_names.size()) + " names for " + std::to_string(K) + " columns");
+    if (std::set<std::string>(d.infra_names.begin(), d.infra_names.end()).size() != d.infra_names.size())
+      fail("infra_names", "a name appears twice");
+  } else if (!in.infra_names.empty()) {
+    fail("infra_names", "given without infra");
+  }
+  if (in.payment != nullptr) d.account_payment.assign(in.payment, in.payment + A);
+  if (in.created != nullptr) {
+    d.account_created.assign(in.created, in.created + A);
+    for (int64_t a = 0; a < A; ++a)
+      if (d.account_created[a] < 0)
+        fail("created", "entry " + std::to_string(a) + ": sign-up time " + std::to_string(d.account_created[a]) +
+                            " is negative (unix seconds, 0 when unknown)");
   }
   return d;
 }

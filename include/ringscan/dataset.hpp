@@ -48,11 +48,17 @@ struct DatasetArrays {
   const float* features = nullptr;     ///< [A x B] row-major in account_ids' order, or null
   std::vector<std::string> feature_names;        ///< [B] or empty
   std::vector<std::string> categorical_features;  ///< names of categorical columns
+  int64_t infra_dim = 0;               ///< K
+  const int64_t* infra = nullptr;      ///< [R x K] infrastructure tokens (0 = unknown), or null
+  std::vector<std::string> infra_names;  ///< [K] or empty (infra0, infra1, ...)
+  const int64_t* payment = nullptr;    ///< [A] payment instruments (0 = unknown), or null
+  const int64_t* created = nullptr;    ///< [A] sign-up times, unix seconds (0 = unknown), or null
 };
 
 /// Copies the arrays into a Dataset with the checks the loader makes on a file (InvalidInput
 /// naming the array and the first bad element): lengths agree, embeddings and features are
-/// finite, account ids unique, every request's account among them, feature names unique.
+/// finite, account ids unique, every request's account among them, feature and token kind
+/// names unique, sign-up times not negative.
 Dataset dataset_from_arrays(const DatasetArrays& arrays);
 
 }  // namespace ringscan

@@ -156,6 +156,10 @@ def detect(
     account_ids: Any = None,
     categorical_features: Sequence[str] = (),
     *,
+    infra: Any = None,
+    infra_names: Optional[Sequence[str]] = None,
+    payment: Any = None,
+    created: Any = None,
     threads: int = 0,
     memory_budget: Optional[str] = None,
     device_memory_budget: Optional[str] = None,
@@ -172,6 +176,10 @@ def detect(
     when equal.
     account_ids: int64 [A], every account (with or without requests); default: the distinct
     ids of ``account``, ascending.
+    infra: int64 [R] or [R, K] hashed infrastructure tokens per request (0: unknown), one
+    column per kind, named by ``infra_names`` (e.g. ``ip24``, ``asn``); payment: int64 [A]
+    payment instruments, created: int64 [A] sign-up times (0: unknown), both following
+    ``account_ids``. All optional (infrastructure evidence).
     threads: CPU threads (0: all); memory_budget, device_memory_budget: e.g. "8G".
     progress: a callable(stage, done, total), or True for tqdm bars when tqdm is installed.
     options: detect's options by their command-line names with underscores (``false_edges``,
@@ -190,6 +198,25 @@ def detect(
         if ids is None:
             raise InvalidInputError("arrays: features: given without account_ids (whose order its rows follow)")
         feature_matrix = _matrix("features", features, rows=ids.shape[0])
+    infra_matrix = None
+    if infra is not None:
+        infra_matrix = np.asarray(infra)
+        if infra_matrix.ndim == 1:
+            infra_matrix = infra_matrix.reshape(-1, 1)
+        if infra_matrix.ndim != 2 or (infra_matrix.size and not np.issubdtype(infra_matrix.dtype, np.integer)):
+            raise InvalidInputError(f"arrays: infra: expected integers of shape [R] or [R, K], got "
+                                    f"{infra_matrix.dtype} {infra_matrix.shape}")
+        if infra_matrix.shape[0] != count:
+            raise InvalidInputError(f"arrays: infra: {infra_matrix.shape[0]} rows, expected {count}")
+        infra_matrix = np.ascontiguousarray(infra_matrix, dtype=np.int64)
+    per_account = {}
+    for name, values in (("payment", payment), ("created", created)):
+        if values is None:
+            per_account[name] = None
+            continue
+        if ids is None:
+            raise InvalidInputError(f"arrays: {name}: given without account_ids (whose order it follows)")
+        per_account[name] = _vector(name, values, np.int64, length=ids.shape[0])
     unknown = sorted(set(options) - set(DETECT_DEFAULTS))
     if unknown:
         raise InvalidInputError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(DETECT_DEFAULTS)}")
@@ -201,6 +228,10 @@ def detect(
         feature_matrix,
         list(feature_names or []),
         list(categorical_features),
+        infra_matrix,
+        list(infra_names or []),
+        per_account["payment"],
+        per_account["created"],
         dict(options),
         int(threads),
         memory_budget or "",
@@ -214,7 +245,8 @@ def load(path: str, *, labels: bool = False, memory_budget: Optional[str] = None
     """Reads and validates an input file as ``ringscan detect`` does (schema in the README).
 
     Returns the arrays :func:`detect` takes (``account``, ``embedding``, ``time``,
-    ``account_ids``, ``features``, ``feature_names``, ``categorical_features``) and, with
+    ``account_ids``, ``features``, ``feature_names``, ``categorical_features``, ``infra``,
+    ``infra_names``, ``payment``, ``created``; None or empty when absent) and, with
     ``labels=True``, ``label`` (the file's /accounts/label). The file is parsed in this
     process: load only files you trust (the command parses in a child process).
     """
@@ -230,7 +262,7 @@ def generate(path: Optional[str] = None, *, threads: int = 0, **options: Any) ->
     With ``path`` the input file is written there; without, the arrays are returned as by
     :func:`load`, with the ground truth ``label`` (ring per account, -1 none), ``role`` and
     ``ring_style``. Options by their command-line names (``accounts``, ``dim``, ``seed``,
-    ``requests_per_account``, ``days``, ``times``, ``features``, ...).
+    ``requests_per_account``, ``days``, ``times``, ``features``, ``infrastructure``, ...).
     """
     return _ringscan.generate(dict(options), None if path is None else str(path), int(threads))
 

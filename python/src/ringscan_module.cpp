@@ -17,6 +17,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,7 @@ namespace {
 
 using Int64Array = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Int64Matrix = nb::ndarray<const int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 
 /// A numpy array that owns a copy of `values` (the library's vectors are moved into it).
 template <class T>
@@ -154,6 +156,17 @@ nb::dict result_dict(ringscan::DetectionResult&& r) {
     ring["internal_edge_weight"] = g.internal_edge_weight;
     ring["members"] = to_numpy(std::move(g.members));
     ring["examples"] = examples;
+    nb::list tokens;
+    for (ringscan::SharedTokenExample& t : g.shared_tokens) {
+      nb::dict x;
+      x["kind"] = t.kind;
+      x["token"] = t.token;
+      x["ring_accounts"] = t.accounts_in_ring;
+      x["accounts_overall"] = t.accounts_overall;
+      tokens.append(x);
+    }
+    ring["shared_tokens"] = tokens;
+    ring["sign_up"] = g.sign_up_first != 0 ? nb::cast(std::make_pair(g.sign_up_first, g.sign_up_last)) : nb::none();
     rings.append(ring);
   }
   out["rings"] = rings;
@@ -171,7 +184,9 @@ nb::dict result_dict(ringscan::DetectionResult&& r) {
 
 nb::dict detect(const Int64Array& account, const FloatMatrix& embedding, std::optional<Int64Array> time,
                 std::optional<Int64Array> account_ids, std::optional<FloatMatrix> features,
-                std::vector<std::string> feature_names, std::vector<std::string> categorical, const nb::dict& options,
+                std::vector<std::string> feature_names, std::vector<std::string> categorical,
+                std::optional<Int64Matrix> infra, std::vector<std::string> infra_names,
+                std::optional<Int64Array> payment, std::optional<Int64Array> created, const nb::dict& options,
                 int threads, const std::string& memory_budget, const std::string& device_memory_budget,
                 nb::object progress) {
   ringscan::DatasetArrays in;
@@ -202,6 +217,24 @@ nb::dict detect(const Int64Array& account, const FloatMatrix& embedding, std::op
   }
   in.feature_names = std::move(feature_names);
   in.categorical_features = std::move(categorical);
+  if (infra) {
+    if (int64_t(infra->shape(0)) != in.num_requests)
+      throw ringscan::InvalidInput("arrays: infra has " + std::to_string(infra->shape(0)) + " rows but account has " +
+                                   std::to_string(in.num_requests) + " entries");
+    in.infra_dim = int64_t(infra->shape(1));
+    in.infra = infra->data();
+  }
+  in.infra_names = std::move(infra_names);
+  for (auto [array, name, to] : {std::make_tuple(&payment, "payment", &in.payment),
+                                 std::make_tuple(&created, "created", &in.created)}) {
+    if (!*array) continue;
+    if (!account_ids)
+      throw ringscan::InvalidInput(std::string("arrays: ") + name + ": given without account_ids (whose order it follows)");
+    if (int64_t((*array)->shape(0)) != in.num_accounts)
+      throw ringscan::InvalidInput(std::string("arrays: ") + name + " has " + std::to_string((*array)->shape(0)) +
+                                   " entries but account_ids has " + std::to_string(in.num_accounts));
+    *to = (*array)->data();
+  }
   const ringscan::DetectOptions o = detect_options(options);
   ringscan::Context ctx = make_context(threads, memory_budget, device_memory_budget);
   ProgressRelay relay(std::move(progress));
@@ -239,6 +272,15 @@ nb::dict dataset_dict(ringscan::Dataset&& d, std::vector<int64_t>&& roles = {}, 
     out["feature_names"] = std::vector<std::string>{};
     out["categorical_features"] = std::vector<std::string>{};
   }
+  if (d.infra_dim > 0) {
+    out["infra"] = to_numpy(std::move(d.request_infra), R, size_t(d.infra_dim));
+    out["infra_names"] = d.infra_names;
+  } else {
+    out["infra"] = nb::none();
+    out["infra_names"] = std::vector<std::string>{};
+  }
+  out["payment"] = d.account_payment.empty() ? nb::none() : nb::cast(to_numpy(std::move(d.account_payment)));
+  out["created"] = d.account_created.empty() ? nb::none() : nb::cast(to_numpy(std::move(d.account_created)));
   out["label"] = d.labels.empty() ? nb::none() : nb::cast(to_numpy(std::move(d.labels)));
   out["role"] = roles.empty() ? nb::none() : nb::cast(to_numpy(std::move(roles)));
   out["ring_style"] = styles.empty() ? nb::none() : nb::cast(to_numpy(std::move(styles)));
@@ -278,6 +320,7 @@ ringscan::GenerateOptions generate_options(const nb::dict& given) {
     else if (name == "ring_cover") g.ring_cover = nb::cast<double>(value);
     else if (name == "float16") g.float16 = nb::cast<bool>(value);
     else if (name == "shuffle") g.shuffle = nb::cast<bool>(value);
+    else if (name == "infrastructure") g.infrastructure = nb::cast<bool>(value);
     else throw ringscan::InvalidInput("generate: unknown option '" + name + "'");
   }
   ringscan::validate_generate_options(g);
@@ -366,7 +409,8 @@ NB_MODULE(_ringscan, m) {
   });
 
   m.def("detect", &detect, "account"_a, "embedding"_a, "time"_a.none(), "account_ids"_a.none(), "features"_a.none(),
-        "feature_names"_a, "categorical_features"_a, "options"_a, "threads"_a, "memory_budget"_a,
+        "feature_names"_a, "categorical_features"_a, "infra"_a.none(), "infra_names"_a, "payment"_a.none(),
+        "created"_a.none(), "options"_a, "threads"_a, "memory_budget"_a,
         "device_memory_budget"_a, "progress"_a.none());
   m.def("load", &load, "path"_a, "labels"_a, "memory_budget"_a);
   m.def("generate", &generate, "options"_a, "path"_a.none(), "threads"_a);

@@ -29,6 +29,61 @@ def arrays(data):
                 account_ids=data["account_ids"], categorical_features=data["categorical_features"])
 
 
+def with_infrastructure(data):
+    return dict(arrays(data), infra=data["infra"], infra_names=data["infra_names"], payment=data["payment"],
+                created=data["created"])
+
+
+@pytest.fixture(scope="module")
+def infra_world():
+    return ringscan.generate(accounts=1500, dim=32, seed=8, times=False, infrastructure=True, threads=2)
+
+
+def test_detect_weighs_infrastructure_tokens_and_lists_what_rings_share(infra_world):
+    result = ringscan.detect(**with_infrastructure(infra_world), threads=2)
+    assert not any("infrastructure evidence off" in note for note in result.notes)
+    assert result.statistics["shared_infrastructure_tokens"] > 0
+    metrics = ringscan.evaluate(result, infra_world["label"], account_ids=infra_world["account_ids"])
+    assert metrics["account_precision"] >= 0.99
+    kinds = {token["kind"] for ring in result.rings for token in ring["shared_tokens"]}
+    assert kinds and kinds <= {"ip24", "asn", "client_fingerprint", "payment"}
+    for ring in result.rings:
+        if ring["sign_up"] is not None:
+            assert ring["sign_up"][0] <= ring["sign_up"][1]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: dict(a, infra=a["infra"][:-1]), "infra: .* rows, expected"),
+    (lambda a: dict(a, infra=a["infra"].astype(np.float64)), "infra: expected integers"),
+    (lambda a: dict(a, infra_names=["ip24"]), "infra_names: 1 names for 3 columns"),
+    (lambda a: dict(a, infra_names=["a", "a", "b"]), "infra_names: a name appears twice"),
+    (lambda a: dict(a, created=np.where(np.arange(a["created"].shape[0]) == 4, -1, a["created"])),
+     "created: entry 4: sign-up time -1 is negative"),
+    (lambda a: dict(a, payment=a["payment"][:-1]), "payment"),
+    (lambda a: dict(a, account_ids=None, features=None, feature_names=None, categorical_features=()),
+     "payment: given without account_ids"),
+])
+def test_bad_infrastructure_arrays_raise_a_clear_value_error(infra_world, change, message):
+    with pytest.raises(ringscan.InvalidInputError, match=message):
+        ringscan.detect(**change(with_infrastructure(infra_world)), threads=2)
+
+
+@pytest.mark.skipif(CLI is None, reason="RINGSCAN_CLI is not set: no command to compare with")
+def test_infrastructure_through_python_and_through_a_file_gives_the_same_rings(tmp_path):
+    path = tmp_path / "infra.h5"
+    ringscan.generate(str(path), accounts=1500, dim=32, seed=8, times=False, infrastructure=True, threads=2)
+    report = tmp_path / "report.json"
+    subprocess.run([CLI, "detect", "-q", str(path), "-o", str(tmp_path / "out.h5"), "--report", str(report),
+                    "--threads", "2"], check=True, capture_output=True)
+    by_command = json.loads(report.read_text())["rings"]
+    result = ringscan.detect(**with_infrastructure(ringscan.load(str(path))), threads=2)
+    assert len(result.rings) == len(by_command) > 0
+    for mine, theirs in zip(result.rings, by_command):
+        assert list(mine["members"]) == theirs["members"]
+        assert [(t["kind"], t["token"]) for t in mine["shared_tokens"]] == \
+            [(t["kind"], t["token"]) for t in theirs["evidence"]["shared_tokens"]]
+
+
 def test_detect_finds_the_planted_rings_in_generated_arrays(world):
     result = ringscan.detect(**arrays(world), threads=2)
     assert result.backend in ("cpu", "cuda")
