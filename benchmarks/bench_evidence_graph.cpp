@@ -1,7 +1,9 @@
 // The evidence graph: every candidate pair evaluated and fused, on the CPU and (where a CUDA
 // device is present) on the GPU, whole and the per-pair evaluation alone. Items/s are
-// candidate pairs.
+// candidate pairs. Also the shared infrastructure that proposes candidates (items/s:
+// request tokens), on generated files with infrastructure.
 #include "bench_common.hpp"
+#include "ringscan/shared_infrastructure.hpp"
 
 #ifdef RINGSCAN_WITH_CUDA
 #include "cuda_stages.hpp"
@@ -20,6 +22,24 @@ void cpu(benchmark::State& state, const bench::Config& c, int64_t accounts) {
     candidates = g.candidate_pairs;
   }
   state.SetItemsProcessed(state.iterations() * candidates);
+}
+
+/// The tokens two or more accounts used and the candidate pairs they propose.
+void infrastructure(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const Context ctx = bench::bench_context();
+  GenerateOptions g;
+  g.accounts = accounts;
+  g.dim = c.dim;
+  g.seed = c.seed;
+  g.infrastructure = true;
+  const CanonicalRequests req = canonical_requests(generate_in_memory(g, ctx), ctx);
+  int64_t pairs = 0;
+  for (auto _ : state) {
+    const SharedInfrastructure s = shared_infrastructure(req, DetectOptions{}, ctx);
+    pairs = int64_t(infrastructure_pairs(s, ctx).size());
+  }
+  state.counters["pairs"] = double(pairs);
+  state.SetItemsProcessed(state.iterations() * int64_t(req.infra.size()));
 }
 
 #ifdef RINGSCAN_WITH_CUDA
@@ -50,6 +70,7 @@ void gpu_graph(benchmark::State& state, const bench::Config& c, int64_t accounts
 
 void register_all(const bench::Config& c) {
   bench::register_sizes(c, "EvidenceGraph/cpu", cpu);
+  bench::register_sizes(c, "SharedInfrastructure/cpu", infrastructure);
 #ifdef RINGSCAN_WITH_CUDA
   // CUDA variants register only where a device is present.
   if (build_info().cuda_devices > 0) {

@@ -68,6 +68,8 @@ regimes=(
   "light-accounts|--light-rings"
   "half-cover-traffic|--ring-cover 0.5"
   "required-only|--no-features --no-times"
+  "infrastructure|--infra"
+  "infrastructure-no-times|--infra --no-times"
 )
 
 # Detects and evaluates one input into results/NAME.json, with the detection's wall time.

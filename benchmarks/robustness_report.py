@@ -28,6 +28,9 @@ REGIMES = [
     ("light-accounts", "ring members send 2-5 requests"),
     ("half-cover-traffic", "half of every ring's traffic is cover"),
     ("required-only", "only /requests/account and /requests/embedding"),
+    ("infrastructure", "IP ranges, fingerprints, cards, sign-up times; rings on proxy pools, half rented from a "
+                       "service 5% of ordinary customers use"),
+    ("infrastructure-no-times", "the same without /requests/time"),
     ("minilm", "real texts embedded with all-MiniLM-L6-v2 (benchmarks/realtext)"),
 ]
 
