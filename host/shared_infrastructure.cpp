@@ -34,6 +34,10 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
   const int64_t A = req.num_accounts, R = req.num_requests, K = req.infra.empty() ? 0 : req.infra_dim;
   s.num_accounts = A;
   if (K > 0) s.kind_names = req.infra_names;
+  if (int64_t(s.kind_names.size()) != K) {  // unnamed columns (arrays built by hand)
+    s.kind_names.clear();
+    for (int64_t k = 0; k < K; ++k) s.kind_names.push_back("infra" + std::to_string(k));
+  }
   if (!req.payment.empty()) s.kind_names.push_back("payment");
   if (!s.present()) return s;
   ThreadScope threads(ctx.threads);
@@ -127,7 +131,6 @@ void describe_ring_infrastructure(const SharedInfrastructure& infra, const Canon
                     infra.account_tokens.begin() + infra.account_offsets[a + 1]);
     }
     std::sort(tokens.begin(), tokens.end());
-    std::vector<SharedTokenExample> shared;
     std::vector<std::pair<int64_t, int64_t>> order;  // (members, token)
     for (std::size_t i = 0; i < tokens.size();) {
       std::size_t j = i;

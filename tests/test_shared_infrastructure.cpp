@@ -14,6 +14,7 @@
 #include "ringscan/request_order.hpp"
 #include "ringscan/shared_infrastructure.hpp"
 #include "tail_probability.hpp"
+#include "test_support.hpp"
 
 using namespace ringscan;
 
@@ -158,4 +159,34 @@ TEST(SharedInfrastructure, JoinsRingsWithoutTimesAndAccusesNoCustomerOfTheirProx
     EXPECT_LE(ring.sign_up_first, ring.sign_up_last);
   }
   EXPECT_EQ(listed, int64_t(r.rings.size()));
+}
+
+TEST(SharedInfrastructure, LabelsAreInvariantUnderPermutationOfRequestsAndAccounts) {
+  Context ctx;
+  ctx.threads = 2;
+  GenerateOptions g;
+  g.accounts = 2000;
+  g.dim = 32;
+  g.seed = 9411;
+  g.infrastructure = true;
+  const Dataset d = generate_in_memory(g, ctx);
+  std::vector<int64_t> new_row;
+  const Dataset p = ringscan::testing::permuted(d, 3, &new_row);
+  const DetectionResult a = detect_rings(d, DetectOptions{}, ctx);
+  ctx.threads = 1;
+  const DetectionResult b = detect_rings(p, DetectOptions{}, ctx);
+  ASSERT_FALSE(a.rings.empty());
+  for (int64_t i = 0; i < d.num_accounts(); ++i) {
+    const int64_t j = new_row[i];
+    ASSERT_EQ(b.account_ids[j], a.account_ids[i]);
+    EXPECT_EQ(b.cluster[j], a.cluster[i]);
+    EXPECT_EQ(b.ring[j], a.ring[i]);
+    EXPECT_EQ(b.ring_score[j], a.ring_score[i]);
+  }
+  ASSERT_EQ(a.rings.size(), b.rings.size());
+  for (std::size_t k = 0; k < a.rings.size(); ++k) {
+    ASSERT_EQ(a.rings[k].shared_tokens.size(), b.rings[k].shared_tokens.size());
+    for (std::size_t t = 0; t < a.rings[k].shared_tokens.size(); ++t)
+      EXPECT_EQ(a.rings[k].shared_tokens[t].token, b.rings[k].shared_tokens[t].token);
+  }
 }

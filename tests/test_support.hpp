@@ -42,12 +42,16 @@ inline Dataset permuted(const Dataset& d, uint64_t seed, std::vector<int64_t>* n
   for (int64_t i = 0; i < d.num_accounts(); ++i) {
     p.account_ids[i] = d.account_ids[aperm[i]];
     if (!d.labels.empty()) p.labels[i] = d.labels[aperm[i]];
+    if (!d.account_payment.empty()) p.account_payment[i] = d.account_payment[aperm[i]];
+    if (!d.account_created.empty()) p.account_created[i] = d.account_created[aperm[i]];
     std::copy_n(&d.features[aperm[i] * d.feature_dim], d.feature_dim, &p.features[i * d.feature_dim]);
     moved[aperm[i]] = i;
   }
   for (int64_t r = 0; r < d.num_requests(); ++r) {
     p.request_account[r] = moved[d.request_account[rperm[r]]];
     if (d.has_time()) p.request_time[r] = d.request_time[rperm[r]];
+    std::copy_n(d.request_infra.begin() + rperm[r] * d.infra_dim, d.request_infra.empty() ? 0 : d.infra_dim,
+                p.request_infra.begin() + r * d.infra_dim);
     std::copy_n(&d.embeddings[rperm[r] * d.dim], d.dim, &p.embeddings[r * d.dim]);
   }
   if (new_row) *new_row = std::move(moved);
