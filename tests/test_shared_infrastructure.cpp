@@ -38,6 +38,16 @@ Dataset small_population() {
   return d;
 }
 
+/// Generated traffic with infrastructure tokens, payment instruments and sign-up times.
+GenerateOptions with_infrastructure(int64_t accounts, int64_t dim, uint64_t seed) {
+  GenerateOptions g;
+  g.accounts = accounts;
+  g.dim = dim;
+  g.seed = seed;
+  g.infrastructure = true;
+  return g;
+}
+
 }  // namespace
 
 TEST(SharedInfrastructure, KeepsTokensOfTwoOrMoreAccountsAndLeavesWidelyUsedOnesOut) {
@@ -126,12 +136,8 @@ TEST(SharedInfrastructureSurprise, IsZeroWithoutASharedToken) {
 TEST(SharedInfrastructure, JoinsRingsWithoutTimesAndAccusesNoCustomerOfTheirProxies) {
   Context ctx;
   ctx.threads = 2;
-  GenerateOptions g;
-  g.accounts = 4000;
-  g.dim = 64;
-  g.seed = 9405;
+  GenerateOptions g = with_infrastructure(4000, 64, 9405);
   g.times = false;
-  g.infrastructure = true;
   std::vector<int64_t> roles;
   const Dataset d = generate_in_memory(g, ctx, &roles);
   ASSERT_EQ(d.infra_dim, 3);
@@ -164,12 +170,7 @@ TEST(SharedInfrastructure, JoinsRingsWithoutTimesAndAccusesNoCustomerOfTheirProx
 TEST(SharedInfrastructure, LabelsAreInvariantUnderPermutationOfRequestsAndAccounts) {
   Context ctx;
   ctx.threads = 2;
-  GenerateOptions g;
-  g.accounts = 2000;
-  g.dim = 32;
-  g.seed = 9411;
-  g.infrastructure = true;
-  const Dataset d = generate_in_memory(g, ctx);
+  const Dataset d = generate_in_memory(with_infrastructure(2000, 32, 9411), ctx);
   std::vector<int64_t> new_row;
   const Dataset p = ringscan::testing::permuted(d, 3, &new_row);
   const DetectionResult a = detect_rings(d, DetectOptions{}, ctx);
