@@ -320,6 +320,18 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
 
 }  // namespace
 
+Clustering without_accounts(Clustering clusters, const std::vector<uint8_t>& drop) {
+  std::vector<int64_t> size(clusters.num_clusters, 0);
+  for (std::size_t a = 0; a < clusters.label.size(); ++a) {
+    if (drop[a]) clusters.label[a] = -1;
+    if (clusters.label[a] >= 0) ++size[clusters.label[a]];
+  }
+  for (auto& l : clusters.label)
+    if (l >= 0 && size[l] < 2) l = -1;
+  clusters.num_clusters = relabel_canonically(clusters.label);
+  return clusters;
+}
+
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,

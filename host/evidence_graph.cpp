@@ -124,4 +124,22 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
   return g;
 }
 
+EvidenceGraph without_accounts(const EvidenceGraph& graph, const std::vector<uint8_t>& drop, int64_t* removed) {
+  EvidenceGraph g;
+  g.num_accounts = graph.num_accounts;
+  g.candidate_pairs = graph.candidate_pairs;
+  g.prompt_pairs = graph.prompt_pairs;
+  g.offsets.assign(graph.num_accounts + 1, 0);
+  for (int64_t a = 0; a < graph.num_accounts; ++a) {
+    for (int64_t e = graph.offsets[a]; e < graph.offsets[a + 1]; ++e)
+      if (!drop[a] && !drop[graph.neighbours[e]]) {
+        g.neighbours.push_back(graph.neighbours[e]);
+        g.evidence.push_back(graph.evidence[e]);
+      }
+    g.offsets[a + 1] = int64_t(g.neighbours.size());
+  }
+  *removed = graph.num_edges() - g.num_edges();
+  return g;
+}
+
 }  // namespace ringscan

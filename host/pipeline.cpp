@@ -8,6 +8,7 @@
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/ring_scoring.hpp"
+#include "ringscan/clustering.hpp"
 #include "ringscan/shared_infrastructure.hpp"
 #include "ringscan/sizes.hpp"
 
@@ -19,6 +20,13 @@ std::string text(T v) {
   std::ostringstream s;
   s << v;
   return s.str();
+}
+
+/// "a, b, c", or "none".
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
 }
 
 }  // namespace
@@ -63,7 +71,11 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"merge_clusters", merge_clusters ? "true" : "false"},
           {"min_ring_size", text(min_ring_size)},
           {"ring_threshold", text(ring_threshold)},
-          {"report_examples", text(report_examples)}};
+          {"report_examples", text(report_examples)},
+          {"allow", allow.empty() ? "none"
+                                  : (allow.source.empty() ? std::string("given") : allow.source) + " (" +
+                                        text(int64_t(allow.accounts.size())) + " accounts, " +
+                                        text(int64_t(allow.tokens.size())) + " tokens)"}};
 }
 
 // The estimate follows the stages' peaks: the process itself, the arrays held through the
@@ -182,16 +194,28 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
     return calibrate_evidence(req, groups, profiles, infra, options, ctx);
   });
   result.notes = calibration.notes;
+  int64_t unmatched = 0;
+  for (const auto& [kind, value] : options.allow.tokens)
+    unmatched += std::find(infra.kind_names.begin(), infra.kind_names.end(), kind) == infra.kind_names.end();
+  if (unmatched > 0)
+    result.notes.push_back("allowlist: " + text(unmatched) + " of its tokens are of kinds this input does not have " +
+                           "(its kinds: " + joined(infra.kind_names) + ")");
   if (crowded_background(background))
     result.notes.push_back("unrelated prompts sit close together in this embedding space (1% of random pairs at cosine " +
                            text(background.upper) + " or more): near-duplicates at --duplicate-similarity " +
                            text(options.duplicate_similarity) + " may join unrelated prompts; consider a higher value");
+  // The allowlist's accounts, and every account that used one of its tokens, stay out of
+  // clusters: their edges go before clustering and they leave any cluster a merge gave them.
+  const std::vector<uint8_t> allowed = options.allow.empty() ? std::vector<uint8_t>{} : allowed_accounts(req, options.allow);
+  int64_t allowed_edges = 0;
   const EvidenceGraph graph = stage("evidence_graph", "evidence graph", [&] {
-    return backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
+    EvidenceGraph g = backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
+    return allowed.empty() ? g : without_accounts(g, allowed, &allowed_edges);
   });
   const Clustering clusters = stage("clustering", "clustering", [&] {
-    return merge_clusters(backend->cluster_accounts(graph, options, ctx), req, groups, calibration,
-                          account_pairs, options, ctx);
+    Clustering c = merge_clusters(backend->cluster_accounts(graph, options, ctx), req, groups, calibration,
+                                  account_pairs, options, ctx);
+    return allowed.empty() ? c : without_accounts(std::move(c), allowed);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
     return rings_from_tallies(req, groups, clusters,
@@ -242,6 +266,15 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));
   result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));
   if (infra.present()) result.statistics.emplace_back("shared_infrastructure_tokens", double(infra.evidence_tokens));
+  if (!options.allow.empty()) {
+    // What the allowlist suppressed.
+    result.statistics.emplace_back("allowed_accounts",
+                                   double(std::count(allowed.begin(), allowed.end(), uint8_t(1))));
+    result.statistics.emplace_back("allowed_edges_removed", double(allowed_edges));
+    int64_t tokens = 0;
+    for (int64_t t = 0; t < infra.num_tokens; ++t) tokens += infra.allowed[t];
+    result.statistics.emplace_back("allowed_shared_tokens", double(tokens));
+  }
   for (int64_t f = 0; f < calibration.feature_dim; ++f)
     result.statistics.emplace_back("feature_weight." + calibration.feature_names[f],
                                    double(calibration.feature_weight[f]));

@@ -21,7 +21,53 @@ struct Use {
   bool operator==(const Use& o) const { return kind == o.kind && value == o.value && account == o.account; }
 };
 
+/// The allowed tokens as (kind index, value), sorted; kinds the input lacks are left out.
+std::vector<std::pair<int64_t, int64_t>> allowed_tokens(const std::vector<std::string>& kind_names,
+                                                        const Allowlist& allow) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto& [kind, value] : allow.tokens) {
+    const auto at = std::find(kind_names.begin(), kind_names.end(), kind);
+    if (at != kind_names.end()) out.emplace_back(at - kind_names.begin(), value);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The token kinds of `req`: its infrastructure columns (infra0, ... when unnamed), then
+/// "payment" when it has payment instruments.
+std::vector<std::string> token_kinds(const CanonicalRequests& req) {
+  const int64_t K = req.infra.empty() ? 0 : req.infra_dim;
+  std::vector<std::string> kinds;
+  if (K > 0) kinds = req.infra_names;
+  if (int64_t(kinds.size()) != K) {  // unnamed columns (arrays built by hand)
+    kinds.clear();
+    for (int64_t k = 0; k < K; ++k) kinds.push_back("infra" + std::to_string(k));
+  }
+  if (!req.payment.empty()) kinds.push_back("payment");
+  return kinds;
+}
+
 }  // namespace
+
+std::vector<uint8_t> allowed_accounts(const CanonicalRequests& req, const Allowlist& allow) {
+  const int64_t A = req.num_accounts, K = req.infra.empty() ? 0 : req.infra_dim;
+  std::vector<uint8_t> out(A, 0);
+  for (const int64_t id : allow.accounts) {
+    const auto at = std::lower_bound(req.account_id.begin(), req.account_id.end(), id);
+    if (at != req.account_id.end() && *at == id) out[at - req.account_id.begin()] = 1;
+  }
+  const auto tokens = allowed_tokens(token_kinds(req), allow);
+  if (tokens.empty()) return out;
+  auto allowed = [&](int64_t kind, int64_t value) {
+    return std::binary_search(tokens.begin(), tokens.end(), std::make_pair(kind, value));
+  };
+  for (int64_t r = 0; r < req.num_requests; ++r)
+    for (int64_t k = 0; k < K; ++k)
+      if (allowed(k, req.infra[r * K + k])) out[req.request_owner[r]] = 1;
+  for (int64_t a = 0; a < int64_t(req.payment.size()); ++a)
+    if (allowed(K, req.payment[a])) out[a] = 1;
+  return out;
+}
 
 int64_t proposing_token_users(const DetectOptions& options) {
   return std::max<int64_t>(2, 2 * int64_t(options.account_neighbours) + 1);
@@ -33,13 +79,9 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
   s.proposing_users = proposing_token_users(options);
   const int64_t A = req.num_accounts, R = req.num_requests, K = req.infra.empty() ? 0 : req.infra_dim;
   s.num_accounts = A;
-  if (K > 0) s.kind_names = req.infra_names;
-  if (int64_t(s.kind_names.size()) != K) {  // unnamed columns (arrays built by hand)
-    s.kind_names.clear();
-    for (int64_t k = 0; k < K; ++k) s.kind_names.push_back("infra" + std::to_string(k));
-  }
-  if (!req.payment.empty()) s.kind_names.push_back("payment");
+  s.kind_names = token_kinds(req);
   if (!s.present()) return s;
+  const auto allowed = allowed_tokens(s.kind_names, options.allow);
   ThreadScope threads(ctx.threads);
   ctx.require_memory(size_from_double(double(R) * double(K) * sizeof(Use) * 2 + double(A) * 48),
                      "shared infrastructure (" + std::to_string(R * K) + " request tokens)");
@@ -69,6 +111,7 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
       s.token_offsets.push_back(int64_t(s.token_accounts.size()));
       s.common.push_back(int64_t(j - i) > common ? 1 : 0);
       s.token_users.push_back(int32_t(std::min<std::size_t>(j - i, INT32_MAX)));
+      s.allowed.push_back(std::binary_search(allowed.begin(), allowed.end(), std::make_pair(uses[i].kind, uses[i].value)));
     }
     i = j;
   }

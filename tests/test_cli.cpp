@@ -189,6 +189,8 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
   {
     std::ofstream bad(path("unreadable.h5"));
     bad << "not an hdf5 file\n";
+    std::ofstream allow(path("bad-allow.txt"));
+    allow << "42\nip24:\n";
   }
   // The input is not HDF5: an error about the option, not about the file, shows the option
   // was checked first.
@@ -204,6 +206,7 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
       detect + "--exact-request-limit -1", detect + "--exact-account-limit -1", detect + "--read-timeout -1",
       detect + "--memory-budget 12Q", detect + "--device-memory-budget lots", detect + "--device gpu",
       detect + "--threads -1", detect + "--threads many", detect + "--no-such-flag", detect + "--time-window",
+      detect + "--allow " + path("bad-allow.txt"), detect + "--allow " + path("no-such-allow.txt"),
       "detect", "detect " + path("unreadable.h5"), "detect " + path("no-such-file.h5") + " -o " + path("never.h5"),
       generate + "--accounts 0", generate + "--dim 1", generate + "--ring-fraction 2", generate + "--days 0",
       generate + "--ring-cover 0.95", generate + "--noise-features 5 --no-features", "generate",
@@ -219,6 +222,7 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
     EXPECT_FALSE(file_exists(path("never.h5"))) << args;
   }
   EXPECT_NE(run("frobnicate").output.find("unknown command 'frobnicate'"), std::string::npos);
+  EXPECT_NE(run(detect + "--allow " + path("bad-allow.txt")).output.find("bad-allow.txt: line 2"), std::string::npos);
 }
 
 TEST_F(Cli, TheRingsTableCountsTheGroupsSharedNotTheExamplesShown) {

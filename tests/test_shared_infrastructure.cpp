@@ -3,11 +3,14 @@
 // whose rings send through proxy pools that ordinary customers use too.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "evidence_math.hpp"
+#include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/pipeline.hpp"
@@ -190,4 +193,82 @@ TEST(SharedInfrastructure, LabelsAreInvariantUnderPermutationOfRequestsAndAccoun
     for (std::size_t t = 0; t < a.rings[k].shared_tokens.size(); ++t)
       EXPECT_EQ(a.rings[k].shared_tokens[t].token, b.rings[k].shared_tokens[t].token);
   }
+}
+
+namespace {
+
+std::string written(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST(Allowlist, ReadsAccountsAndTokensAndNamesTheLineOfABadEntry) {
+  const std::string path = written("allow.txt", "# verified enterprises\n  42\n\nip24:1234\npayment: 99\n-7\n");
+  const Allowlist a = read_allowlist(path);
+  EXPECT_EQ(a.accounts, (std::vector<int64_t>{42, -7}));
+  EXPECT_EQ(a.tokens, (std::vector<std::pair<std::string, int64_t>>{{"ip24", 1234}, {"payment", 99}}));
+  for (const auto& [text, problem] : std::vector<std::pair<std::string, std::string>>{
+           {"12\nabc\n", "line 2: 'abc' is not an account id"},
+           {"ip24:\n", "line 1: 'ip24:' has no integer token value"},
+           {":5\n", "has no token kind"},
+           {"asn:0\n", "token 0, which means unknown"},
+           {"12x\n", "is not an account id"}}) {
+    const std::string bad = written("bad-allow.txt", text);
+    try {
+      read_allowlist(bad);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(problem), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(read_allowlist(::testing::TempDir() + "no-such-allowlist.txt"), InvalidInput);
+}
+
+// A ring with strong evidence of every kind, whose fingerprint the allowlist names (as an
+// enterprise's API key would be): none of the accounts that used it is in a ring, though
+// without the allowlist they are; an allowed account id leaves its own ring alone otherwise.
+TEST(Allowlist, KeepsTheUsersOfAnAllowedTokenAndAllowedAccountsOutOfEveryRing) {
+  Context ctx;
+  ctx.threads = 2;
+  const Dataset d = generate_in_memory(with_infrastructure(3000, 32, 9412), ctx);
+  const DetectionResult plain = detect_rings(d, DetectOptions{}, ctx);
+  ASSERT_GE(plain.rings.size(), 2u);
+  const Ring& first = plain.rings[0];
+  ASSERT_FALSE(first.shared_tokens.empty());
+  const SharedTokenExample token = first.shared_tokens[0];
+  ASSERT_GE(token.accounts_in_ring, 3);
+
+  // The accounts (rows of d) that used the token.
+  const int64_t K = d.infra_dim;
+  const int64_t kind = std::find(d.infra_names.begin(), d.infra_names.end(), token.kind) - d.infra_names.begin();
+  std::vector<uint8_t> user(d.num_accounts(), 0);
+  for (int64_t r = 0; r < d.num_requests(); ++r)
+    if (kind < K && d.request_infra[r * K + kind] == token.token) user[d.request_account[r]] = 1;
+  for (int64_t a = 0; a < d.num_accounts(); ++a)
+    if (kind == K && d.account_payment[a] == token.token) user[a] = 1;
+  int64_t users_in_rings = 0;
+  for (int64_t a = 0; a < d.num_accounts(); ++a) users_in_rings += user[a] && plain.ring[a] >= 0;
+  ASSERT_GE(users_in_rings, 3);
+
+  DetectOptions o;
+  o.allow.tokens = {{token.kind, token.token}};
+  o.allow.accounts = {plain.rings[1].members[0]};
+  const DetectionResult allowed = detect_rings(d, o, ctx);
+  for (int64_t a = 0; a < d.num_accounts(); ++a) {
+    if (user[a]) EXPECT_EQ(allowed.ring[a], -1) << "account " << d.account_ids[a];
+    if (d.account_ids[a] == o.allow.accounts[0]) EXPECT_EQ(allowed.ring[a], -1);
+  }
+  double allowed_accounts = 0;
+  for (const auto& [name, value] : allowed.statistics)
+    if (name == "allowed_accounts") allowed_accounts = value;
+  EXPECT_GE(allowed_accounts, double(users_in_rings + 1));
+  // The second ring is still reported, without the allowed account.
+  bool second_kept = false;
+  for (const Ring& r : allowed.rings)
+    second_kept |= std::find(r.members.begin(), r.members.end(), plain.rings[1].members[1]) != r.members.end();
+  EXPECT_TRUE(second_kept);
 }

@@ -373,7 +373,7 @@ int run_generate(GenerateArgs& a) {
 // detect
 
 struct DetectArgs {
-  std::string input, output, report;
+  std::string input, output, report, allow;
   std::string device = "auto";
   std::string device_memory_budget;  // empty: 90% of the device's free memory
   ringscan::DetectOptions options;
@@ -391,6 +391,11 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
       ->check(CLI::ExistingFile)
       ->group(kInput);
   add_read_options(sub, a.read);
+  sub->add_option("--allow", a.allow,
+                  "Allowlist: accounts and tokens known to be legitimate, one a line (an account id, or "
+                  "KIND:VALUE such as ip24:1234 or payment:99); their tokens give no evidence and their "
+                  "accounts are never in a ring")
+      ->group(kInput);
   sub->add_option("--false-edges", o.false_edges_per_million,
                "Expected edges between independent accounts per million candidate pairs "
                "(an edge needs ln(10^6 / this) nats)")
@@ -491,6 +496,7 @@ int run_detect(DetectArgs& a) {
   // a typo would otherwise surface minutes later.
   a.options.device = ringscan::parse_device(a.device);
   ringscan::validate_detect_options(a.options);
+  if (!a.allow.empty()) a.options.allow = ringscan::read_allowlist(a.allow);
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
   if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);

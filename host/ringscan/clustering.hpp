@@ -42,4 +42,8 @@ Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& r
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                           const DetectOptions& options, const Context& ctx);
 
+/// `clusters` without the accounts flagged in `drop` [A] (the allowlist's): they and any
+/// cluster left with one member get -1; labels stay canonical.
+Clustering without_accounts(Clustering clusters, const std::vector<uint8_t>& drop);
+
 }  // namespace ringscan

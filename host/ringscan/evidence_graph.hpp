@@ -42,4 +42,8 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions& options, const Context& ctx);
 
+/// `graph` without the edges of the accounts flagged in `drop` [A] (the allowlist's);
+/// `*removed` receives the number of edges dropped.
+EvidenceGraph without_accounts(const EvidenceGraph& graph, const std::vector<uint8_t>& drop, int64_t* removed);
+
 }  // namespace ringscan

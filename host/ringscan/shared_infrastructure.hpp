@@ -30,13 +30,14 @@ struct SharedInfrastructure {
   // Per account: its evidence tokens (ids into the above, ascending: kinds are contiguous).
   std::vector<int64_t> account_offsets;  ///< [A+1] CSR over account_tokens (empty when absent)
   std::vector<int64_t> account_tokens;
+  std::vector<uint8_t> allowed;          ///< [T] 1 for a token of options.allow (never evidence)
   int64_t evidence_tokens = 0;           ///< tokens that are evidence
   int evidence_kinds = 0;                ///< kinds with an evidence token
   int64_t proposing_users = 0;           ///< tokens of at most this many accounts propose candidates
 
   bool present() const { return !kind_names.empty(); }
   int64_t accounts_of(int64_t t) const { return token_offsets[t + 1] - token_offsets[t]; }
-  bool is_evidence(int64_t t) const { return accounts_of(t) >= 2 && !common[t]; }
+  bool is_evidence(int64_t t) const { return accounts_of(t) >= 2 && !common[t] && !allowed[t]; }
 };
 
 /// The shared tokens of `req` (its infrastructure columns and payment instruments). A token
@@ -49,6 +50,9 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
 /// options.account_neighbours, so that it proposes no more neighbours per account than the
 /// account index does, and a pair it proposes is as selective a choice.
 int64_t proposing_token_users(const DetectOptions& options);
+
+/// 1 for each canonical account of `req` on the allowlist, or that used one of its tokens.
+std::vector<uint8_t> allowed_accounts(const CanonicalRequests& req, const Allowlist& allow);
 
 /// Account pairs (a < b, ascending, unique) that share a token of 2 to proposing_users
 /// accounts.

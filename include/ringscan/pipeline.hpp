@@ -12,6 +12,21 @@
 
 namespace ringscan {
 
+/// Accounts and infrastructure tokens known to be legitimate (a verified enterprise's API
+/// keys, an evaluation lab's address range).
+struct Allowlist {
+  std::string source;                                   ///< where it was read from (for the parameters)
+  std::vector<int64_t> accounts;                        ///< account ids
+  std::vector<std::pair<std::string, int64_t>> tokens;  ///< (kind, value): a name of /requests/infra or "payment"
+
+  bool empty() const { return accounts.empty() && tokens.empty(); }
+};
+
+/// Reads an allowlist: one entry a line, an account id or KIND:VALUE for a token (`ip24:1234`,
+/// `payment:99`); blank lines and lines starting with # are skipped. InvalidInput naming the
+/// file and the line for anything else.
+Allowlist read_allowlist(const std::string& path);
+
 /// Parameters of detection. The defaults work across sizes without retuning.
 struct DetectOptions {
   Device device = Device::Auto;
@@ -34,6 +49,9 @@ struct DetectOptions {
   int64_t min_ring_size = 3;            ///< smallest ring reported
   float ring_threshold = 0.2f;          ///< share (lower bound) of a cluster's requests in prompts its members share
   int64_t report_examples = 3;          ///< shared-prompt examples per ring in the report
+  /// Allowed tokens give no evidence; allowed accounts, and every account that used an allowed
+  /// token, are never in a cluster or a ring.
+  Allowlist allow;
 
   /// name = value pairs, for the output's attributes.
   std::vector<std::pair<std::string, std::string>> describe() const;
