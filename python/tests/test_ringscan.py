@@ -29,6 +29,14 @@ def arrays(data):
                 account_ids=data["account_ids"], categorical_features=data["categorical_features"])
 
 
+def rings_by_command(path, tmp_path):
+    """The rings of `ringscan detect` on the file at path, from its JSON report."""
+    report = tmp_path / "report.json"
+    subprocess.run([CLI, "detect", "-q", str(path), "-o", str(tmp_path / "out.h5"), "--report", str(report),
+                    "--threads", "2"], check=True, capture_output=True)
+    return json.loads(report.read_text())["rings"]
+
+
 def with_infrastructure(data):
     return dict(arrays(data), infra=data["infra"], infra_names=data["infra_names"], payment=data["payment"],
                 created=data["created"])
@@ -72,10 +80,7 @@ def test_bad_infrastructure_arrays_raise_a_clear_value_error(infra_world, change
 def test_infrastructure_through_python_and_through_a_file_gives_the_same_rings(tmp_path):
     path = tmp_path / "infra.h5"
     ringscan.generate(str(path), accounts=1500, dim=32, seed=8, times=False, infrastructure=True, threads=2)
-    report = tmp_path / "report.json"
-    subprocess.run([CLI, "detect", "-q", str(path), "-o", str(tmp_path / "out.h5"), "--report", str(report),
-                    "--threads", "2"], check=True, capture_output=True)
-    by_command = json.loads(report.read_text())["rings"]
+    by_command = rings_by_command(path, tmp_path)
     result = ringscan.detect(**with_infrastructure(ringscan.load(str(path))), threads=2)
     assert len(result.rings) == len(by_command) > 0
     for mine, theirs in zip(result.rings, by_command):
@@ -100,10 +105,7 @@ def test_detect_finds_the_planted_rings_in_generated_arrays(world):
 def test_the_same_data_through_python_and_through_a_file_gives_the_same_rings(tmp_path):
     path = tmp_path / "in.h5"
     assert ringscan.generate(str(path), accounts=1500, dim=32, seed=7, threads=2) is None
-    report = tmp_path / "report.json"
-    subprocess.run([CLI, "detect", "-q", str(path), "-o", str(tmp_path / "out.h5"), "--report", str(report),
-                    "--threads", "2"], check=True, capture_output=True)
-    by_command = json.loads(report.read_text())["rings"]
+    by_command = rings_by_command(path, tmp_path)
     result = ringscan.detect(**arrays(ringscan.load(str(path))), threads=2)
     assert len(result.rings) == len(by_command) > 0
     for mine, theirs in zip(result.rings, by_command):
