@@ -13,6 +13,7 @@ command's messages.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -56,6 +57,7 @@ DETECT_DEFAULTS: Dict[str, Any] = {
     "exact_request_limit": 5000,
     "reduced_dim": 96,
     "exact_account_limit": 5000,
+    "allow": None,
 }
 
 
@@ -184,7 +186,8 @@ def detect(
     progress: a callable(stage, done, total), or True for tqdm bars when tqdm is installed.
     options: detect's options by their command-line names with underscores (``false_edges``,
     ``duplicate_similarity``, ``min_ring_size``, ``ring_threshold``, ``device``, ...; see
-    ``DETECT_DEFAULTS``).
+    ``DETECT_DEFAULTS``). ``allow``: an allowlist file, as ``--allow`` reads it, or a dict
+    ``{"accounts": [ids], "tokens": [(kind, value)]}``.
 
     The GIL is released while the library runs.
     """
@@ -217,6 +220,8 @@ def detect(
         if ids is None:
             raise InvalidInputError(f"arrays: {name}: given without account_ids (whose order it follows)")
         per_account[name] = _vector(name, values, np.int64, length=ids.shape[0])
+    if isinstance(options.get("allow"), os.PathLike):
+        options["allow"] = os.fspath(options["allow"])
     unknown = sorted(set(options) - set(DETECT_DEFAULTS))
     if unknown:
         raise InvalidInputError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(DETECT_DEFAULTS)}")

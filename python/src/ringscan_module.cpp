@@ -99,6 +99,26 @@ ringscan::Context make_context(int threads, const std::string& memory_budget, co
 
 /// DetectOptions from the keyword options the Python layer passes on (names as in the CLI,
 /// with underscores); an unknown name is a ValueError.
+/// The allowlist option: None, a path (read as `--allow` reads it), or a dict with
+/// "accounts" (ids) and "tokens" ((kind, value) pairs).
+ringscan::Allowlist allowlist(nb::handle value) {
+  if (value.is_none()) return {};
+  if (nb::isinstance<nb::str>(value)) return ringscan::read_allowlist(nb::cast<std::string>(value));
+  if (!nb::isinstance<nb::dict>(value))
+    throw ringscan::InvalidInput("allow: expected a path or a dict with 'accounts' and 'tokens'");
+  ringscan::Allowlist a;
+  a.source = "arrays";
+  for (const auto& [key, entries] : nb::cast<nb::dict>(value)) {
+    const std::string field = nb::cast<std::string>(key);
+    if (field == "accounts") a.accounts = nb::cast<std::vector<int64_t>>(entries);
+    else if (field == "tokens") a.tokens = nb::cast<std::vector<std::pair<std::string, int64_t>>>(entries);
+    else throw ringscan::InvalidInput("allow: unknown key '" + field + "' (expected 'accounts' and 'tokens')");
+  }
+  for (const auto& [kind, token] : a.tokens)
+    if (token == 0) throw ringscan::InvalidInput("allow: token " + kind + ":0 means unknown");
+  return a;
+}
+
 ringscan::DetectOptions detect_options(const nb::dict& given) {
   ringscan::DetectOptions o;
   for (const auto& [key, value] : given) {
@@ -119,6 +139,7 @@ ringscan::DetectOptions detect_options(const nb::dict& given) {
     else if (name == "min_ring_size") o.min_ring_size = nb::cast<int64_t>(value);
     else if (name == "ring_threshold") o.ring_threshold = nb::cast<float>(value);
     else if (name == "report_examples") o.report_examples = nb::cast<int64_t>(value);
+    else if (name == "allow") o.allow = allowlist(value);
     else throw ringscan::InvalidInput("unknown option '" + name + "'");
   }
   ringscan::validate_detect_options(o);

@@ -60,6 +60,26 @@ def test_detect_weighs_infrastructure_tokens_and_lists_what_rings_share(infra_wo
             assert ring["sign_up"][0] <= ring["sign_up"][1]
 
 
+def test_an_allowlist_keeps_the_users_of_its_tokens_out_of_every_ring(infra_world, tmp_path):
+    arrays_in = with_infrastructure(infra_world)
+    plain = ringscan.detect(**arrays_in, threads=2)
+    token = plain.rings[0]["shared_tokens"][0]
+    kind = list(infra_world["infra_names"]).index(token["kind"]) if token["kind"] != "payment" else None
+    if kind is None:
+        users = set(infra_world["account_ids"][infra_world["payment"] == token["token"]])
+    else:
+        users = set(infra_world["account"][infra_world["infra"][:, kind] == token["token"]])
+    assert any(plain.ring[i] >= 0 for i, a in enumerate(plain.account_id) if a in users)
+    listed = tmp_path / "allow.txt"
+    listed.write_text(f"# known good\n{token['kind']}:{token['token']}\n")
+    for allow in ({"tokens": [(token["kind"], token["token"])]}, listed, str(listed)):
+        allowed = ringscan.detect(**arrays_in, allow=allow, threads=2)
+        assert all(allowed.ring[i] == -1 for i, a in enumerate(allowed.account_id) if a in users)
+        assert allowed.statistics["allowed_accounts"] >= len(users)
+    with pytest.raises(ringscan.InvalidInputError, match="unknown key 'ips'"):
+        ringscan.detect(**arrays_in, allow={"ips": [1]}, threads=2)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda a: dict(a, infra=a["infra"][:-1]), "infra: .* rows, expected"),
     (lambda a: dict(a, infra=a["infra"].astype(np.float64)), "infra: expected integers"),
