@@ -42,7 +42,7 @@ class DeviceProfiles {
         rank_(c.feature_rank), tie_(c.feature_tie), weight_(c.feature_weight), categorical_(c.categorical),
         behaviour_null_(c.behaviour_null.values), content_null_(c.content_null.values),
         token_offsets_(c.token_offsets), account_tokens_(c.account_tokens), token_kind_(c.token_kind),
-        token_users_(c.token_users), view_(host_view(p, c)) {
+        token_users_(c.token_users), seed_(c.seed), view_(host_view(p, c)) {
     view_.content = content_.data();
     view_.request_offsets = offsets_.data();
     view_.request_time = p.request_time.empty() ? nullptr : times_.data();
@@ -59,6 +59,7 @@ class DeviceProfiles {
       view_.token_kind = token_kind_.data();
       view_.token_users = token_users_.data();
     }
+    if (!c.seed.empty()) view_.seed = seed_.data();
   }
   /// Device bytes the profiles and calibration take once copied.
   static int64_t bytes_for(const AccountProfiles& p, const EvidenceCalibration& c) {
@@ -67,7 +68,7 @@ class DeviceProfiles {
                         c.token_kind.size() + c.token_users.size()) +
                    8 * (p.request_offsets.size() + p.request_time.size() + c.token_offsets.size() +
                         c.account_tokens.size()) +
-                   c.categorical.size());
+                   c.categorical.size() + c.seed.size());
   }
   /// out[i] = evidence of (first[i], second[i]), which share shared[i] groups; device arrays.
   void evaluate(const int64_t* first, const int64_t* second, const float* shared, int64_t n,
@@ -86,6 +87,7 @@ class DeviceProfiles {
   DeviceBuffer<float> behaviour_null_, content_null_;
   DeviceBuffer<int64_t> token_offsets_, account_tokens_;
   DeviceBuffer<int32_t> token_kind_, token_users_;
+  DeviceBuffer<uint8_t> seed_;
   ProfilesView view_;
 };
 

@@ -1,4 +1,6 @@
-// The allowlist of `detect --allow`: accounts and infrastructure tokens known to be legitimate.
+// What an investigator knows: the allowlist of `detect --allow` (accounts and infrastructure
+// tokens known to be legitimate) and the seeds of `detect --seeds` (accounts known to be in
+// rings).
 #include <charconv>
 #include <fstream>
 #include <string>
@@ -24,6 +26,23 @@ std::string trimmed(const std::string& line) {
 }
 
 }  // namespace
+
+std::vector<int64_t> read_seed_accounts(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InvalidInput(path + ": cannot open the seed accounts");
+  std::vector<int64_t> seeds;
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    const std::string entry = trimmed(line);
+    if (entry.empty() || entry[0] == '#') continue;
+    int64_t id = 0;
+    if (!parse_int64(entry, &id))
+      throw InvalidInput(path + ": line " + std::to_string(number) + ": '" + entry + "' is not an account id (an integer)");
+    seeds.push_back(id);
+  }
+  if (in.bad()) throw InvalidInput(path + ": cannot read the seed accounts");
+  return seeds;
+}
 
 Allowlist read_allowlist(const std::string& path) {
   std::ifstream in(path);

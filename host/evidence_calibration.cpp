@@ -28,6 +28,9 @@ constexpr int64_t kMinAnchors = 30;
 /// A feature is weighted when anchors sit closer on it than random pairs by this many
 /// standard errors (a column of noise passes with a chance of about 3e-5).
 constexpr double kWeightZ = 4.0;
+/// Expected false edges per million among the pairs of a seed (an account known to be in a
+/// ring): a seed has a few dozen candidates, so about one false edge per 20 seeds.
+constexpr double kSeedFalseEdgesPerMillion = 1000.0;
 /// Prompt pairs enumerated to find anchors, at most (the groups are taken in order).
 constexpr int64_t kMaxPromptPairs = int64_t(1) << 23;
 constexpr uint64_t kCalibrationSeed = 0x63616c6962726174ULL;  // "calibrat"
@@ -277,6 +280,16 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
     c.account_tokens = infra.account_tokens;
     c.token_kind = infra.token_kind;
     c.token_users = infra.token_users;
+  }
+
+  // Seeds.
+  if (!options.seeds.empty()) {
+    c.seed.assign(A, 0);
+    for (const int64_t id : options.seeds) {
+      const auto at = std::lower_bound(req.account_id.begin(), req.account_id.end(), id);
+      if (at != req.account_id.end() && *at == id) c.seed[at - req.account_id.begin()] = 1;
+    }
+    c.seed_prior = std::max(0.0f, c.edge_threshold - edge_threshold_nats(kSeedFalseEdgesPerMillion));
   }
 
   c.signals = 1 + (c.has_timing ? 1 : 0) + (c.behaviour_present ? 1 : 0) + (c.has_infrastructure ? 1 : 0);

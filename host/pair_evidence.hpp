@@ -35,6 +35,9 @@ struct ProfilesView {
   const int64_t* account_tokens = nullptr;  ///< each account's evidence tokens, ascending
   const int32_t* token_kind = nullptr;      ///< [T]
   const int32_t* token_users = nullptr;     ///< [T]
+  // Seeds (null without): a pair with a seed gains seed_prior nats.
+  const uint8_t* seed = nullptr;            ///< [A]
+  float seed_prior = 0;
 };
 
 /// The signals of accounts a and b (nats) and the evidence of an edge between them, given
@@ -64,8 +67,10 @@ RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, 
   // account index, which picked it for its timing and behaviour among all accounts: it pays
   // for that choice.
   const bool proposed = shared_groups > 0 || (rarest_token > 0 && rarest_token <= p.proposing_users);
-  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, e.infrastructure, p.signals,
-                           proposed ? 0.0f : p.index_penalty);
+  float penalty = proposed ? 0.0f : p.index_penalty;
+  // A known ring member's pairs start from better odds: the prior adds to the evidence.
+  if (p.seed != nullptr && (p.seed[a] || p.seed[b])) penalty -= p.seed_prior;
+  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, e.infrastructure, p.signals, penalty);
   return e;
 }
 
@@ -103,6 +108,10 @@ inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCal
     v.account_tokens = c.account_tokens.data();
     v.token_kind = c.token_kind.data();
     v.token_users = c.token_users.data();
+  }
+  if (!c.seed.empty()) {
+    v.seed = c.seed.data();
+    v.seed_prior = c.seed_prior;
   }
   return v;
 }

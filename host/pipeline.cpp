@@ -72,6 +72,9 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"min_ring_size", text(min_ring_size)},
           {"ring_threshold", text(ring_threshold)},
           {"report_examples", text(report_examples)},
+          {"seeds", seeds.empty() ? "none"
+                                  : (seeds_source.empty() ? std::string("given") : seeds_source) + " (" +
+                                        text(int64_t(seeds.size())) + " accounts)"},
           {"allow", allow.empty() ? "none"
                                   : (allow.source.empty() ? std::string("given") : allow.source) + " (" +
                                         text(int64_t(allow.accounts.size())) + " accounts, " +
@@ -223,6 +226,14 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   });
 
   describe_ring_infrastructure(infra, req, options.report_examples, result.rings);
+  // Which rings hold seeds (known before) and which are new.
+  std::vector<int64_t> seeds = options.seeds;
+  std::sort(seeds.begin(), seeds.end());
+  int64_t seeded_rings = 0;
+  for (Ring& r : result.rings) {
+    for (const int64_t id : r.members) r.seeds += std::binary_search(seeds.begin(), seeds.end(), id);
+    seeded_rings += r.seeds > 0;
+  }
 
   const int64_t A = req.num_accounts;
   std::vector<int64_t> ring_of_cluster(clusters.num_clusters, -1);
@@ -266,6 +277,12 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));
   result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));
   if (infra.present()) result.statistics.emplace_back("shared_infrastructure_tokens", double(infra.evidence_tokens));
+  if (!options.seeds.empty()) {
+    result.statistics.emplace_back("seed_accounts",
+                                   double(std::count(calibration.seed.begin(), calibration.seed.end(), uint8_t(1))));
+    result.statistics.emplace_back("seed_prior_nats", double(calibration.seed_prior));
+    result.statistics.emplace_back("rings_with_seeds", double(seeded_rings));
+  }
   if (!options.allow.empty()) {
     // What the allowlist suppressed.
     result.statistics.emplace_back("allowed_accounts",

@@ -35,6 +35,7 @@ std::string report_json(const DetectionResult& result, int indent) {
     rings.push_back({{"id", r.id},
                      {"cluster", r.cluster},
                      {"size", r.size},
+                     {"seeds", r.seeds},
                      {"score", json_number(r.score)},
                      {"evidence",
                       {{"shared_prompt_groups", r.shared_groups},

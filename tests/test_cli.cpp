@@ -207,6 +207,7 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
       detect + "--memory-budget 12Q", detect + "--device-memory-budget lots", detect + "--device gpu",
       detect + "--threads -1", detect + "--threads many", detect + "--no-such-flag", detect + "--time-window",
       detect + "--allow " + path("bad-allow.txt"), detect + "--allow " + path("no-such-allow.txt"),
+      detect + "--seeds " + path("bad-allow.txt"), detect + "--seeds " + path("no-such-seeds.txt"),
       "detect", "detect " + path("unreadable.h5"), "detect " + path("no-such-file.h5") + " -o " + path("never.h5"),
       generate + "--accounts 0", generate + "--dim 1", generate + "--ring-fraction 2", generate + "--days 0",
       generate + "--ring-cover 0.95", generate + "--noise-features 5 --no-features", "generate",

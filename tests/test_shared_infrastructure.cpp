@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ Dataset small_population() {
     d.account_payment.push_back(a == 3 || a == 4 ? 11 : 0);
   }
   return d;
+}
+
+Context two_threads() {
+  Context ctx;
+  ctx.threads = 2;
+  return ctx;
 }
 
 /// Generated traffic with infrastructure tokens, payment instruments and sign-up times.
@@ -137,8 +144,7 @@ TEST(SharedInfrastructureSurprise, IsZeroWithoutASharedToken) {
 // teams share an office line, a company card and an internal tool. Seed 9405 is none the
 // defaults were chosen on; without its infrastructure datasets its ring recall is 0.67.
 TEST(SharedInfrastructure, JoinsRingsWithoutTimesAndAccusesNoCustomerOfTheirProxies) {
-  Context ctx;
-  ctx.threads = 2;
+  const Context ctx = two_threads();
   GenerateOptions g = with_infrastructure(4000, 64, 9405);
   g.times = false;
   std::vector<int64_t> roles;
@@ -232,8 +238,7 @@ TEST(Allowlist, ReadsAccountsAndTokensAndNamesTheLineOfABadEntry) {
 // enterprise's API key would be): none of the accounts that used it is in a ring, though
 // without the allowlist they are; an allowed account id leaves its own ring alone otherwise.
 TEST(Allowlist, KeepsTheUsersOfAnAllowedTokenAndAllowedAccountsOutOfEveryRing) {
-  Context ctx;
-  ctx.threads = 2;
+  const Context ctx = two_threads();
   const Dataset d = generate_in_memory(with_infrastructure(3000, 32, 9412), ctx);
   const DetectionResult plain = detect_rings(d, DetectOptions{}, ctx);
   ASSERT_GE(plain.rings.size(), 2u);
@@ -271,4 +276,56 @@ TEST(Allowlist, KeepsTheUsersOfAnAllowedTokenAndAllowedAccountsOutOfEveryRing) {
   for (const Ring& r : allowed.rings)
     second_kept |= std::find(r.members.begin(), r.members.end(), plain.rings[1].members[1]) != r.members.end();
   EXPECT_TRUE(second_kept);
+}
+
+TEST(Seeds, ReadsAccountIdsAndNamesTheLineOfABadEntry) {
+  EXPECT_EQ(read_seed_accounts(written("seeds.txt", "# known\n17\n\n -3 \n")), (std::vector<int64_t>{17, -3}));
+  try {
+    read_seed_accounts(written("bad-seeds.txt", "17\nip24:5\n"));
+    ADD_FAILURE() << "accepted a token as a seed";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("bad-seeds.txt: line 2: 'ip24:5' is not an account id"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Seeds holding a tenth of one ring mark the ring that holds them; seeds that are ordinary
+// customers do not put them in a ring (the prior raises the odds of their pairs, the
+// evidence must still be there).
+TEST(Seeds, MarkTheRingThatHoldsThemAndPutNoInnocentSeedInARing) {
+  const Context ctx = two_threads();
+  GenerateOptions g = with_infrastructure(3000, 32, 9413);
+  g.light_rings = true;
+  std::vector<int64_t> roles;
+  const Dataset d = generate_in_memory(g, ctx, &roles);
+  // The largest planted ring, and its first tenth; five ordinary customers.
+  std::map<int64_t, std::vector<int64_t>> members;
+  for (int64_t a = 0; a < d.num_accounts(); ++a)
+    if (d.labels[a] >= 0) members[d.labels[a]].push_back(d.account_ids[a]);
+  auto largest = std::max_element(members.begin(), members.end(),
+                                  [](const auto& x, const auto& y) { return x.second.size() < y.second.size(); });
+  DetectOptions o;
+  const std::size_t known = std::max<std::size_t>(1, largest->second.size() / 10);
+  o.seeds.assign(largest->second.begin(), largest->second.begin() + known);
+  std::vector<int64_t> innocent;
+  for (int64_t a = 0; a < d.num_accounts() && innocent.size() < 5; ++a)
+    if (roles[a] == int64_t(AccountRole::Legit)) innocent.push_back(d.account_ids[a]);
+  o.seeds.insert(o.seeds.end(), innocent.begin(), innocent.end());
+
+  const DetectionResult r = detect_rings(d, o, ctx);
+  int64_t marked = 0;
+  for (const Ring& ring : r.rings) {
+    int64_t seeds = 0;
+    for (const int64_t id : ring.members) seeds += std::count(o.seeds.begin(), o.seeds.end(), id);
+    EXPECT_EQ(ring.seeds, seeds);
+    for (const int64_t id : innocent) EXPECT_EQ(std::count(ring.members.begin(), ring.members.end(), id), 0);
+    // The ring that holds the seeds: most of the planted ring.
+    if (seeds > 0) {
+      int64_t overlap = 0;
+      for (const int64_t id : ring.members) overlap += std::count(largest->second.begin(), largest->second.end(), id);
+      EXPECT_GE(2 * overlap, int64_t(largest->second.size()));
+      ++marked;
+    }
+  }
+  EXPECT_EQ(marked, 1);
 }

@@ -373,7 +373,7 @@ int run_generate(GenerateArgs& a) {
 // detect
 
 struct DetectArgs {
-  std::string input, output, report, allow;
+  std::string input, output, report, allow, seeds;
   std::string device = "auto";
   std::string device_memory_budget;  // empty: 90% of the device's free memory
   ringscan::DetectOptions options;
@@ -395,6 +395,10 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
                   "Allowlist: accounts and tokens known to be legitimate, one a line (an account id, or "
                   "KIND:VALUE such as ip24:1234 or payment:99); their tokens give no evidence and their "
                   "accounts are never in a ring")
+      ->group(kInput);
+  sub->add_option("--seeds", a.seeds,
+                  "Accounts known to be in rings, one id a line: their pairs are held to 1,000 expected false "
+                  "edges per million instead of --false-edges, and the rings that hold them are marked")
       ->group(kInput);
   sub->add_option("--false-edges", o.false_edges_per_million,
                "Expected edges between independent accounts per million candidate pairs "
@@ -479,6 +483,8 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
         out << ' ' << e.request_rows[k];
       out << '\n';
     }
+    if (g.seeds > 0)
+      out << fmt::format("{:>5} seeds: {} of its {} members were known (--seeds)\n", "", g.seeds, g.size);
     if (!g.shared_tokens.empty()) {
       const ringscan::SharedTokenExample& t = g.shared_tokens.front();
       out << fmt::format("{:>5} infrastructure: {} {} used by {} of {} members and {} overall", "", t.kind, t.token,
@@ -497,6 +503,10 @@ int run_detect(DetectArgs& a) {
   a.options.device = ringscan::parse_device(a.device);
   ringscan::validate_detect_options(a.options);
   if (!a.allow.empty()) a.options.allow = ringscan::read_allowlist(a.allow);
+  if (!a.seeds.empty()) {
+    a.options.seeds = ringscan::read_seed_accounts(a.seeds);
+    a.options.seeds_source = a.seeds;
+  }
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
   if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);

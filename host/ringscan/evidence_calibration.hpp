@@ -52,6 +52,9 @@ struct EvidenceCalibration {
   std::vector<int64_t> token_offsets;  ///< [A+1]
   std::vector<int64_t> account_tokens;
   std::vector<int32_t> token_kind, token_users;  ///< [T]
+  // Seeds: accounts known to be in rings, and the nats of prior a pair with one gains.
+  std::vector<uint8_t> seed;           ///< [A] 1 for a seed; empty without seeds
+  float seed_prior = 0;
   // Content: cosines of the content profiles of random account pairs.
   NullSample content_null;
   // Fusion.

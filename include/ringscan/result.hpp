@@ -41,6 +41,7 @@ struct Ring {
   /// Rare tokens two or more members used, most members first (at most --report-examples).
   std::vector<SharedTokenExample> shared_tokens;
   int64_t sign_up_first = 0, sign_up_last = 0;  ///< members' earliest and latest known sign-up (0: none known)
+  int64_t seeds = 0;  ///< members that were seeds (--seeds): 0 for a ring not known before
 };
 
 /// Labels in the input's account order plus the ranked rings.

@@ -58,6 +58,7 @@ DETECT_DEFAULTS: Dict[str, Any] = {
     "reduced_dim": 96,
     "exact_account_limit": 5000,
     "allow": None,
+    "seeds": None,
 }
 
 
@@ -187,7 +188,8 @@ def detect(
     options: detect's options by their command-line names with underscores (``false_edges``,
     ``duplicate_similarity``, ``min_ring_size``, ``ring_threshold``, ``device``, ...; see
     ``DETECT_DEFAULTS``). ``allow``: an allowlist file, as ``--allow`` reads it, or a dict
-    ``{"accounts": [ids], "tokens": [(kind, value)]}``.
+    ``{"accounts": [ids], "tokens": [(kind, value)]}``. ``seeds``: a file of account ids known
+    to be in rings, as ``--seeds`` reads it, or the ids.
 
     The GIL is released while the library runs.
     """
@@ -220,8 +222,11 @@ def detect(
         if ids is None:
             raise InvalidInputError(f"arrays: {name}: given without account_ids (whose order it follows)")
         per_account[name] = _vector(name, values, np.int64, length=ids.shape[0])
-    if isinstance(options.get("allow"), os.PathLike):
-        options["allow"] = os.fspath(options["allow"])
+    for name in ("allow", "seeds"):
+        if isinstance(options.get(name), os.PathLike):
+            options[name] = os.fspath(options[name])
+    if isinstance(options.get("seeds"), np.ndarray):
+        options["seeds"] = [int(a) for a in options["seeds"]]
     unknown = sorted(set(options) - set(DETECT_DEFAULTS))
     if unknown:
         raise InvalidInputError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(DETECT_DEFAULTS)}")

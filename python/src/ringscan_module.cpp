@@ -119,6 +119,12 @@ ringscan::Allowlist allowlist(nb::handle value) {
   return a;
 }
 
+/// The seeds option: a path (read as `--seeds` reads it) or account ids.
+std::vector<int64_t> seed_accounts(nb::handle value) {
+  if (nb::isinstance<nb::str>(value)) return ringscan::read_seed_accounts(nb::cast<std::string>(value));
+  return nb::cast<std::vector<int64_t>>(value);
+}
+
 ringscan::DetectOptions detect_options(const nb::dict& given) {
   ringscan::DetectOptions o;
   for (const auto& [key, value] : given) {
@@ -140,6 +146,7 @@ ringscan::DetectOptions detect_options(const nb::dict& given) {
     else if (name == "ring_threshold") o.ring_threshold = nb::cast<float>(value);
     else if (name == "report_examples") o.report_examples = nb::cast<int64_t>(value);
     else if (name == "allow") o.allow = allowlist(value);
+    else if (name == "seeds") o.seeds = value.is_none() ? std::vector<int64_t>{} : seed_accounts(value);
     else throw ringscan::InvalidInput("unknown option '" + name + "'");
   }
   ringscan::validate_detect_options(o);
@@ -187,6 +194,7 @@ nb::dict result_dict(ringscan::DetectionResult&& r) {
       tokens.append(x);
     }
     ring["shared_tokens"] = tokens;
+    ring["seeds"] = g.seeds;
     ring["sign_up"] = g.sign_up_first != 0 ? nb::cast(std::make_pair(g.sign_up_first, g.sign_up_last)) : nb::none();
     rings.append(ring);
   }

@@ -80,6 +80,20 @@ def test_an_allowlist_keeps_the_users_of_its_tokens_out_of_every_ring(infra_worl
         ringscan.detect(**arrays_in, allow={"ips": [1]}, threads=2)
 
 
+def test_seeds_mark_the_ring_that_holds_them(infra_world, tmp_path):
+    arrays_in = with_infrastructure(infra_world)
+    plain = ringscan.detect(**arrays_in, threads=2)
+    known = [int(a) for a in plain.rings[0]["members"][:2]]
+    listed = tmp_path / "seeds.txt"
+    listed.write_text("\n".join(str(a) for a in known) + "\n")
+    for seeds in (known, np.array(known), listed):
+        result = ringscan.detect(**arrays_in, seeds=seeds, threads=2)
+        holding = [r for r in result.rings if set(known) & set(int(a) for a in r["members"])]
+        assert len(holding) == 1 and holding[0]["seeds"] == 2
+        assert all(r["seeds"] == 0 for r in result.rings if r is not holding[0])
+        assert result.statistics["seed_accounts"] == 2
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda a: dict(a, infra=a["infra"][:-1]), "infra: .* rows, expected"),
     (lambda a: dict(a, infra=a["infra"].astype(np.float64)), "infra: expected integers"),
