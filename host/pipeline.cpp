@@ -22,11 +22,22 @@ std::string text(T v) {
   return s.str();
 }
 
-/// "a, b, c", or "none".
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out.empty() ? "none" : out;
+/// What the investigator's knowledge did: the seeds found and the rings holding them, what the
+/// allowlist suppressed.
+void add_knowledge_statistics(const DetectOptions& options, const EvidenceCalibration& calibration,
+                              const SharedInfrastructure& infra, const std::vector<uint8_t>& allowed,
+                              int64_t allowed_edges, int64_t seeded_rings, DetectionResult& result) {
+  auto count = [](const std::vector<uint8_t>& flags) { return double(std::count(flags.begin(), flags.end(), 1)); };
+  if (!options.seeds.empty()) {
+    result.statistics.emplace_back("seed_accounts", count(calibration.seed));
+    result.statistics.emplace_back("seed_prior_nats", double(calibration.seed_prior));
+    result.statistics.emplace_back("rings_with_seeds", double(seeded_rings));
+  }
+  if (!options.allow.empty()) {
+    result.statistics.emplace_back("allowed_accounts", count(allowed));
+    result.statistics.emplace_back("allowed_edges_removed", double(allowed_edges));
+    result.statistics.emplace_back("allowed_shared_tokens", count(infra.allowed));
+  }
 }
 
 }  // namespace
@@ -197,12 +208,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
     return calibrate_evidence(req, groups, profiles, infra, options, ctx);
   });
   result.notes = calibration.notes;
-  int64_t unmatched = 0;
-  for (const auto& [kind, value] : options.allow.tokens)
-    unmatched += std::find(infra.kind_names.begin(), infra.kind_names.end(), kind) == infra.kind_names.end();
-  if (unmatched > 0)
-    result.notes.push_back("allowlist: " + text(unmatched) + " of its tokens are of kinds this input does not have " +
-                           "(its kinds: " + joined(infra.kind_names) + ")");
+  if (const std::string note = allowlist_note(options.allow, infra); !note.empty()) result.notes.push_back(note);
   if (crowded_background(background))
     result.notes.push_back("unrelated prompts sit close together in this embedding space (1% of random pairs at cosine " +
                            text(background.upper) + " or more): near-duplicates at --duplicate-similarity " +
@@ -226,14 +232,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   });
 
   describe_ring_infrastructure(infra, req, options.report_examples, result.rings);
-  // Which rings hold seeds (known before) and which are new.
-  std::vector<int64_t> seeds = options.seeds;
-  std::sort(seeds.begin(), seeds.end());
-  int64_t seeded_rings = 0;
-  for (Ring& r : result.rings) {
-    for (const int64_t id : r.members) r.seeds += std::binary_search(seeds.begin(), seeds.end(), id);
-    seeded_rings += r.seeds > 0;
-  }
+  const int64_t seeded_rings = mark_seeds(options.seeds, result.rings);
 
   const int64_t A = req.num_accounts;
   std::vector<int64_t> ring_of_cluster(clusters.num_clusters, -1);
@@ -277,21 +276,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));
   result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));
   if (infra.present()) result.statistics.emplace_back("shared_infrastructure_tokens", double(infra.evidence_tokens));
-  if (!options.seeds.empty()) {
-    result.statistics.emplace_back("seed_accounts",
-                                   double(std::count(calibration.seed.begin(), calibration.seed.end(), uint8_t(1))));
-    result.statistics.emplace_back("seed_prior_nats", double(calibration.seed_prior));
-    result.statistics.emplace_back("rings_with_seeds", double(seeded_rings));
-  }
-  if (!options.allow.empty()) {
-    // What the allowlist suppressed.
-    result.statistics.emplace_back("allowed_accounts",
-                                   double(std::count(allowed.begin(), allowed.end(), uint8_t(1))));
-    result.statistics.emplace_back("allowed_edges_removed", double(allowed_edges));
-    int64_t tokens = 0;
-    for (int64_t t = 0; t < infra.num_tokens; ++t) tokens += infra.allowed[t];
-    result.statistics.emplace_back("allowed_shared_tokens", double(tokens));
-  }
+  add_knowledge_statistics(options, calibration, infra, allowed, allowed_edges, seeded_rings, result);
   for (int64_t f = 0; f < calibration.feature_dim; ++f)
     result.statistics.emplace_back("feature_weight." + calibration.feature_names[f],
                                    double(calibration.feature_weight[f]));

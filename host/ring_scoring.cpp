@@ -146,4 +146,16 @@ std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& 
                             options, ctx);
 }
 
+int64_t mark_seeds(const std::vector<int64_t>& seeds, std::vector<Ring>& rings) {
+  std::vector<int64_t> sorted = seeds;
+  std::sort(sorted.begin(), sorted.end());
+  int64_t seeded = 0;
+  for (Ring& r : rings) {
+    r.seeds = 0;
+    for (const int64_t id : r.members) r.seeds += std::binary_search(sorted.begin(), sorted.end(), id);
+    seeded += r.seeds > 0;
+  }
+  return seeded;
+}
+
 }  // namespace ringscan

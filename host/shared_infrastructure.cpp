@@ -49,6 +49,17 @@ std::vector<std::string> token_kinds(const CanonicalRequests& req) {
 
 }  // namespace
 
+std::string allowlist_note(const Allowlist& allow, const SharedInfrastructure& infra) {
+  int64_t unmatched = 0;
+  for (const auto& token : allow.tokens)
+    unmatched += std::find(infra.kind_names.begin(), infra.kind_names.end(), token.first) == infra.kind_names.end();
+  if (unmatched == 0) return "";
+  std::string kinds;
+  for (const auto& n : infra.kind_names) kinds += (kinds.empty() ? "" : ", ") + n;
+  return "allowlist: " + std::to_string(unmatched) + " of its tokens are of kinds this input does not have (its kinds: " +
+         (kinds.empty() ? "none" : kinds) + ")";
+}
+
 std::vector<uint8_t> allowed_accounts(const CanonicalRequests& req, const Allowlist& allow) {
   const int64_t A = req.num_accounts, K = req.infra.empty() ? 0 : req.infra_dim;
   std::vector<uint8_t> out(A, 0);

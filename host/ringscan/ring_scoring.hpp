@@ -52,4 +52,8 @@ std::vector<Ring> score_rings(const CanonicalRequests& req, const PromptGroups& 
                               const EvidenceGraph& graph, const Clustering& clusters,
                               const DetectOptions& options, const Context& ctx);
 
+/// Sets each ring's count of members among `seeds` (account ids; --seeds) and returns how
+/// many rings hold one.
+int64_t mark_seeds(const std::vector<int64_t>& seeds, std::vector<Ring>& rings);
+
 }  // namespace ringscan

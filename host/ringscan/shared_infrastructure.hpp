@@ -51,6 +51,9 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
 /// account index does, and a pair it proposes is as selective a choice.
 int64_t proposing_token_users(const DetectOptions& options);
 
+/// A note when some of the allowlist's tokens are of kinds `infra` does not have; else empty.
+std::string allowlist_note(const Allowlist& allow, const SharedInfrastructure& infra);
+
 /// 1 for each canonical account of `req` on the allowlist, or that used one of its tokens.
 std::vector<uint8_t> allowed_accounts(const CanonicalRequests& req, const Allowlist& allow);
 
