@@ -22,6 +22,12 @@ int64_t first_not_finite(const float* v, int64_t n) {
 
 }  // namespace
 
+std::vector<std::string> default_infra_names(int64_t kinds) {
+  std::vector<std::string> names;
+  for (int64_t k = 0; k < kinds; ++k) names.push_back(kinds == 1 ? std::string("infra") : "infra" + std::to_string(k));
+  return names;
+}
+
 Dataset dataset_from_arrays(const DatasetArrays& in) {
   const std::string& src = in.source;
   auto fail = [&src](const std::string& array, const std::string& problem) {
@@ -97,8 +103,7 @@ Dataset dataset_from_arrays(const DatasetArrays& in) {
     d.infra_dim = K;
     d.request_infra.assign(in.infra, in.infra + R * K);
     d.infra_names = in.infra_names;
-    if (d.infra_names.empty())
-      for (int64_t k = 0; k < K; ++k) d.infra_names.push_back(K == 1 ? std::string("infra") : "infra" + std::to_string(k));
+    if (d.infra_names.empty()) d.infra_names = default_infra_names(K);
     if (int64_t(d.infra_names.size()) != K)
       fail("infra_names", std::to_string(d.infra_names.size()) + " names for " + std::to_string(K) + " columns");
     if (std::set<std::string>(d.infra_names.begin(), d.infra_names.end()).size() != d.infra_names.size())

@@ -659,9 +659,7 @@ void read_feature_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
 void read_infra_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
   if (!l.infra.present()) return;
   d.infra_names = f.string_attribute(l.infra, "names", l.infra_dim);
-  if (d.infra_names.empty())
-    for (int64_t k = 0; k < l.infra_dim; ++k)
-      d.infra_names.push_back(l.infra_dim == 1 ? std::string("infra") : "infra" + std::to_string(k));
+  if (d.infra_names.empty()) d.infra_names = default_infra_names(l.infra_dim);
   for (std::size_t k = 0; k < d.infra_names.size(); ++k)
     for (std::size_t j = 0; j < k; ++j)
       if (d.infra_names[j] == d.infra_names[k])

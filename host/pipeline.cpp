@@ -197,13 +197,19 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   });
   const AccountProfiles profiles = stage("account_profiles", "account profiles",
                                          [&] { return backend->account_profiles(req, options, ctx); });
-  const SharedInfrastructure infra = stage("infrastructure", "shared infrastructure",
-                                           [&] { return shared_infrastructure(req, options, ctx); });
+  // The shared tokens and the candidate pairs they propose, timed as one stage.
+  std::vector<std::pair<int64_t, int64_t>> token_pairs;
+  const SharedInfrastructure infra = stage("infrastructure", "shared infrastructure", [&] {
+    SharedInfrastructure s = shared_infrastructure(req, options, ctx);
+    token_pairs = infrastructure_pairs(s, ctx);
+    return s;
+  });
   // Candidates: the account index's pairs and the pairs that share a rare token.
   const auto account_pairs = stage("account_index", "account index", [&] {
     auto pairs = backend->account_candidate_pairs(profiles, options, ctx);
-    return infra.evidence_tokens > 0 ? pair_union(pairs, infrastructure_pairs(infra, ctx)) : pairs;
+    return token_pairs.empty() ? pairs : pair_union(pairs, token_pairs);
   });
+  token_pairs = {};
   const EvidenceCalibration calibration = stage("calibration", "calibration", [&] {
     return calibrate_evidence(req, groups, profiles, infra, options, ctx);
   });

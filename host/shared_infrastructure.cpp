@@ -33,16 +33,11 @@ std::vector<std::pair<int64_t, int64_t>> allowed_tokens(const std::vector<std::s
   return out;
 }
 
-/// The token kinds of `req`: its infrastructure columns (infra0, ... when unnamed), then
-/// "payment" when it has payment instruments.
+/// The token kinds of `req`: its infrastructure columns (default names when a Dataset built
+/// by hand left them unnamed), then "payment" when it has payment instruments.
 std::vector<std::string> token_kinds(const CanonicalRequests& req) {
   const int64_t K = req.infra.empty() ? 0 : req.infra_dim;
-  std::vector<std::string> kinds;
-  if (K > 0) kinds = req.infra_names;
-  if (int64_t(kinds.size()) != K) {  // unnamed columns (arrays built by hand)
-    kinds.clear();
-    for (int64_t k = 0; k < K; ++k) kinds.push_back("infra" + std::to_string(k));
-  }
+  std::vector<std::string> kinds = int64_t(req.infra_names.size()) == K ? req.infra_names : default_infra_names(K);
   if (!req.payment.empty()) kinds.push_back("payment");
   return kinds;
 }

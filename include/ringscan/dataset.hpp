@@ -55,6 +55,10 @@ struct DatasetArrays {
   const int64_t* created = nullptr;    ///< [A] sign-up times, unix seconds (0 = unknown), or null
 };
 
+/// Names of K unnamed token columns of /requests/infra: "infra" for one, else "infra0",
+/// "infra1", ...
+std::vector<std::string> default_infra_names(int64_t kinds);
+
 /// Copies the arrays into a Dataset with the checks the loader makes on a file (InvalidInput
 /// naming the array and the first bad element): lengths agree, embeddings and features are
 /// finite, account ids unique, every request's account among them, feature and token kind
