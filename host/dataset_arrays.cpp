@@ -22,12 +22,6 @@ int64_t first_not_finite(const float* v, int64_t n) {
 
 }  // namespace
 
-std::vector<std::string> default_infra_names(int64_t kinds) {
-  std::vector<std::string> names;
-  for (int64_t k = 0; k < kinds; ++k) names.push_back(kinds == 1 ? std::string("infra") : "infra" + std::to_string(k));
-  return names;
-}
-
 Dataset dataset_from_arrays(const DatasetArrays& in) {
   const std::string& src = in.source;
   auto fail = [&src](const std::string& array, const std::string& problem) {

@@ -654,6 +654,16 @@ void read_feature_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
   }
 }
 
+}  // namespace
+
+std::vector<std::string> default_infra_names(int64_t kinds) {
+  std::vector<std::string> names;
+  for (int64_t k = 0; k < kinds; ++k) names.push_back(kinds == 1 ? std::string("infra") : "infra" + std::to_string(k));
+  return names;
+}
+
+namespace {
+
 /// The names of the token kinds of /requests/infra: attribute `names`, or "infra" (one
 /// column) and "infra0", "infra1", ... without it.
 void read_infra_names(const SourceFile& f, const InputLayout& l, Dataset& d) {
