@@ -161,6 +161,7 @@ LookalikeAccusations lookalike_accusations(const std::vector<int64_t>& reported_
       case AccountRole::Crowd: ++out.crowd_accounts; break;
       case AccountRole::ViralSharer: ++out.viral_sharer_accounts; break;
       case AccountRole::TemplateApp: ++out.template_app_accounts; break;
+      case AccountRole::ProxyCustomer: ++out.proxy_customer_accounts; break;
       default: ++out.other_innocent_accounts; break;
     }
   }

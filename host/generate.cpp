@@ -90,6 +90,7 @@ struct RingSpec {
   std::vector<std::pair<int64_t, int64_t>> bursts;  // (start, duration) seconds from epoch
   Behaviour behaviour;
   double jitter, cover, participation, rotation;
+  int64_t members = 0;
 };
 struct TeamSpec {
   std::vector<int64_t> topics;
@@ -202,6 +203,31 @@ World build_world(const GenerateOptions& o) {
     w.rings.push_back(std::move(ring));
   }
 
+  // One proxy network: its extraction templates recur a few to a dozen times each in the
+  // file, sent round the clock by its scheduler; its accounts signed up in batches.
+  if (const int64_t network = std::min<int64_t>(A - next, int64_t(std::round(o.proxy_network * double(A))));
+      network > 0) {
+    Rng nr(stream_key(o.seed, kRingKind, uint64_t(ring_sizes.size())));
+    RingSpec ring;
+    ring.style = RingStyle::ProxyNetwork;
+    const double extraction = double(network) * double(o.days) * 2.0 * 0.3;  // 1-3 a day, 10-50% of it
+    std::vector<Vec> pool;
+    const int64_t templates = std::max<int64_t>(12, int64_t(extraction / std::exp(nr.uniform(std::log(4.0), std::log(16.0)))));
+    for (int64_t p = 0; p < templates; ++p) pool.push_back(topic_prompt(nr, w.topics[random_topic(nr)].data(), o.dim));
+    ring.pools.push_back(std::move(pool));
+    ring.noise = nr.uniform(0.12, 0.28);
+    ring.behaviour = population_behaviour(nr);
+    ring.jitter = ring.cover = ring.participation = ring.rotation = 0;
+    ring.members = network;
+    for (int64_t m = 0; m < network; ++m) {
+      auto& p = w.plan[perm[next++]];
+      p.role = Role::Ring;
+      p.group = int64_t(w.rings.size());
+      p.subgroup = m;  // its place in the network: sign-up batch and cards follow it
+    }
+    w.rings.push_back(std::move(ring));
+  }
+
   const int64_t lookalikes = std::min<int64_t>(A - next, int64_t(std::round(o.lookalike_fraction * double(A))));
   const auto team_sizes = split_sizes(r, lookalikes / 2, 5, 30);
   for (std::size_t k = 0; k < team_sizes.size(); ++k) {
@@ -258,6 +284,7 @@ struct AccountTraffic {
   Behaviour behaviour{};
   int64_t label = -1;
   bool viral = false;
+  bool proxy_customer = false;  // an ordinary customer sending through the proxy service
   std::vector<int64_t> infra;  // [requests x kInfraKinds] with options.infrastructure
   int64_t payment = 0, created = 0;
 };
@@ -302,6 +329,28 @@ void add_infrastructure(const World& w, int64_t index, AccountTraffic& acct) {
                                     : token(s, kFingerprint, uint64_t(40 * std::pow(r.uniform(), 3.0)));
   acct.payment = r.chance(0.1) ? 0 : token(s, kCard, uint64_t(household && r.chance(0.5) ? index & ~int64_t(1) : index));
   acct.created = r.chance(0.05) ? 0 : kEpoch - int64_t(r.uniform(1.0, 730.0) * kDay);
+
+  acct.proxy_customer = plan.role == Role::Legit && proxied > 0;
+
+  // A proxy network sends everything through the proxy service, its extraction with its
+  // scheduler's fingerprint; a third of its cards fund about three accounts each, and most
+  // accounts were signed up in batches of about fifty within a few hours.
+  if (plan.role == Role::Ring && w.rings[plan.group].style == RingStyle::ProxyNetwork) {
+    const int64_t members = w.rings[plan.group].members;
+    if (r.chance(1.0 / 3.0)) acct.payment = token(s, kCard, 3000000 + r.below(std::max<int64_t>(1, members / 9)));
+    if (r.chance(0.7)) {
+      Rng b(stream_key(s, kInfraKind, uint64_t(2 * A) + uint64_t(plan.subgroup / 50)));
+      acct.created = kEpoch - int64_t(b.uniform(10.0, 300.0) * kDay) + r.below(4 * 3600);
+    }
+    acct.infra.resize(acct.requests.size() * kInfraKinds);
+    for (std::size_t q = 0; q < acct.requests.size(); ++q) {
+      int64_t* t = &acct.infra[q * kInfraKinds];
+      t[0] = token(s, kProxyIp, r.below(kProxyServiceTokens));
+      t[1] = token(s, kAsn, 200 + r.below(3));
+      t[2] = acct.requests[q].source == Source::Ring ? token(s, kFingerprint, 7000) : sdk;
+    }
+    return;
+  }
 
   // A ring's and a team's shared infrastructure, drawn from their own streams.
   std::vector<int64_t> pool;
@@ -388,7 +437,27 @@ AccountTraffic generate_account(const World& w, int64_t index) {
     out.push_back(std::move(q));
   };
 
-  if (plan.role == Role::Ring) {
+  if (plan.role == Role::Ring && w.rings[plan.group].style == RingStyle::ProxyNetwork) {
+    // 1-3 requests a day; the resold customers' ordinary traffic, with their own clients
+    // (the account's behaviour stays the population's), and extraction round the clock.
+    const RingSpec& network = w.rings[plan.group];
+    acct.label = plan.group;
+    const double resold = r.uniform(0.5, 0.9);
+    const int64_t m = std::max<int64_t>(1, int64_t(std::llround(double(w.days) * r.uniform(1.0, 3.0))));
+    const auto& pool = network.pools[0];
+    for (int64_t i = 0; i < m; ++i) {
+      if (r.chance(resold)) {
+        personal_request(acct.requests);
+        continue;
+      }
+      Request q;
+      q.source = Source::Ring;
+      q.time = kEpoch + r.below(w.days * kDay);
+      q.embedding.resize(d);
+      perturbed(r, pool[r.below(int64_t(pool.size()))].data(), network.noise, d, q.embedding.data());
+      acct.requests.push_back(std::move(q));
+    }
+  } else if (plan.role == Role::Ring) {
     const RingSpec& ring = w.rings[plan.group];
     acct.label = plan.group;
     // With ring_population_behaviour the member keeps the client it drew like anybody else.
@@ -492,6 +561,12 @@ void validate_generate_options(const GenerateOptions& o) {
                    "generate: --noise-features needs the feature columns (not with --no-features)");
   RINGSCAN_EXPECTS(o.ring_cover < 0 || o.ring_cover <= 0.9,
                    "generate: --ring-cover must be in [0, 0.9]");
+  RINGSCAN_EXPECTS(o.proxy_network >= 0 && o.proxy_network <= 0.5,
+                   "generate: --proxy-network must be in [0, 0.5]");
+  RINGSCAN_EXPECTS(o.proxy_network == 0 || o.infrastructure,
+                   "generate: --proxy-network needs the infrastructure datasets (--infra)");
+  RINGSCAN_EXPECTS(o.ring_fraction + o.proxy_network + o.lookalike_fraction <= 0.9,
+                   "generate: ring, proxy-network and look-alike fractions must sum to at most 0.9");
 }
 
 namespace {
@@ -556,6 +631,7 @@ GenerateSummary generate(const GenerateOptions& o, const Context& ctx, Sink& sin
                                  : role == Role::Team  ? AccountRole::Team
                                  : role == Role::Crowd ? AccountRole::Crowd
                                  : a.viral             ? AccountRole::ViralSharer
+                                 : a.proxy_customer    ? AccountRole::ProxyCustomer
                                                        : AccountRole::Legit);
       if (B > 0) {
         float* row = features.data() + (first + i) * B;
@@ -611,6 +687,7 @@ const char* ring_style_name(int64_t style) {
     case int64_t(RingStyle::Pool): return "pool";
     case int64_t(RingStyle::Split): return "split";
     case int64_t(RingStyle::Paraphrased): return "paraphrased";
+    case int64_t(RingStyle::ProxyNetwork): return "proxy-network";
     default: return "other";
   }
 }

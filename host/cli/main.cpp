@@ -339,6 +339,10 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
   sub->add_flag("--infra", o.infrastructure,
                 "Write infrastructure tokens (/requests/infra: ip24, asn, client_fingerprint), payment "
                 "instruments and sign-up times");
+  sub->add_option("--proxy-network", o.proxy_network,
+                  "Share of accounts run by one proxy network: 1-3 requests a day, mostly resold ordinary "
+                  "traffic, all through a proxy service ordinary customers use too (needs --infra)")
+      ->check(number_check(true));
   sub->add_option("--ring-cover", o.ring_cover,
                   "Share of cover traffic of every ring (default: 0-35% per ring)")
       ->check(number_check(true))
@@ -349,7 +353,7 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
                                     "--lookalike-fraction", "--viral-prompts", "--days", "--infra"});
   group_options(sub, "Regimes (each takes away or blurs one kind of evidence)",
                 {"--ring-population-behaviour", "--noise-features", "--no-features", "--no-times", "--ring-sessions",
-                 "--light-rings", "--ring-cover"});
+                 "--light-rings", "--ring-cover", "--proxy-network"});
   return sub;
 }
 
@@ -684,6 +688,7 @@ int run_evaluate(EvaluateArgs& a) {
                                 {"crowd_accounts", l.crowd_accounts},
                                 {"viral_sharer_accounts", l.viral_sharer_accounts},
                                 {"template_app_accounts", l.template_app_accounts},
+                                {"proxy_customer_accounts", l.proxy_customer_accounts},
                                 {"other_innocent_accounts", l.other_innocent_accounts},
                                 {"mostly_innocent_rings", l.mostly_innocent_rings}};
   }

@@ -30,6 +30,7 @@ struct LookalikeAccusations {
   int64_t crowd_accounts = 0;         ///< trending-topic crowd members in reported rings
   int64_t viral_sharer_accounts = 0;  ///< viral-prompt sharers in reported rings
   int64_t template_app_accounts = 0;  ///< users of an app on one public prompt template in reported rings
+  int64_t proxy_customer_accounts = 0;  ///< ordinary customers of a proxy service in reported rings
   int64_t other_innocent_accounts = 0;  ///< other accounts of no planted ring in reported rings
   int64_t mostly_innocent_rings = 0;  ///< reported rings of which half or more are in no planted ring
 };

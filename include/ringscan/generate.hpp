@@ -35,6 +35,11 @@ struct GenerateOptions {
   /// service that ordinary customers use too), teams from their office; the prompts, times
   /// and behaviour are the same as without.
   bool infrastructure = false;
+  /// Share of all accounts run by one proxy ("hydra") network (0: none; needs
+  /// `infrastructure`): its accounts send 1-3 requests a day, 50-90% of them ordinary
+  /// traffic it resells, the rest from the operator's extraction templates, all through the
+  /// proxy service that ordinary customers use too; prepaid cards and sign-up batches.
+  double proxy_network = 0;
 };
 
 struct GenerateSummary {
@@ -50,6 +55,7 @@ enum class AccountRole : int64_t {
   Crowd = 3,        ///< asks about a trending topic: look-alike, not a ring
   ViralSharer = 4,  ///< ordinary customer who pasted a viral prompt
   TemplateApp = 5,  ///< ordinary customer of an app built on one public prompt template
+  ProxyCustomer = 6,  ///< ordinary customer who sends through the proxy service a network uses
 };
 
 /// How a planted ring works (stored as /accounts/ring_style, -1 outside rings; detection
@@ -59,8 +65,9 @@ enum class RingStyle : int64_t {
   Pool = 1,         ///< a broad shared pool of prompts
   Split = 2,        ///< work split across sub-groups on different capabilities
   Paraphrased = 3,  ///< a few tasks, each asked in several wordings
+  ProxyNetwork = 4, ///< many light accounts behind a proxy service, mostly resold ordinary traffic
 };
-/// "templates", "pool", "split", "paraphrased", or "other".
+/// "templates", "pool", "split", "paraphrased", "proxy-network", or "other".
 const char* ring_style_name(int64_t style);
 
 /// Checks every option's range (InvalidInput naming the option).
