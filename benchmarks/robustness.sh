@@ -70,6 +70,7 @@ regimes=(
   "required-only|--no-features --no-times"
   "infrastructure|--infra"
   "infrastructure-no-times|--infra --no-times"
+  "proxy-network|--infra --proxy-network 0.1"
 )
 
 # Detects and evaluates one input into results/NAME.json, with the detection's wall time.

@@ -7,8 +7,11 @@
 Each result is one `ringscan evaluate` JSON named generate.REGIME.SEED.json or
 realtext.minilm.SEED.json. A regime passes when every seed meets the floors of the issue
 that set them: ring recall >= 0.95, account precision >= 0.99, account recall >= 0.95, no
-look-alike (team, crowd, viral sharer, template-app user) in a reported ring; the
-required-only regime is held to ring recall >= 0.9 on rings of prompt templates.
+look-alike (team, crowd, viral sharer, template-app user, proxy-service customer) in a
+reported ring; the required-only regime is held to ring recall >= 0.9 on rings of prompt
+templates; the proxy-network regime to the network found as one ring, ring recall >= 0.95
+and account precision >= 0.99 (the network's lightest accounts, with one or two requests
+from the operator's templates, are past finding; its account recall is reported).
 """
 import argparse
 import json
@@ -31,6 +34,8 @@ REGIMES = [
     ("infrastructure", "IP ranges, fingerprints, cards, sign-up times; rings on proxy pools, half rented from a "
                        "service 5% of ordinary customers use"),
     ("infrastructure-no-times", "the same without /requests/time"),
+    ("proxy-network", "with infrastructure, and a tenth of the accounts run by one proxy network: 1-3 requests "
+                      "a day, 50-90% of them resold ordinary traffic, through the proxy service"),
     ("minilm", "real texts embedded with all-MiniLM-L6-v2 (benchmarks/realtext)"),
 ]
 
@@ -38,10 +43,14 @@ REGIMES = [
 def lookalikes(d):
     l = d.get("lookalikes_reported", {})
     return sum(l.get(k, 0) for k in ("team_accounts", "crowd_accounts", "viral_sharer_accounts",
-                                      "template_app_accounts"))
+                                      "template_app_accounts", "proxy_customer_accounts"))
 
 
 def passes(regime, d):
+    if regime == "proxy-network":
+        return (d.get("ring_recall_by_style", {}).get("proxy-network") == 1.0
+                and d["ring_recall"] >= FLOORS["ring_recall"]
+                and d["account_precision"] >= FLOORS["account_precision"] and lookalikes(d) == 0)
     if regime == "required-only":
         t = d.get("ring_recall_by_style", {}).get("templates")
         return (t is not None and t >= TEMPLATE_FLOOR and d["account_precision"] >= FLOORS["account_precision"]
@@ -75,9 +84,12 @@ def main():
         "",
         "A regime passes when every seed reaches ring recall >= 0.95, account precision >= 0.99,",
         "account recall >= 0.95 and accuses no look-alike (team, crowd, viral sharer, template-app",
-        "user); only-the-required-datasets is held to ring recall >= 0.9 on rings of prompt",
-        "templates (the sub-groups of a ring split across capabilities share no prompt, and",
-        "without times or behaviour nothing joins them). Per cell: the seeds' values in order.",
+        "user, proxy-service customer); only-the-required-datasets is held to ring recall >= 0.9 on",
+        "rings of prompt templates (the sub-groups of a ring split across capabilities share no",
+        "prompt, and without times or behaviour nothing joins them); proxy-network to the network",
+        "found as one ring, ring recall >= 0.95 and account precision >= 0.99 (its lightest",
+        "accounts send one or two requests from the operator's templates; its account recall is",
+        "reported). Per cell: the seeds' values in order.",
         "",
         "| regime | ring recall | account precision | account recall | look-alikes accused | templates found | detect (s) | |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

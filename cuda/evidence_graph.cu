@@ -168,7 +168,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
   EvidenceGraph graph = run_thrust("evidence graph on the device", [&] {
     return portable::build_evidence_graph<DeviceMemory>(
         thrust::cuda::par, g, first.data(), second.data(), first.size(), profiles.num_accounts,
-        calibration.edge_threshold,
+        edge_rule(calibration),
         [&](const int64_t* a, const int64_t* b, const float* w, int64_t n, PairEvidence* out) {
           device.evaluate(a, b, w, n, out);
         },

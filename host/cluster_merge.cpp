@@ -10,6 +10,7 @@
 #include "prompt_pairs.hpp"
 #include "ringscan/clustering.hpp"
 #include "ringscan/error.hpp"
+#include "ringscan/shared_infrastructure.hpp"
 #include "ringscan/sizes.hpp"
 #include "union_find.hpp"
 
@@ -319,6 +320,101 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
 }
 
 }  // namespace
+
+Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const CanonicalRequests& req,
+                           const PromptGroups& groups, const SharedInfrastructure& infra,
+                           const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found) {
+  *found = 0;
+  const float weak = calibration.weak_edge_threshold;
+  if (!(weak > 0) || !infra.present() || infra.account_offsets.empty()) return clusters;
+  const int64_t A = int64_t(clusters.label.size());
+  const auto weak_edge = [&](int64_t a, int64_t e) {
+    return clusters.label[a] < 0 && clusters.label[g.neighbours[e]] < 0 && g.evidence[e].shared_prompts >= weak;
+  };
+  std::vector<uint8_t> in(A, 0);
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1] && !in[a]; ++e) in[a] = weak_edge(a, e);
+
+  // Each account's evidence groups, once each.
+  std::vector<int64_t> group_offsets(A + 1, 0), account_groups;
+  for (int64_t a = 0; a < A; ++a) {
+    const std::size_t begin = account_groups.size();
+    if (in[a])
+      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+        const int64_t grp = groups.group_of_request[r];
+        if (grp >= 0 && groups.is_evidence(grp)) account_groups.push_back(grp);
+      }
+    std::sort(account_groups.begin() + begin, account_groups.end());
+    account_groups.erase(std::unique(account_groups.begin() + begin, account_groups.end()), account_groups.end());
+    group_offsets[a + 1] = int64_t(account_groups.size());
+  }
+  // Accounts' chance of sharing an evidence token with a random account (a union bound).
+  std::vector<double> token_chance(A, 0.0);
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)
+      token_chance[a] += double(infra.accounts_of(infra.account_tokens[i]) - 1) / double(std::max<int64_t>(1, A - 1));
+
+  // Peel, until nothing changes, the members that fail one of the three tests.
+  std::vector<int64_t> members_in_group(groups.num_groups, 0), members_of_token(infra.num_tokens, 0);
+  std::vector<int64_t> seen(A, -1);
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::fill(members_in_group.begin(), members_in_group.end(), 0);
+    std::fill(members_of_token.begin(), members_of_token.end(), 0);
+    int64_t size = 0;
+    for (int64_t a = 0; a < A; ++a) {
+      if (!in[a]) continue;
+      ++size;
+      for (int64_t i = group_offsets[a]; i < group_offsets[a + 1]; ++i) ++members_in_group[account_groups[i]];
+    }
+    std::vector<int64_t> out;
+    for (int64_t a = 0; a < A; ++a) {
+      if (!in[a]) continue;
+      int64_t degree = 0, shared_groups = 0, partners = 0;
+      for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) degree += in[g.neighbours[e]] && weak_edge(a, e);
+      for (int64_t i = group_offsets[a]; i < group_offsets[a + 1]; ++i) shared_groups += members_in_group[account_groups[i]] >= 2;
+      // Other members that share an evidence token with a, against what its tokens' users give.
+      for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i) {
+        const int64_t t = infra.account_tokens[i];
+        for (int64_t j = infra.token_offsets[t]; j < infra.token_offsets[t + 1]; ++j) {
+          const int64_t b = infra.token_accounts[j];
+          if (b != a && in[b] && seen[b] != a) {
+            seen[b] = a;
+            ++partners;
+          }
+        }
+      }
+      const double expected = std::max(1e-12, double(size - 1) * token_chance[a]);
+      const float tied = surprise_of(log_poisson_tail(double(partners), expected));
+      if (degree < kWeakCoreDegree || shared_groups < kWeakCoreDegree || tied < weak) out.push_back(a);
+    }
+    for (const int64_t a : out) in[a] = 0;
+    changed = !out.empty();
+    std::fill(seen.begin(), seen.end(), -1);
+  }
+
+  std::vector<int64_t> parent(A);
+  std::iota(parent.begin(), parent.end(), 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a])
+      for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e)
+        if (in[g.neighbours[e]] && weak_edge(a, e)) union_sets(parent.data(), a, g.neighbours[e]);
+  std::vector<int64_t> size(A, 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a]) ++size[find_root(parent.data(), a)];
+  const int64_t before = clusters.num_clusters;
+  std::vector<int64_t> label_of_root(A, -1);
+  for (int64_t a = 0; a < A; ++a) {
+    if (!in[a]) continue;
+    const int64_t r = find_root(parent.data(), a);
+    if (size[r] < std::max<int64_t>(2, options.min_ring_size)) continue;
+    if (label_of_root[r] < 0) label_of_root[r] = clusters.num_clusters++;
+    clusters.label[a] = label_of_root[r];
+  }
+  *found = clusters.num_clusters - before;
+  clusters.num_clusters = relabel_canonically(clusters.label);
+  return clusters;
+}
 
 Clustering without_accounts(Clustering clusters, const std::vector<uint8_t>& drop) {
   std::vector<int64_t> size(clusters.num_clusters, 0);

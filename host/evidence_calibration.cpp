@@ -203,6 +203,12 @@ NullSample NullSample::of(std::vector<float> values) {
   return n;
 }
 
+float weak_edge_threshold_nats(double candidate_pairs, int64_t accounts, float edge_threshold) {
+  if (accounts <= 0 || candidate_pairs <= 0) return 0.0f;
+  const double nats = std::log(2.0 * candidate_pairs / double(accounts) / kChanceWeakDegree);
+  return nats < 1.0 ? 0.0f : float(std::min<double>(nats, edge_threshold));
+}
+
 float edge_threshold_nats(double false_edges_per_million) {
   RINGSCAN_EXPECTS(false_edges_per_million > 0 && false_edges_per_million <= 1e6,
                    "--false-edges must be in (0, 1000000] per million pairs");

@@ -37,20 +37,25 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                              const DetectOptions&, const Context& ctx) {
   ThreadScope threads(ctx.threads);
-  return evidence_graph(groups, profiles.num_accounts, account_pairs, calibration.edge_threshold, ctx,
+  return evidence_graph(groups, profiles.num_accounts, account_pairs, edge_rule(calibration), ctx,
                         host_pair_evaluator(profiles, calibration));
+}
+
+int64_t shared_prompt_pairs(const PromptGroups& groups) {
+  int64_t pairs = 0;
+  for (int64_t grp = 0; grp < groups.num_groups; ++grp)
+    if (groups.is_evidence(grp)) pairs = saturating_add(pairs, prompt_pairs_of_group(groups.accounts_in(grp)));
+  return pairs;
 }
 
 EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             float edge_threshold, const Context& ctx, const PairEvaluator& evaluate) {
+                             const EdgeRule& rule, const Context& ctx, const PairEvaluator& evaluate) {
   ThreadScope threads(ctx.threads);
   EvidenceGraph g;
   g.num_accounts = A;
 
-  int64_t expected = 0;
-  for (int64_t grp = 0; grp < groups.num_groups; ++grp)
-    if (groups.is_evidence(grp)) expected = saturating_add(expected, prompt_pairs_of_group(groups.accounts_in(grp)));
+  const int64_t expected = shared_prompt_pairs(groups);
   ctx.require_memory(size_from_double(double(expected) * sizeof(PromptPair) * 2 +
                              double(account_pairs.size()) * 16 * 2),
                      "evidence graph (" + std::to_string(expected) + " shared-prompt pairs)");
@@ -97,7 +102,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
   std::vector<PairEvidence> evidence(n);
   evaluate(first.data(), second.data(), shared.data(), n, evidence.data());
 
-  const auto is_edge = [&](int64_t c) { return evidence[c].weight >= edge_threshold && evidence[c].weight > 0; };
+  const auto is_edge = [&](int64_t c) { return rule.keeps(evidence[c]); };
   std::vector<int64_t> degree(A, 0);
   int64_t edges = 0;
   for (int64_t c = 0; c < n; ++c)
@@ -124,7 +129,11 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
   return g;
 }
 
-EvidenceGraph without_accounts(const EvidenceGraph& graph, const std::vector<uint8_t>& drop, int64_t* removed) {
+namespace {
+
+/// `graph` with the edges (a, b, evidence) that `keep` accepts (it must be symmetric).
+template <class Keep>
+EvidenceGraph kept_edges(const EvidenceGraph& graph, Keep&& keep) {
   EvidenceGraph g;
   g.num_accounts = graph.num_accounts;
   g.candidate_pairs = graph.candidate_pairs;
@@ -132,14 +141,25 @@ EvidenceGraph without_accounts(const EvidenceGraph& graph, const std::vector<uin
   g.offsets.assign(graph.num_accounts + 1, 0);
   for (int64_t a = 0; a < graph.num_accounts; ++a) {
     for (int64_t e = graph.offsets[a]; e < graph.offsets[a + 1]; ++e)
-      if (!drop[a] && !drop[graph.neighbours[e]]) {
+      if (keep(a, graph.neighbours[e], graph.evidence[e])) {
         g.neighbours.push_back(graph.neighbours[e]);
         g.evidence.push_back(graph.evidence[e]);
       }
     g.offsets[a + 1] = int64_t(g.neighbours.size());
   }
+  return g;
+}
+
+}  // namespace
+
+EvidenceGraph without_accounts(const EvidenceGraph& graph, const std::vector<uint8_t>& drop, int64_t* removed) {
+  EvidenceGraph g = kept_edges(graph, [&](int64_t a, int64_t b, const PairEvidence&) { return !drop[a] && !drop[b]; });
   *removed = graph.num_edges() - g.num_edges();
   return g;
+}
+
+EvidenceGraph strong_edges(const EvidenceGraph& graph, const EdgeRule& rule) {
+  return kept_edges(graph, [&](int64_t, int64_t, const PairEvidence& e) { return rule.is_edge(e); });
 }
 
 }  // namespace ringscan

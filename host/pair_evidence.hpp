@@ -9,6 +9,18 @@
 
 namespace ringscan {
 
+/// Which evaluated pairs the evidence graph keeps: edges (fused evidence of edge_threshold
+/// nats) and weak edges (shared-prompt evidence alone of weak_threshold nats; none at 0).
+struct EdgeRule {
+  float edge_threshold = 0, weak_threshold = 0;
+  RINGSCAN_HD bool is_edge(const PairEvidence& e) const { return e.weight >= edge_threshold && e.weight > 0; }
+  RINGSCAN_HD bool keeps(const PairEvidence& e) const {
+    return is_edge(e) || (weak_threshold > 0 && e.shared_prompts >= weak_threshold);
+  }
+};
+
+inline EdgeRule edge_rule(const EvidenceCalibration& c) { return {c.edge_threshold, c.weak_edge_threshold}; }
+
 /// Pointers into AccountProfiles and EvidenceCalibration (host or device memory) and the
 /// scalars the signals use.
 struct ProfilesView {

@@ -5,6 +5,7 @@
 #include <new>
 #include <sstream>
 
+#include "pair_evidence.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/ring_scoring.hpp"
@@ -211,7 +212,10 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   });
   token_pairs = {};
   const EvidenceCalibration calibration = stage("calibration", "calibration", [&] {
-    return calibrate_evidence(req, groups, profiles, infra, options, ctx);
+    EvidenceCalibration c = calibrate_evidence(req, groups, profiles, infra, options, ctx);
+    c.weak_edge_threshold = weak_edge_threshold_nats(double(shared_prompt_pairs(groups)) + double(account_pairs.size()),
+                                                     req.num_accounts, c.edge_threshold);
+    return c;
   });
   result.notes = calibration.notes;
   if (const std::string note = allowlist_note(options.allow, infra); !note.empty()) result.notes.push_back(note);
@@ -223,13 +227,28 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   // clusters: their edges go before clustering and they leave any cluster a merge gave them.
   const std::vector<uint8_t> allowed = options.allow.empty() ? std::vector<uint8_t>{} : allowed_accounts(req, options.allow);
   int64_t allowed_edges = 0;
-  const EvidenceGraph graph = stage("evidence_graph", "evidence graph", [&] {
+  // The graph with its weak edges, and the strong edges alone.
+  EvidenceGraph graph;
+  const EvidenceGraph weak_graph = stage("evidence_graph", "evidence graph", [&] {
     EvidenceGraph g = backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
-    return allowed.empty() ? g : without_accounts(g, allowed, &allowed_edges);
+    if (!allowed.empty()) {
+      // The allowlist's count is of edges, not weak edges.
+      const int64_t before = strong_edges(g, edge_rule(calibration)).num_edges();
+      int64_t removed = 0;
+      g = without_accounts(g, allowed, &removed);
+      graph = strong_edges(g, edge_rule(calibration));
+      allowed_edges = before - graph.num_edges();
+      return g;
+    }
+    graph = strong_edges(g, edge_rule(calibration));
+    return g;
   });
+  int64_t weak_cores = 0;
   const Clustering clusters = stage("clustering", "clustering", [&] {
-    Clustering c = merge_clusters(backend->cluster_accounts(graph, options, ctx), req, groups, calibration,
-                                  account_pairs, options, ctx);
+    Clustering c = merge_clusters(
+        with_weak_cores(backend->cluster_accounts(graph, options, ctx), weak_graph, req, groups, infra, calibration,
+                        options, &weak_cores), req,
+        groups, calibration, account_pairs, options, ctx);
     return allowed.empty() ? c : without_accounts(std::move(c), allowed);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
@@ -270,6 +289,8 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
                        {"account_index_pairs", double(account_pairs.size())},
                        {"candidate_pairs", double(graph.candidate_pairs)},
                        {"edges", double(graph.num_edges())},
+                       {"weak_edges", double(weak_graph.num_edges() - graph.num_edges())},
+                       {"weak_core_clusters", double(weak_cores)},
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
   for (auto& figure : backend->statistics()) result.statistics.push_back(std::move(figure));
@@ -278,6 +299,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   result.statistics.emplace_back("background_upper_cosine", double(background.upper));
   result.statistics.emplace_back("template_similarity", double(join_similarity(resolved)));
   result.statistics.emplace_back("edge_threshold_nats", double(calibration.edge_threshold));
+  result.statistics.emplace_back("weak_edge_threshold_nats", double(calibration.weak_edge_threshold));
   result.statistics.emplace_back("index_penalty_nats", double(calibration.index_penalty));
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));
   result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));

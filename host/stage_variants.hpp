@@ -37,7 +37,7 @@ PairEvaluator host_pair_evaluator(const AccountProfiles& profiles, const Evidenc
 /// The evidence graph over A accounts with the candidates' evidence computed by `evaluate`.
 EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t num_accounts,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                             float edge_threshold, const Context& ctx, const PairEvaluator& evaluate);
+                             const EdgeRule& rule, const Context& ctx, const PairEvaluator& evaluate);
 
 /// Account profiles with what every backend sets alike: their sizes, zero timing norms and
 /// bucket offsets (what an input without times keeps) and, where the requests have times,

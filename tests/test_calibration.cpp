@@ -153,3 +153,15 @@ TEST(EvidenceThreshold, IsTheSurpriseOfTheExpectedFalseEdgesPerMillionPairs) {
   EXPECT_NEAR(edge_threshold_nats(10.0), std::log(1e5), 1e-4);
   EXPECT_THROW(edge_threshold_nats(0.0), InvalidInput);
 }
+
+TEST(WeakEdgeThreshold, GivesAnAccountHalfAWeakEdgeByChance) {
+  // 300,000 candidate pairs among 10,000 accounts: 60 candidates an account, and a weak edge
+  // at chance e^-t each, so e^-t = kChanceWeakDegree / 60.
+  const float t = weak_edge_threshold_nats(3e5, 10000, 11.5f);
+  EXPECT_NEAR(t, std::log(60.0 / kChanceWeakDegree), 1e-4);
+  EXPECT_NEAR(60.0 * std::exp(-double(t)), kChanceWeakDegree, 1e-4);
+  // Never above the edge threshold; none where candidates are too few to matter.
+  EXPECT_EQ(weak_edge_threshold_nats(1e12, 10000, 11.5f), 11.5f);
+  EXPECT_EQ(weak_edge_threshold_nats(100, 10000, 11.5f), 0.0f);
+  EXPECT_EQ(weak_edge_threshold_nats(0, 0, 11.5f), 0.0f);
+}

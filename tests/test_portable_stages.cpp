@@ -122,7 +122,7 @@ EvidenceGraph portable_graph(const PromptGroups& groups, const AccountProfiles& 
   const PairEvaluator evaluate = host_pair_evaluator(profiles, calibration);
   return portable::build_evidence_graph<HostMemory>(
       thrust::omp::par, g, first.data(), second.data(), int64_t(first.size()), profiles.num_accounts,
-      calibration.edge_threshold,
+      edge_rule(calibration),
       [&](const int64_t* a, const int64_t* b, const float* shared, int64_t n, PairEvidence* out) {
         evaluate(a, b, shared, n, out);
       },

@@ -106,10 +106,8 @@ struct SplitPair {
 
 struct IsEdge {
   const PairEvidence* evidence;
-  float threshold;
-  RINGSCAN_HD int64_t operator()(int64_t c) const {
-    return evidence[c].weight >= threshold && evidence[c].weight > 0 ? 1 : 0;
-  }
+  EdgeRule rule;
+  RINGSCAN_HD int64_t operator()(int64_t c) const { return rule.keeps(evidence[c]) ? 1 : 0; }
 };
 
 /// Both directions of each edge: entries 2k and 2k+1 of edge k (candidate c, the k-th kept),
@@ -117,14 +115,14 @@ struct IsEdge {
 struct WriteDirections {
   const int64_t* edge_end;  ///< inclusive scan of IsEdge
   const PairEvidence* evidence;
-  float threshold;
+  EdgeRule rule;
   const int64_t* first;
   const int64_t* second;
   int64_t num_accounts;
   int64_t* key;
   int64_t* candidate;
   RINGSCAN_HD void operator()(int64_t c) const {
-    if (!IsEdge{evidence, threshold}(c)) return;
+    if (!IsEdge{evidence, rule}(c)) return;
     const int64_t k = edge_end[c] - 1;
     key[2 * k] = first[c] * num_accounts + second[c];
     key[2 * k + 1] = second[c] * num_accounts + first[c];
@@ -163,7 +161,7 @@ struct RowStart {
 template <class Memory, class Policy, class Evaluate>
 EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
                                    const int64_t* account_first, const int64_t* account_second,
-                                   int64_t num_account_pairs, int64_t A, float edge_threshold,
+                                   int64_t num_account_pairs, int64_t A, const EdgeRule& rule,
                                    Evaluate&& evaluate, int64_t budget) {
   using I64 = typename Memory::template Buffer<int64_t>;
   using F64 = typename Memory::template Buffer<double>;
@@ -234,14 +232,14 @@ EvidenceGraph build_evidence_graph(Policy&& policy, const GroupArrays& groups,
 
   // Edges both ways, sorted by (row, column): CSR rows with ascending neighbours.
   I64 edge_end(n);
-  const auto is_edge = thrust::make_transform_iterator(zero, detail::IsEdge{evidence.data(), edge_threshold});
+  const auto is_edge = thrust::make_transform_iterator(zero, detail::IsEdge{evidence.data(), rule});
   thrust::inclusive_scan(policy, is_edge, is_edge + n, edge_end.data());
   const int64_t E = read_last(edge_end.data(), n);
   require(double(n) * (24 + sizeof(PairEvidence)) + double(2 * E) * (24 + sizeof(PairEvidence)),
           "the graph's edges");
   I64 edge_key(2 * E), candidate(2 * E);
   thrust::for_each(policy, zero, zero + n,
-                   detail::WriteDirections{edge_end.data(), evidence.data(), edge_threshold, first.data(),
+                   detail::WriteDirections{edge_end.data(), evidence.data(), rule, first.data(),
                                            second.data(), A, edge_key.data(), candidate.data()});
   thrust::sort_by_key(policy, edge_key.data(), edge_key.data() + 2 * E, candidate.data());
   I64 offsets(A + 1), neighbours(2 * E);

@@ -12,6 +12,7 @@
 #include "ringscan/evidence_calibration.hpp"
 #include "ringscan/evidence_graph.hpp"
 #include "ringscan/pipeline.hpp"
+#include "ringscan/shared_infrastructure.hpp"
 
 namespace ringscan {
 
@@ -41,6 +42,29 @@ Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& r
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                           const DetectOptions& options, const Context& ctx);
+
+/// Weak edges, and distinct prompt groups shared with other members, that a member of a weak
+/// core needs.
+constexpr int64_t kWeakCoreDegree = 2;
+
+/// Clusters for networks that no pair betrays (hundreds of light accounts, each sharing a
+/// template or two with a few others, behind one proxy service): among the accounts outside
+/// `clusters`, the largest set in which every member
+///   - has kWeakCoreDegree weak edges to members (`weak_graph`, EvidenceCalibration): chance
+///     gives an account about kChanceWeakDegree of them, far below what a random graph needs
+///     to hold such a core;
+///   - shares kWeakCoreDegree distinct evidence groups with other members: the users of one
+///     prompt (a public template, a viral paste) rest on one coincidence;
+///   - shares evidence tokens (infrastructure or payment) with more members than its tokens'
+///     users explain, by the weak threshold's nats (Poisson): a second, independent kind of
+///     evidence. Without infrastructure no weak core is formed: on prompts alone such a core
+///     cannot be told from the users of a public app's template.
+/// Its components of min_ring_size or more become clusters, which merge_clusters and the
+/// ring scoring judge like any other. Labels stay canonical; `*found` receives the number of
+/// clusters added.
+Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& weak_graph, const CanonicalRequests& req,
+                           const PromptGroups& groups, const SharedInfrastructure& infra,
+                           const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found);
 
 /// `clusters` without the accounts flagged in `drop` [A] (the allowlist's): they and any
 /// cluster left with one member get -1; labels stay canonical.

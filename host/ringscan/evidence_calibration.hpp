@@ -61,6 +61,10 @@ struct EvidenceCalibration {
   int signals = 1;                     ///< signals every pair is scored on (prompts, timing, behaviour, infrastructure)
   float index_penalty = 0;             ///< nats a pair proposed only by the account index pays
   float edge_threshold = 0;            ///< nats of edge evidence that make an edge
+  /// Nats of shared-prompt evidence alone that make a weak edge (0: none): so few that chance
+  /// gives an account about kChanceWeakDegree of them, so that they count only where they
+  /// cluster (with_weak_cores in clustering.hpp): a network of light accounts no pair betrays.
+  float weak_edge_threshold = 0;
 
   /// One line per kind of evidence that is off or weak in this input and why, for stderr and
   /// the report ("timing evidence off: no /requests/time").
@@ -70,6 +74,15 @@ struct EvidenceCalibration {
 /// Nats of evidence an edge needs for `false_edges_per_million` expected false edges per
 /// million candidate pairs.
 float edge_threshold_nats(double false_edges_per_million);
+
+/// Weak edges chance gives an account, on average, at the weak edge threshold: far below the
+/// mean degree (about 3.35) at which a random graph grows a 3-core.
+constexpr double kChanceWeakDegree = 0.5;
+
+/// The weak edge threshold for `candidate_pairs` candidate pairs (an upper bound will do)
+/// among `accounts`: ln(mean candidates per account / kChanceWeakDegree), at most
+/// `edge_threshold`; 0 (no weak edges) when that is below one nat.
+float weak_edge_threshold_nats(double candidate_pairs, int64_t accounts, float edge_threshold);
 
 /// Calibrates the pair evidence on this input: prompt-group masses, feature ranks and weights
 /// (from pairs whose shared prompts alone are strong, against random pairs), the gamma null

@@ -36,7 +36,7 @@ struct EvidenceGraph {
 };
 
 /// Evaluates every candidate pair (shared prompt groups plus `account_pairs`) and keeps those
-/// whose edge evidence reaches calibration.edge_threshold.
+/// the edge rule of the calibration keeps (edges and weak edges; pair_evidence.hpp).
 EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& profiles,
                              const EvidenceCalibration& calibration,
                              const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
@@ -45,5 +45,14 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, const AccountProfiles& 
 /// `graph` without the edges of the accounts flagged in `drop` [A] (the allowlist's);
 /// `*removed` receives the number of edges dropped.
 EvidenceGraph without_accounts(const EvidenceGraph& graph, const std::vector<uint8_t>& drop, int64_t* removed);
+
+/// Pairs the shared prompt groups propose, a pair counted once per group it shares (an upper
+/// bound of the candidates they give).
+int64_t shared_prompt_pairs(const PromptGroups& groups);
+
+struct EdgeRule;
+
+/// `graph` without its weak edges: the edges of `rule`.
+EvidenceGraph strong_edges(const EvidenceGraph& graph, const EdgeRule& rule);
 
 }  // namespace ringscan
