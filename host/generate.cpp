@@ -113,7 +113,7 @@ struct World {
   GenerateOptions options;
   int64_t dim = 0, days = 0;
   double mean_requests = 0;
-  uint64_t seed = 0;
+  uint64_t seed = 0, operator_seed = 0;
   std::vector<Vec> topics;
   std::vector<Vec> viral;
   std::vector<double> viral_share;
@@ -146,7 +146,10 @@ World build_world(const GenerateOptions& o) {
   w.days = o.days;
   w.mean_requests = o.requests_per_account;
   w.seed = o.seed;
-  Rng r(stream_key(o.seed, kWorld, 0));
+  // The operators (their rings, prompt pools, proxies, cards) and the world they work in
+  // (topics, the proxy service) come from the operator seed; everybody else from the seed.
+  w.operator_seed = o.operator_seed != 0 ? o.operator_seed : o.seed;
+  Rng r(stream_key(w.operator_seed, kWorld, 0));
   for (int64_t t = 0; t < kTopics; ++t) w.topics.push_back(random_unit(r, o.dim));
   const int64_t span = o.days * 86400;
   const int64_t A = o.accounts;
@@ -161,7 +164,7 @@ World build_world(const GenerateOptions& o) {
   const int64_t ring_accounts = int64_t(std::round(o.ring_fraction * double(A)));
   const auto ring_sizes = split_sizes(r, ring_accounts, 6, std::max<int64_t>(6, std::min<int64_t>(120, ring_accounts / 3)));
   for (std::size_t k = 0; k < ring_sizes.size(); ++k) {
-    Rng rr(stream_key(o.seed, kRingKind, k));
+    Rng rr(stream_key(w.operator_seed, kRingKind, k));
     RingSpec ring;
     ring.style = static_cast<RingStyle>(k % 3);
     const int64_t groups = ring.style == RingStyle::Split && ring_sizes[k] >= 12 ? 2 + rr.below(2) : 1;
@@ -207,7 +210,7 @@ World build_world(const GenerateOptions& o) {
   // file, sent round the clock by its scheduler; its accounts signed up in batches.
   if (const int64_t network = std::min<int64_t>(A - next, int64_t(std::round(o.proxy_network * double(A))));
       network > 0) {
-    Rng nr(stream_key(o.seed, kRingKind, uint64_t(ring_sizes.size())));
+    Rng nr(stream_key(w.operator_seed, kRingKind, uint64_t(ring_sizes.size())));
     RingSpec ring;
     ring.style = RingStyle::ProxyNetwork;
     const double extraction = double(network) * double(o.days) * 2.0 * 0.3;  // 1-3 a day, 10-50% of it
@@ -317,7 +320,7 @@ enum : uint64_t { kHomeIp = 1, kCarrierIp, kProxyIp, kPrivateIp, kOfficeIp, kAsn
 /// sign-up burst; a team's office line, internal tool and company card.
 void add_infrastructure(const World& w, int64_t index, AccountTraffic& acct) {
   Rng r(stream_key(w.seed, kInfraKind, uint64_t(index)));
-  const uint64_t s = w.seed;
+  const uint64_t s = w.seed, op = w.operator_seed;
   const AccountPlan& plan = w.plan[index];
   const int64_t A = int64_t(w.plan.size());
   // Households of two neighbouring accounts share a line and sometimes a card.
@@ -337,17 +340,17 @@ void add_infrastructure(const World& w, int64_t index, AccountTraffic& acct) {
   // accounts were signed up in batches of about fifty within a few hours.
   if (plan.role == Role::Ring && w.rings[plan.group].style == RingStyle::ProxyNetwork) {
     const int64_t members = w.rings[plan.group].members;
-    if (r.chance(1.0 / 3.0)) acct.payment = token(s, kCard, 3000000 + r.below(std::max<int64_t>(1, members / 9)));
+    if (r.chance(1.0 / 3.0)) acct.payment = token(op, kCard, 3000000 + r.below(std::max<int64_t>(1, members / 9)));
     if (r.chance(0.7)) {
-      Rng b(stream_key(s, kInfraKind, uint64_t(2 * A) + uint64_t(plan.subgroup / 50)));
+      Rng b(stream_key(op, kInfraKind, uint64_t(2 * A) + uint64_t(plan.subgroup / 50)));
       acct.created = kEpoch - int64_t(b.uniform(10.0, 300.0) * kDay) + r.below(4 * 3600);
     }
     acct.infra.resize(acct.requests.size() * kInfraKinds);
     for (std::size_t q = 0; q < acct.requests.size(); ++q) {
       int64_t* t = &acct.infra[q * kInfraKinds];
-      t[0] = token(s, kProxyIp, r.below(kProxyServiceTokens));
-      t[1] = token(s, kAsn, 200 + r.below(3));
-      t[2] = acct.requests[q].source == Source::Ring ? token(s, kFingerprint, 7000) : sdk;
+      t[0] = token(op, kProxyIp, r.below(kProxyServiceTokens));
+      t[1] = token(op, kAsn, 200 + r.below(3));
+      t[2] = acct.requests[q].source == Source::Ring ? token(op, kFingerprint, 7000) : sdk;
     }
     return;
   }
@@ -356,16 +359,17 @@ void add_infrastructure(const World& w, int64_t index, AccountTraffic& acct) {
   std::vector<int64_t> pool;
   int64_t group_asn = 0, group_fingerprint = 0;
   if (plan.role == Role::Ring || plan.role == Role::Team) {
-    Rng g(stream_key(s, kInfraKind, uint64_t(A) + 2 * uint64_t(plan.group) + (plan.role == Role::Team)));
+    Rng g(stream_key(plan.role == Role::Ring ? op : s, kInfraKind,
+                     uint64_t(A) + 2 * uint64_t(plan.group) + (plan.role == Role::Team)));
     if (plan.role == Role::Ring) {
       const bool rented = g.chance(0.5);
       for (int64_t i = 0, n = 4 + g.below(27); i < n; ++i)
-        pool.push_back(rented ? token(s, kProxyIp, g.below(kProxyServiceTokens))
-                              : token(s, kPrivateIp, uint64_t(plan.group) * 64 + uint64_t(i)));
-      group_asn = token(s, kAsn, rented ? 200 + g.below(3) : 300 + g.below(20));
-      group_fingerprint = g.chance(0.7) ? token(s, kFingerprint, 5000 + uint64_t(plan.group)) : 0;
+        pool.push_back(rented ? token(op, kProxyIp, g.below(kProxyServiceTokens))
+                              : token(op, kPrivateIp, uint64_t(plan.group) * 64 + uint64_t(i)));
+      group_asn = token(op, kAsn, rented ? 200 + g.below(3) : 300 + g.below(20));
+      group_fingerprint = g.chance(0.7) ? token(op, kFingerprint, 5000 + uint64_t(plan.group)) : 0;
       const int64_t cards = g.chance(0.5) ? 1 + g.below(3) : 0;
-      if (cards > 0) acct.payment = token(s, kCard, 1000000 + uint64_t(plan.group) * 4 + r.below(cards));
+      if (cards > 0) acct.payment = token(op, kCard, 1000000 + uint64_t(plan.group) * 4 + r.below(cards));
       if (g.chance(0.6)) {  // signed up in one burst of a few hours
         const int64_t start = kEpoch - int64_t(g.uniform(10.0, 300.0) * kDay);
         acct.created = start + r.below(6 * 3600);
@@ -390,8 +394,8 @@ void add_infrastructure(const World& w, int64_t index, AccountTraffic& acct) {
       t[1] = group_asn;
       t[2] = group_fingerprint != 0 ? group_fingerprint : sdk;
     } else if (r.chance(proxied)) {
-      t[0] = token(s, kProxyIp, r.below(kProxyServiceTokens));
-      t[1] = token(s, kAsn, 200 + r.below(3));
+      t[0] = token(op, kProxyIp, r.below(kProxyServiceTokens));
+      t[1] = token(op, kAsn, 200 + r.below(3));
       t[2] = sdk;
     } else if (r.chance(mobile)) {
       t[0] = token(s, kCarrierIp, r.below(std::max<int64_t>(1, A / 20)));

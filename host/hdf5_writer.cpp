@@ -315,7 +315,8 @@ std::vector<T> ring_column(const std::vector<Ring>& rings, T Ring::*member) {
 void check_consistent(const std::string& path, const DetectionResult& r) {
   const size_t accounts = r.account_ids.size();
   const std::pair<const char*, size_t> columns[] = {
-      {"cluster", r.cluster.size()}, {"ring", r.ring.size()}, {"ring_score", r.ring_score.size()}};
+      {"cluster", r.cluster.size()}, {"ring", r.ring.size()}, {"ring_score", r.ring_score.size()},
+      {"indicator_matches", r.indicator_matches.empty() ? accounts : r.indicator_matches.size()}};
   for (const auto& [name, size] : columns)
     if (size != accounts)
       throw InternalError(path + ": inconsistent detection result: " + name + " has " +
@@ -353,6 +354,17 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
       out.column(accounts.get(), "cluster", result.cluster);
       out.column(accounts.get(), "ring", result.ring);
       out.column(accounts.get(), "ring_score", result.ring_score);
+      if (!result.indicator_matches.empty()) {
+        std::vector<int64_t> ring, prompts, tokens;
+        for (const IndicatorMatch& m : result.indicator_matches) {
+          ring.push_back(m.ring);
+          prompts.push_back(m.prompt_hits);
+          tokens.push_back(m.token_hits);
+        }
+        out.column(accounts.get(), "indicator_ring", ring);
+        out.column(accounts.get(), "indicator_prompt_hits", prompts);
+        out.column(accounts.get(), "indicator_token_hits", tokens);
+      }
     }
     {
       const Handle rings = out.group("/rings");

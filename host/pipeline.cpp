@@ -8,6 +8,7 @@
 #include "pair_evidence.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
+#include "ringscan/ring_indicators.hpp"
 #include "ringscan/ring_scoring.hpp"
 #include "ringscan/clustering.hpp"
 #include "ringscan/shared_infrastructure.hpp"
@@ -33,6 +34,16 @@ void add_knowledge_statistics(const DetectOptions& options, const EvidenceCalibr
     result.statistics.emplace_back("seed_accounts", count(calibration.seed));
     result.statistics.emplace_back("seed_prior_nats", double(calibration.seed_prior));
     result.statistics.emplace_back("rings_with_seeds", double(seeded_rings));
+  }
+  if (!options.known_indicators.empty()) {
+    int64_t matched = 0, in_rings = 0;
+    for (std::size_t i = 0; i < result.indicator_matches.size(); ++i)
+      if (result.indicator_matches[i].ring >= 0) {
+        ++matched;
+        in_rings += result.ring[i] >= 0;
+      }
+    result.statistics.emplace_back("indicator_matched_accounts", double(matched));
+    result.statistics.emplace_back("indicator_matched_in_rings", double(in_rings));
   }
   if (!options.allow.empty()) {
     result.statistics.emplace_back("allowed_accounts", count(allowed));
@@ -87,6 +98,10 @@ std::vector<std::pair<std::string, std::string>> DetectOptions::describe() const
           {"seeds", seeds.empty() ? "none"
                                   : (seeds_source.empty() ? std::string("given") : seeds_source) + " (" +
                                         text(int64_t(seeds.size())) + " accounts)"},
+          {"indicators_in", known_indicators.empty() ? "none"
+                                                     : (known_indicators_source.empty() ? std::string("given")
+                                                                                        : known_indicators_source) +
+                                                           " (" + text(int64_t(known_indicators.rings.size())) + " rings)"},
           {"allow", allow.empty() ? "none"
                                   : (allow.source.empty() ? std::string("given") : allow.source) + " (" +
                                         text(int64_t(allow.accounts.size())) + " accounts, " +
@@ -258,6 +273,18 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
 
   describe_ring_infrastructure(infra, req, options.report_examples, result.rings);
   const int64_t seeded_rings = mark_seeds(options.seeds, result.rings);
+  if (options.collect_indicators) {
+    result.indicators = ring_indicators(req, groups, infra, clusters, result.rings, ctx);
+    result.indicators.source = data.source;
+  }
+  if (!options.known_indicators.empty()) {
+    const std::vector<IndicatorMatch> matches = stage("indicators", "indicator matching", [&] {
+      return match_indicators(req, options.known_indicators, options.duplicate_similarity,
+                              options.known_indicators_source, ctx);
+    });
+    result.indicator_matches.resize(req.num_accounts);
+    for (int64_t a = 0; a < req.num_accounts; ++a) result.indicator_matches[req.account_row[a]] = matches[a];
+  }
 
   const int64_t A = req.num_accounts;
   std::vector<int64_t> ring_of_cluster(clusters.num_clusters, -1);

@@ -1,6 +1,8 @@
 #include "ringscan/report.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <map>
 #include <cstdlib>
 #include <string>
 
@@ -57,6 +59,21 @@ std::string report_json(const DetectionResult& result, int indent) {
   for (const auto& [k, v] : result.stage_seconds) timings[k] = json_number(v);
   json stats = json::object();
   for (const auto& [k, v] : result.statistics) stats[k] = json_number(v);
+  // Per indicator ring matched: the accounts that matched it, and how many of them are in rings.
+  json matches = json::array();
+  if (!result.indicator_matches.empty()) {
+    std::map<int64_t, std::pair<std::vector<int64_t>, int64_t>> by_ring;
+    for (std::size_t i = 0; i < result.indicator_matches.size(); ++i)
+      if (const int64_t r = result.indicator_matches[i].ring; r >= 0) {
+        by_ring[r].first.push_back(result.account_ids[i]);
+        by_ring[r].second += result.ring[i] >= 0;
+      }
+    for (auto& [ring, m] : by_ring) {
+      std::sort(m.first.begin(), m.first.end());
+      matches.push_back({{"indicator_ring", ring}, {"accounts", m.first.size()}, {"in_reported_rings", m.second},
+                         {"account_ids", m.first}});
+    }
+  }
   json doc = {{"tool", "ringscan"},
               {"tool_version", RINGSCAN_VERSION},
               {"input", result.input_path},
@@ -66,6 +83,7 @@ std::string report_json(const DetectionResult& result, int indent) {
               {"statistics", stats},
               {"notes", result.notes},
               {"rings", rings}};
+  if (!result.indicator_matches.empty()) doc["indicator_matches"] = matches;
   return doc.dump(indent) + "\n";
 }
 

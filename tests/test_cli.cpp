@@ -208,9 +208,11 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
       detect + "--threads -1", detect + "--threads many", detect + "--no-such-flag", detect + "--time-window",
       detect + "--allow " + path("bad-allow.txt"), detect + "--allow " + path("no-such-allow.txt"),
       detect + "--seeds " + path("bad-allow.txt"), detect + "--seeds " + path("no-such-seeds.txt"),
+      detect + "--indicators-in " + path("bad-allow.txt"), detect + "--indicators-in " + path("no-such.json"),
       "detect", "detect " + path("unreadable.h5"), "detect " + path("no-such-file.h5") + " -o " + path("never.h5"),
       generate + "--accounts 0", generate + "--dim 1", generate + "--ring-fraction 2", generate + "--days 0",
       generate + "--ring-cover 0.95", generate + "--noise-features 5 --no-features", "generate",
+      generate + "--proxy-network 0.1", generate + "--infra --proxy-network 0.7",
       "evaluate " + path("unreadable.h5"), "evaluate " + path("unreadable.h5") + " --truth " + path("in.h5") +
           " --memory-budget -3",
       "info", "info " + path("unreadable.h5") + " --bogus", "frobnicate", "detect-rings " + path("in.h5")};
@@ -224,6 +226,28 @@ TEST_F(Cli, EveryOptionErrorIsOneLineAndExitTwoBeforeAnyFileIsRead) {
   }
   EXPECT_NE(run("frobnicate").output.find("unknown command 'frobnicate'"), std::string::npos);
   EXPECT_NE(run(detect + "--allow " + path("bad-allow.txt")).output.find("bad-allow.txt: line 2"), std::string::npos);
+}
+
+TEST_F(Cli, IndicatorsWrittenByOneRunAreMatchedByAnother) {
+  const CliRun out = run("detect -q " + path("in.h5") + " -o " + path("ind.out.h5") + " --indicators-out " +
+                         path("ind.json"));
+  ASSERT_EQ(out.code, 0) << out.output;
+  EXPECT_NE(out.output.find(path("ind.json")), std::string::npos) << out.output;
+  const auto indicators = nlohmann::json::parse(slurp(path("ind.json")));
+  EXPECT_EQ(indicators["format"], "ringscan-indicators");
+  ASSERT_FALSE(indicators["rings"].empty());
+  // The same file matched against its own rings' indicators: their members are flagged.
+  const CliRun in = run("detect -q " + path("in.h5") + " -o " + path("ind.in.h5") + " --indicators-in " +
+                        path("ind.json") + " --report " + path("ind.report.json"));
+  ASSERT_EQ(in.code, 0) << in.output;
+  EXPECT_NE(in.output.find("indicators of " + path("ind.json")), std::string::npos) << in.output;
+  const auto report = nlohmann::json::parse(slurp(path("ind.report.json")));
+  ASSERT_FALSE(report["indicator_matches"].empty());
+  EXPECT_GE(report["indicator_matches"][0]["accounts"].get<int64_t>(), 3);
+  // An indicators file is never an output's target.
+  const CliRun clobber = run("detect -q " + path("in.h5") + " -o " + path("ind.again.h5") + " --indicators-in " +
+                             path("ind.json") + " --indicators-out " + path("ind.json"));
+  EXPECT_EQ(clobber.code, 2) << clobber.output;
 }
 
 TEST_F(Cli, TheRingsTableCountsTheGroupsSharedNotTheExamplesShown) {

@@ -49,6 +49,7 @@
 #include "ringscan/evaluate.hpp"
 #include "ringscan/fault_injection.hpp"
 #include "ringscan/generate.hpp"
+#include "ringscan/indicators.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/pipeline.hpp"
 #include "ringscan/report.hpp"
@@ -339,6 +340,9 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
   sub->add_flag("--infra", o.infrastructure,
                 "Write infrastructure tokens (/requests/infra: ip24, asn, client_fingerprint), payment "
                 "instruments and sign-up times");
+  sub->add_option("--operator-seed", o.operator_seed,
+                  "Seed of the operators and their world (topics, ring prompt pools, proxies, cards): files "
+                  "with one operator seed hold the same operators' rings in new accounts (default: the seed)");
   sub->add_option("--proxy-network", o.proxy_network,
                   "Share of accounts run by one proxy network: 1-3 requests a day, mostly resold ordinary "
                   "traffic, all through a proxy service ordinary customers use too (needs --infra)")
@@ -350,7 +354,8 @@ CLI::App* add_generate(CLI::App& app, GenerateArgs& a) {
   add_common_options(sub, a.common);
   group_options(sub, kOutput, {"--output", "--float16", "--no-shuffle"});
   group_options(sub, "Population", {"--accounts", "--dim", "--seed", "--requests-per-account", "--ring-fraction",
-                                    "--lookalike-fraction", "--viral-prompts", "--days", "--infra"});
+                                    "--lookalike-fraction", "--viral-prompts", "--days", "--infra",
+                                    "--operator-seed"});
   group_options(sub, "Regimes (each takes away or blurs one kind of evidence)",
                 {"--ring-population-behaviour", "--noise-features", "--no-features", "--no-times", "--ring-sessions",
                  "--light-rings", "--ring-cover", "--proxy-network"});
@@ -377,7 +382,7 @@ int run_generate(GenerateArgs& a) {
 // detect
 
 struct DetectArgs {
-  std::string input, output, report, allow, seeds;
+  std::string input, output, report, allow, seeds, indicators_in, indicators_out;
   std::string device = "auto";
   std::string device_memory_budget;  // empty: 90% of the device's free memory
   ringscan::DetectOptions options;
@@ -403,6 +408,11 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
   sub->add_option("--seeds", a.seeds,
                   "Accounts known to be in rings, one id a line: their pairs are held to 1,000 expected false "
                   "edges per million instead of --false-edges, and the rings that hold them are marked")
+      ->group(kInput);
+  sub->add_option("--indicators-in", a.indicators_in,
+                  "Indicators of rings found elsewhere (written by --indicators-out): accounts that send two of "
+                  "their prompts, or one and use one of their tokens, are flagged (/accounts/indicator_ring)")
+      ->check(CLI::ExistingFile)
       ->group(kInput);
   sub->add_option("--false-edges", o.false_edges_per_million,
                "Expected edges between independent accounts per million candidate pairs "
@@ -432,6 +442,10 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
   sub->add_option("-o,--output", a.output, "Output file to write (HDF5)")->required()->group(kOutput);
   sub->add_option("--report", a.report, "Also write the JSON report of the rings here")->group(kOutput);
   sub->add_option("--report-examples", o.report_examples, "Shared-prompt examples per ring in the report")
+      ->group(kOutput);
+  sub->add_option("--indicators-out", a.indicators_out,
+                  "Also write every ring's shareable indicators here (JSON: prompt exemplars, rare tokens, "
+                  "active and sign-up spans; docs/indicators.md)")
       ->group(kOutput);
   sub->add_option("--device", a.device, "Backend: auto (CUDA when built in and a device is present), cpu, cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
@@ -501,6 +515,20 @@ void print_top_rings(const ringscan::DetectionResult& r, std::ostream& out) {
   if (r.rings.size() > shown) out << fmt::format("... and {} more\n", r.rings.size() - shown);
 }
 
+void print_indicator_matches(const ringscan::DetectionResult& r, const std::string& source, std::ostream& out) {
+  if (r.indicator_matches.empty()) return;
+  std::map<int64_t, std::pair<int64_t, int64_t>> by_ring;  // indicator ring -> (accounts, in rings)
+  for (std::size_t i = 0; i < r.indicator_matches.size(); ++i)
+    if (const int64_t ring = r.indicator_matches[i].ring; ring >= 0) {
+      ++by_ring[ring].first;
+      by_ring[ring].second += r.ring[i] >= 0;
+    }
+  out << fmt::format("indicators of {}: {} matched", source, count_of(int64_t(by_ring.size()), "ring"));
+  for (const auto& [ring, m] : by_ring)
+    out << fmt::format("; ring {}: {} ({} in reported rings)", ring, count_of(m.first, "account"), m.second);
+  out << " (/accounts/indicator_ring)\n";
+}
+
 int run_detect(DetectArgs& a) {
   // Everything the command line says is checked before any file is read: on a large input
   // a typo would otherwise surface minutes later.
@@ -514,9 +542,16 @@ int run_detect(DetectArgs& a) {
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
   if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
-  refuse_overwriting({{"output", a.output}, {"report", a.report}}, {a.input});
+  if (!a.indicators_in.empty()) {
+    a.options.known_indicators = ringscan::read_indicators(a.indicators_in, ctx.memory_budget);
+    a.options.known_indicators_source = a.indicators_in;
+  }
+  a.options.collect_indicators = !a.indicators_out.empty();
+  refuse_overwriting({{"output", a.output}, {"report", a.report}, {"indicators", a.indicators_out}},
+                     {a.input, a.indicators_in});
   require_writable(a.output, "output");
   if (!a.report.empty()) require_writable(a.report, "report");
+  if (!a.indicators_out.empty()) require_writable(a.indicators_out, "indicators");
   // The backend is checked before loading: a large input takes minutes to read.
   ringscan::make_backend(a.options.device);
   if (a.options.device == ringscan::Device::Auto)
@@ -526,6 +561,7 @@ int run_detect(DetectArgs& a) {
   // What a killed earlier run left beside the outputs goes now, not after a long detection.
   ringscan::remove_stale_temporaries(a.output);
   if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
+  if (!a.indicators_out.empty()) ringscan::remove_stale_temporaries(a.indicators_out);
   // Refused up front, from the declared shapes, rather than after minutes of loading.
   // The headers are untrusted too: read in the child unless isolation is off.
   ringscan::require_detection_memory(a.read.shape(a.input, ctx), a.options, ctx);
@@ -546,19 +582,25 @@ int run_detect(DetectArgs& a) {
   result.statistics.emplace_back("peak_resident_bytes", double(ringscan::peak_resident_bytes()));
   if (result.input_path.empty()) result.input_path = a.input;
 
-  ctx.report("write", 0, a.report.empty() ? 1 : 2);
+  const int64_t writes = 1 + !a.report.empty() + !a.indicators_out.empty();
+  int64_t written = 0;
+  ctx.report("write", written, writes);
   ringscan::write_detection_output(a.output, result);
+  ctx.report("write", ++written, writes);
   if (!a.report.empty()) {
-    ctx.report("write", 1, 2);
     ringscan::write_file_atomically(a.report, ringscan::report_json(result, 2));
-    ctx.report("write", 2, 2);
-  } else {
-    ctx.report("write", 1, 1);
+    ctx.report("write", ++written, writes);
+  }
+  if (!a.indicators_out.empty()) {
+    ringscan::write_indicators(a.indicators_out, result.indicators);
+    ctx.report("write", ++written, writes);
   }
   progress.finish();
 
   print_top_rings(result, std::cout);
-  std::cout << "wrote " << a.output << (a.report.empty() ? "" : " and " + a.report) << "\n";
+  print_indicator_matches(result, a.indicators_in, std::cout);
+  std::cout << "wrote " << a.output << (a.report.empty() ? "" : ", " + a.report)
+            << (a.indicators_out.empty() ? "" : ", " + a.indicators_out) << "\n";
   return 0;
 }
 

@@ -40,6 +40,10 @@ struct GenerateOptions {
   /// traffic it resells, the rest from the operator's extraction templates, all through the
   /// proxy service that ordinary customers use too; prepaid cards and sign-up batches.
   double proxy_network = 0;
+  /// Seed of the operators and the world they work in (topics, ring prompt pools, proxies,
+  /// cards; 0: the seed): two files with one operator seed and different seeds hold the same
+  /// operators' rings run through new accounts, amid other customers.
+  uint64_t operator_seed = 0;
 };
 
 struct GenerateSummary {

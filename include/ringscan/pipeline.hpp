@@ -61,6 +61,13 @@ struct DetectOptions {
   /// difference of the two thresholds. Rings that contain seeds are marked.
   std::vector<int64_t> seeds;
   std::string seeds_source;  ///< where they were read from (for the parameters)
+  /// Fill DetectionResult::indicators (--indicators-out).
+  bool collect_indicators = false;
+  /// Indicators of another run to match every account against (--indicators-in): an account
+  /// matches a ring's indicators with two requests within duplicate_similarity of its
+  /// prompts, or one and one of its tokens (DetectionResult::indicator_matches).
+  Indicators known_indicators;
+  std::string known_indicators_source;  ///< where they were read from (for the parameters)
 
   /// name = value pairs, for the output's attributes.
   std::vector<std::pair<std::string, std::string>> describe() const;

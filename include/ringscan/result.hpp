@@ -44,6 +44,42 @@ struct Ring {
   int64_t seeds = 0;  ///< members that were seeds (--seeds): 0 for a ring not known before
 };
 
+/// What one reported ring leaves for others to match.
+struct RingIndicator {
+  int64_t ring = 0;     ///< the ring's id in the run that wrote it
+  int64_t size = 0;     ///< its members
+  float score = 0;      ///< its ring score
+  /// [P x dim] unit-length prompt exemplars: per prompt group two or more members sent (most
+  /// members first, at most kIndicatorPrompts), the normalised mean of the members' requests
+  /// in it. A direction, not any customer's own request.
+  std::vector<float> prompts;
+  /// Rare tokens two or more members used, most members first (at most kIndicatorTokens).
+  std::vector<SharedTokenExample> tokens;
+  int64_t first_seen = 0, last_seen = 0;        ///< members' first and last request (0: no times)
+  int64_t sign_up_first = 0, sign_up_last = 0;  ///< members' known sign-up span (0: none known)
+
+  int64_t num_prompts(int64_t dim) const { return dim > 0 ? int64_t(prompts.size()) / dim : 0; }
+};
+
+constexpr int64_t kIndicatorPrompts = 32;
+constexpr int64_t kIndicatorTokens = 64;
+
+/// Indicators of one run's rings.
+struct Indicators {
+  int64_t dim = 0;              ///< embedding width of the prompts
+  std::string source;           ///< the input they were taken from
+  std::vector<RingIndicator> rings;
+
+  bool empty() const { return rings.empty(); }
+};
+
+/// How an account of the input matched known indicators (`--indicators-in`).
+struct IndicatorMatch {
+  int64_t ring = -1;          ///< the matched indicator's ring id, -1 = none
+  int64_t prompt_hits = 0;    ///< requests within --duplicate-similarity of one of its prompts
+  int64_t token_hits = 0;     ///< its tokens the account used
+};
+
 /// Labels in the input's account order plus the ranked rings.
 struct DetectionResult {
   std::vector<int64_t> account_ids;  ///< [A] input order
@@ -59,6 +95,10 @@ struct DetectionResult {
   /// has no /requests/time"); also logged as warnings.
   std::vector<std::string> notes;
   std::string input_path;
+  /// With DetectOptions::collect_indicators: every reported ring's indicators.
+  Indicators indicators;
+  /// [A] input order, with DetectOptions::known_indicators: how each account matched them.
+  std::vector<IndicatorMatch> indicator_matches;
 };
 
 }  // namespace ringscan

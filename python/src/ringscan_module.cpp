@@ -351,6 +351,7 @@ ringscan::GenerateOptions generate_options(const nb::dict& given) {
     else if (name == "shuffle") g.shuffle = nb::cast<bool>(value);
     else if (name == "infrastructure") g.infrastructure = nb::cast<bool>(value);
     else if (name == "proxy_network") g.proxy_network = nb::cast<double>(value);
+    else if (name == "operator_seed") g.operator_seed = nb::cast<uint64_t>(value);
     else throw ringscan::InvalidInput("generate: unknown option '" + name + "'");
   }
   ringscan::validate_generate_options(g);
