@@ -2,10 +2,12 @@
 // candidate pairs they propose, the evidence of a pair, and detection on generated traffic
 // whose rings send through proxy pools that ordinary customers use too.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -287,6 +289,72 @@ TEST(Seeds, ReadsAccountIdsAndNamesTheLineOfABadEntry) {
     EXPECT_NE(std::string(e.what()).find("bad-seeds.txt: line 2: 'ip24:5' is not an account id"), std::string::npos)
         << e.what();
   }
+}
+
+namespace {
+
+/// An HDF5 file with the given one-dimensional datasets (int64, or float64 when `floats`).
+std::string hdf5_lists(const std::string& name, const std::vector<std::pair<std::string, std::vector<int64_t>>>& sets,
+                       bool floats = false) {
+  const std::string path = ::testing::TempDir() + name;
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  for (const auto& [set, values] : sets) {
+    const hsize_t rows = values.size();
+    const hid_t space = H5Screate_simple(1, &rows, nullptr);
+    const hid_t type = floats ? H5T_IEEE_F64LE : H5T_STD_I64LE;
+    const hid_t d = H5Dcreate2(file, set.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<double> as_double(values.begin(), values.end());
+    if (!values.empty())
+      H5Dwrite(d, floats ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+               floats ? static_cast<const void*>(as_double.data()) : static_cast<const void*>(values.data()));
+    H5Dclose(d);
+    H5Sclose(space);
+  }
+  H5Pclose(lcpl);
+  H5Fclose(file);
+  return path;
+}
+
+void expect_refused(const std::function<void()>& read, const std::string& path, const std::string& problem) {
+  try {
+    read();
+    ADD_FAILURE() << "accepted " << path;
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(problem), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+TEST(Seeds, ReadFromAnHdf5DatasetOrTheRingsOfAnEarlierOutput) {
+  EXPECT_EQ(read_seed_accounts(hdf5_lists("seeds.h5", {{"/seeds", {5, 9}}})), (std::vector<int64_t>{5, 9}));
+  const std::string earlier = hdf5_lists("earlier.out.h5", {{"/accounts/id", {1, 2, 3}}, {"/accounts/ring", {0, -1, 4}}});
+  EXPECT_EQ(read_seed_accounts(earlier), (std::vector<int64_t>{1, 3}));
+  const std::string none = hdf5_lists("no-seeds.h5", {{"/other", {1}}});
+  expect_refused([&] { read_seed_accounts(none); }, none, "no /seeds dataset");
+  const std::string floats = hdf5_lists("float-seeds.h5", {{"/seeds", {1, 2}}}, true);
+  expect_refused([&] { read_seed_accounts(floats); }, floats, "/seeds: not an integer dataset");
+  const std::string uneven = hdf5_lists("uneven.out.h5", {{"/accounts/id", {1, 2}}, {"/accounts/ring", {0}}});
+  expect_refused([&] { read_seed_accounts(uneven); }, uneven, "/accounts/ring has 1 rows for 2 accounts");
+  const std::string big = hdf5_lists("big-seeds.h5", {{"/seeds", std::vector<int64_t>(100, 7)}});
+  EXPECT_THROW(read_seed_accounts(big, 512), BudgetExceeded);
+}
+
+TEST(Allowlist, ReadsAccountsAndTokensOfAnHdf5Group) {
+  const Allowlist a = read_allowlist(hdf5_lists("allow.h5", {{"/allow/accounts", {42}}, {"/allow/ip24", {1234, 5}}}));
+  EXPECT_EQ(a.accounts, (std::vector<int64_t>{42}));
+  EXPECT_EQ(a.tokens, (std::vector<std::pair<std::string, int64_t>>{{"ip24", 1234}, {"ip24", 5}}));
+  const std::string zero = hdf5_lists("allow-zero.h5", {{"/allow/asn", {3, 0}}});
+  expect_refused([&] { read_allowlist(zero); }, zero, "/allow/asn: row 1 is token 0");
+  const std::string none = hdf5_lists("allow-none.h5", {{"/accounts", {1}}});
+  expect_refused([&] { read_allowlist(none); }, none, "no /allow group");
+  const std::string empty = hdf5_lists("allow-empty.h5", {{"/allow/accounts", {}}});
+  expect_refused([&] { read_allowlist(empty); }, empty, "holds no accounts and no tokens");
+  const std::string floats = hdf5_lists("allow-floats.h5", {{"/allow/ip24", {1}}}, true);
+  expect_refused([&] { read_allowlist(floats); }, floats, "not an integer dataset");
 }
 
 // Seeds holding a tenth of one ring mark the ring that holds them; seeds that are ordinary

@@ -402,12 +402,13 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
   add_read_options(sub, a.read);
   sub->add_option("--allow", a.allow,
                   "Allowlist: accounts and tokens known to be legitimate, one a line (an account id, or "
-                  "KIND:VALUE such as ip24:1234 or payment:99); their tokens give no evidence and their "
-                  "accounts are never in a ring")
+                  "KIND:VALUE such as ip24:1234 or payment:99) or an HDF5 file (/allow/accounts, /allow/KIND); "
+                  "their tokens give no evidence and their accounts are never in a ring")
       ->group(kInput);
   sub->add_option("--seeds", a.seeds,
-                  "Accounts known to be in rings, one id a line: their pairs are held to 1,000 expected false "
-                  "edges per million instead of --false-edges, and the rings that hold them are marked")
+                  "Accounts known to be in rings, one id a line, or an HDF5 file (/seeds, or an earlier detect "
+                  "output's ring members): their pairs are held to 1,000 expected false edges per million "
+                  "instead of --false-edges, and the rings that hold them are marked")
       ->group(kInput);
   sub->add_option("--indicators-in", a.indicators_in,
                   "Indicators of rings found elsewhere (written by --indicators-out): accounts that send two of "
@@ -534,13 +535,13 @@ int run_detect(DetectArgs& a) {
   // a typo would otherwise surface minutes later.
   a.options.device = ringscan::parse_device(a.device);
   ringscan::validate_detect_options(a.options);
-  if (!a.allow.empty()) a.options.allow = ringscan::read_allowlist(a.allow);
-  if (!a.seeds.empty()) {
-    a.options.seeds = ringscan::read_seed_accounts(a.seeds);
-    a.options.seeds_source = a.seeds;
-  }
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
+  if (!a.allow.empty()) a.options.allow = ringscan::read_allowlist(a.allow, ctx.memory_budget);
+  if (!a.seeds.empty()) {
+    a.options.seeds = ringscan::read_seed_accounts(a.seeds, ctx.memory_budget);
+    a.options.seeds_source = a.seeds;
+  }
   if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
   if (!a.indicators_in.empty()) {
     a.options.known_indicators = ringscan::read_indicators(a.indicators_in, ctx.memory_budget);

@@ -23,13 +23,18 @@ struct Allowlist {
 };
 
 /// Reads an allowlist: one entry a line, an account id or KIND:VALUE for a token (`ip24:1234`,
-/// `payment:99`); blank lines and lines starting with # are skipped. InvalidInput naming the
-/// file and the line for anything else.
-Allowlist read_allowlist(const std::string& path);
+/// `payment:99`); blank lines and lines starting with # are skipped. Or an HDF5 file: the
+/// integer datasets of its group /allow, `accounts` for account ids and any other name for
+/// the tokens of that kind. InvalidInput naming the file (and the line or the dataset) for
+/// anything else; BudgetExceeded for a dataset larger than `memory_budget` (0: no bound).
+Allowlist read_allowlist(const std::string& path, int64_t memory_budget = 0);
 
 /// Reads the account ids of `detect --seeds`: one a line; blank lines and lines starting
-/// with # are skipped. InvalidInput naming the file and the line for anything else.
-std::vector<int64_t> read_seed_accounts(const std::string& path);
+/// with # are skipped. Or an HDF5 file: its integer dataset /seeds, or, in the output of
+/// an earlier `detect`, the accounts it reported in rings. InvalidInput naming the file (and
+/// the line or the dataset) for anything else; BudgetExceeded for a dataset larger than
+/// `memory_budget` (0: no bound).
+std::vector<int64_t> read_seed_accounts(const std::string& path, int64_t memory_budget = 0);
 
 /// Parameters of detection. The defaults work across sizes without retuning.
 struct DetectOptions {
