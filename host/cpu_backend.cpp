@@ -17,6 +17,9 @@ class CpuBackend final : public Backend {
                              const DetectOptions& options, const Context&) override {
     return ringscan::prompt_groups(req, pairs, options);
   }
+  std::vector<TokenUse> token_uses(const CanonicalRequests& req, const Context& ctx) override {
+    return ringscan::token_uses(req, ctx);
+  }
   AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                    const Context& ctx) override {
     return ringscan::account_profiles(req, options, ctx);

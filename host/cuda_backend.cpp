@@ -74,6 +74,9 @@ class CudaBackend final : public Backend {
                              const DetectOptions& options, const Context& ctx) override {
     return cuda::prompt_groups(req, pairs, options, device_budget(ctx));
   }
+  std::vector<TokenUse> token_uses(const CanonicalRequests& req, const Context& ctx) override {
+    return cuda::token_uses(req, device_budget(ctx));
+  }
   AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                    const Context& ctx) override {
     check_account_profiles(req, options, ctx);

@@ -55,6 +55,10 @@ std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const 
 PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,
                            const DetectOptions& options, int64_t device_budget);
 
+/// The CPU stage's token_uses of `req` (shared_infrastructure.hpp), sorted on the current
+/// device within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU's.
+std::vector<TokenUse> token_uses(const CanonicalRequests& req, int64_t device_budget);
+
 /// The evidence graph of the CPU stage (candidates from shared prompts and `account_pairs`,
 /// their evidence, the symmetric CSR of the edges), built on the current device within
 /// `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's graph.

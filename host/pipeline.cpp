@@ -216,7 +216,9 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   // The shared tokens and the candidate pairs they propose, timed as one stage.
   std::vector<std::pair<int64_t, int64_t>> token_pairs;
   const SharedInfrastructure infra = stage("infrastructure", "shared infrastructure", [&] {
-    SharedInfrastructure s = shared_infrastructure(req, options, ctx);
+    const bool tokens = !req.infra.empty() || !req.payment.empty();
+    SharedInfrastructure s =
+        shared_infrastructure(req, tokens ? backend->token_uses(req, ctx) : std::vector<TokenUse>{}, options, ctx);
     token_pairs = infrastructure_pairs(s, ctx);
     return s;
   });

@@ -13,14 +13,6 @@
 namespace ringscan {
 namespace {
 
-struct Use {
-  int64_t kind, value, account;
-  bool operator<(const Use& o) const {
-    return kind != o.kind ? kind < o.kind : value != o.value ? value < o.value : account < o.account;
-  }
-  bool operator==(const Use& o) const { return kind == o.kind && value == o.value && account == o.account; }
-};
-
 /// The allowed tokens as (kind index, value), sorted; kinds the input lacks are left out.
 std::vector<std::pair<int64_t, int64_t>> allowed_tokens(const std::vector<std::string>& kind_names,
                                                         const Allowlist& allow) {
@@ -79,21 +71,12 @@ int64_t proposing_token_users(const DetectOptions& options) {
   return std::max<int64_t>(2, 2 * int64_t(options.account_neighbours) + 1);
 }
 
-SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
-                                           const Context& ctx) {
-  SharedInfrastructure s;
-  s.proposing_users = proposing_token_users(options);
+std::vector<TokenUse> token_uses(const CanonicalRequests& req, const Context& ctx) {
   const int64_t A = req.num_accounts, R = req.num_requests, K = req.infra.empty() ? 0 : req.infra_dim;
-  s.num_accounts = A;
-  s.kind_names = token_kinds(req);
-  if (!s.present()) return s;
-  const auto allowed = allowed_tokens(s.kind_names, options.allow);
-  ThreadScope threads(ctx.threads);
-  ctx.require_memory(size_from_double(double(R) * double(K) * sizeof(Use) * 2 + double(A) * 48),
+  ctx.require_memory(size_from_double(double(R) * double(K) * sizeof(TokenUse) * 2 + double(A) * 48),
                      "shared infrastructure (" + std::to_string(R * K) + " request tokens)");
-
-  // Every (kind, value, account) once.
-  std::vector<Use> uses;
+  ThreadScope threads(ctx.threads);
+  std::vector<TokenUse> uses;
   uses.reserve(size_t(R * K + (req.payment.empty() ? 0 : A)));
   for (int64_t r = 0; r < R; ++r)
     for (int64_t k = 0; k < K; ++k)
@@ -101,8 +84,26 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
   if (!req.payment.empty())
     for (int64_t a = 0; a < A; ++a)
       if (req.payment[a] != 0) uses.push_back({K, req.payment[a], a});
-  detail::parallel_sort(uses, std::less<Use>());
+  detail::parallel_sort(uses, std::less<TokenUse>());
   uses.erase(std::unique(uses.begin(), uses.end()), uses.end());
+  return uses;
+}
+
+SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
+                                           const Context& ctx) {
+  return shared_infrastructure(req, token_kinds(req).empty() ? std::vector<TokenUse>{} : token_uses(req, ctx), options,
+                               ctx);
+}
+
+SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const std::vector<TokenUse>& uses,
+                                           const DetectOptions& options, const Context& ctx) {
+  SharedInfrastructure s;
+  s.proposing_users = proposing_token_users(options);
+  const int64_t A = req.num_accounts;
+  s.num_accounts = A;
+  s.kind_names = token_kinds(req);
+  if (!s.present()) return s;
+  const auto allowed = allowed_tokens(s.kind_names, options.allow);
 
   // Tokens of two or more accounts.
   const int64_t common = common_group_accounts(A, options.max_prompt_share);
@@ -121,7 +122,6 @@ SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const D
     }
     i = j;
   }
-  uses = {};
   s.num_tokens = int64_t(s.token_kind.size());
 
   // Per account: its evidence tokens, ascending.

@@ -14,6 +14,7 @@
 #include "portable/evidence_graph.hpp"
 #include "portable/prompt_groups.hpp"
 #include "portable/ring_tallies.hpp"
+#include "portable/shared_infrastructure.hpp"
 #include "ringscan/ring_scoring.hpp"
 #include "stage_variants.hpp"
 #include "ringscan/account_index.hpp"
@@ -320,6 +321,43 @@ TEST(PortableEvidenceGraph, IsTheCpuStagesGraphWithSampledGroupsRepeatsAndNoEvid
   // Nothing at all: no groups, no pairs.
   expect_same_graph(portable_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, cal, {}),
                     evidence_graph(PromptGroups{0, {}, {0}, {}, {}, {}, 0}, prof, cal, {}, o, ctx));
+}
+
+/// token_uses by the portable construction on the OpenMP system.
+std::vector<TokenUse> portable_token_uses(const CanonicalRequests& req) {
+  const int64_t K = req.infra.empty() ? 0 : req.infra_dim;
+  return portable::build_token_uses<HostMemory>(thrust::omp::par, req.num_requests, K, req.num_accounts,
+                                                K > 0 ? req.infra.data() : nullptr, req.request_owner.data(),
+                                                req.payment.empty() ? nullptr : req.payment.data());
+}
+
+TEST(PortableSharedInfrastructure, SortsTheCpuStagesTokenUsesWithAndWithoutEitherKind) {
+  const Context ctx = two_threads();
+  GenerateOptions g;
+  g.accounts = 1500;
+  g.dim = 8;
+  g.seed = 84;
+  g.infrastructure = true;
+  g.proxy_network = 0.1;
+  CanonicalRequests req = canonical_requests(generate_in_memory(g, ctx), ctx);
+  ASSERT_EQ(req.infra_dim, 3);
+  // Unknown tokens scattered in: they are no use of anything.
+  for (int64_t i = 0; i < int64_t(req.infra.size()); i += 7) req.infra[i] = 0;
+  const std::vector<TokenUse> cpu = token_uses(req, ctx);
+  ASSERT_GT(cpu.size(), 1000u);
+  EXPECT_TRUE(portable_token_uses(req) == cpu);
+  EXPECT_TRUE(shared_infrastructure(req, portable_token_uses(req), DetectOptions{}, ctx).token_accounts ==
+              shared_infrastructure(req, DetectOptions{}, ctx).token_accounts);
+
+  CanonicalRequests payment_only = req;
+  payment_only.infra.clear();
+  payment_only.infra_dim = 0;
+  EXPECT_TRUE(portable_token_uses(payment_only) == token_uses(payment_only, ctx));
+  CanonicalRequests infra_only = req;
+  infra_only.payment.clear();
+  EXPECT_TRUE(portable_token_uses(infra_only) == token_uses(infra_only, ctx));
+  std::fill(infra_only.infra.begin(), infra_only.infra.end(), 0);
+  EXPECT_TRUE(portable_token_uses(infra_only).empty());
 }
 
 TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPairs) {

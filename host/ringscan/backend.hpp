@@ -16,6 +16,7 @@
 #include "ringscan/pipeline.hpp"
 #include "ringscan/request_order.hpp"
 #include "ringscan/ring_scoring.hpp"
+#include "ringscan/shared_infrastructure.hpp"
 
 namespace ringscan {
 
@@ -36,6 +37,8 @@ class Backend {
   virtual PromptGroups prompt_groups(const CanonicalRequests& req,
                                      const std::vector<RequestPair>& pairs,
                                      const DetectOptions& options, const Context& ctx) = 0;
+  /// Every account's use of a token once, ascending (shared_infrastructure.hpp).
+  virtual std::vector<TokenUse> token_uses(const CanonicalRequests& req, const Context& ctx) = 0;
   virtual AccountProfiles account_profiles(const CanonicalRequests& req,
                                            const DetectOptions& options, const Context& ctx) = 0;
   virtual std::vector<std::pair<int64_t, int64_t>> account_candidate_pairs(

@@ -40,9 +40,26 @@ struct SharedInfrastructure {
   bool is_evidence(int64_t t) const { return accounts_of(t) >= 2 && !common[t] && !allowed[t]; }
 };
 
-/// The shared tokens of `req` (its infrastructure columns and payment instruments). A token
-/// used by more than max(64, options.max_prompt_share * A) accounts is common, as a prompt
-/// group is: it proposes no pairs and counts for nothing. Deterministic.
+/// One account's use of a token: kind (a column of /requests/infra, or K for payment), value.
+struct TokenUse {
+  int64_t kind = 0, value = 0, account = 0;
+  bool operator<(const TokenUse& o) const {
+    return kind != o.kind ? kind < o.kind : value != o.value ? value < o.value : account < o.account;
+  }
+  bool operator==(const TokenUse& o) const { return kind == o.kind && value == o.value && account == o.account; }
+};
+
+/// Every (kind, value, account) of `req` with a known token (value != 0), once, ascending:
+/// the stage's sort, which the CUDA backend runs on the device (portable/shared_infrastructure.hpp).
+std::vector<TokenUse> token_uses(const CanonicalRequests& req, const Context& ctx);
+
+/// The shared tokens of `req` (its infrastructure columns and payment instruments) from its
+/// token uses. A token used by more than max(64, options.max_prompt_share * A) accounts is
+/// common, as a prompt group is: it proposes no pairs and counts for nothing. Deterministic.
+SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const std::vector<TokenUse>& uses,
+                                           const DetectOptions& options, const Context& ctx);
+
+/// The same, with the uses sorted on the host.
 SharedInfrastructure shared_infrastructure(const CanonicalRequests& req, const DetectOptions& options,
                                            const Context& ctx);
 
