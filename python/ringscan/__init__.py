@@ -59,6 +59,8 @@ DETECT_DEFAULTS: Dict[str, Any] = {
     "exact_account_limit": 5000,
     "allow": None,
     "seeds": None,
+    "indicators_out": None,
+    "indicators_in": None,
 }
 
 
@@ -132,6 +134,11 @@ class Detection:
     stage_seconds: Dict[str, float] = field(default_factory=dict)
     statistics: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    #: With ``indicators_in``: per account, the indicator ring it matched (-1: none), its
+    #: requests near that ring's prompts and its tokens it used; otherwise None.
+    indicator_ring: Optional[np.ndarray] = None
+    indicator_prompt_hits: Optional[np.ndarray] = None
+    indicator_token_hits: Optional[np.ndarray] = None
 
     def to_pandas(self):
         """The per-account labels as a pandas DataFrame (pandas must be installed)."""
@@ -189,7 +196,10 @@ def detect(
     ``duplicate_similarity``, ``min_ring_size``, ``ring_threshold``, ``device``, ...; see
     ``DETECT_DEFAULTS``). ``allow``: an allowlist file, as ``--allow`` reads it, or a dict
     ``{"accounts": [ids], "tokens": [(kind, value)]}``. ``seeds``: a file of account ids known
-    to be in rings, as ``--seeds`` reads it, or the ids.
+    to be in rings, as ``--seeds`` reads it, or the ids. ``indicators_out``: a path to write
+    every ring's shareable indicators to (docs/indicators.md); ``indicators_in``: a path of
+    indicators written elsewhere: the result gains ``indicator_ring`` (int64 [A], -1 = no
+    match), ``indicator_prompt_hits`` and ``indicator_token_hits``.
 
     The GIL is released while the library runs.
     """
@@ -222,7 +232,7 @@ def detect(
         if ids is None:
             raise InvalidInputError(f"arrays: {name}: given without account_ids (whose order it follows)")
         per_account[name] = _vector(name, values, np.int64, length=ids.shape[0])
-    for name in ("allow", "seeds"):
+    for name in ("allow", "seeds", "indicators_out", "indicators_in"):
         if isinstance(options.get(name), os.PathLike):
             options[name] = os.fspath(options[name])
     if isinstance(options.get("seeds"), np.ndarray):

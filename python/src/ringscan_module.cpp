@@ -27,6 +27,7 @@
 #include "ringscan/evaluate.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/io.hpp"
+#include "ringscan/indicators.hpp"
 #include "ringscan/pipeline.hpp"
 
 namespace nb = nanobind;
@@ -147,7 +148,12 @@ ringscan::DetectOptions detect_options(const nb::dict& given) {
     else if (name == "report_examples") o.report_examples = nb::cast<int64_t>(value);
     else if (name == "allow") o.allow = allowlist(value);
     else if (name == "seeds") o.seeds = value.is_none() ? std::vector<int64_t>{} : seed_accounts(value);
-    else throw ringscan::InvalidInput("unknown option '" + name + "'");
+    else if (name == "indicators_out") o.collect_indicators = !value.is_none();
+    else if (name == "indicators_in") {
+      if (value.is_none()) continue;
+      o.known_indicators_source = nb::cast<std::string>(value);
+      o.known_indicators = ringscan::read_indicators(o.known_indicators_source, 0);
+    } else throw ringscan::InvalidInput("unknown option '" + name + "'");
   }
   ringscan::validate_detect_options(o);
   return o;
@@ -208,6 +214,17 @@ nb::dict result_dict(ringscan::DetectionResult&& r) {
   out["stage_seconds"] = seconds;
   out["statistics"] = statistics;
   out["notes"] = r.notes;
+  if (!r.indicator_matches.empty()) {
+    std::vector<int64_t> ring, prompts, tokens;
+    for (const ringscan::IndicatorMatch& m : r.indicator_matches) {
+      ring.push_back(m.ring);
+      prompts.push_back(m.prompt_hits);
+      tokens.push_back(m.token_hits);
+    }
+    out["indicator_ring"] = to_numpy(std::move(ring));
+    out["indicator_prompt_hits"] = to_numpy(std::move(prompts));
+    out["indicator_token_hits"] = to_numpy(std::move(tokens));
+  }
   return out;
 }
 
@@ -275,6 +292,8 @@ nb::dict detect(const Int64Array& account, const FloatMatrix& embedding, std::op
     result = ringscan::detect_rings(std::move(data), o, ctx);
   }
   relay.rethrow();
+  if (options.contains("indicators_out") && !options["indicators_out"].is_none())
+    ringscan::write_indicators(nb::cast<std::string>(options["indicators_out"]), result.indicators);
   return result_dict(std::move(result));
 }
 

@@ -94,6 +94,25 @@ def test_seeds_mark_the_ring_that_holds_them(infra_world, tmp_path):
         assert result.statistics["seed_accounts"] == 2
 
 
+def test_indicators_of_a_run_flag_the_same_rings_in_another(tmp_path):
+    first = ringscan.generate(accounts=1500, dim=32, seed=31, operator_seed=90, infrastructure=True, threads=2)
+    second = ringscan.generate(accounts=1500, dim=32, seed=32, operator_seed=90, infrastructure=True, threads=2)
+    written = tmp_path / "rings.indicators.json"
+    plain = ringscan.detect(**with_infrastructure(first), indicators_out=written, threads=2)
+    assert plain.indicator_ring is None
+    assert json.loads(written.read_text())["format"] == "ringscan-indicators"
+    matched = ringscan.detect(**with_infrastructure(second), indicators_in=written, threads=2)
+    assert (matched.account_id == second["account_ids"]).all()
+    members = second["label"] >= 0
+    flagged = matched.indicator_ring >= 0
+    assert flagged[members].mean() >= 0.9
+    assert not flagged[~members].any()
+    assert (matched.indicator_prompt_hits[flagged] >= 1).all()
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ringscan.InvalidInputError, match="indicators"):
+        ringscan.detect(**with_infrastructure(second), indicators_in=tmp_path / "bad.json", threads=2)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda a: dict(a, infra=a["infra"][:-1]), "infra: .* rows, expected"),
     (lambda a: dict(a, infra=a["infra"].astype(np.float64)), "infra: expected integers"),
