@@ -60,13 +60,7 @@ std::vector<UnitGroup> unit_groups(const Units& u, const CanonicalRequests& req,
   std::vector<std::pair<int64_t, int64_t>> entries;  // (unit, group), one per sending account
   std::vector<int64_t> mine;
   for (int64_t a = 0; a < req.num_accounts; ++a) {
-    mine.clear();
-    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
-      const int64_t g = groups.group_of_request[r];
-      if (g >= 0 && groups.is_evidence(g)) mine.push_back(g);
-    }
-    std::sort(mine.begin(), mine.end());
-    mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+    account_evidence_groups(req, groups, a, mine);
     for (int64_t g : mine) entries.emplace_back(u.of_account[a], g);
   }
   detail::parallel_sort(entries, std::less<std::pair<int64_t, int64_t>>());
@@ -321,6 +315,56 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
 
 }  // namespace
 
+namespace {
+
+/// What the weak core's tests read of every account that may join it.
+struct WeakCoreCandidates {
+  std::vector<uint8_t> in;                        ///< [A] still a candidate
+  std::vector<int64_t> group_offsets, groups;     ///< CSR: each candidate's evidence groups
+  std::vector<double> token_chance;               ///< [A] chance a random account shares a token with it
+};
+
+/// One round of the weak core's tests over the candidates still in: the accounts that fail.
+template <class WeakEdge>
+std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const EvidenceGraph& g,
+                                             const SharedInfrastructure& infra, const PromptGroups& groups,
+                                             float weak, const WeakEdge& weak_edge, std::vector<int64_t>& seen) {
+  const int64_t A = int64_t(c.in.size());
+  std::vector<int64_t> members_in_group(groups.num_groups, 0);
+  int64_t size = 0;
+  for (int64_t a = 0; a < A; ++a) {
+    if (!c.in[a]) continue;
+    ++size;
+    for (int64_t i = c.group_offsets[a]; i < c.group_offsets[a + 1]; ++i) ++members_in_group[c.groups[i]];
+  }
+  std::vector<int64_t> out;
+  std::fill(seen.begin(), seen.end(), -1);
+  for (int64_t a = 0; a < A; ++a) {
+    if (!c.in[a]) continue;
+    int64_t degree = 0, shared_groups = 0, partners = 0;
+    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) degree += c.in[g.neighbours[e]] && weak_edge(a, e);
+    for (int64_t i = c.group_offsets[a]; i < c.group_offsets[a + 1]; ++i)
+      shared_groups += members_in_group[c.groups[i]] >= 2;
+    // Other members that share an evidence token with a, against what its tokens' users give.
+    for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i) {
+      const int64_t t = infra.account_tokens[i];
+      for (int64_t j = infra.token_offsets[t]; j < infra.token_offsets[t + 1]; ++j) {
+        const int64_t b = infra.token_accounts[j];
+        if (b != a && c.in[b] && seen[b] != a) {
+          seen[b] = a;
+          ++partners;
+        }
+      }
+    }
+    const double expected = std::max(1e-12, double(size - 1) * c.token_chance[a]);
+    const float tied = surprise_of(log_poisson_tail(double(partners), expected));
+    if (degree < kWeakCoreDegree || shared_groups < kWeakCoreDegree || tied < weak) out.push_back(a);
+  }
+  return out;
+}
+
+}  // namespace
+
 Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const CanonicalRequests& req,
                            const PromptGroups& groups, const SharedInfrastructure& infra,
                            const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found) {
@@ -331,86 +375,41 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
   const auto weak_edge = [&](int64_t a, int64_t e) {
     return clusters.label[a] < 0 && clusters.label[g.neighbours[e]] < 0 && g.evidence[e].shared_prompts >= weak;
   };
-  std::vector<uint8_t> in(A, 0);
-  for (int64_t a = 0; a < A; ++a)
-    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1] && !in[a]; ++e) in[a] = weak_edge(a, e);
-
-  // Each account's evidence groups, once each.
-  std::vector<int64_t> group_offsets(A + 1, 0), account_groups;
+  // Candidates: the accounts outside clusters with a weak edge.
+  WeakCoreCandidates c;
+  c.in.assign(A, 0);
+  c.group_offsets.assign(A + 1, 0);
+  c.token_chance.assign(A, 0.0);
+  std::vector<int64_t> mine;
   for (int64_t a = 0; a < A; ++a) {
-    const std::size_t begin = account_groups.size();
-    if (in[a])
-      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
-        const int64_t grp = groups.group_of_request[r];
-        if (grp >= 0 && groups.is_evidence(grp)) account_groups.push_back(grp);
-      }
-    std::sort(account_groups.begin() + begin, account_groups.end());
-    account_groups.erase(std::unique(account_groups.begin() + begin, account_groups.end()), account_groups.end());
-    group_offsets[a + 1] = int64_t(account_groups.size());
+    for (int64_t e = g.offsets[a]; e < g.offsets[a + 1] && !c.in[a]; ++e) c.in[a] = weak_edge(a, e);
+    if (c.in[a]) {
+      account_evidence_groups(req, groups, a, mine);
+      c.groups.insert(c.groups.end(), mine.begin(), mine.end());
+      for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)
+        c.token_chance[a] += double(infra.accounts_of(infra.account_tokens[i]) - 1) / double(std::max<int64_t>(1, A - 1));
+    }
+    c.group_offsets[a + 1] = int64_t(c.groups.size());
   }
-  // Accounts' chance of sharing an evidence token with a random account (a union bound).
-  std::vector<double> token_chance(A, 0.0);
-  for (int64_t a = 0; a < A; ++a)
-    for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)
-      token_chance[a] += double(infra.accounts_of(infra.account_tokens[i]) - 1) / double(std::max<int64_t>(1, A - 1));
-
-  // Peel, until nothing changes, the members that fail one of the three tests.
-  std::vector<int64_t> members_in_group(groups.num_groups, 0), members_of_token(infra.num_tokens, 0);
+  // Peel, until none fails, the members that fail one of the tests.
   std::vector<int64_t> seen(A, -1);
-  for (bool changed = true; changed;) {
-    changed = false;
-    std::fill(members_in_group.begin(), members_in_group.end(), 0);
-    std::fill(members_of_token.begin(), members_of_token.end(), 0);
-    int64_t size = 0;
-    for (int64_t a = 0; a < A; ++a) {
-      if (!in[a]) continue;
-      ++size;
-      for (int64_t i = group_offsets[a]; i < group_offsets[a + 1]; ++i) ++members_in_group[account_groups[i]];
-    }
-    std::vector<int64_t> out;
-    for (int64_t a = 0; a < A; ++a) {
-      if (!in[a]) continue;
-      int64_t degree = 0, shared_groups = 0, partners = 0;
-      for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) degree += in[g.neighbours[e]] && weak_edge(a, e);
-      for (int64_t i = group_offsets[a]; i < group_offsets[a + 1]; ++i) shared_groups += members_in_group[account_groups[i]] >= 2;
-      // Other members that share an evidence token with a, against what its tokens' users give.
-      for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i) {
-        const int64_t t = infra.account_tokens[i];
-        for (int64_t j = infra.token_offsets[t]; j < infra.token_offsets[t + 1]; ++j) {
-          const int64_t b = infra.token_accounts[j];
-          if (b != a && in[b] && seen[b] != a) {
-            seen[b] = a;
-            ++partners;
-          }
-        }
-      }
-      const double expected = std::max(1e-12, double(size - 1) * token_chance[a]);
-      const float tied = surprise_of(log_poisson_tail(double(partners), expected));
-      if (degree < kWeakCoreDegree || shared_groups < kWeakCoreDegree || tied < weak) out.push_back(a);
-    }
-    for (const int64_t a : out) in[a] = 0;
-    changed = !out.empty();
-    std::fill(seen.begin(), seen.end(), -1);
-  }
+  for (std::vector<int64_t> out = failing_weak_core_tests(c, g, infra, groups, weak, weak_edge, seen); !out.empty();
+       out = failing_weak_core_tests(c, g, infra, groups, weak, weak_edge, seen))
+    for (const int64_t a : out) c.in[a] = 0;
 
+  // The core's components of min_ring_size or more become clusters.
   std::vector<int64_t> parent(A);
   std::iota(parent.begin(), parent.end(), 0);
   for (int64_t a = 0; a < A; ++a)
-    if (in[a])
+    if (c.in[a])
       for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e)
-        if (in[g.neighbours[e]] && weak_edge(a, e)) union_sets(parent.data(), a, g.neighbours[e]);
-  std::vector<int64_t> size(A, 0);
+        if (c.in[g.neighbours[e]] && weak_edge(a, e)) union_sets(parent.data(), a, g.neighbours[e]);
+  std::vector<int64_t> root(A, -1);
   for (int64_t a = 0; a < A; ++a)
-    if (in[a]) ++size[find_root(parent.data(), a)];
+    if (c.in[a]) root[a] = find_root(parent.data(), a);
   const int64_t before = clusters.num_clusters;
-  std::vector<int64_t> label_of_root(A, -1);
-  for (int64_t a = 0; a < A; ++a) {
-    if (!in[a]) continue;
-    const int64_t r = find_root(parent.data(), a);
-    if (size[r] < std::max<int64_t>(2, options.min_ring_size)) continue;
-    if (label_of_root[r] < 0) label_of_root[r] = clusters.num_clusters++;
-    clusters.label[a] = label_of_root[r];
-  }
+  clusters.num_clusters =
+      label_components(root, std::max<int64_t>(2, options.min_ring_size), clusters.num_clusters, clusters.label);
   *found = clusters.num_clusters - before;
   clusters.num_clusters = relabel_canonically(clusters.label);
   return clusters;

@@ -45,18 +45,26 @@ Clustering cluster_accounts(const EvidenceGraph& g, const DetectOptions& options
   }
   // Components of two or more accounts become clusters, numbered by smallest member (canonical
   // accounts are sorted by id, so this is the order of smallest account id).
+  c.num_clusters = label_components(root, 2, 0, c.label);
+  ctx.report("clustering", A, A);
+  return c;
+}
+
+int64_t label_components(const std::vector<int64_t>& root, int64_t min_size, int64_t first_label,
+                         std::vector<int64_t>& label) {
+  const int64_t A = int64_t(root.size());
   std::vector<int64_t> size(A, 0);
   for (int64_t a = 0; a < A; ++a)
     if (root[a] >= 0) ++size[root[a]];
   std::vector<int64_t> id_of_root(A, -1);
+  int64_t next = first_label;
   for (int64_t a = 0; a < A; ++a) {
     const int64_t r = root[a];
-    if (r < 0 || size[r] < 2) continue;
-    if (id_of_root[r] < 0) id_of_root[r] = c.num_clusters++;
-    c.label[a] = id_of_root[r];
+    if (r < 0 || size[r] < min_size) continue;
+    if (id_of_root[r] < 0) id_of_root[r] = next++;
+    label[a] = id_of_root[r];
   }
-  ctx.report("clustering", A, A);
-  return c;
+  return next;
 }
 
 }  // namespace ringscan

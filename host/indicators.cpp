@@ -86,13 +86,7 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
   std::vector<std::pair<int64_t, int64_t>> group_entries, token_entries;
   std::vector<int64_t> mine;
   for (const auto& [a, ring] : members) {
-    mine.clear();
-    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
-      const int64_t g = groups.group_of_request[r];
-      if (g >= 0 && groups.is_evidence(g)) mine.push_back(g);
-    }
-    std::sort(mine.begin(), mine.end());
-    mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+    account_evidence_groups(req, groups, a, mine);
     for (const int64_t g : mine) group_entries.emplace_back(ring, g);
     if (!infra.account_offsets.empty())
       for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)

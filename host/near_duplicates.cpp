@@ -92,6 +92,17 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
 }
 
 
+void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& groups, int64_t a,
+                             std::vector<int64_t>& out) {
+  out.clear();
+  for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+    const int64_t g = groups.group_of_request[r];
+    if (g >= 0 && groups.is_evidence(g)) out.push_back(g);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share) {
   return std::max<int64_t>(64, int64_t(double(max_prompt_share) * double(num_accounts)));
 }

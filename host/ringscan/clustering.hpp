@@ -43,6 +43,12 @@ Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& r
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
                           const DetectOptions& options, const Context& ctx);
 
+/// Labels the components of `root` ([A]: an account's component root, -1 for none) that have
+/// `min_size` members or more, from `first_label` on in the order of their smallest member,
+/// into `label` (the others' entries are left alone); returns the next free label.
+int64_t label_components(const std::vector<int64_t>& root, int64_t min_size, int64_t first_label,
+                         std::vector<int64_t>& label);
+
 /// Weak edges, and distinct prompt groups shared with other members, that a member of a weak
 /// core needs.
 constexpr int64_t kWeakCoreDegree = 2;

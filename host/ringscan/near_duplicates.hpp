@@ -36,6 +36,10 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                               const DetectOptions& options, const Context& ctx,
                                               bool* exact_index = nullptr);
 
+/// The evidence groups canonical account `a` sent, each once, ascending, into `out`.
+void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& groups, int64_t a,
+                             std::vector<int64_t>& out);
+
 /// Accounts above which a prompt group is common (not evidence): max(64, share * A).
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share);
 
