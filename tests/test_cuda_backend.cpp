@@ -406,3 +406,36 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
     EXPECT_EQ(gpu[i].weight, cpu.weight) << i;
   }
 }
+
+namespace {
+
+TEST(CudaSharedInfrastructure, SortsTheCpuStagesTokenUsesAndFindsTheProxyNetwork) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Context ctx = test_context();
+  ctx.device_memory_budget = kDeviceBudget;
+  GenerateOptions g;
+  g.accounts = 3000;
+  g.dim = 64;
+  g.seed = 9104;
+  g.infrastructure = true;
+  g.proxy_network = 0.1;
+  std::vector<int64_t> roles, styles;
+  const Dataset d = generate_in_memory(g, ctx, &roles, &styles);
+  const CanonicalRequests req = canonical_requests(d, ctx);
+  const std::vector<TokenUse> cpu = token_uses(req, ctx);
+  ASSERT_GT(cpu.size(), 1000u);
+  EXPECT_TRUE(cuda::token_uses(req, kDeviceBudget) == cpu);
+  // The whole detection with the device's token uses and weak edges: the network is found.
+  DetectOptions o;
+  o.device = Device::Cuda;
+  const DetectionResult r = detect_rings(d, o, ctx);
+  EXPECT_EQ(r.backend, "cuda");
+  int64_t network = -1;
+  for (std::size_t a = 0; a < styles.size(); ++a)
+    if (styles[a] == int64_t(RingStyle::ProxyNetwork)) network = d.labels[a];
+  ASSERT_GE(network, 0);
+  for (const RingMatch& m : evaluate_rings(r.ring, d.labels).matches)
+    if (m.truth_label == network) EXPECT_GE(m.jaccard, 0.5);
+}
+
+}  // namespace
