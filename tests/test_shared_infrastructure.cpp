@@ -178,10 +178,15 @@ TEST(SharedInfrastructure, JoinsRingsWithoutTimesAndAccusesNoCustomerOfTheirProx
   EXPECT_EQ(listed, int64_t(r.rings.size()));
 }
 
-TEST(SharedInfrastructure, LabelsAreInvariantUnderPermutationOfRequestsAndAccounts) {
+class InfrastructurePermutation : public ::testing::TestWithParam<double> {};
+
+// With a proxy network (the weak core) and without.
+TEST_P(InfrastructurePermutation, LeavesLabelsScoresAndTokensUnchanged) {
   Context ctx;
   ctx.threads = 2;
-  const Dataset d = generate_in_memory(with_infrastructure(2000, 32, 9411), ctx);
+  GenerateOptions g = with_infrastructure(2000, 32, 9411);
+  g.proxy_network = GetParam();
+  const Dataset d = generate_in_memory(g, ctx);
   std::vector<int64_t> new_row;
   const Dataset p = ringscan::testing::permuted(d, 3, &new_row);
   const DetectionResult a = detect_rings(d, DetectOptions{}, ctx);
@@ -201,7 +206,15 @@ TEST(SharedInfrastructure, LabelsAreInvariantUnderPermutationOfRequestsAndAccoun
     for (std::size_t t = 0; t < a.rings[k].shared_tokens.size(); ++t)
       EXPECT_EQ(a.rings[k].shared_tokens[t].token, b.rings[k].shared_tokens[t].token);
   }
+  double weak_cores = 0;
+  for (const auto& [name, value] : a.statistics)
+    if (name == "weak_core_clusters") weak_cores = value;
+  EXPECT_EQ(weak_cores > 0, GetParam() > 0);
 }
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutAProxyNetwork, InfrastructurePermutation, ::testing::Values(0.0, 0.1),
+                         [](const ::testing::TestParamInfo<double>& info) {
+                           return info.param > 0 ? std::string("ProxyNetwork") : std::string("NoNetwork");
+                         });
 
 namespace {
 
