@@ -26,6 +26,7 @@
 #include "fresh_memory.hpp"
 #include "hdf5_reader_detail.hpp"
 #include "ringscan/error.hpp"
+#include "ringscan/pipeline.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RINGSCAN_ISOLATION_ASAN 1
@@ -628,6 +629,39 @@ OutputSummary describe_detection_output_isolated(const std::string& path, const 
 std::string read_file_format_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits) {
   return run_reader<std::string>(
       path, ctx, limits, [&](const Context&) { return read_file_format(path); }, [](auto& a, auto& s) { a(s); });
+}
+
+std::vector<int64_t> read_seed_accounts_isolated(const std::string& path, const Context& ctx,
+                                                 const IsolationLimits& limits) {
+  return run_reader<std::vector<int64_t>>(
+      path, ctx, limits, [&](const Context& child) { return read_seed_accounts(path, child.memory_budget); },
+      [](auto& a, auto& seeds) { a(seeds); });
+}
+
+Allowlist read_allowlist_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits) {
+  // The tokens travel as two columns.
+  struct Columns {
+    std::vector<int64_t> accounts, values;
+    std::vector<std::string> kinds;
+  };
+  const Columns c = run_reader<Columns>(
+      path, ctx, limits,
+      [&](const Context& child) {
+        const Allowlist allow = read_allowlist(path, child.memory_budget);
+        Columns out{allow.accounts, {}, {}};
+        for (const auto& [kind, value] : allow.tokens) {
+          out.kinds.push_back(kind);
+          out.values.push_back(value);
+        }
+        return out;
+      },
+      [](auto& a, auto& columns) { a(columns.accounts, columns.kinds, columns.values); });
+  if (c.kinds.size() != c.values.size()) throw InvalidInput(path + ": malformed allowlist from the reader process");
+  Allowlist allow;
+  allow.source = path;
+  allow.accounts = c.accounts;
+  for (std::size_t i = 0; i < c.kinds.size(); ++i) allow.tokens.emplace_back(c.kinds[i], c.values[i]);
+  return allow;
 }
 
 }  // namespace ringscan

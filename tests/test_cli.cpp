@@ -250,6 +250,31 @@ TEST_F(Cli, IndicatorsWrittenByOneRunAreMatchedByAnother) {
   EXPECT_EQ(clobber.code, 2) << clobber.output;
 }
 
+TEST_F(Cli, AnEarlierOutputSeedsALaterRunThroughTheIsolatedReader) {
+  const CliRun first = run("detect -q " + path("in.h5") + " -o " + path("seeding.out.h5") + " --report " +
+                           path("seeding.json"));
+  ASSERT_EQ(first.code, 0) << first.output;
+  int64_t ring_accounts = 0;
+  const auto seeding = nlohmann::json::parse(slurp(path("seeding.json")));
+  for (const auto& ring : seeding["rings"]) ring_accounts += ring["size"].get<int64_t>();
+  ASSERT_GT(ring_accounts, 0);
+  const CliRun second = run("detect -q " + path("in.h5") + " -o " + path("seeded.out.h5") + " --seeds " +
+                            path("seeding.out.h5") + " --report " + path("seeded.json"));
+  ASSERT_EQ(second.code, 0) << second.output;
+  const auto report = nlohmann::json::parse(slurp(path("seeded.json")));
+  ASSERT_FALSE(report["rings"].empty());
+  // The first run's ring members are the seeds, and the rings that hold them say so.
+  EXPECT_EQ(report["statistics"]["seed_accounts"].get<double>(), double(ring_accounts));
+  int64_t seeded = 0;
+  for (const auto& ring : report["rings"]) seeded += ring["seeds"].get<int64_t>();
+  EXPECT_EQ(seeded, ring_accounts);
+  // An HDF5 file that is neither a seed list nor an output: exit 2, naming it.
+  const CliRun bad = run("detect -q " + path("in.h5") + " -o " + path("never-seeded.h5") + " --seeds " + path("in.h5"));
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("no /seeds dataset"), std::string::npos) << bad.output;
+  EXPECT_FALSE(file_exists(path("never-seeded.h5")));
+}
+
 TEST_F(Cli, TheRingsTableCountsTheGroupsSharedNotTheExamplesShown) {
   const CliRun d = run("detect -q " + path("in.h5") + " -o " + path("groups.h5") + " --report " +
                        path("groups.json") + " --report-examples 1");

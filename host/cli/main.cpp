@@ -168,6 +168,14 @@ struct ReadArgs {
     return no_isolation ? ringscan::read_file_format(path)
                         : ringscan::read_file_format_isolated(path, ctx, limits());
   }
+  ringscan::Allowlist allowlist(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_allowlist(path, ctx.memory_budget)
+                        : ringscan::read_allowlist_isolated(path, ctx, limits());
+  }
+  std::vector<int64_t> seed_accounts(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_seed_accounts(path, ctx.memory_budget)
+                        : ringscan::read_seed_accounts_isolated(path, ctx, limits());
+  }
   ringscan::OutputSummary output_summary(const std::string& path, const Context& ctx) const {
     return no_isolation ? ringscan::describe_detection_output(path)
                         : ringscan::describe_detection_output_isolated(path, ctx, limits());
@@ -537,9 +545,9 @@ int run_detect(DetectArgs& a) {
   ringscan::validate_detect_options(a.options);
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
-  if (!a.allow.empty()) a.options.allow = ringscan::read_allowlist(a.allow, ctx.memory_budget);
+  if (!a.allow.empty()) a.options.allow = a.read.allowlist(a.allow, ctx);
   if (!a.seeds.empty()) {
-    a.options.seeds = ringscan::read_seed_accounts(a.seeds, ctx.memory_budget);
+    a.options.seeds = a.read.seed_accounts(a.seeds, ctx);
     a.options.seeds_source = a.seeds;
   }
   if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);

@@ -36,6 +36,12 @@ Allowlist read_allowlist(const std::string& path, int64_t memory_budget = 0);
 /// `memory_budget` (0: no bound).
 std::vector<int64_t> read_seed_accounts(const std::string& path, int64_t memory_budget = 0);
 
+/// read_allowlist and read_seed_accounts in a child process (see load_dataset_isolated): an
+/// HDF5 file that crashes the library takes the child down, not the caller.
+Allowlist read_allowlist_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits);
+std::vector<int64_t> read_seed_accounts_isolated(const std::string& path, const Context& ctx,
+                                                 const IsolationLimits& limits);
+
 /// Parameters of detection. The defaults work across sizes without retuning.
 struct DetectOptions {
   Device device = Device::Auto;
