@@ -1,7 +1,9 @@
 // The evidence graph: every candidate pair evaluated and fused, on the CPU and (where a CUDA
 // device is present) on the GPU, whole and the per-pair evaluation alone. Items/s are
 // candidate pairs. Also the shared infrastructure that proposes candidates (items/s:
-// request tokens), on generated files with infrastructure.
+// request tokens), on generated files with infrastructure, and its sort on the device.
+#include <map>
+
 #include "bench_common.hpp"
 #include "ringscan/shared_infrastructure.hpp"
 
@@ -24,15 +26,26 @@ void cpu(benchmark::State& state, const bench::Config& c, int64_t accounts) {
   state.SetItemsProcessed(state.iterations() * candidates);
 }
 
+/// Requests of a generated file with infrastructure, built once per size.
+const CanonicalRequests& with_infrastructure(const bench::Config& c, int64_t accounts) {
+  static std::map<int64_t, CanonicalRequests> built;
+  auto it = built.find(accounts);
+  if (it == built.end()) {
+    const Context ctx = bench::bench_context();
+    GenerateOptions g;
+    g.accounts = accounts;
+    g.dim = c.dim;
+    g.seed = c.seed;
+    g.infrastructure = true;
+    it = built.emplace(accounts, canonical_requests(generate_in_memory(g, ctx), ctx)).first;
+  }
+  return it->second;
+}
+
 /// The tokens two or more accounts used and the candidate pairs they propose.
 void infrastructure(benchmark::State& state, const bench::Config& c, int64_t accounts) {
   const Context ctx = bench::bench_context();
-  GenerateOptions g;
-  g.accounts = accounts;
-  g.dim = c.dim;
-  g.seed = c.seed;
-  g.infrastructure = true;
-  const CanonicalRequests req = canonical_requests(generate_in_memory(g, ctx), ctx);
+  const CanonicalRequests& req = with_infrastructure(c, accounts);
   int64_t pairs = 0;
   for (auto _ : state) {
     const SharedInfrastructure s = shared_infrastructure(req, DetectOptions{}, ctx);
@@ -57,6 +70,15 @@ void gpu_pairs(benchmark::State& state, const bench::Config& c, int64_t accounts
   state.SetItemsProcessed(state.iterations() * int64_t(a.size()));
 }
 
+/// The shared infrastructure's sort on the device (items/s: request tokens), against the
+/// CPU's token_uses in SharedInfrastructure/cpu.
+void gpu_token_uses(benchmark::State& state, const bench::Config& c, int64_t accounts) {
+  const CanonicalRequests& req = with_infrastructure(c, accounts);
+  const int64_t budget = cuda::device_memory_budget(0);
+  for (auto _ : state) benchmark::DoNotOptimize(cuda::token_uses(req, budget));
+  state.SetItemsProcessed(state.iterations() * int64_t(req.infra.size()));
+}
+
 /// The whole construction on the device: candidates, sort/reduce-by-key, evidence, CSR.
 void gpu_graph(benchmark::State& state, const bench::Config& c, int64_t accounts) {
   const auto& p = bench::prepared(c, accounts);
@@ -76,6 +98,7 @@ void register_all(const bench::Config& c) {
   if (build_info().cuda_devices > 0) {
     bench::register_sizes(c, "EvaluatePairs/cuda", gpu_pairs);
     bench::register_sizes(c, "EvidenceGraph/cuda", gpu_graph);
+    bench::register_sizes(c, "TokenUses/cuda", gpu_token_uses);
   }
 #endif
 }
