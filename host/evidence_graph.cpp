@@ -102,11 +102,11 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
   std::vector<PairEvidence> evidence(n);
   evaluate(first.data(), second.data(), shared.data(), n, evidence.data());
 
-  const auto is_edge = [&](int64_t c) { return rule.keeps(evidence[c]); };
+  const auto kept = [&](int64_t c) { return rule.keeps(evidence[c]); };
   std::vector<int64_t> degree(A, 0);
   int64_t edges = 0;
   for (int64_t c = 0; c < n; ++c)
-    if (is_edge(c)) {
+    if (kept(c)) {
       ++degree[first[c]];
       ++degree[second[c]];
       ++edges;
@@ -119,7 +119,7 @@ EvidenceGraph evidence_graph(const PromptGroups& groups, int64_t A,
   // Two passes keep each row ascending: neighbours below the row first, then above.
   for (int pass = 0; pass < 2; ++pass)
     for (int64_t c = 0; c < n; ++c) {
-      if (!is_edge(c)) continue;
+      if (!kept(c)) continue;
       const int64_t row = pass == 0 ? second[c] : first[c];
       const int64_t col = pass == 0 ? first[c] : second[c];
       g.neighbours[fill[row]] = col;

@@ -282,14 +282,12 @@ Indicators read_indicators(const std::string& path, int64_t memory_budget) {
     RingIndicator r;
     r.ring = integer_field(e, "ring", path, where);
     r.size = e.contains("size") ? integer_field(e, "size", path, where) : 0;
-    for (const char* name : {"first_seen", "last_seen", "sign_up_first", "sign_up_last"})
-      if (e.contains(name)) {
-        const int64_t v = integer_field(e, name, path, where);
-        if (std::string(name) == "first_seen") r.first_seen = v;
-        else if (std::string(name) == "last_seen") r.last_seen = v;
-        else if (std::string(name) == "sign_up_first") r.sign_up_first = v;
-        else r.sign_up_last = v;
-      }
+    const std::pair<const char*, int64_t RingIndicator::*> spans[] = {{"first_seen", &RingIndicator::first_seen},
+                                                                      {"last_seen", &RingIndicator::last_seen},
+                                                                      {"sign_up_first", &RingIndicator::sign_up_first},
+                                                                      {"sign_up_last", &RingIndicator::sign_up_last}};
+    for (const auto& [name, field] : spans)
+      if (e.contains(name)) r.*field = integer_field(e, name, path, where);
     if (e.contains("score")) {
       if (!e["score"].is_number()) malformed(path, where + ".score", "not a number");
       r.score = e["score"].get<float>();

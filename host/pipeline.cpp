@@ -248,16 +248,18 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   EvidenceGraph graph;
   const EvidenceGraph weak_graph = stage("evidence_graph", "evidence graph", [&] {
     EvidenceGraph g = backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
+    // The allowlist's count is of edges, not weak edges.
+    const EdgeRule rule = edge_rule(calibration);
+    const auto edges = [&](const EvidenceGraph& x) {
+      return std::count_if(x.evidence.begin(), x.evidence.end(), [&](const PairEvidence& e) { return rule.is_edge(e); }) / 2;
+    };
     if (!allowed.empty()) {
-      // The allowlist's count is of edges, not weak edges.
-      const int64_t before = strong_edges(g, edge_rule(calibration)).num_edges();
+      const int64_t before = edges(g);
       int64_t removed = 0;
       g = without_accounts(g, allowed, &removed);
-      graph = strong_edges(g, edge_rule(calibration));
-      allowed_edges = before - graph.num_edges();
-      return g;
+      allowed_edges = before - edges(g);
     }
-    graph = strong_edges(g, edge_rule(calibration));
+    graph = strong_edges(g, rule);
     return g;
   });
   int64_t weak_cores = 0;
