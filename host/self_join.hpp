@@ -84,15 +84,71 @@ CellLists group_by_cell(const int64_t* cell, const int64_t* ids, int64_t n, int6
 std::vector<float> kmeans_centroids(const float* x, int64_t d, const int64_t* rows, int64_t m,
                                     int64_t k, uint64_t seed);
 
+/// Positions i * step (< m) of the rows kmeans_centroids trains k centroids on.
+std::vector<int64_t> kmeans_sample_positions(int64_t m, int64_t k);
+/// kmeans_centroids on the sampled rows themselves, sample [n x d].
+std::vector<float> kmeans_on_sample(const float* sample, int64_t n, int64_t d, int64_t k, uint64_t seed);
+
+/// For each of the n rows rows[i] of x (null rows: row i), its `probes` nearest of the k
+/// centroids [k x d], nearest first: cell[i * probes + p]. Searched in fixed batches.
+std::vector<int64_t> nearest_cells(const float* x, int64_t d, const int64_t* rows, int64_t n,
+                                   const float* centroids, int64_t k, int64_t probes);
+
+/// ivf_self_join's layout: the top-level cells of n rows, the cells each row visits there,
+/// the seed of their k-means, and whether n rows are joined as one cell instead.
+int64_t top_level_cells(int64_t n);
+constexpr int64_t kTopLevelProbes = 2;
+constexpr uint64_t kTopLevelSeed = 1234;
+bool joins_in_one_cell(int64_t n, bool exact);
+
+/// Queries a cell's search takes at a time. A query's neighbours depend only on the batch it
+/// is searched in (FAISS rounds short batches differently), so a cell's queries split at
+/// multiples of this find what the whole cell's search finds.
+constexpr int64_t kJoinQueryBatch = 1024;
+
+/// One cell's search of ivf_self_join: for each query, its members within `radius` (or its
+/// cap nearest), kept as `tiers` allow and filtered by `accept`. Rows are ids into `vectors`.
+struct CellJoin {
+  const float* vectors;
+  int64_t dr;
+  float radius;
+  int64_t cap;
+  const JoinFilter& accept;
+  const NeighbourTiers& tiers;
+  void operator()(const int64_t* members, int64_t m, const int64_t* queries, int64_t nq,
+                  std::vector<RequestPair>& out) const;
+};
+
+/// Leaf cells a top-level cell of `members` rows is refined into by k-means (seeded
+/// kTopLevelSeed + its index, each row visiting its kLeafProbes nearest); below 2 it is
+/// joined whole. Visiting two top cells catches near neighbours across the coarse
+/// boundaries; inside one, a second visit doubled the cost for few more neighbours
+/// (measured on generated data).
+int64_t leaf_cells(int64_t members);
+constexpr int64_t kLeafProbes = 1;
+
+/// One leaf cell's join, then its representative (the member nearest the members' mean)
+/// appended to `representatives` unless it has no members.
+void join_leaf(const CellJoin& join, const int64_t* members, int64_t m, const int64_t* queries, int64_t nq,
+               std::vector<RequestPair>& out, std::vector<int64_t>& representatives);
+
+/// The join inside top-level cell c (its members and the queries visiting it, both ascending
+/// ids): refined by k-means into leaf cells when large; the pairs go to `out` and each leaf
+/// cell's representative (the member nearest its mean) to `representatives`. The same
+/// whichever process runs it, so a distributed join gives the pairs of one process.
+void join_top_cell(const CellJoin& join, const std::vector<int64_t>& members, const std::vector<int64_t>& queries,
+                   int64_t c, std::vector<RequestPair>& out, std::vector<int64_t>& representatives);
+
+/// Joins the leaf cells' representatives (rows `reps`, vectors rep_vectors [reps x dr], in
+/// top-cell order) with each other and appends their pairs, as ids of `reps`, to `pairs`.
+void join_representatives(const float* rep_vectors, const std::vector<int64_t>& reps, const CellJoin& join,
+                          const Context& ctx, const char* stage, std::vector<RequestPair>& pairs);
+
 /// The CPU backend's join: ivf_self_join.
 SelfJoin host_self_join();
 
 /// Sorts pairs by (first, second) and drops repeats (keeping the smallest value of a pair
 /// found more than once): the canonical output of a join. Parallel for large inputs.
 void make_canonical(std::vector<RequestPair>& pairs);
-
-/// Every `step`-th row of x [n x d], at most `want` rows: a sample that depends only on the
-/// (canonical) order of the rows.
-std::vector<float> strided_sample(const float* x, int64_t n, int64_t d, int64_t want);
 
 }  // namespace ringscan
