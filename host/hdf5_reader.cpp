@@ -628,6 +628,12 @@ int64_t dataset_bytes(const InputLayout& l, int64_t accounts) {
   return saturating_add(bytes, saturating_mul(saturating_mul(accounts, l.feature_dim), 4));
 }
 
+/// `bytes` less the embeddings of `unread` rows (a share of the requests is read).
+int64_t saturating_sub_embeddings(int64_t bytes, const InputLayout& l, int64_t unread) {
+  if (bytes == kMaxBytes) return bytes;
+  return bytes - saturating_mul(saturating_mul(unread, l.dim), 4);
+}
+
 /// Throws BudgetExceeded when `bytes` (possibly saturated) does not fit ctx's budget.
 void require_memory(const Context& ctx, int64_t bytes, const std::string& what) {
   if (bytes == kMaxBytes)
@@ -756,6 +762,11 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
       if (c->present()) datasets->push_back(summary_of(*c));
 
   const int64_t r = l.requests;
+  const int64_t e_first = options.embedding_first, e_rows = options.embedding_rows < 0 ? r : options.embedding_rows;
+  if (e_first < 0 || e_rows < 0 || e_first > r || e_rows > r - e_first)
+    throw InvalidInput(path + ": " + l.embedding.name + ": rows [" + std::to_string(e_first) + ", " +
+                       std::to_string(e_first + e_rows) + ") asked for, but the dataset has " + std::to_string(r) +
+                       " rows");
   int64_t chunk = options.chunk_rows;
   // A sink takes the embeddings in blocks of its own size.
   if (sink != nullptr) chunk = std::max<int64_t>(1, std::min(chunk, sink->rows_per_block(l.dim)));
@@ -763,7 +774,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
                            shape_text(l.embedding.shape) + " and the other datasets";
   // Peak: the loaded arrays plus the account index, the float16 staging block and, when
   // accounts are derived, the sorted copy of the request accounts.
-  int64_t peak = dataset_bytes(l, l.accounts);
+  int64_t peak = saturating_sub_embeddings(dataset_bytes(l, l.accounts), l, r - e_rows);
   peak = saturating_add(peak,
                         l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
   if (l.half_type.valid())
@@ -773,15 +784,16 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   Dataset d;
   d.source = path;
   d.dim = l.dim;
+  d.embedding_first = e_first;
   d.feature_dim = l.feature_dim;
   AccountIndex index(0);
   if (!l.derived()) index = read_accounts(f, l, chunk, d);
 
   allocate(d.request_account, r, what);
   if (sink == nullptr)
-    allocate(d.embeddings, saturating_mul(r, l.dim), what);
+    allocate(d.embeddings, saturating_mul(e_rows, l.dim), what);
   else
-    sink->begin(r, l.dim);
+    sink->begin(e_rows, l.dim);
   if (l.time.present()) allocate(d.request_time, r, what);
   d.infra_dim = l.infra_dim;
   read_infra_names(f, l, d);
@@ -794,10 +806,14 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     int64_t* accounts = d.request_account.data() + first;
     f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
     if (!l.derived()) map_to_rows(f, index, accounts, first, count);
-    float* block = sink ? sink->block(first, count) : d.embeddings.data() + first * l.dim;
-    read_embedding_rows(f, l, first, count, block, staging);
-    require_finite(f, l.embedding, block, first, count);
-    if (sink != nullptr) sink->rows(first, count, block);
+    // The embeddings of this chunk's rows within the range asked for.
+    const int64_t e0 = std::max(first, e_first), e1 = std::min(first + count, e_first + e_rows);
+    if (e0 < e1) {
+      float* block = sink ? sink->block(e0 - e_first, e1 - e0) : d.embeddings.data() + (e0 - e_first) * l.dim;
+      read_embedding_rows(f, l, e0, e1 - e0, block, staging);
+      require_finite(f, l.embedding, block, e0, e1 - e0);
+      if (sink != nullptr) sink->rows(e0 - e_first, e1 - e0, block);
+    }
     if (l.time.present())
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
     if (l.infra.present())

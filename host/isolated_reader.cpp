@@ -391,7 +391,7 @@ using isolation::malformed;
 /// The fields of a Dataset the child sends after the embeddings, in one order for both ends.
 template <class Archive, class D>
 void dataset_fields(Archive& a, D& d) {
-  a(d.account_ids, d.accounts_derived, d.request_account, d.dim, d.request_time, d.feature_dim,
+  a(d.account_ids, d.accounts_derived, d.request_account, d.dim, d.embedding_first, d.request_time, d.feature_dim,
     d.features, d.feature_names, d.feature_categorical, d.labels, d.infra_dim, d.request_infra, d.infra_names,
     d.account_payment, d.account_created);
 }
@@ -480,8 +480,8 @@ void check_consistent(const Dataset& d, int64_t rows_received, const std::string
   const auto a = uint64_t(d.num_accounts());
   const auto optional = [](size_t size, uint64_t n) { return size == 0 || size == n; };
   const bool ok =
-      d.dim >= 1 && d.feature_dim >= 0 && rows_received == d.num_requests() &&
-      d.embeddings.size() == r * uint64_t(d.dim) && optional(d.request_time.size(), r) &&
+      d.dim >= 1 && d.feature_dim >= 0 && d.embedding_first >= 0 && rows_received <= d.num_requests() - d.embedding_first &&
+      d.embeddings.size() == uint64_t(rows_received) * uint64_t(d.dim) && optional(d.request_time.size(), r) &&
       d.infra_dim >= 0 && optional(d.request_infra.size(), r * uint64_t(d.infra_dim)) &&
       optional(d.infra_names.size(), uint64_t(d.infra_dim)) && d.features.size() == a * uint64_t(d.feature_dim) &&
       optional(d.feature_names.size(), uint64_t(d.feature_dim)) &&
@@ -578,7 +578,9 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
         received += count;
         return false;
       });
-  if (rows < 0 || out.dim != embedding_dim) malformed(path);
+  if (rows < 0 || out.dim != embedding_dim || received != rows ||
+      (options.embedding_rows >= 0 && rows != options.embedding_rows))
+    malformed(path);
   check_consistent(out, received, path);
   out.source = path;
   return out;

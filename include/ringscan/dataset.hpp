@@ -15,6 +15,8 @@ struct Dataset {
   std::vector<int64_t> request_account;     ///< [R] row in account_ids of each request
   int64_t dim = 0;                          ///< D, embedding width
   std::vector<float> embeddings;            ///< [R x D] row-major, as stored (not normalised)
+  int64_t embedding_first = 0;              ///< request the first row of `embeddings` belongs to
+                                            ///< (a share of the requests: LoadOptions)
   std::vector<int64_t> request_time;        ///< [R] unix seconds, or empty
   int64_t feature_dim = 0;                  ///< B, behaviour vector width (0 if absent)
   std::vector<float> features;              ///< [A x B] row-major, or empty

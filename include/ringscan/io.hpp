@@ -13,6 +13,11 @@ namespace ringscan {
 struct LoadOptions {
   bool load_labels = false;      ///< read /accounts/label (evaluate only; detect never does)
   int64_t chunk_rows = 1 << 16;  ///< requests per hyperslab read
+  /// The embeddings of requests [embedding_first, embedding_first + embedding_rows) only
+  /// (-1: every request's); the other datasets are read whole. A process of a distributed
+  /// run reads its share of the largest dataset this way.
+  int64_t embedding_first = 0;
+  int64_t embedding_rows = -1;
 };
 
 /// Reads and validates an input file; throws InvalidInput naming file, dataset and problem.
