@@ -73,21 +73,36 @@ AccountProfiles account_profiles_frame(const CanonicalRequests& req, const Detec
   return p;
 }
 
+void account_content(const CanonicalRequests& req, const float* unit_rows, int64_t row_first, int64_t first,
+                     int64_t last, float* out) {
+  const int64_t D = req.dim;
+  detail::parallel_for(last - first, 64, [&](int64_t i) {
+    const int64_t a = first + i;
+    float* v = out + i * D;
+    std::fill(v, v + D, 0.0f);
+    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
+      for (int64_t j = 0; j < D; ++j) v[j] += unit_rows[(r - row_first) * D + j];
+    normalise_to_unit(v, D);
+  });
+}
+
 AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                  const Context& ctx) {
-  const int64_t A = req.num_accounts, D = req.dim;
   check_account_profiles(req, options, ctx);
+  ThreadScope threads(ctx.threads);
+  std::vector<float> content(req.num_accounts * req.dim);
+  account_content(req, req.unit_embeddings.data(), 0, 0, req.num_accounts, content.data());
+  return account_profiles(req, options, ctx, std::move(content));
+}
+
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 const Context& ctx, std::vector<float> content) {
+  const int64_t A = req.num_accounts;
+  RINGSCAN_ASSERT(int64_t(content.size()) == A * req.dim, "account_profiles: content of every account");
   ThreadScope threads(ctx.threads);
   ActivitySpan span;
   AccountProfiles p = account_profiles_frame(req, options, &span);
-
-  p.content.assign(A * D, 0.0f);
-  detail::parallel_for(A, 64, [&](int64_t a) {
-    float* out = &p.content[a * D];
-    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
-      for (int64_t i = 0; i < D; ++i) out[i] += req.unit_embeddings[r * D + i];
-    normalise_to_unit(out, D);
-  });
+  p.content = std::move(content);
 
   if (req.feature_dim > 0) p.behaviour = robust_z(req.features, A, req.feature_dim);
 

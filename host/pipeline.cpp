@@ -5,6 +5,7 @@
 #include <new>
 #include <sstream>
 
+#include "detection_run.hpp"
 #include "pair_evidence.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
@@ -159,60 +160,49 @@ void require_detection_memory(const InputShape& shape, const DetectOptions& opti
       format_size(ctx.memory_budget) + " (raise --memory-budget or split the input)");
 }
 
-namespace {
-
-/// The pipeline after loading; `make_order` produces the canonical requests (by copy or by
-/// taking the dataset's embeddings over).
-/// Runs one stage; a failed allocation comes out as an error naming the stage.
-template <class Run>
-auto run_stage(const char* label, Run&& run) {
-  try {
-    return run();
-  } catch (const std::bad_alloc&) {
-    throw OutOfMemory(std::string(label) +
-                        ": out of memory (std::bad_alloc); lower --memory-budget to be refused "
-                        "up front, or split the input");
-  }
+DetectionRun::DetectionRun(const DetectOptions& options, const Context& ctx, const std::string& source,
+                           std::vector<int64_t> account_ids)
+    : options_(options), ctx_(ctx), backend_(make_backend(options.device)) {
+  validate_detect_options(options);
+  result_.backend = backend_->name();
+  result_.input_path = source;
+  result_.parameters = options.describe();
+  result_.parameters.emplace_back("threads", text(ctx.threads));
+  result_.parameters.emplace_back("memory_budget", text(ctx.memory_budget));
+  result_.account_ids = std::move(account_ids);
 }
 
-template <class MakeOrder>
-DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
-                             const Context& ctx, MakeOrder&& make_order) {
-  validate_detect_options(options);
-  auto backend = make_backend(options.device);
-  DetectionResult result;
-  result.backend = backend->name();
-  result.input_path = data.source;
-  result.parameters = options.describe();
-  result.parameters.emplace_back("threads", text(ctx.threads));
-  result.parameters.emplace_back("memory_budget", text(ctx.memory_budget));
+DetectionRun::~DetectionRun() = default;
 
-  // Each stage announces its start (for progress) and records its wall time.
-  auto stage = [&](const char* name, const char* label, auto&& run) {
-    ctx.report(label, 0, 0);
-    const auto started = std::chrono::steady_clock::now();
-    auto out = run_stage(label, run);
-    result.stage_seconds.emplace_back(
-        name, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    return out;
-  };
-  result.account_ids = data.account_ids;
-  const CanonicalRequests req = stage("order", "order", make_order);
+void DetectionRun::begin_stage(const char* label) const { ctx_.report(label, 0, 0); }
+
+void DetectionRun::end_stage(const char* name, double seconds) { result_.stage_seconds.emplace_back(name, seconds); }
+
+void DetectionRun::resolve(const BackgroundSimilarity& background) {
+  background_ = background;
+  resolved_ = options_;
   // The template floor, unless given, from what unrelated prompts look like in this file.
-  const BackgroundSimilarity background = stage("background", "background similarity",
-                                                [&] { return background_similarity(req); });
-  DetectOptions resolved = options;
-  if (!(resolved.template_similarity > 0))
-    resolved.template_similarity = estimated_template_similarity(background, options.duplicate_similarity);
-  bool exact = true;
-  auto pairs = stage("request_index", "request index",
-                     [&] { return backend->near_duplicate_pairs(req, resolved, ctx, &exact); });
-  const int64_t request_pairs = int64_t(pairs.size());
-  const PromptGroups groups = stage("prompt_groups", "prompt groups", [&] {
-    return backend->prompt_groups(req, prompt_links(req, std::move(pairs), resolved), resolved, ctx);
+  if (!(resolved_.template_similarity > 0))
+    resolved_.template_similarity = estimated_template_similarity(background, options_.duplicate_similarity);
+}
+
+PromptGroups DetectionRun::prompt_groups(const CanonicalRequests& req, std::vector<RequestPair> pairs) {
+  request_pairs_ = int64_t(pairs.size());
+  return timed("prompt_groups", "prompt groups", [&] {
+    return backend_->prompt_groups(req, prompt_links(req, std::move(pairs), resolved_), resolved_, ctx_);
   });
-  const AccountProfiles profiles = stage("account_profiles", "account profiles",
-                                         [&] { return backend->account_profiles(req, options, ctx); });
+}
+
+DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptGroups& groups,
+                                     const AccountProfiles& profiles, bool exact) {
+  const DetectOptions& options = options_;
+  const Context& ctx = ctx_;
+  const BackgroundSimilarity& background = background_;
+  const DetectOptions& resolved = resolved_;
+  const int64_t request_pairs = request_pairs_;
+  Backend* backend = backend_.get();
+  DetectionResult& result = result_;
+  const auto stage = [&](const char* name, const char* label, auto&& run) { return timed(name, label, run); };
   // The shared tokens and the candidate pairs they propose, timed as one stage.
   std::vector<std::pair<int64_t, int64_t>> token_pairs;
   const SharedInfrastructure infra = stage("infrastructure", "shared infrastructure", [&] {
@@ -279,7 +269,7 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   const int64_t seeded_rings = mark_seeds(options.seeds, result.rings);
   if (options.collect_indicators) {
     result.indicators = ring_indicators(req, groups, infra, clusters, result.rings, ctx);
-    result.indicators.source = data.source;
+    result.indicators.source = result.input_path;
   }
   if (!options.known_indicators.empty()) {
     const std::vector<IndicatorMatch> matches = stage("indicators", "indicator matching", [&] {
@@ -339,7 +329,28 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options,
   for (int64_t f = 0; f < calibration.feature_dim; ++f)
     result.statistics.emplace_back("feature_weight." + calibration.feature_names[f],
                                    double(calibration.feature_weight[f]));
-  return result;
+  return std::move(result);
+}
+
+namespace {
+
+/// The pipeline after loading; `make_order` produces the canonical requests (by copy or by
+/// taking the dataset's embeddings over).
+template <class MakeOrder>
+DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options, const Context& ctx,
+                             MakeOrder&& make_order) {
+  DetectionRun run(options, ctx, data.source, data.account_ids);
+  const CanonicalRequests req = run.timed("order", "order", make_order);
+  run.resolve(run.timed("background", "background similarity", [&] { return background_similarity(req); }));
+  bool exact = true;
+  auto pairs = run.timed("request_index", "request index", [&] {
+    return run.backend().near_duplicate_pairs(req, run.resolved(), ctx, &exact);
+  });
+  const PromptGroups groups = run.prompt_groups(req, std::move(pairs));
+  const AccountProfiles profiles = run.timed("account_profiles", "account profiles", [&] {
+    return run.backend().account_profiles(req, options, ctx);
+  });
+  return run.finish(req, groups, profiles, exact);
 }
 
 }  // namespace

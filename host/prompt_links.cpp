@@ -55,22 +55,26 @@ void count_members(int64_t* parent, const std::vector<int64_t>& in, const std::v
 
 }  // namespace
 
-BackgroundSimilarity background_similarity(const CanonicalRequests& req) {
-  BackgroundSimilarity bg;
-  const int64_t R = req.num_requests, D = req.dim;
-  if (R < 2 || req.num_accounts < 2 || D == 0) return bg;
+std::vector<std::pair<int64_t, int64_t>> background_pairs(const CanonicalRequests& req) {
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  const int64_t R = req.num_requests;
+  if (R < 2 || req.num_accounts < 2 || req.dim == 0) return pairs;
   // Pairs drawn over canonical indices with a fixed stream: the same sample for any order of
   // the input's rows.
   Rng rng(stream_key(0x6261636b67726f75ULL, uint64_t(R), uint64_t(req.num_accounts)));
-  std::vector<float> cosines;
-  cosines.reserve(kBackgroundPairs);
-  for (int64_t tries = 0; tries < 4 * kBackgroundPairs && int64_t(cosines.size()) < kBackgroundPairs; ++tries) {
+  pairs.reserve(kBackgroundPairs);
+  for (int64_t tries = 0; tries < 4 * kBackgroundPairs && int64_t(pairs.size()) < kBackgroundPairs; ++tries) {
     const int64_t a = rng.below(R), b = rng.below(R);
-    if (req.request_owner[a] == req.request_owner[b]) continue;
-    cosines.push_back(dot_product(req.unit_embeddings.data() + a * D, req.unit_embeddings.data() + b * D, D));
+    if (req.request_owner[a] != req.request_owner[b]) pairs.emplace_back(a, b);
   }
+  return pairs;
+}
+
+BackgroundSimilarity background_from_cosines(std::vector<float> cosines) {
+  BackgroundSimilarity bg;
   if (cosines.size() < 100) return bg;
   bg.pairs = int64_t(cosines.size());
+  // Order statistics: the same values whatever order the cosines came in.
   auto quantile = [&](double q) {
     const auto at = cosines.begin() + int64_t(q * double(cosines.size() - 1));
     std::nth_element(cosines.begin(), at, cosines.end());
@@ -79,6 +83,14 @@ BackgroundSimilarity background_similarity(const CanonicalRequests& req) {
   bg.median = quantile(0.5);
   bg.upper = quantile(0.99);
   return bg;
+}
+
+BackgroundSimilarity background_similarity(const CanonicalRequests& req) {
+  const int64_t D = req.dim;
+  std::vector<float> cosines;
+  for (const auto& [a, b] : background_pairs(req))
+    cosines.push_back(dot_product(req.unit_embeddings.data() + a * D, req.unit_embeddings.data() + b * D, D));
+  return background_from_cosines(std::move(cosines));
 }
 
 float estimated_template_similarity(const BackgroundSimilarity& bg, float duplicate_similarity) {

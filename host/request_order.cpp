@@ -22,8 +22,9 @@ namespace {
 /// Requests per block of the parallel loops over requests.
 constexpr int64_t kRowBlock = 1024;
 
-/// Everything but the embeddings; `data.embeddings` is read for tie-breaks only.
-CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
+}  // namespace
+
+CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx, const RawEmbedding& raw_row) {
   ThreadScope threads(ctx.threads);
   CanonicalRequests c;
   const int64_t A = data.num_accounts(), R = data.num_requests(), D = data.dim;
@@ -59,15 +60,6 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
            : x.time != y.time     ? x.time < y.time
                                   : x.row < y.row;
   });
-  auto by_embedding = [&](const Key& x, const Key& y) {
-    return std::memcmp(&data.embeddings[x.row * D], &data.embeddings[y.row * D], size_t(D) * 4) < 0;
-  };
-  for (int64_t i = 0; i < R;) {
-    int64_t j = i + 1;
-    while (j < R && keys[j].account == keys[i].account && keys[j].time == keys[i].time) ++j;
-    if (j - i > 1) std::sort(keys.begin() + i, keys.begin() + j, by_embedding);
-    i = j;
-  }
   // The keys hold each canonical request's row, account and time: read them in order.
   c.request_row.resize(R);
   c.request_owner.resize(R);
@@ -80,6 +72,7 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
     }
   });
   keys = {};
+  break_ties(c, 0, R, raw_row);
   c.account_offsets.assign(A + 1, 0);
   for (int64_t r = 0; r < R; ++r) ++c.account_offsets[c.request_owner[r] + 1];
   for (int64_t a = 0; a < A; ++a) c.account_offsets[a + 1] += c.account_offsets[a];
@@ -95,13 +88,7 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
   }
   c.infra_dim = data.infra_dim;
   c.infra_names = data.infra_names;
-  if (!data.request_infra.empty()) {
-    const int64_t K = data.infra_dim;
-    c.infra.resize(R * K);
-    detail::parallel_for_blocks(R, kRowBlock, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) std::copy_n(&data.request_infra[c.request_row[r] * K], K, &c.infra[r * K]);
-    });
-  }
+  copy_request_tokens(c, data);
   for (auto [from, to] : {std::make_pair(&data.account_payment, &c.payment),
                           std::make_pair(&data.account_created, &c.created)})
     if (!from->empty()) {
@@ -111,9 +98,44 @@ CanonicalRequests canonical_order(const Dataset& data, const Context& ctx) {
   return c;
 }
 
+void break_ties(CanonicalRequests& c, int64_t first, int64_t last, const RawEmbedding& raw_row) {
+  // Runs of equal (account, time) are ordered by their stored embeddings' bytes; ties left
+  // are identical requests, whose relative order cannot change any result. Rows whose
+  // embedding is not at hand (another process holds it) keep their order.
+  const size_t bytes = size_t(c.dim) * sizeof(float);
+  const bool timed = !c.time.empty();
+  auto same_key = [&](int64_t x, int64_t y) {
+    return c.request_owner[x] == c.request_owner[y] && (!timed || c.time[x] == c.time[y]);
+  };
+  for (int64_t i = first; i < last;) {
+    int64_t j = i + 1;
+    while (j < last && same_key(i, j)) ++j;
+    if (j - i > 1 && raw_row(c.request_row[i]) != nullptr)
+      std::sort(c.request_row.begin() + i, c.request_row.begin() + j, [&](int64_t x, int64_t y) {
+        return std::memcmp(raw_row(x), raw_row(y), bytes) < 0;
+      });
+    i = j;
+  }
+}
+
+void copy_request_tokens(CanonicalRequests& c, const Dataset& data) {
+  c.infra.clear();
+  if (data.request_infra.empty()) return;
+  const int64_t K = data.infra_dim, R = c.num_requests;
+  c.infra.resize(R * K);
+  detail::parallel_for_blocks(R, kRowBlock, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) std::copy_n(&data.request_infra[c.request_row[r] * K], K, &c.infra[r * K]);
+  });
+}
+
+namespace {
+
+}  // namespace
+
 /// 1 / |v| (0 for a zero vector). The squares (exact in double) are summed in four
 /// interleaved partial sums: one running sum is a chain of dependent additions, which was
 /// a tenth of the order stage's time on 10M requests.
+namespace {
 float inverse_norm(const float* v, int64_t d) {
   double part[4] = {0, 0, 0, 0};
   int64_t i = 0;
@@ -123,12 +145,14 @@ float inverse_norm(const float* v, int64_t d) {
   const double s = (part[0] + part[1]) + (part[2] + part[3]);
   return s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
 }
+}  // namespace
 
-/// dst [D] = src [D] scaled to unit length (a zero vector stays zero); dst may be src.
 void write_unit_row(const float* src, float* dst, int64_t D) {
   const float inv = inverse_norm(src, D);
   for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
 }
+
+namespace {
 
 /// The rows of `embeddings` [R x D] in canonical order, scaled to unit length.
 std::vector<float> unit_rows_in_order(const float* embeddings, const std::vector<int64_t>& request_row,
@@ -217,9 +241,16 @@ void reorder_rows_in_place(std::vector<float>& emb, const std::vector<int64_t>& 
 
 }  // namespace
 
+namespace {
+/// The stored embedding of each input row of `data`, for break_ties.
+RawEmbedding stored_row(const Dataset& data) {
+  return [&data](int64_t row) { return data.embeddings.data() + row * data.dim; };
+}
+}  // namespace
+
 CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
   ctx.require_memory(canonical_requests_bytes(data), data.source + ": canonical request order");
-  CanonicalRequests c = canonical_order(data, ctx);
+  CanonicalRequests c = canonical_bookkeeping(data, ctx, stored_row(data));
   ThreadScope threads(ctx.threads);
   c.unit_embeddings = unit_rows_in_order(data.embeddings.data(), c.request_row, c.dim);
   ctx.report("order", c.num_requests, c.num_requests);
@@ -231,7 +262,7 @@ CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx) {
   // fresh memory is also what costs most time here).
   ctx.require_memory(canonical_requests_bytes(data) - data.num_requests() * data.dim * 4,
                      data.source + ": canonical request order");
-  CanonicalRequests c = canonical_order(data, ctx);
+  CanonicalRequests c = canonical_bookkeeping(data, ctx, stored_row(data));
   ThreadScope threads(ctx.threads);
   c.unit_embeddings = std::move(data.embeddings);
   data.embeddings.clear();

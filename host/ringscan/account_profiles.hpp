@@ -25,5 +25,13 @@ struct AccountProfiles {
 
 AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
                                  const Context& ctx);
+/// The same with the content profiles given (a distributed run computes them where the
+/// embeddings are); `req` needs no embeddings.
+AccountProfiles account_profiles(const CanonicalRequests& req, const DetectOptions& options,
+                                 const Context& ctx, std::vector<float> content);
+/// Content profiles of canonical accounts [first, last) into out [(last - first) x D], their
+/// unit rows held from canonical request `row_first` on in unit_rows.
+void account_content(const CanonicalRequests& req, const float* unit_rows, int64_t row_first, int64_t first,
+                     int64_t last, float* out);
 
 }  // namespace ringscan

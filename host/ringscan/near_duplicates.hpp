@@ -51,6 +51,11 @@ struct BackgroundSimilarity {
   float upper = 0;    ///< 99th percentile
 };
 BackgroundSimilarity background_similarity(const CanonicalRequests& req);
+/// The pairs of canonical requests background_similarity measures (from the bookkeeping
+/// alone: the same pairs for any order of the input, and on every process of a distributed
+/// run), and the percentiles of their cosines (in any order).
+std::vector<std::pair<int64_t, int64_t>> background_pairs(const CanonicalRequests& req);
+BackgroundSimilarity background_from_cosines(std::vector<float> cosines);
 
 /// The floor of the template groups from the background: three background scales (the spread
 /// from the median to the 99th percentile over 2.326) above the median, at least half the

@@ -2,6 +2,7 @@
 // of the order the input file happens to list them in.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,21 @@ int64_t canonical_requests_bytes(const Dataset& data);
 
 /// Sorts accounts by id and requests by (account, time, embedding); normalises embeddings.
 CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx);
+/// The parts canonical_requests is made of, for a distributed run, whose processes each
+/// hold some of the embeddings.
+/// The stored embedding of an input row, or null where this process does not hold it.
+using RawEmbedding = std::function<const float*(int64_t row)>;
+/// Everything but the unit embeddings: accounts by id, requests by (account, time), ties of
+/// those broken by break_ties with `raw_row`.
+CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx, const RawEmbedding& raw_row);
+/// Orders the runs of equal (account, time) among canonical requests [first, last) by the
+/// bytes of their stored embeddings (raw_row), leaving runs whose rows it lacks as they are.
+void break_ties(CanonicalRequests& c, int64_t first, int64_t last, const RawEmbedding& raw_row);
+/// c.infra: the request tokens of `data` in c's order (after break_ties).
+void copy_request_tokens(CanonicalRequests& c, const Dataset& data);
+/// dst [D] = src [D] scaled to unit length (a zero vector stays zero); dst may be src.
+void write_unit_row(const float* src, float* dst, int64_t D);
+
 /// The same, taking the embeddings of `data` over and reordering them in place (no copy);
 /// `data.embeddings` is left empty.
 CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx);

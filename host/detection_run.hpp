@@ -1,0 +1,76 @@
+// One detection from the canonical requests on: the stages after the request index, and
+// the timing and result they share. detect_rings drives it in one process; the distributed
+// detection (distributed_detect.cpp) feeds it what its processes computed together.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/backend.hpp"
+#include "ringscan/error.hpp"
+#include "ringscan/near_duplicates.hpp"
+#include "ringscan/pipeline.hpp"
+#include "ringscan/request_order.hpp"
+
+namespace ringscan {
+
+class DetectionRun {
+ public:
+  /// Checks the options and makes their backend; the result names `source`.
+  DetectionRun(const DetectOptions& options, const Context& ctx, const std::string& source,
+               std::vector<int64_t> account_ids);
+  ~DetectionRun();
+  DetectionRun(const DetectionRun&) = delete;
+  DetectionRun& operator=(const DetectionRun&) = delete;
+
+  /// Runs a stage: announced for progress, its wall time recorded under `name`, a failed
+  /// allocation reported as OutOfMemory naming it.
+  template <class Run>
+  auto timed(const char* name, const char* label, Run&& run) {
+    begin_stage(label);
+    const auto started = std::chrono::steady_clock::now();
+    const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+    try {
+      if constexpr (std::is_void_v<decltype(run())>) {
+        run();
+        end_stage(name, seconds());
+      } else {
+        auto out = run();
+        end_stage(name, seconds());
+        return out;
+      }
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(std::string(label) +
+                        ": out of memory (std::bad_alloc); lower --memory-budget to be refused "
+                        "up front, or split the input");
+    }
+  }
+
+  Backend& backend() { return *backend_; }
+  /// Sets the options the request index runs with from the file's background similarity.
+  void resolve(const BackgroundSimilarity& background);
+  const DetectOptions& resolved() const { return resolved_; }
+  /// The prompt groups of the request index's pairs (a stage).
+  PromptGroups prompt_groups(const CanonicalRequests& req, std::vector<RequestPair> pairs);
+  /// The account stages, ring scoring and the statistics: the finished result. `req` needs
+  /// its embeddings only when indicators are collected or matched.
+  DetectionResult finish(const CanonicalRequests& req, const PromptGroups& groups, const AccountProfiles& profiles,
+                         bool exact);
+
+ private:
+  void begin_stage(const char* label) const;
+  void end_stage(const char* name, double seconds);
+
+  DetectOptions options_, resolved_;
+  const Context& ctx_;
+  std::unique_ptr<Backend> backend_;
+  BackgroundSimilarity background_;
+  int64_t request_pairs_ = 0;
+  DetectionResult result_;
+};
+
+}  // namespace ringscan
