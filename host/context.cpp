@@ -78,6 +78,7 @@ int64_t Context::default_memory_budget() {
 
 void Context::require_memory(int64_t bytes, const std::string& what) const {
   // Every budgeted allocation passes here first: the test hook makes the Nth one fail.
+  detail::fault_due(testing::FaultKind::KillAtAllocation);
   if (detail::fault_due(testing::FaultKind::Allocation)) throw std::bad_alloc();
   if (memory_budget > 0 && bytes > memory_budget)
     throw BudgetExceeded(what + " needs about " + format_size(bytes) +

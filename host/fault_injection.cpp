@@ -11,7 +11,7 @@
 namespace ringscan {
 namespace {
 
-constexpr int kKinds = 4;
+constexpr int kKinds = 5;
 
 // Process-wide on purpose: a test hook that reaches allocation and write sites deep inside
 // the library without threading a parameter through every stage. Disarmed in production.
@@ -67,10 +67,11 @@ void set_fault_injection(const std::string& spec) {
     else if (name == "write") kind = FaultKind::Write;
     else if (name == "parallel") kind = FaultKind::ParallelRegion;
     else if (name == "kill-write") kind = FaultKind::KillAtWrite;
+    else if (name == "kill-alloc") kind = FaultKind::KillAtAllocation;
     else nth = -1;
     if (nth < 1)
       throw InvalidInput("invalid fault injection '" + item +
-                         "' (expected alloc:N, write:N, parallel:N or kill-write:N, N >= 1)");
+                         "' (expected alloc:N, write:N, parallel:N, kill-write:N or kill-alloc:N, N >= 1)");
     set_fault_injection(kind, nth);
   }
 }
@@ -87,7 +88,7 @@ bool fault_due(testing::FaultKind kind) {
   const int64_t nth = a.nth.load();
   if (nth == 0) return false;
   if (a.count.fetch_add(1) + 1 != nth) return false;
-  if (kind == testing::FaultKind::KillAtWrite) ::raise(SIGKILL);
+  if (kind == testing::FaultKind::KillAtWrite || kind == testing::FaultKind::KillAtAllocation) ::raise(SIGKILL);
   return true;
 }
 

@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev llvm  # the libFuzzer target (llvm: llvm-symbolizer for its reports)
   python3 python3-dev python3-venv  # the Python package (its build tools come from PyPI)
+  openmpi-bin libopenmpi-dev  # distributed detection under mpirun (RINGSCAN_MPI)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

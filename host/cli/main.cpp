@@ -45,6 +45,7 @@
 #include "cli/progress.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/context.hpp"
+#include "ringscan/distributed_detect.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
 #include "ringscan/fault_injection.hpp"
@@ -52,6 +53,7 @@
 #include "ringscan/indicators.hpp"
 #include "ringscan/io.hpp"
 #include "ringscan/pipeline.hpp"
+#include "ringscan/process_group.hpp"
 #include "ringscan/report.hpp"
 
 #ifndef RINGSCAN_VERSION
@@ -148,9 +150,9 @@ struct ReadArgs {
     return no_isolation ? ringscan::read_input_shape(path)
                         : ringscan::read_input_shape_isolated(path, ctx, limits());
   }
-  ringscan::Dataset dataset(const std::string& path, const Context& ctx) const {
-    return no_isolation ? ringscan::load_dataset(path, ctx)
-                        : ringscan::load_dataset_isolated(path, ctx, {}, limits());
+  ringscan::Dataset dataset(const std::string& path, const Context& ctx, const ringscan::LoadOptions& options = {}) const {
+    return no_isolation ? ringscan::load_dataset(path, ctx, options)
+                        : ringscan::load_dataset_isolated(path, ctx, options, limits());
   }
   ringscan::InputSummary summary(const std::string& path, const Context& ctx) const {
     return no_isolation ? ringscan::describe_input(path, ctx)
@@ -538,7 +540,11 @@ void print_indicator_matches(const ringscan::DetectionResult& r, const std::stri
   out << " (/accounts/indicator_ring)\n";
 }
 
-int run_detect(DetectArgs& a) {
+int run_detect(DetectArgs& a, ringscan::ProcessGroup* group) {
+  // Started by mpirun or srun as one of several ranks: a distributed detection, of which
+  // rank 0 reports and writes the output.
+  const bool distributed = group != nullptr && group->size() > 1;
+  const bool writer = !distributed || group->rank() == 0;
   // Everything the command line says is checked before any file is read: on a large input
   // a typo would otherwise surface minutes later.
   a.options.device = ringscan::parse_device(a.device);
@@ -556,25 +562,48 @@ int run_detect(DetectArgs& a) {
     a.options.known_indicators_source = a.indicators_in;
   }
   a.options.collect_indicators = !a.indicators_out.empty();
+  if (distributed) ringscan::check_distributed_options(a.options);
   refuse_overwriting({{"output", a.output}, {"report", a.report}, {"indicators", a.indicators_out}},
                      {a.input, a.indicators_in});
-  require_writable(a.output, "output");
-  if (!a.report.empty()) require_writable(a.report, "report");
-  if (!a.indicators_out.empty()) require_writable(a.indicators_out, "indicators");
+  if (writer) {
+    require_writable(a.output, "output");
+    if (!a.report.empty()) require_writable(a.report, "report");
+    if (!a.indicators_out.empty()) require_writable(a.indicators_out, "indicators");
+  }
   // The backend is checked before loading: a large input takes minutes to read.
   ringscan::make_backend(a.options.device);
-  if (a.options.device == ringscan::Device::Auto)
+  if (a.options.device == ringscan::Device::Auto && !distributed)
     if (const std::string problem = unused_gpu_problem(ringscan::build_info()); !problem.empty())
       spdlog::warn("--device auto: {}; running on the CPU backend", problem);
 
   // What a killed earlier run left beside the outputs goes now, not after a long detection.
-  ringscan::remove_stale_temporaries(a.output);
-  if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
-  if (!a.indicators_out.empty()) ringscan::remove_stale_temporaries(a.indicators_out);
+  if (writer) {
+    ringscan::remove_stale_temporaries(a.output);
+    if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
+    if (!a.indicators_out.empty()) ringscan::remove_stale_temporaries(a.indicators_out);
+  }
+  ringscan::DetectionResult result;
+  if (distributed) {
+    // Each rank's share, refused up front from the declared shapes as below.
+    const ringscan::InputShape shape = a.read.shape(a.input, ctx);
+    if (ctx.memory_budget > 0) {
+      const int64_t bytes = ringscan::estimate_distributed_memory(shape, a.options, group->size());
+      if (bytes > ctx.memory_budget)
+        throw ringscan::BudgetExceeded(a.input + ": detect over " + std::to_string(group->size()) +
+                                       " ranks needs an estimated " + ringscan::format_size(bytes) +
+                                       " on each at its peak, more than the memory budget of " +
+                                       ringscan::format_size(ctx.memory_budget) + " (raise --memory-budget or add ranks)");
+    }
+    const ringscan::DistributedInput input{
+        a.input, [&] { return shape; },
+        [&](const ringscan::LoadOptions& share) { return a.read.dataset(a.input, ctx, share); }};
+    result = ringscan::detect_rings_distributed(*group, input, a.options, ctx);
+    if (!writer) return 0;
+    for (const auto& note : result.notes) spdlog::warn("{}", note);
+  } else {
   // Refused up front, from the declared shapes, rather than after minutes of loading.
   // The headers are untrusted too: read in the child unless isolation is off.
   ringscan::require_detection_memory(a.read.shape(a.input, ctx), a.options, ctx);
-  ringscan::DetectionResult result;
   {
     // Scoped so the requests are freed before the output is written; the pipeline takes
     // the embeddings over instead of copying them.
@@ -586,6 +615,7 @@ int run_detect(DetectArgs& a) {
     result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
     // What this input does not let the detector see is said, whether or not rings are found.
     for (const auto& note : result.notes) spdlog::warn("{}", note);
+  }
   }
   // The detection is the job's peak; writing adds a few buffers.
   result.statistics.emplace_back("peak_resident_bytes", double(ringscan::peak_resident_bytes()));
@@ -948,14 +978,53 @@ void setup_logging(bool quiet) {
   spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug overrides, for diagnosis
 }
 
+/// False on the ranks of a distributed run but rank 0, which reports for every rank.
+bool g_reports_errors = true;
+
 void print_error(const char* message) {
+  if (!g_reports_errors) return;
   std::cout.flush();
   std::fprintf(stderr, "ringscan: error: %s\n", message);
 }
 
+/// Reports an error and gives the exit status `code`. In a distributed run every rank
+/// learned an error of a step they agreed on, rank 0 reports it and all exit with it; an
+/// error of one rank alone (writing the output, say) is reported by that rank, which stops
+/// the others through MPI: they would otherwise wait for it forever.
+int failed(ringscan::ProcessGroup* group, const std::string& message, int code) {
+  if (group == nullptr || group->size() < 2 || group->stopped_together()) {
+    print_error(message.c_str());
+    return code;
+  }
+  g_reports_errors = true;
+  print_error(("rank " + std::to_string(group->rank()) + ": " + message).c_str());
+  group->abort(code);
+  return code;
+}
+
+int run_main(int argc, char** argv, ringscan::ProcessGroup* group);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Started by mpirun or srun: MPI is initialised before anything else reads the arguments.
+  std::unique_ptr<ringscan::ProcessGroup> group;
+  try {
+    group = ringscan::launched_process_group(&argc, &argv);
+  } catch (const ringscan::InvalidInput& e) {
+    print_error(e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  }
+  if (group && group->rank() != 0) g_reports_errors = false;
+  return run_main(argc, argv, group.get());
+}
+
+namespace {
+
+int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
   CLI::App app{"ringscan: finds coordinated account rings (distillation farms) among the "
                "accounts of an LLM API"};
   app.name("ringscan");
@@ -1017,13 +1086,19 @@ int main(int argc, char** argv) {
     if (const char* faults = std::getenv("RINGSCAN_TEST_FAULT"))
       ringscan::testing::set_fault_injection(std::string(faults));
 #endif
+    if (group != nullptr && group->size() > 1 && !*detect) {
+      print_error((command + " runs in one process; only detect runs over the ranks of mpirun or srun").c_str());
+      return 2;
+    }
     if (*generate) {
       setup_logging(generate_args.common.quiet);
       return run_generate(generate_args);
     }
     if (*detect) {
+      // The other ranks' progress and warnings would repeat rank 0's.
+      if (group != nullptr && group->rank() != 0) detect_args.common.quiet = true;
       setup_logging(detect_args.common.quiet);
-      return run_detect(detect_args);
+      return run_detect(detect_args, group);
     }
     if (*evaluate) {
       setup_logging(evaluate_args.common.quiet);
@@ -1036,16 +1111,14 @@ int main(int argc, char** argv) {
     print_error("no subcommand");  // unreachable: require_subcommand(1)
     return 2;
   } catch (const InvalidInput& e) {  // also BudgetExceeded
-    print_error(e.what());
-    return 2;
+    return failed(group, e.what(), 2);
   } catch (const std::bad_alloc&) {
-    print_error("out of memory (lower --memory-budget to fail early, or split the input)");
-    return 1;
+    return failed(group, "out of memory (lower --memory-budget to fail early, or split the input)", 1);
   } catch (const std::exception& e) {
-    print_error(e.what());
-    return 1;
+    return failed(group, e.what(), 1);
   } catch (...) {
-    print_error("unknown failure");
-    return 1;
+    return failed(group, "unknown failure", 1);
   }
 }
+
+}  // namespace

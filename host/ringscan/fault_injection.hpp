@@ -13,13 +13,14 @@ enum class FaultKind {
   Write,           ///< an output writer's write fails with ENOSPC (a full disk)
   ParallelRegion,  ///< an iteration inside an OpenMP parallel region throws InternalError
   KillAtWrite,     ///< the process raises SIGKILL at an output writer's write (kill tests)
+  KillAtAllocation,  ///< the process raises SIGKILL at a budgeted allocation (a rank killed mid-run)
 };
 
 /// Arms `kind`: its `nth` (1-based) event from now on fails; 0 disarms it. Resets its count.
 void set_fault_injection(FaultKind kind, int64_t nth);
 /// Disarms every kind and resets the counts.
 void clear_fault_injection();
-/// Arms faults from text such as "alloc:3", "write:2,parallel:1", "kill-write:7" (the
+/// Arms faults from text such as "alloc:3", "write:2,parallel:1", "kill-write:7", "kill-alloc:5" (the
 /// RINGSCAN_TEST_FAULT format); empty text disarms; throws InvalidInput on bad text.
 void set_fault_injection(const std::string& spec);
 /// Events of `kind` counted since it was last armed or cleared (counted only while armed).
