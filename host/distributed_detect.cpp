@@ -146,6 +146,7 @@ class DistributedDetection {
   /// What round `k` of this rank's share [first, first + rows) reads.
   LoadOptions round_read(int64_t first, int64_t rows, int64_t k) const {
     LoadOptions o;
+    o.embeddings_only = k > 0;
     o.embedding_first = first + rows * k / rounds_;
     o.embedding_rows = first + rows * (k + 1) / rounds_ - o.embedding_first;
     return o;

@@ -774,9 +774,11 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
                            shape_text(l.embedding.shape) + " and the other datasets";
   // Peak: the loaded arrays plus the account index, the float16 staging block and, when
   // accounts are derived, the sorted copy of the request accounts.
-  int64_t peak = saturating_sub_embeddings(dataset_bytes(l, l.accounts), l, r - e_rows);
-  peak = saturating_add(peak,
-                        l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
+  const bool others = !options.embeddings_only;  // every dataset, or the embeddings alone
+  int64_t peak = saturating_mul(saturating_mul(e_rows, l.dim), 4);
+  if (others)
+    peak = saturating_add(saturating_sub_embeddings(dataset_bytes(l, l.accounts), l, r - e_rows),
+                          l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
   if (l.half_type.valid())
     peak = saturating_add(peak, saturating_mul(saturating_mul(std::min(chunk, r), l.dim), 2));
   require_memory(ctx, peak, what);
@@ -787,25 +789,27 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   d.embedding_first = e_first;
   d.feature_dim = l.feature_dim;
   AccountIndex index(0);
-  if (!l.derived()) index = read_accounts(f, l, chunk, d);
+  if (others && !l.derived()) index = read_accounts(f, l, chunk, d);
 
-  allocate(d.request_account, r, what);
+  if (others) allocate(d.request_account, r, what);
   if (sink == nullptr)
     allocate(d.embeddings, saturating_mul(e_rows, l.dim), what);
   else
     sink->begin(e_rows, l.dim);
-  if (l.time.present()) allocate(d.request_time, r, what);
+  if (others && l.time.present()) allocate(d.request_time, r, what);
   d.infra_dim = l.infra_dim;
   read_infra_names(f, l, d);
-  if (l.infra.present()) allocate(d.request_infra, saturating_mul(r, l.infra_dim), what);
+  if (others && l.infra.present()) allocate(d.request_infra, saturating_mul(r, l.infra_dim), what);
   std::vector<uint16_t> staging;
   if (l.half_type.valid()) allocate(staging, std::min(chunk, r) * l.dim, what);
 
   ctx.report("load", 0, r);
   for_each_chunk(r, chunk, [&](int64_t first, int64_t count) {
-    int64_t* accounts = d.request_account.data() + first;
-    f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
-    if (!l.derived()) map_to_rows(f, index, accounts, first, count);
+    if (others) {
+      int64_t* accounts = d.request_account.data() + first;
+      f.read_rows(l.account, H5T_NATIVE_INT64, first, count, accounts);
+      if (!l.derived()) map_to_rows(f, index, accounts, first, count);
+    }
     // The embeddings of this chunk's rows within the range asked for.
     const int64_t e0 = std::max(first, e_first), e1 = std::min(first + count, e_first + e_rows);
     if (e0 < e1) {
@@ -814,13 +818,13 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
       require_finite(f, l.embedding, block, e0, e1 - e0);
       if (sink != nullptr) sink->rows(e0 - e_first, e1 - e0, block);
     }
-    if (l.time.present())
+    if (others && l.time.present())
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
-    if (l.infra.present())
+    if (others && l.infra.present())
       f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first * l.infra_dim);
     ctx.report("load", first + count, r);
   });
-  if (l.derived()) derive_accounts(f, l, ctx, what, d);
+  if (others && l.derived()) derive_accounts(f, l, ctx, what, d);
   return d;
 }
 

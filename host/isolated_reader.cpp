@@ -475,12 +475,13 @@ class SlotSink final : public detail::EmbeddingSink {
 
 /// Checks what the parent got against itself: a child whose memory the HDF5 library
 /// corrupted must not hand over arrays that index out of bounds.
-void check_consistent(const Dataset& d, int64_t rows_received, const std::string& path) {
+void check_consistent(const Dataset& d, int64_t rows_received, bool embeddings_only, const std::string& path) {
   const auto r = uint64_t(d.num_requests());
   const auto a = uint64_t(d.num_accounts());
   const auto optional = [](size_t size, uint64_t n) { return size == 0 || size == n; };
   const bool ok =
-      d.dim >= 1 && d.feature_dim >= 0 && d.embedding_first >= 0 && rows_received <= d.num_requests() - d.embedding_first &&
+      d.dim >= 1 && d.feature_dim >= 0 && d.embedding_first >= 0 &&
+      (embeddings_only ? d.request_account.empty() : rows_received <= d.num_requests() - d.embedding_first) &&
       d.embeddings.size() == uint64_t(rows_received) * uint64_t(d.dim) && optional(d.request_time.size(), r) &&
       d.infra_dim >= 0 && optional(d.request_infra.size(), r * uint64_t(d.infra_dim)) &&
       optional(d.infra_names.size(), uint64_t(d.infra_dim)) && d.features.size() == a * uint64_t(d.feature_dim) &&
@@ -581,7 +582,7 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
   if (rows < 0 || out.dim != embedding_dim || received != rows ||
       (options.embedding_rows >= 0 && rows != options.embedding_rows))
     malformed(path);
-  check_consistent(out, received, path);
+  check_consistent(out, received, options.embeddings_only, path);
   out.source = path;
   return out;
 }

@@ -83,6 +83,37 @@ TEST_F(IsolatedReader, ReturnsExactlyTheDatasetOfTheInProcessReader) {
   }
 }
 
+TEST_F(IsolatedReader, ReadsTheEmbeddingsOfAShareOfTheRequestsAsTheWholeLoadHoldsThem) {
+  for (const bool float16 : {false, true}) {
+    const std::string path = generated(float16 ? "half.h5" : "single.h5", float16);
+    const Context ctx;
+    LoadOptions all;
+    all.chunk_rows = 1000;
+    const Dataset whole = load_dataset(path, ctx, all);
+    const int64_t R = whole.num_requests(), D = whole.dim;
+    for (const bool only : {false, true}) {
+      LoadOptions share = all;
+      share.embedding_first = R / 3 + 17;  // across chunk boundaries
+      share.embedding_rows = R / 3;
+      share.embeddings_only = only;
+      for (const bool isolated : {false, true}) {
+        const Dataset d = isolated ? load_dataset_isolated(path, ctx, share) : load_dataset(path, ctx, share);
+        EXPECT_EQ(d.embedding_first, share.embedding_first);
+        ASSERT_EQ(int64_t(d.embeddings.size()), share.embedding_rows * D);
+        EXPECT_TRUE(std::equal(d.embeddings.begin(), d.embeddings.end(), whole.embeddings.begin() + share.embedding_first * D));
+        // Every other dataset whole, or none of them.
+        EXPECT_EQ(d.request_account, only ? std::vector<int64_t>{} : whole.request_account);
+        EXPECT_EQ(d.account_ids, only ? std::vector<int64_t>{} : whole.account_ids);
+      }
+    }
+    LoadOptions past = all;
+    past.embedding_first = R - 5;
+    past.embedding_rows = 10;
+    EXPECT_THROW(load_dataset(path, ctx, past), InvalidInput);
+    EXPECT_THROW(load_dataset_isolated(path, ctx, past), InvalidInput);
+  }
+}
+
 TEST_F(IsolatedReader, ReturnsTheSameSummaryTruthAndDetectionLabelsAsTheInProcessReaders) {
   const std::string path = generated("in.h5", false);
   const Context ctx;

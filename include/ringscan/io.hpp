@@ -18,6 +18,9 @@ struct LoadOptions {
   /// run reads its share of the largest dataset this way.
   int64_t embedding_first = 0;
   int64_t embedding_rows = -1;
+  /// Read those embeddings alone (the file's layout still checked): the Dataset holds no
+  /// accounts or other request columns. A rank reads its share in rounds this way.
+  bool embeddings_only = false;
 };
 
 /// Reads and validates an input file; throws InvalidInput naming file, dataset and problem.
