@@ -303,12 +303,12 @@ class SinkFile {
   Handle file_;
 };
 
-/// One member of every ring, as a column.
-template <class T>
-std::vector<T> ring_column(const std::vector<Ring>& rings, T Ring::*member) {
+/// One member of every row (a ring, a ring edge), as a column.
+template <class Row, class T>
+std::vector<T> ring_column(const std::vector<Row>& rows, T Row::*member) {
   std::vector<T> out;
-  out.reserve(rings.size());
-  for (const auto& ring : rings) out.push_back(ring.*member);
+  out.reserve(rows.size());
+  for (const auto& row : rows) out.push_back(row.*member);
   return out;
 }
 
@@ -380,6 +380,27 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
       out.column(g, "prompt_diversity", ring_column(r, &Ring::prompt_diversity));
       out.column(g, "volume", ring_column(r, &Ring::volume));
       out.column(g, "shared_groups", ring_column(r, &Ring::shared_groups));
+    }
+    {
+      const Handle edges = out.group("/ring_edges");
+      const hid_t g = edges.get();
+      const auto& e = result.ring_edges;
+      const auto ids = [&](int64_t RingEdge::*row) {
+        std::vector<int64_t> v;
+        for (const RingEdge& x : e) v.push_back(result.account_ids.at(size_t(x.*row)));
+        return v;
+      };
+      out.column(g, "ring", ring_column(e, &RingEdge::ring));
+      out.column(g, "first", ids(&RingEdge::first));
+      out.column(g, "second", ids(&RingEdge::second));
+      out.column(g, "shared_prompts", ring_column(e, &RingEdge::shared_prompts));
+      out.column(g, "synchrony", ring_column(e, &RingEdge::synchrony));
+      out.column(g, "behaviour", ring_column(e, &RingEdge::behaviour));
+      out.column(g, "infrastructure", ring_column(e, &RingEdge::infrastructure));
+      out.column(g, "weight", ring_column(e, &RingEdge::weight));
+      std::vector<int64_t> weak;
+      for (const RingEdge& x : e) weak.push_back(x.weak);
+      out.column(g, "weak", weak);
     }
     out.close();
   });

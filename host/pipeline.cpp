@@ -4,6 +4,7 @@
 #include <chrono>
 #include <new>
 #include <sstream>
+#include <tuple>
 
 #include "detection_run.hpp"
 #include "pair_evidence.hpp"
@@ -297,6 +298,22 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
       result.ring[row] = ring_of_cluster[c];
       result.ring_score[row] = score_of_cluster[c];
     }
+  }
+  // The evidence inside each ring, for the analyst (export, reports).
+  {
+    const EdgeRule rule = edge_rule(calibration);
+    for (int64_t a = 0; a < A; ++a)
+      for (int64_t at = weak_graph.offsets[a]; at < weak_graph.offsets[a + 1]; ++at) {
+        const int64_t b = weak_graph.neighbours[at];
+        const int64_t ra = req.account_row[a], rb = req.account_row[b];
+        if (b <= a || result.ring[ra] < 0 || result.ring[ra] != result.ring[rb]) continue;
+        const PairEvidence& e = weak_graph.evidence[at];
+        result.ring_edges.push_back({result.ring[ra], std::min(ra, rb), std::max(ra, rb), e.shared_prompts, e.synchrony,
+                                     e.behaviour, e.infrastructure, e.weight, !rule.is_edge(e)});
+      }
+    std::sort(result.ring_edges.begin(), result.ring_edges.end(), [](const RingEdge& x, const RingEdge& y) {
+      return std::tie(x.ring, x.first, x.second) < std::tie(y.ring, y.first, y.second);
+    });
   }
   int64_t shared_groups = 0;
   for (int64_t g = 0; g < groups.num_groups; ++g) shared_groups += groups.is_evidence(g);

@@ -80,6 +80,16 @@ struct IndicatorMatch {
   int64_t token_hits = 0;     ///< its tokens the account used
 };
 
+/// An edge of the evidence graph between two members of one reported ring: what each signal
+/// says about the pair (nats, against independent accounts of the same input).
+struct RingEdge {
+  int64_t ring = -1;                ///< the ring's id
+  int64_t first = 0, second = 0;    ///< the members, as rows of the input's accounts (first < second)
+  float shared_prompts = 0, synchrony = 0, behaviour = 0, infrastructure = 0;
+  float weight = 0;                 ///< the signals fused
+  bool weak = false;                ///< below the edge threshold: a link of a weak core
+};
+
 /// Labels in the input's account order plus the ranked rings.
 struct DetectionResult {
   std::vector<int64_t> account_ids;  ///< [A] input order
@@ -99,6 +109,9 @@ struct DetectionResult {
   Indicators indicators;
   /// [A] input order, with DetectOptions::known_indicators: how each account matched them.
   std::vector<IndicatorMatch> indicator_matches;
+  /// Every edge (weak ones too) between two members of the same reported ring, by ring,
+  /// then accounts.
+  std::vector<RingEdge> ring_edges;
 };
 
 }  // namespace ringscan
