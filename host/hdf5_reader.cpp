@@ -1001,21 +1001,77 @@ OutputSummary describe_detection_output(const std::string& path) {
   return s;
 }
 
+namespace {
+
+/// The account ids of a detect output (unique, indexed) and its integer account column `name`.
+AccountIndex read_output_accounts(const SourceFile& f, const char* name, std::vector<int64_t>& ids,
+                                  std::vector<int64_t>& column) {
+  f.check_identity("ringscan-output", "schema_version");
+  const Column id = f.column("/accounts/id", Numeric::Integer, 1, true);
+  const Column c = f.column(name, Numeric::Integer, 1, true);
+  require_rows(f, c, id.rows(), id.name);
+  ids = read_integers(f, id, kDefaultChunkRows);
+  AccountIndex index = index_accounts(f, id.name, ids);
+  column = read_integers(f, c, kDefaultChunkRows);
+  return index;
+}
+
+}  // namespace
+
 DetectionLabels read_detection_labels(const std::string& path) {
   const h5::QuietErrors quiet;
   const SourceFile f(path);
-  f.check_identity("ringscan-output", "schema_version");
-  const Column ids = f.column("/accounts/id", Numeric::Integer, 1, true);
-  const Column cluster = f.column("/accounts/cluster", Numeric::Integer, 1, true);
-  const Column ring = f.column("/accounts/ring", Numeric::Integer, 1, true);
-  require_rows(f, cluster, ids.rows(), ids.name);
-  require_rows(f, ring, ids.rows(), ids.name);
   DetectionLabels labels;
-  labels.account_ids = read_integers(f, ids, kDefaultChunkRows);
-  index_accounts(f, ids.name, labels.account_ids);
+  read_output_accounts(f, "/accounts/ring", labels.account_ids, labels.ring);
+  const Column cluster = f.column("/accounts/cluster", Numeric::Integer, 1, true);
+  require_rows(f, cluster, int64_t(labels.account_ids.size()), "/accounts/id");
   labels.cluster = read_integers(f, cluster, kDefaultChunkRows);
-  labels.ring = read_integers(f, ring, kDefaultChunkRows);
   return labels;
+}
+
+RingGraph read_ring_graph(const std::string& path) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  RingGraph g;
+  const AccountIndex index = read_output_accounts(f, "/accounts/ring", g.account_ids, g.ring);
+  const int64_t A = int64_t(g.account_ids.size());
+  const Column score = f.column("/accounts/ring_score", Numeric::Float, 1, true);
+  require_rows(f, score, A, "/accounts/id");
+  allocate(g.ring_score, A, path + ": " + score.name);
+  f.read_rows(score, H5T_NATIVE_FLOAT, 0, A, g.ring_score.data());
+
+  if (!f.column("/ring_edges/ring", Numeric::Integer, 1, false).present())
+    f.fail("/ring_edges", "missing: the output was written by a version of ringscan without it; run detect again");
+  const Column edge_ring = f.column("/ring_edges/ring", Numeric::Integer, 1, true);
+  const int64_t E = edge_ring.rows();
+  std::vector<Column> integer, real;
+  for (const char* name : {"first", "second", "weak"})
+    integer.push_back(f.column(std::string("/ring_edges/") + name, Numeric::Integer, 1, true));
+  for (const char* name : {"shared_prompts", "synchrony", "behaviour", "infrastructure", "weight"})
+    real.push_back(f.column(std::string("/ring_edges/") + name, Numeric::Float, 1, true));
+  for (const Column* c : {&integer[0], &integer[1], &integer[2], &real[0], &real[1], &real[2], &real[3], &real[4]})
+    require_rows(f, *c, E, edge_ring.name);
+  const std::vector<int64_t> rings = read_integers(f, edge_ring, kDefaultChunkRows);
+  std::vector<int64_t> first = read_integers(f, integer[0], kDefaultChunkRows);
+  std::vector<int64_t> second = read_integers(f, integer[1], kDefaultChunkRows);
+  const std::vector<int64_t> weak = read_integers(f, integer[2], kDefaultChunkRows);
+  std::vector<std::vector<float>> values(real.size());
+  for (std::size_t k = 0; k < real.size(); ++k) {
+    allocate(values[k], E, path + ": " + real[k].name);
+    f.read_rows(real[k], H5T_NATIVE_FLOAT, 0, E, values[k].data());
+  }
+  allocate(g.edges, E, path + ": " + edge_ring.name);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t a = index.find(first[e]), b = index.find(second[e]);
+    if (a < 0 || b < 0)
+      f.fail(integer[a < 0 ? 0 : 1].name, "account " + std::to_string(a < 0 ? first[e] : second[e]) + " at row " +
+                                              std::to_string(e) + " is not in /accounts/id");
+    if (rings[e] < 0 || g.ring[a] != rings[e] || g.ring[b] != rings[e])
+      f.fail(edge_ring.name, "row " + std::to_string(e) + " joins accounts outside ring " + std::to_string(rings[e]));
+    g.edges[e] = {rings[e], std::min(a, b), std::max(a, b), values[0][e], values[1][e], values[2][e],
+                  values[3][e], values[4][e], weak[e] != 0};
+  }
+  return g;
 }
 
 }  // namespace ringscan

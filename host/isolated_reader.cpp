@@ -618,6 +618,18 @@ DetectionLabels read_detection_labels_isolated(const std::string& path, const Co
       [](auto& a, auto& l) { a(l.account_ids, l.cluster, l.ring); });
 }
 
+RingGraph read_ring_graph_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits) {
+  RingGraph g = run_reader<RingGraph>(
+      path, ctx, limits, [&](const Context&) { return read_ring_graph(path); },
+      [](auto& a, auto& r) { a(r.account_ids, r.ring, r.ring_score, r.edges); });
+  // A child the HDF5 library corrupted must not hand over edges that index out of bounds.
+  const int64_t A = int64_t(g.account_ids.size());
+  bool ok = int64_t(g.ring.size()) == A && int64_t(g.ring_score.size()) == A;
+  for (const RingEdge& e : g.edges) ok = ok && e.first >= 0 && e.first < A && e.second >= 0 && e.second < A;
+  if (!ok) malformed(path);
+  return g;
+}
+
 OutputSummary describe_detection_output_isolated(const std::string& path, const Context& ctx,
                                                  const IsolationLimits& limits) {
   return run_reader<OutputSummary>(

@@ -48,6 +48,7 @@
 #include "ringscan/distributed_detect.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
+#include "ringscan/export.hpp"
 #include "ringscan/fault_injection.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/indicators.hpp"
@@ -161,6 +162,9 @@ struct ReadArgs {
   ringscan::DetectionLabels detection_labels(const std::string& path, const Context& ctx) const {
     return no_isolation ? ringscan::read_detection_labels(path)
                         : ringscan::read_detection_labels_isolated(path, ctx, limits());
+  }
+  ringscan::RingGraph ring_graph(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_ring_graph(path) : ringscan::read_ring_graph_isolated(path, ctx, limits());
   }
   ringscan::TruthLabels truth_labels(const std::string& path, const Context& ctx) const {
     return no_isolation ? ringscan::read_truth_labels(path, ctx)
@@ -783,6 +787,74 @@ int run_evaluate(EvaluateArgs& a) {
 // ---------------------------------------------------------------------------------------
 // info
 
+// ---------------------------------------------------------------------------------------
+// export
+
+struct ExportArgs {
+  std::string output, input, format = "graphml", path;
+  CommonArgs common;
+  ReadArgs read;
+};
+
+CLI::App* add_export(CLI::App& app, ExportArgs& a) {
+  CLI::App* sub = app.add_subcommand(
+      "export", "Write the evidence graph of a detect output's rings for graph tools (GraphML, Neo4j CSV)");
+  sub->add_option("OUTPUT", a.output, "Output file of detect (HDF5)")->required()->check(CLI::ExistingFile);
+  sub->add_option("--input", a.input, "The input detect read: the members' behaviour features go on the nodes")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--format", a.format,
+                  "graphml: one GraphML file (Gephi, Cytoscape, networkx); csv: a directory with accounts.csv "
+                  "and evidence.csv under Neo4j's import headers")
+      ->check(CLI::IsMember({"graphml", "csv"}))
+      ->capture_default_str();
+  sub->add_option("-o,--output", a.path, "File (graphml) or directory (csv) to write")->required();
+  add_common_options(sub, a.common);
+  add_read_options(sub, a.read);
+  group_options(sub, kInput, {"OUTPUT", "--input"});
+  group_options(sub, kOutput, {"--format", "-o"});
+  return sub;
+}
+
+int run_export(ExportArgs& a) {
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  const Context ctx = make_context(a.common, progress);
+  const bool csv = a.format == "csv";
+  const std::string accounts = a.path + "/accounts.csv", evidence = a.path + "/evidence.csv";
+  if (csv) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.path, ec);
+    if (ec) throw ringscan::InternalError(a.path + ": cannot create the directory: " + ec.message());
+    refuse_overwriting({{"accounts", accounts}, {"evidence", evidence}}, {a.output, a.input});
+    require_writable(accounts, "accounts");
+    require_writable(evidence, "evidence");
+  } else {
+    refuse_overwriting({{"output", a.path}}, {a.output, a.input});
+    require_writable(a.path, "output");
+  }
+  const ringscan::RingGraph graph = a.read.ring_graph(a.output, ctx);
+  ringscan::Dataset input;
+  if (!a.input.empty()) {
+    // Everything but the embeddings: the accounts' features are what the nodes carry.
+    ringscan::LoadOptions features;
+    features.embedding_rows = 0;
+    input = a.read.dataset(a.input, ctx, features);
+  }
+  const ringscan::Dataset* with = a.input.empty() ? nullptr : &input;
+  int64_t members = 0;
+  for (const int64_t r : graph.ring) members += r >= 0;
+  if (csv) {
+    const ringscan::RingGraphCsv files = ringscan::ring_graph_csv(graph, with);
+    ringscan::write_file_atomically(accounts, files.accounts);
+    ringscan::write_file_atomically(evidence, files.evidence);
+  } else {
+    ringscan::write_file_atomically(a.path, ringscan::ring_graph_graphml(graph, with));
+  }
+  progress.finish();
+  std::cout << "wrote " << (csv ? accounts + ", " + evidence : a.path) << ": " << members << " ring members, "
+            << graph.edges.size() << " evidence edges\n";
+  return 0;
+}
+
 struct InfoArgs {
   std::string input;
   bool json = false;
@@ -1047,10 +1119,12 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
   DetectArgs detect_args;
   EvaluateArgs evaluate_args;
   InfoArgs info_args;
+  ExportArgs export_args;
   CLI::App* generate = add_generate(app, generate_args);
   CLI::App* detect = add_detect(app, detect_args);
   CLI::App* evaluate = add_evaluate(app, evaluate_args);
   CLI::App* info = add_info(app, info_args);
+  CLI::App* exporter = add_export(app, export_args);
 
   // A misspelt command would otherwise read as a missing one.
   const auto is_command = [&app](const char* name) {
@@ -1062,7 +1136,7 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
     print_error((std::string("unknown command '") + argv[1] +
-                 "' (commands: generate, detect, evaluate, info; ringscan --help describes them)")
+                 "' (commands: generate, detect, evaluate, info, export; ringscan --help describes them)")
                     .c_str());
     return 2;
   }
@@ -1107,6 +1181,10 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
     if (*info) {
       setup_logging(info_args.common.quiet);
       return run_info(info_args);
+    }
+    if (*exporter) {
+      setup_logging(export_args.common.quiet);
+      return run_export(export_args);
     }
     print_error("no subcommand");  // unreachable: require_subcommand(1)
     return 2;

@@ -88,6 +88,16 @@ struct DetectionLabels {
 };
 DetectionLabels read_detection_labels(const std::string& path);
 
+/// The reported rings of a detect output as a graph (`ringscan export`): every account's
+/// ring and score, and the evidence edges inside rings (edges' accounts as rows of
+/// account_ids). Outputs of versions that did not write /ring_edges are refused.
+struct RingGraph {
+  std::vector<int64_t> account_ids, ring;
+  std::vector<float> ring_score;
+  std::vector<RingEdge> edges;
+};
+RingGraph read_ring_graph(const std::string& path);
+
 /// What a detection output holds (`ringscan info`): provenance, parameters, timings, notes
 /// and the rings table, ranked as written.
 struct OutputSummary {
@@ -156,6 +166,8 @@ TruthLabels read_truth_labels_isolated(const std::string& path, const Context& c
 /// read_detection_labels in a child process (see load_dataset_isolated).
 DetectionLabels read_detection_labels_isolated(const std::string& path, const Context& ctx,
                                                const IsolationLimits& limits = {});
+/// read_ring_graph in a child process (see load_dataset_isolated).
+RingGraph read_ring_graph_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits = {});
 OutputSummary describe_detection_output_isolated(const std::string& path, const Context& ctx,
                                                  const IsolationLimits& limits = {});
 std::string read_file_format_isolated(const std::string& path, const Context& ctx,
