@@ -12,7 +12,7 @@ rm -rf "$venv"
 python3 -m venv "$venv"
 # shellcheck disable=SC2206  # word splitting of the extra arguments is intended
 extra=(${RINGSCAN_PIP_ARGS:-})
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${extra[@]}" . pytest matplotlib
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${extra[@]}" . pytest matplotlib networkx
 # The tests compare with the command where a build has one.
 [[ -x build/ringscan ]] && export RINGSCAN_CLI="$PWD/build/ringscan"
 # From outside the source tree, so that `import ringscan` is the installed package.

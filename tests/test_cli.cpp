@@ -1,6 +1,8 @@
 // The `ringscan` executable as a user runs it: exit codes, messages, outputs left intact.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
+#include "command.hpp"
 #include "ringscan/context.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,29 +13,17 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
+using CliRun = ringscan::testing::CommandRun;
 
-CliRun run(const std::string& args) {
-  CliRun r;
-  const std::string cmd = std::string(RINGSCAN_CLI) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliRun run(const std::string& args) { return ringscan::testing::run_command(std::string(RINGSCAN_CLI) + " " + args); }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -340,4 +330,96 @@ TEST_F(Cli, GenerateCountsItsNounsAndTimesItsWholeRun) {
   const double reported = std::stod(g.output.substr(at + std::string("[generate] done in ").size()));
   // The stage is most of the process's life (the rest is start-up and the final rename).
   EXPECT_GT(reported, 0.3 * wall) << g.output << " (wall " << wall << " s)";
+}
+
+namespace {
+
+/// The first line of a file, and how many lines follow it.
+std::pair<std::string, int64_t> header_and_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::string header, line;
+  std::getline(in, header);
+  int64_t rows = 0;
+  while (std::getline(in, line)) rows += !line.empty();
+  return {header, rows};
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string field; std::getline(in, field, ',');) out.push_back(field);
+  return out;
+}
+
+/// A header field as neo4j-admin's import reads it: `name:type`, a special column
+/// (`:ID(Group)`, `:START_ID(Group)`, `:END_ID(Group)`, `:TYPE`, `:LABEL`, optionally
+/// named), or a plain name (a string property).
+bool neo4j_header_field(const std::string& f) {
+  static const std::regex special(R"(^([A-Za-z_][A-Za-z0-9_]*)?:(ID|START_ID|END_ID)(\([A-Za-z]+\))?$|^:(TYPE|LABEL)$)");
+  static const std::regex typed(R"(^[A-Za-z_][A-Za-z0-9_.]*:(long|int|double|float|boolean|string)$)");
+  static const std::regex plain(R"(^[A-Za-z_][A-Za-z0-9_.]*$)");
+  return std::regex_match(f, special) || std::regex_match(f, typed) || std::regex_match(f, plain);
+}
+
+}  // namespace
+
+TEST_F(Cli, ExportWritesTheRingsAsNeo4jImportCsvAndGraphml) {
+  const CliRun detect = run("detect -q " + path("in.h5") + " -o " + path("export-out.h5") + " --report " + path("export.json"));
+  ASSERT_EQ(detect.code, 0) << detect.output;
+  const auto report = nlohmann::json::parse(slurp(path("export.json")));
+  int64_t members = 0;
+  for (const auto& r : report["rings"]) members += int64_t(r["members"].size());
+  ASSERT_GT(members, 0);
+
+  const CliRun csv = run("export -q " + path("export-out.h5") + " --input " + path("in.h5") + " --format csv -o " +
+                         path("neo4j"));
+  ASSERT_EQ(csv.code, 0) << csv.output;
+  const auto [accounts_header, accounts] = header_and_rows(path("neo4j/accounts.csv"));
+  const auto [evidence_header, edges] = header_and_rows(path("neo4j/evidence.csv"));
+  EXPECT_EQ(accounts, members);
+  EXPECT_GT(edges, 0);
+  for (const std::string& f : split_commas(accounts_header)) EXPECT_TRUE(neo4j_header_field(f)) << f;
+  for (const std::string& f : split_commas(evidence_header)) EXPECT_TRUE(neo4j_header_field(f)) << f;
+  EXPECT_EQ(split_commas(accounts_header).front(), "account:ID(Account)");
+  const std::vector<std::string> e = split_commas(evidence_header);
+  EXPECT_EQ(std::vector<std::string>(e.begin(), e.begin() + 3),
+            (std::vector<std::string>{":START_ID(Account)", ":END_ID(Account)", ":TYPE"}));
+  // Every relationship joins two accounts of the node file.
+  std::ifstream a(path("neo4j/accounts.csv")), r(path("neo4j/evidence.csv"));
+  std::set<std::string> ids;
+  std::string line;
+  std::getline(a, line);
+  while (std::getline(a, line)) ids.insert(split_commas(line).front());
+  std::getline(r, line);
+  while (std::getline(r, line)) {
+    const std::vector<std::string> f = split_commas(line);
+    EXPECT_TRUE(ids.count(f[0]) && ids.count(f[1])) << line;
+  }
+
+  const CliRun graphml = run("export -q " + path("export-out.h5") + " -o " + path("rings.graphml"));
+  ASSERT_EQ(graphml.code, 0) << graphml.output;
+  const std::string xml = slurp(path("rings.graphml"));
+  auto count = [&](const std::string& what) {
+    int64_t n = 0;
+    for (size_t at = xml.find(what); at != std::string::npos; at = xml.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<node "), members);
+  EXPECT_EQ(count("<edge "), edges);
+  EXPECT_EQ(xml.rfind("</graphml>\n"), xml.size() - 11);
+}
+
+TEST_F(Cli, ExportOfAnOutputWithoutRingEdgesExitsTwoNamingThem) {
+  const CliRun detect = run("detect -q " + path("in.h5") + " -o " + path("old-out.h5"));
+  ASSERT_EQ(detect.code, 0) << detect.output;
+  // An output as earlier versions wrote it.
+  const hid_t f = H5Fopen(path("old-out.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  H5Ldelete(f, "/ring_edges", H5P_DEFAULT);
+  H5Fclose(f);
+  const CliRun r = run("export -q " + path("old-out.h5") + " -o " + path("old.graphml"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("/ring_edges"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("old-out.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::ifstream(path("old.graphml")).good());
 }

@@ -287,3 +287,31 @@ def test_load_reads_what_generate_wrote(tmp_path):
     assert data["account_ids"].shape == data["label"].shape
     with pytest.raises(ringscan.InvalidInputError, match="missing.h5"):
         ringscan.load(str(tmp_path / "missing.h5"))
+
+
+@pytest.mark.skipif(CLI is None, reason="RINGSCAN_CLI is not set: no command to export with")
+def test_the_exported_graphml_loads_with_networkx_and_holds_every_ring_and_its_evidence(tmp_path):
+    import networkx  # a test requirement (scripts/python-env.sh)
+
+    path = tmp_path / "in.h5"
+    ringscan.generate(str(path), accounts=1500, dim=32, seed=7, infrastructure=True, threads=2)
+    rings = rings_by_command(path, tmp_path)
+    assert rings
+    graphml = tmp_path / "rings.graphml"
+    subprocess.run([CLI, "export", "-q", str(tmp_path / "out.h5"), "--input", str(path), "-o", str(graphml)],
+                   check=True, capture_output=True)
+    graph = networkx.read_graphml(str(graphml))
+    ring_of = {int(m): r["id"] for r in rings for m in r["members"]}
+    assert {int(graph.nodes[n]["account"]) for n in graph.nodes} == set(ring_of)
+    for n in graph.nodes:
+        assert graph.nodes[n]["ring"] == ring_of[int(graph.nodes[n]["account"])]
+        assert "temperature" in graph.nodes[n]  # a behaviour feature of the input
+    assert graph.number_of_edges() > 0
+    for a, b, e in graph.edges(data=True):
+        assert graph.nodes[a]["ring"] == graph.nodes[b]["ring"]
+        assert e["strongest"] in {"shared_prompts", "synchrony", "behaviour", "infrastructure"}
+        assert e[e["strongest"]] == max(e[s] for s in ("shared_prompts", "synchrony", "behaviour", "infrastructure"))
+    # Every ring comes with the evidence between its members.
+    for r in rings:
+        members = [n for n in graph.nodes if graph.nodes[n]["ring"] == r["id"]]
+        assert graph.subgraph(members).number_of_edges() > 0, r["id"]
