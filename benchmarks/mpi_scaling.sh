@@ -8,7 +8,8 @@
 # exchanged, each rank's peak memory, and whether every output equals the one-process
 # output in /accounts and /rings) and OUT_DIR/runs/ (the reports).
 #   benchmarks/mpi_scaling.sh [OUT_DIR] [--ranks 1,2,4] [--accounts-per-rank 5000]
-#                             [--strong-accounts 20000] [--dim 384] [--seed 31]
+#                             [--strong-accounts 20000] [--dim 384] [--seed 31] [--runs 3]
+# Each run is repeated --runs times; the tables give the median wall time.
 # Needs a build with MPI (RINGSCAN_MPI found it: build-dev or build, see docs/development.md)
 # and mpirun; python3 for the tables.
 set -euo pipefail
@@ -19,6 +20,7 @@ per_rank=5000
 strong=20000
 dim=384
 seed=31
+runs=3
 ringscan=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -27,8 +29,9 @@ while [[ $# -gt 0 ]]; do
     --strong-accounts) strong=$2; shift 2 ;;
     --dim) dim=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     --ringscan) ringscan=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "mpi_scaling.sh: unknown option $1" >&2; exit 2 ;;
     *) out_dir=$1; shift ;;
   esac
@@ -51,14 +54,16 @@ IFS=, read -r -a ranks <<<"$ranks_list"
 detect() {  # name ranks input
   local name=$1 n=$2 input=$3
   local out="$out_dir/runs/$name.h5" report="$out_dir/runs/$name.json"
-  local started
-  started=$(date +%s.%N)
-  if [[ $n -eq 0 ]]; then
-    "$ringscan" detect -q --threads 1 "$input" -o "$out" --report "$report" >/dev/null
-  else
-    "${mpi[@]}" -np "$n" "$ringscan" detect -q --threads 1 "$input" -o "$out" --report "$report" >/dev/null
-  fi
-  awk -v name="$name" -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%s %.3f\n", name, b - a }' >>"$out_dir/runs/wall.txt"
+  local started run
+  for ((run = 0; run < runs; ++run)); do
+    started=$(date +%s.%N)
+    if [[ $n -eq 0 ]]; then
+      "$ringscan" detect -q --threads 1 "$input" -o "$out" --report "$report" >/dev/null 2>&1
+    else
+      "${mpi[@]}" -np "$n" "$ringscan" detect -q --threads 1 "$input" -o "$out" --report "$report" >/dev/null 2>&1
+    fi
+    awk -v name="$name" -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%s %.3f\n", name, b - a }' >>"$out_dir/runs/wall.txt"
+  done
 }
 
 make_input() {  # accounts -> path
