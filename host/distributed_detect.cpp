@@ -112,15 +112,12 @@ class DistributedDetection {
     std::vector<RequestPair> pairs =
         stage("request_index", "request index", [&] { return request_index(&exact); });
     mark("request_index");
-    PromptGroups groups;
-    if (me_ == 0) groups = local([&] { return run_->prompt_groups(c_, std::move(pairs)); });
-    else local([] {});
-    AccountProfiles profiles = stage("account_profiles", "account profiles", [&] { return account_profiles(); });
+    // Rank 0 alone holds the pairs and runs the account stages; the others wait for it.
+    const PromptGroups groups =
+        local([&] { return me_ == 0 ? run_->prompt_groups(c_, std::move(pairs)) : PromptGroups{}; });
+    const AccountProfiles profiles = stage("account_profiles", "account profiles", [&] { return account_profiles(); });
     mark("account_profiles");
-
-    DetectionResult result;
-    if (me_ == 0) result = local([&] { return run_->finish(c_, groups, profiles, exact); });
-    else local([] {});
+    DetectionResult result = local([&] { return me_ == 0 ? run_->finish(c_, groups, profiles, exact) : DetectionResult{}; });
     add_distribution_statistics(result);
     if (me_ == 0) result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
     return result;
