@@ -1,6 +1,5 @@
 #include "ringscan/distributed_detect.hpp"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -806,9 +805,10 @@ void check_distributed_options(const DetectOptions& options) {
 int64_t estimate_distributed_memory(const InputShape& shape, const DetectOptions& options, int ranks) {
   InputShape share = shape;
   share.num_requests = shape.num_requests / std::max(1, ranks) + 1;
-  // Every rank holds the requests' bookkeeping (accounts, times, order, tokens).
+  // Every rank holds the requests' bookkeeping (accounts, times, order, tokens), and a round
+  // of the exchanges' buffers (read, sent, received).
   const int64_t bookkeeping = saturating_multiply(std::max<int64_t>(shape.num_requests, 0), 48);
-  return saturating_add(estimate_detection_memory(share, options), bookkeeping);
+  return saturating_add(saturating_add(estimate_detection_memory(share, options), bookkeeping), 3 * kRoundBytes);
 }
 
 DetectionResult detect_rings_distributed(ProcessGroup& group, const DistributedInput& input,

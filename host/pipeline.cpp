@@ -13,6 +13,7 @@
 #include "ringscan/ring_indicators.hpp"
 #include "ringscan/ring_scoring.hpp"
 #include "ringscan/clustering.hpp"
+#include "ringscan/distributed_detect.hpp"
 #include "ringscan/shared_infrastructure.hpp"
 #include "ringscan/sizes.hpp"
 
@@ -148,17 +149,21 @@ int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& 
 }
 
 void require_detection_memory(const InputShape& shape, const DetectOptions& options,
-                              const Context& ctx) {
+                              const Context& ctx, int ranks) {
   if (ctx.memory_budget <= 0) return;
-  const int64_t bytes = estimate_detection_memory(shape, options);
+  const bool distributed = ranks > 1;
+  const int64_t bytes = distributed ? estimate_distributed_memory(shape, options, ranks)
+                                    : estimate_detection_memory(shape, options);
   if (bytes <= ctx.memory_budget) return;
   throw BudgetExceeded(
       shape.path + ": detect on " + std::to_string(shape.num_requests) + " requests x " +
       std::to_string(shape.dim) + " dimensions, " +
       (shape.accounts_derived ? std::string("accounts derived") :
                                 std::to_string(shape.num_accounts) + " accounts") +
-      " needs an estimated " + format_size(bytes) + " at its peak, more than the memory budget of " +
-      format_size(ctx.memory_budget) + " (raise --memory-budget or split the input)");
+      (distributed ? " over " + std::to_string(ranks) + " ranks" : std::string()) + " needs an estimated " +
+      format_size(bytes) + (distributed ? " on each rank" : "") + " at its peak, more than the memory budget of " +
+      format_size(ctx.memory_budget) + (distributed ? " (raise --memory-budget or add ranks)"
+                                                    : " (raise --memory-budget or split the input)"));
 }
 
 DetectionRun::DetectionRun(const DetectOptions& options, const Context& ctx, const std::string& source,

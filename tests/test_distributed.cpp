@@ -128,6 +128,13 @@ class Distributed : public ::testing::Test {
       GTEST_SKIP() << "this build has no MPI (RINGSCAN_MPI found no MPI library): distributed detection is not built";
   }
   static std::string cli() { return RINGSCAN_CLI; }
+  /// Two ranks detecting on in.h5 into `out`, rank 1 alone armed with `fault` (MPMD: one
+  /// program line per rank).
+  static std::string rank_one_faulty(const std::string& fault, const std::string& out) {
+    const std::string detect =
+        std::string(RINGSCAN_CLI_WITH_TEST_FAULTS) + " detect -q --threads 1 " + path("in.h5") + " -o " + out;
+    return mpirun(1) + " " + detect + " : -np 1 env RINGSCAN_TEST_FAULT=" + fault + " " + detect;
+  }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
   static std::string dir_;
 };
@@ -171,9 +178,8 @@ TEST_F(Distributed, BadInputInOneRanksShareStopsEveryRankNamingItAndWritesNothin
 
 TEST_F(Distributed, AFailedAllocationOnOneRankStopsTheJobNamingTheRank) {
   const std::string out = path("alloc-out.h5");
-  const std::string faulty = std::string(RINGSCAN_CLI_WITH_TEST_FAULTS) + " detect -q --threads 1 " + path("in.h5") + " -o " + out;
-  // Rank 1 alone fails its third budgeted allocation (MPMD: one program line per rank).
-  const ShellRun r = shell(mpirun(1) + " " + faulty + " : -np 1 env RINGSCAN_TEST_FAULT=alloc:3 " + faulty);
+  // Rank 1 alone fails its third budgeted allocation.
+  const ShellRun r = shell(rank_one_faulty("alloc:3", out));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("rank 1: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("out of memory"), std::string::npos) << r.output;
@@ -182,8 +188,7 @@ TEST_F(Distributed, AFailedAllocationOnOneRankStopsTheJobNamingTheRank) {
 
 TEST_F(Distributed, AKilledRankFailsTheJobWithoutOutput) {
   const std::string out = path("killed-out.h5");
-  const std::string faulty = std::string(RINGSCAN_CLI_WITH_TEST_FAULTS) + " detect -q --threads 1 " + path("in.h5") + " -o " + out;
-  const ShellRun r = shell(mpirun(1) + " " + faulty + " : -np 1 env RINGSCAN_TEST_FAULT=kill-alloc:4 " + faulty);
+  const ShellRun r = shell(rank_one_faulty("kill-alloc:4", out));
   EXPECT_NE(r.code, 0) << r.output;
   // mpirun names the rank that died.
   EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;

@@ -586,29 +586,19 @@ int run_detect(DetectArgs& a, ringscan::ProcessGroup* group) {
     if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
     if (!a.indicators_out.empty()) ringscan::remove_stale_temporaries(a.indicators_out);
   }
+  // Refused up front, from the declared shapes (each rank's share over ranks), rather than
+  // after minutes of loading. The headers are untrusted too: read in the child unless
+  // isolation is off.
+  const ringscan::InputShape shape = a.read.shape(a.input, ctx);
+  ringscan::require_detection_memory(shape, a.options, ctx, distributed ? group->size() : 1);
   ringscan::DetectionResult result;
   if (distributed) {
-    // Each rank's share, refused up front from the declared shapes as below.
-    const ringscan::InputShape shape = a.read.shape(a.input, ctx);
-    if (ctx.memory_budget > 0) {
-      const int64_t bytes = ringscan::estimate_distributed_memory(shape, a.options, group->size());
-      if (bytes > ctx.memory_budget)
-        throw ringscan::BudgetExceeded(a.input + ": detect over " + std::to_string(group->size()) +
-                                       " ranks needs an estimated " + ringscan::format_size(bytes) +
-                                       " on each at its peak, more than the memory budget of " +
-                                       ringscan::format_size(ctx.memory_budget) + " (raise --memory-budget or add ranks)");
-    }
     const ringscan::DistributedInput input{
         a.input, [&] { return shape; },
         [&](const ringscan::LoadOptions& share) { return a.read.dataset(a.input, ctx, share); }};
     result = ringscan::detect_rings_distributed(*group, input, a.options, ctx);
     if (!writer) return 0;
-    for (const auto& note : result.notes) spdlog::warn("{}", note);
   } else {
-  // Refused up front, from the declared shapes, rather than after minutes of loading.
-  // The headers are untrusted too: read in the child unless isolation is off.
-  ringscan::require_detection_memory(a.read.shape(a.input, ctx), a.options, ctx);
-  {
     // Scoped so the requests are freed before the output is written; the pipeline takes
     // the embeddings over instead of copying them.
     const auto started = std::chrono::steady_clock::now();
@@ -617,10 +607,9 @@ int run_detect(DetectArgs& a, ringscan::ProcessGroup* group) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result = ringscan::detect_rings(std::move(data), a.options, ctx);
     result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
-    // What this input does not let the detector see is said, whether or not rings are found.
-    for (const auto& note : result.notes) spdlog::warn("{}", note);
   }
-  }
+  // What this input does not let the detector see is said, whether or not rings are found.
+  for (const auto& note : result.notes) spdlog::warn("{}", note);
   // The detection is the job's peak; writing adds a few buffers.
   result.statistics.emplace_back("peak_resident_bytes", double(ringscan::peak_resident_bytes()));
   if (result.input_path.empty()) result.input_path = a.input;

@@ -91,9 +91,10 @@ struct DetectOptions {
 int64_t estimate_detection_memory(const InputShape& shape, const DetectOptions& options);
 
 /// Refuses up front, with the estimate and the budget in the message (BudgetExceeded), a job
-/// whose estimate exceeds ctx.memory_budget; does nothing without a budget.
+/// whose estimate exceeds ctx.memory_budget; does nothing without a budget. Over `ranks` > 1
+/// ranks of a distributed run, the estimate is one rank's and the budget each rank's.
 void require_detection_memory(const InputShape& shape, const DetectOptions& options,
-                              const Context& ctx);
+                              const Context& ctx, int ranks = 1);
 
 /// Checks every option's range (InvalidInput naming the option); detect_rings does too, but
 /// a command line checks before it reads anything.
