@@ -52,6 +52,40 @@ void allocate(std::vector<T>& v, int64_t n, const std::string& what) {
   }
 }
 
+/// Offset of the first byte of `text` that breaks UTF-8 (overlong forms, surrogates and
+/// code points past U+10FFFF included), or -1 when it is all valid.
+int64_t first_invalid_utf8(const char* text, size_t n) {
+  const auto* b = reinterpret_cast<const unsigned char*>(text);
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = b[i];
+    size_t len = 0;
+    uint32_t lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return int64_t(i);
+    }
+    if (n - i < len) return int64_t(i);
+    if (b[i + 1] < lo || b[i + 1] > hi) return int64_t(i + 1);
+    for (size_t k = 2; k < len; ++k)
+      if ((b[i + k] & 0xC0) != 0x80) return int64_t(i + k);
+    i += len;
+  }
+  return -1;
+}
+
 /// True when `type` is IEEE binary16 (numpy's float16) in either byte order.
 bool is_binary16(hid_t type) {
   size_t spos, epos, esize, mpos, msize;
@@ -232,6 +266,66 @@ class SourceFile {
     return c;
   }
 
+  /// Opens the optional dataset `name` of UTF-8 strings [rows] (fixed or variable length).
+  Column text_column(const std::string& name) const {
+    Column c;
+    c.name = name;
+    c.dataset = open_object(name, H5I_DATASET);
+    if (!c.dataset.valid()) return c;
+    c.type = Handle(check(H5Dget_type(c.dataset.get()), name), H5Tclose);
+    if (H5Tget_class(c.type.get()) != H5T_STRING)
+      fail(name, "expected strings (UTF-8 text), found " + type_name(c.type.get()));
+    c.shape = shape_of(c, 1, 0);
+    check_storage(c);
+    return c;
+  }
+
+  /// Rows [first, first + count) of the text column `c`, each checked to be UTF-8 of at
+  /// most kMostRequestTextBytes bytes.
+  std::vector<std::string> read_text_rows(const Column& c, int64_t first, int64_t count) const {
+    std::vector<std::string> out(static_cast<size_t>(count));
+    if (count == 0) return out;
+    const hsize_t start = hsize_t(first), extent = hsize_t(count);
+    Handle file_space(check(H5Dget_space(c.dataset.get()), c.name), H5Sclose);
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &extent, nullptr), c.name);
+    Handle memory_space(check(H5Screate_simple(1, &extent, nullptr), c.name), H5Sclose);
+    const std::string rows = "rows " + std::to_string(first) + ".." + std::to_string(first + count - 1);
+    if (check(H5Tis_variable_str(c.type.get()), c.name) > 0) {
+      Handle memtype(check(H5Tcopy(H5T_C_S1), c.name), H5Tclose);
+      check(H5Tset_size(memtype.get(), H5T_VARIABLE), c.name);
+      check(H5Tset_cset(memtype.get(), H5Tget_cset(c.type.get())), c.name);
+      std::vector<char*> pointers(static_cast<size_t>(count), nullptr);
+      if (H5Dread(c.dataset.get(), memtype.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+                  pointers.data()) < 0)
+        fail(c.name, "cannot read " + rows + ": " + h5::last_error());
+      for (int64_t i = 0; i < count; ++i)
+        if (pointers[i] != nullptr) out[i] = text_of(c, first + i, pointers[i], std::strlen(pointers[i]));
+#if H5_VERSION_GE(1, 12, 0)
+      H5Treclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
+#else
+      H5Dvlen_reclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
+#endif
+      return out;
+    }
+    const size_t size = H5Tget_size(c.type.get());
+    if (size == 0 || size > size_t(kMostRequestTextBytes))
+      fail(c.name, "fixed-length strings of " + std::to_string(size) + " bytes, more than " +
+                       std::to_string(kMostRequestTextBytes));
+    std::vector<char> buffer(size * static_cast<size_t>(count));
+    if (H5Dread(c.dataset.get(), c.type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+                buffer.data()) < 0)  // the stored type: no conversion
+      fail(c.name, "cannot read " + rows + ": " + h5::last_error());
+    const bool space_padded = H5Tget_strpad(c.type.get()) == H5T_STR_SPACEPAD;
+    for (int64_t i = 0; i < count; ++i) {
+      const char* text = buffer.data() + size * size_t(i);
+      size_t n = strnlen(text, size);
+      if (space_padded)
+        while (n > 0 && text[n - 1] == ' ') --n;
+      out[i] = text_of(c, first + i, text, n);
+    }
+    return out;
+  }
+
   /// Reads rows [first, first + count) of `c` as `memtype` into `out` (count x width values).
   void read_rows(const Column& c, hid_t memtype, int64_t first, int64_t count, void* out) const {
     if (count == 0) return;
@@ -380,6 +474,18 @@ class SourceFile {
       out[i] = std::move(s);
     }
     return out;
+  }
+
+  /// `n` bytes at `text` as the text of row `row`, or InvalidInput when they are too long or
+  /// not UTF-8.
+  std::string text_of(const Column& c, int64_t row, const char* text, size_t n) const {
+    if (n > size_t(kMostRequestTextBytes))
+      fail(c.name, "row " + std::to_string(row) + ": text of " + std::to_string(n) + " bytes, more than " +
+                       std::to_string(kMostRequestTextBytes));
+    const int64_t bad = first_invalid_utf8(text, n);
+    if (bad >= 0)
+      fail(c.name, "row " + std::to_string(row) + ": not UTF-8 (invalid byte at offset " + std::to_string(bad) + ")");
+    return std::string(text, n);
   }
 
   void check_element_type(const Column& c, Numeric kind) const {
@@ -572,6 +678,7 @@ void map_to_rows(const SourceFile& f, const AccountIndex& index, int64_t* ids, i
 /// The schema's datasets of an input file, checked for type, rank and agreeing lengths.
 struct InputLayout {
   Column account, embedding, time, infra;  // requests
+  Column request_id, text;  // requests, for reports only
   Column ids, features, label, payment, created;  // accounts
   int64_t requests = 0, dim = 0;
   int64_t infra_dim = 0;  ///< K: token kinds of /requests/infra ([R] is one kind)
@@ -588,6 +695,9 @@ InputLayout open_layout(const SourceFile& f, bool with_labels) {
   l.embedding = f.column("/requests/embedding", Numeric::Float, 2, true);
   l.time = f.column("/requests/time", Numeric::Integer, 1, false);
   l.infra = f.column("/requests/infra", Numeric::Integer, 1, false, 2);
+  // Never used in detection, but held to the schema like the rest.
+  l.request_id = f.column("/requests/id", Numeric::Integer, 1, false);
+  l.text = f.text_column("/requests/text");
   l.ids = f.column("/accounts/id", Numeric::Integer, 1, false);
   l.features = f.column("/accounts/features", Numeric::Float, 2, false);
   // `detect` never touches ground truth, not even to validate it.
@@ -596,7 +706,7 @@ InputLayout open_layout(const SourceFile& f, bool with_labels) {
   l.created = f.column("/accounts/created", Numeric::Integer, 1, false);
 
   l.requests = l.account.rows();
-  for (const Column* c : {&l.embedding, &l.time, &l.infra})
+  for (const Column* c : {&l.embedding, &l.time, &l.infra, &l.request_id, &l.text})
     require_rows(f, *c, l.requests, "/requests/account");
   l.dim = l.embedding.shape[1];
   if (l.dim < 1) f.fail(l.embedding.name, "embedding width is 0 (must be at least 1)");
@@ -758,7 +868,8 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   const InputLayout l = open_layout(f, options.load_labels);
   if (datasets != nullptr)
     for (const Column* c :
-         {&l.account, &l.embedding, &l.time, &l.infra, &l.ids, &l.features, &l.label, &l.payment, &l.created})
+         {&l.account, &l.embedding, &l.time, &l.infra, &l.request_id, &l.text, &l.ids, &l.features, &l.label,
+          &l.payment, &l.created})
       if (c->present()) datasets->push_back(summary_of(*c));
 
   const int64_t r = l.requests;
@@ -781,6 +892,8 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
                           l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
   if (l.half_type.valid())
     peak = saturating_add(peak, saturating_mul(saturating_mul(std::min(chunk, r), l.dim), 2));
+  const bool request_ids = others && options.load_request_ids && l.request_id.present();
+  if (request_ids) peak = saturating_add(peak, saturating_mul(r, 8));
   require_memory(ctx, peak, what);
 
   Dataset d;
@@ -797,6 +910,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   else
     sink->begin(e_rows, l.dim);
   if (others && l.time.present()) allocate(d.request_time, r, what);
+  if (request_ids) allocate(d.request_ids, r, what);
   d.infra_dim = l.infra_dim;
   read_infra_names(f, l, d);
   if (others && l.infra.present()) allocate(d.request_infra, saturating_mul(r, l.infra_dim), what);
@@ -822,6 +936,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);
     if (others && l.infra.present())
       f.read_rows(l.infra, H5T_NATIVE_INT64, first, count, d.request_infra.data() + first * l.infra_dim);
+    if (request_ids) f.read_rows(l.request_id, H5T_NATIVE_INT64, first, count, d.request_ids.data() + first);
     ctx.report("load", first + count, r);
   });
   if (others && l.derived()) derive_accounts(f, l, ctx, what, d);
@@ -1072,6 +1187,133 @@ RingGraph read_ring_graph(const std::string& path) {
                   values[3][e], values[4][e], weak[e] != 0};
   }
   return g;
+}
+
+namespace {
+
+std::vector<float> read_floats(const SourceFile& f, const Column& c) {
+  std::vector<float> v;
+  allocate(v, c.rows(), f.path() + ": " + c.name);
+  f.read_rows(c, H5T_NATIVE_FLOAT, 0, c.rows(), v.data());
+  return v;
+}
+
+}  // namespace
+
+std::vector<Ring> read_rings(const std::string& path) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  std::vector<int64_t> account_ids, account_ring;
+  read_output_accounts(f, "/accounts/ring", account_ids, account_ring);
+
+  const Column id = f.column("/rings/id", Numeric::Integer, 1, true);
+  const int64_t n = id.rows();
+  std::vector<std::vector<int64_t>> integer;
+  for (const char* name : {"id", "cluster", "size", "shared_groups"}) {
+    const Column c = f.column(std::string("/rings/") + name, Numeric::Integer, 1, true);
+    require_rows(f, c, n, id.name);
+    integer.push_back(read_integers(f, c, kDefaultChunkRows));
+  }
+  std::vector<std::vector<float>> real;
+  for (const char* name : {"score", "shared_prompt_strength", "synchrony", "behaviour_tightness", "prompt_diversity",
+                           "volume"}) {
+    const Column c = f.column(std::string("/rings/") + name, Numeric::Float, 1, true);
+    require_rows(f, c, n, id.name);
+    real.push_back(read_floats(f, c));
+  }
+  std::vector<Ring> rings(static_cast<size_t>(n));  // n rows were read above
+  for (int64_t r = 0; r < n; ++r) {
+    // Rings are written ranked: the id is the rank, which the members' labels refer to.
+    if (integer[0][r] != r) f.fail(id.name, "row " + std::to_string(r) + " holds ring " + std::to_string(integer[0][r]) + ", expected " + std::to_string(r) + " (rings are stored by rank)");
+    Ring& x = rings[r];
+    x.id = r;
+    x.cluster = integer[1][r];
+    x.size = integer[2][r];
+    x.shared_groups = integer[3][r];
+    x.score = real[0][r];
+    x.shared_prompt_strength = real[1][r];
+    x.synchrony = real[2][r];
+    x.behaviour_tightness = real[3][r];
+    x.prompt_diversity = real[4][r];
+    x.volume = real[5][r];
+  }
+  for (std::size_t a = 0; a < account_ids.size(); ++a) {
+    const int64_t r = account_ring[a];
+    if (r < -1 || r >= n)
+      f.fail("/accounts/ring", "row " + std::to_string(a) + " names ring " + std::to_string(r) + ", but /rings has " +
+                                   std::to_string(n));
+    if (r >= 0) rings[r].members.push_back(account_ids[a]);
+  }
+  for (Ring& x : rings) {
+    std::sort(x.members.begin(), x.members.end());
+    if (int64_t(x.members.size()) != x.size)
+      f.fail("/rings/size", "ring " + std::to_string(x.id) + " has size " + std::to_string(x.size) + " but " +
+                                std::to_string(x.members.size()) + " accounts in /accounts/ring");
+  }
+
+  // Shared prompt groups: absent from outputs of versions that did not write them.
+  const Column prompt_ring = f.column("/ring_prompts/ring", Numeric::Integer, 1, false);
+  if (!prompt_ring.present()) return rings;
+  const int64_t p = prompt_ring.rows();
+  std::vector<std::vector<int64_t>> group;
+  for (const char* name : {"ring", "accounts_in_ring", "accounts_overall", "examples"}) {
+    const Column c = f.column(std::string("/ring_prompts/") + name, Numeric::Integer, 1, true);
+    require_rows(f, c, p, prompt_ring.name);
+    group.push_back(read_integers(f, c, kDefaultChunkRows));
+  }
+  const Column idf_column = f.column("/ring_prompts/idf", Numeric::Float, 1, true);
+  require_rows(f, idf_column, p, prompt_ring.name);
+  const std::vector<float> idf = read_floats(f, idf_column);
+  const Column row_column = f.column("/ring_prompts/example_row", Numeric::Integer, 1, true);
+  const std::vector<int64_t> example_rows = read_integers(f, row_column, kDefaultChunkRows);
+  int64_t at = 0;
+  for (int64_t g = 0; g < p; ++g) {
+    const int64_t r = group[0][g], count = group[3][g];
+    if (r < 0 || r >= n) f.fail(prompt_ring.name, "row " + std::to_string(g) + " names ring " + std::to_string(r) + ", but /rings has " + std::to_string(n));
+    if (count < 0 || count > int64_t(example_rows.size()) - at)
+      f.fail("/ring_prompts/examples", "row " + std::to_string(g) + ": " + std::to_string(count) + " examples, more than " + row_column.name + " holds");
+    SharedPromptExample e;
+    e.accounts_in_ring = group[1][g];
+    e.accounts_overall = group[2][g];
+    e.idf = idf[g];
+    e.request_rows.assign(example_rows.begin() + at, example_rows.begin() + at + count);
+    for (const int64_t row : e.request_rows)
+      if (row < 0) f.fail(row_column.name, "negative request row " + std::to_string(row));
+    at += count;
+    rings[r].examples.push_back(std::move(e));
+  }
+  if (at != int64_t(example_rows.size()))
+    f.fail(row_column.name, "has " + std::to_string(example_rows.size()) + " rows, /ring_prompts/examples counts " + std::to_string(at));
+  return rings;
+}
+
+std::vector<std::string> read_request_texts(const std::string& path, const std::vector<int64_t>& rows) {
+  const h5::QuietErrors quiet;
+  const SourceFile f(path);
+  f.check_identity("ringscan", "version");
+  const InputLayout l = open_layout(f, false);
+  if (!l.text.present()) return {};
+  std::vector<int64_t> wanted = rows;
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  for (const int64_t row : wanted)
+    if (row < 0 || row >= l.requests)
+      f.fail(l.text.name, "row " + std::to_string(row) + " asked for, but the dataset has " +
+                              std::to_string(l.requests) + " rows");
+  std::vector<std::string> texts(wanted.size());
+  // Every text is read and checked, in blocks, though only the wanted ones are kept.
+  constexpr int64_t kTextBlock = 4096;
+  size_t next = 0;
+  for_each_chunk(l.requests, kTextBlock, [&](int64_t first, int64_t count) {
+    std::vector<std::string> block = f.read_text_rows(l.text, first, count);
+    for (; next < wanted.size() && wanted[next] < first + count; ++next)
+      texts[next] = std::move(block[size_t(wanted[next] - first)]);
+  });
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (const int64_t row : rows)
+    out.push_back(texts[size_t(std::lower_bound(wanted.begin(), wanted.end(), row) - wanted.begin())]);
+  return out;
 }
 
 }  // namespace ringscan

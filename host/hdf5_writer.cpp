@@ -382,6 +382,29 @@ void write_detection_output(const std::string& path, const DetectionResult& resu
       out.column(g, "shared_groups", ring_column(r, &Ring::shared_groups));
     }
     {
+      // Each ring's strongest shared prompt groups, ring by ring; example_row holds the
+      // groups' example requests one after another, `examples` of them per group.
+      const Handle prompts = out.group("/ring_prompts");
+      const hid_t g = prompts.get();
+      std::vector<int64_t> ring, in_ring, overall, examples, rows;
+      std::vector<float> idf;
+      for (const Ring& x : result.rings)
+        for (const SharedPromptExample& e : x.examples) {
+          ring.push_back(x.id);
+          in_ring.push_back(e.accounts_in_ring);
+          overall.push_back(e.accounts_overall);
+          idf.push_back(e.idf);
+          examples.push_back(int64_t(e.request_rows.size()));
+          rows.insert(rows.end(), e.request_rows.begin(), e.request_rows.end());
+        }
+      out.column(g, "ring", ring);
+      out.column(g, "accounts_in_ring", in_ring);
+      out.column(g, "accounts_overall", overall);
+      out.column(g, "idf", idf);
+      out.column(g, "examples", examples);
+      out.column(g, "example_row", rows);
+    }
+    {
       const Handle edges = out.group("/ring_edges");
       const hid_t g = edges.get();
       const auto& e = result.ring_edges;

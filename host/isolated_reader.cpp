@@ -393,7 +393,7 @@ template <class Archive, class D>
 void dataset_fields(Archive& a, D& d) {
   a(d.account_ids, d.accounts_derived, d.request_account, d.dim, d.embedding_first, d.request_time, d.feature_dim,
     d.features, d.feature_names, d.feature_categorical, d.labels, d.infra_dim, d.request_infra, d.infra_names,
-    d.account_payment, d.account_created);
+    d.account_payment, d.account_created, d.request_ids);
 }
 
 template <class Archive, class S>
@@ -488,6 +488,7 @@ void check_consistent(const Dataset& d, int64_t rows_received, bool embeddings_o
       optional(d.feature_names.size(), uint64_t(d.feature_dim)) &&
       optional(d.feature_categorical.size(), uint64_t(d.feature_dim)) && optional(d.labels.size(), a) &&
       optional(d.account_payment.size(), a) && optional(d.account_created.size(), a) &&
+      optional(d.request_ids.size(), r) &&
       std::all_of(d.request_account.begin(), d.request_account.end(),
                   [a](int64_t row) { return row >= 0 && uint64_t(row) < a; });
   if (!ok) malformed(path);
@@ -616,6 +617,23 @@ DetectionLabels read_detection_labels_isolated(const std::string& path, const Co
   return run_reader<DetectionLabels>(
       path, ctx, limits, [&](const Context&) { return read_detection_labels(path); },
       [](auto& a, auto& l) { a(l.account_ids, l.cluster, l.ring); });
+}
+
+std::vector<Ring> read_rings_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits) {
+  std::vector<Ring> rings = run_reader<std::vector<Ring>>(
+      path, ctx, limits, [&](const Context&) { return read_rings(path); }, [](auto& a, auto& r) { a(r); });
+  for (std::size_t r = 0; r < rings.size(); ++r)
+    if (rings[r].id != int64_t(r) || int64_t(rings[r].members.size()) != rings[r].size) malformed(path);
+  return rings;
+}
+
+std::vector<std::string> read_request_texts_isolated(const std::string& path, const std::vector<int64_t>& rows,
+                                                     const Context& ctx, const IsolationLimits& limits) {
+  std::vector<std::string> texts = run_reader<std::vector<std::string>>(
+      path, ctx, limits, [&](const Context&) { return read_request_texts(path, rows); },
+      [](auto& a, auto& t) { a(t); });
+  if (!texts.empty() && texts.size() != rows.size()) malformed(path);
+  return texts;
 }
 
 RingGraph read_ring_graph_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits) {

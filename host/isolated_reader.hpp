@@ -43,6 +43,13 @@ class Encoder {
     bytes_.append(s);
   }
   void put(const DatasetSummary& s) { (*this)(s.name, s.type, s.shape); }
+  void put(const SharedPromptExample& e) { (*this)(e.accounts_in_ring, e.accounts_overall, e.idf, e.request_rows); }
+  void put(const SharedTokenExample& t) { (*this)(t.kind, t.token, t.accounts_in_ring, t.accounts_overall); }
+  void put(const Ring& r) {
+    (*this)(r.id, r.cluster, r.size, r.score, r.shared_prompt_strength, r.synchrony, r.behaviour_tightness,
+            r.prompt_diversity, r.volume, r.internal_edge_weight, r.members, r.shared_groups, r.examples,
+            r.shared_tokens, r.sign_up_first, r.sign_up_last, r.seeds);
+  }
   template <class T>
   void put(const std::vector<T>& v) {
     put(uint64_t(v.size()));
@@ -81,6 +88,13 @@ class Decoder {
     s.assign(take(n), n);
   }
   void get(DatasetSummary& s) { (*this)(s.name, s.type, s.shape); }
+  void get(SharedPromptExample& e) { (*this)(e.accounts_in_ring, e.accounts_overall, e.idf, e.request_rows); }
+  void get(SharedTokenExample& t) { (*this)(t.kind, t.token, t.accounts_in_ring, t.accounts_overall); }
+  void get(Ring& r) {
+    (*this)(r.id, r.cluster, r.size, r.score, r.shared_prompt_strength, r.synchrony, r.behaviour_tightness,
+            r.prompt_diversity, r.volume, r.internal_edge_weight, r.members, r.shared_groups, r.examples,
+            r.shared_tokens, r.sign_up_first, r.sign_up_last, r.seeds);
+  }
   template <class T>
   void get(std::vector<T>& v) {
     if constexpr (std::is_trivially_copyable_v<T>) {

@@ -28,6 +28,7 @@ struct Dataset {
   std::vector<std::string> infra_names;     ///< [K] names of the token kinds ("ip24", "asn"), or empty
   std::vector<int64_t> account_payment;     ///< [A] hashed payment instrument (0 = unknown), or empty
   std::vector<int64_t> account_created;     ///< [A] sign-up time, unix seconds (0 = unknown), or empty
+  std::vector<int64_t> request_ids;         ///< [R] the provider's request ids (reports only), or empty
 
   int64_t num_accounts() const { return static_cast<int64_t>(account_ids.size()); }
   int64_t num_requests() const { return static_cast<int64_t>(request_account.size()); }

@@ -21,7 +21,18 @@ struct LoadOptions {
   /// Read those embeddings alone (the file's layout still checked): the Dataset holds no
   /// accounts or other request columns. A rank reads its share in rounds this way.
   bool embeddings_only = false;
+  /// Also read /requests/id (reports only; detect never reads it).
+  bool load_request_ids = false;
 };
+
+/// Longest text of /requests/text read, in bytes (1 MiB).
+constexpr int64_t kMostRequestTextBytes = int64_t{1} << 20;
+
+/// The texts of requests `rows` (row numbers of the input) from /requests/text, in the order
+/// asked for; empty when the input has no texts. Every text of the dataset is read and
+/// checked (UTF-8, at most kMostRequestTextBytes), in blocks, so a bad one anywhere is an
+/// InvalidInput naming its row; only the texts asked for are kept.
+std::vector<std::string> read_request_texts(const std::string& path, const std::vector<int64_t>& rows);
 
 /// Reads and validates an input file; throws InvalidInput naming file, dataset and problem.
 /// Memory is checked against ctx.memory_budget from the declared shapes before allocating.
@@ -98,6 +109,11 @@ struct RingGraph {
 };
 RingGraph read_ring_graph(const std::string& path);
 
+/// The rings of a detect output, ranked, with their columns, members (from /accounts/ring)
+/// and, when the output has /ring_prompts, their shared prompt groups. Shared tokens,
+/// sign-up spans and seeds are not stored in the output and stay empty.
+std::vector<Ring> read_rings(const std::string& path);
+
 /// What a detection output holds (`ringscan info`): provenance, parameters, timings, notes
 /// and the rings table, ranked as written.
 struct OutputSummary {
@@ -166,6 +182,11 @@ TruthLabels read_truth_labels_isolated(const std::string& path, const Context& c
 /// read_detection_labels in a child process (see load_dataset_isolated).
 DetectionLabels read_detection_labels_isolated(const std::string& path, const Context& ctx,
                                                const IsolationLimits& limits = {});
+/// read_rings in a child process (see load_dataset_isolated).
+std::vector<Ring> read_rings_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits = {});
+/// read_request_texts in a child process (see load_dataset_isolated).
+std::vector<std::string> read_request_texts_isolated(const std::string& path, const std::vector<int64_t>& rows,
+                                                     const Context& ctx, const IsolationLimits& limits = {});
 /// read_ring_graph in a child process (see load_dataset_isolated).
 RingGraph read_ring_graph_isolated(const std::string& path, const Context& ctx, const IsolationLimits& limits = {});
 OutputSummary describe_detection_output_isolated(const std::string& path, const Context& ctx,
