@@ -4,6 +4,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "markup_text.hpp"
 #include "ringscan/error.hpp"
 
 namespace ringscan {
@@ -39,21 +40,6 @@ std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", v);
   return buf;
-}
-
-std::string xml_escaped(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 /// A CSV field, quoted when it holds a separator, a quote or a line break.
@@ -97,7 +83,7 @@ std::string ring_graph_graphml(const RingGraph& g, const Dataset* input) {
        "  <key id=\"ring_score\" for=\"node\" attr.name=\"ring_score\" attr.type=\"double\"/>\n"
        "  <key id=\"account\" for=\"node\" attr.name=\"account\" attr.type=\"long\"/>\n";
   for (std::size_t f = 0; f < names.size(); ++f)
-    x << "  <key id=\"f" << f << "\" for=\"node\" attr.name=\"" << xml_escaped(names[f]) << "\" attr.type=\"double\"/>\n";
+    x << "  <key id=\"f" << f << "\" for=\"node\" attr.name=\"" << detail::markup_escaped(names[f]) << "\" attr.type=\"double\"/>\n";
   for (const Signal& s : kSignals)
     x << "  <key id=\"" << s.name << "\" for=\"edge\" attr.name=\"" << s.name << "\" attr.type=\"double\"/>\n";
   x << "  <key id=\"strongest\" for=\"edge\" attr.name=\"strongest\" attr.type=\"string\"/>\n"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end demo on a fresh machine: installs what is missing, builds, generates a sample
-# data set with planted rings and look-alikes, detects rings, and evaluates the result.
+# data set with planted rings and look-alikes, detects rings, evaluates the result and
+# writes the analyst's HTML report (rings.html).
 #   scripts/demo.sh [WORK_DIR]     (default: demo-out in the repository)
 set -euo pipefail
 
@@ -99,5 +100,9 @@ for r in missed[:10]:
           f"best Jaccard {r['jaccard']:.2f}")
 PY
 
+section "report: the analyst's page of the rings and their evidence"
+"$ringscan" report -q rings.h5 --input sample.h5 -o rings.html
+
 printf '\nfiles in %s: sample.h5 (input), rings.h5 (output), rings.json (report), evaluation.json\n' \
   "$work_dir"
+printf 'open the report in a browser: %s\n' "$work_dir/rings.html"

@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-dev llvm  # the libFuzzer target (llvm: llvm-symbolizer for its reports)
   python3 python3-dev python3-venv  # the Python package (its build tools come from PyPI)
   openmpi-bin libopenmpi-dev  # distributed detection under mpirun (RINGSCAN_MPI)
+  chromium  # the report's test in a headless browser
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -344,7 +344,8 @@ def build(args) -> None:
     order = rng.permutation(len(texts))
     ids = (np.arange(A, dtype=np.int64) * 7919 + 1000003)  # distinct, not in any order of roles
     write(args.output, ids[np.array(owner)[order]], vectors[order].astype(np.float16),
-          np.array(times, np.int64)[order], ids, features.astype(np.float32), label, role, ring_style, args)
+          np.array(times, np.int64)[order], ids, features.astype(np.float32), label, role, ring_style, args,
+          [texts[i] for i in order])
 
 
 def ring_prompt_maker(style: str, T: Texts, rng, volume: float):
@@ -390,7 +391,8 @@ def ring_prompt_maker(style: str, T: Texts, rng, volume: float):
     return lambda: T.pick(wordings).format(t=T.pick(topics))
 
 
-def write(path, request_account, embedding, request_time, ids, features, label, role, ring_style, args) -> None:
+def write(path, request_account, embedding, request_time, ids, features, label, role, ring_style, args,
+          texts) -> None:
     import h5py
     tmp = f"{path}.tmp"
     with h5py.File(tmp, "w") as f:
@@ -401,6 +403,10 @@ def write(path, request_account, embedding, request_time, ids, features, label, 
         r.create_dataset("embedding", data=embedding)
         if not args.no_times:
             r.create_dataset("time", data=request_time)
+        # For reports only (detect never reads them): the texts, and request ids as a
+        # provider's log store might number them.
+        r.create_dataset("text", data=np.array(texts, dtype=object), dtype=h5py.string_dtype("utf-8"))
+        r.create_dataset("id", data=np.int64(5_000_000_000) + np.arange(len(texts), dtype=np.int64) * 13)
         a = f.create_group("accounts")
         a.create_dataset("id", data=ids)
         if not args.no_features:

@@ -49,6 +49,7 @@
 #include "ringscan/error.hpp"
 #include "ringscan/evaluate.hpp"
 #include "ringscan/export.hpp"
+#include "ringscan/ring_report.hpp"
 #include "ringscan/fault_injection.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/indicators.hpp"
@@ -165,6 +166,14 @@ struct ReadArgs {
   }
   ringscan::RingGraph ring_graph(const std::string& path, const Context& ctx) const {
     return no_isolation ? ringscan::read_ring_graph(path) : ringscan::read_ring_graph_isolated(path, ctx, limits());
+  }
+  std::vector<ringscan::Ring> rings(const std::string& path, const Context& ctx) const {
+    return no_isolation ? ringscan::read_rings(path) : ringscan::read_rings_isolated(path, ctx, limits());
+  }
+  std::vector<std::string> request_texts(const std::string& path, const std::vector<int64_t>& rows,
+                                         const Context& ctx) const {
+    return no_isolation ? ringscan::read_request_texts(path, rows)
+                        : ringscan::read_request_texts_isolated(path, rows, ctx, limits());
   }
   ringscan::TruthLabels truth_labels(const std::string& path, const Context& ctx) const {
     return no_isolation ? ringscan::read_truth_labels(path, ctx)
@@ -844,6 +853,66 @@ int run_export(ExportArgs& a) {
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// report
+
+struct ReportArgs {
+  std::string output, input, path;
+  int64_t top = 20;
+  CommonArgs common;
+  ReadArgs read;
+};
+
+CLI::App* add_report(CLI::App& app, ReportArgs& a) {
+  CLI::App* sub = app.add_subcommand(
+      "report", "Write a self-contained HTML page of a detect output's rings and their evidence, for analysts");
+  sub->add_option("OUTPUT", a.output, "Output file of detect (HDF5)")->required()->check(CLI::ExistingFile);
+  sub->add_option("--input", a.input,
+                  "The input detect read: timelines, behaviour features, request ids and texts come from it")
+      ->check(CLI::ExistingFile);
+  sub->add_option("-o,--output", a.path, "HTML file to write")->required();
+  sub->add_option("--top", a.top, "Rings drawn in detail; the rest are listed in the overview")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->capture_default_str();
+  add_common_options(sub, a.common);
+  add_read_options(sub, a.read);
+  group_options(sub, kInput, {"OUTPUT", "--input"});
+  group_options(sub, kOutput, {"-o", "--top"});
+  return sub;
+}
+
+int run_report(ReportArgs& a) {
+  Progress progress = Progress::for_stderr(a.common.quiet);
+  const Context ctx = make_context(a.common, progress);
+  refuse_overwriting({{"output", a.path}}, {a.output, a.input});
+  require_writable(a.path, "output");
+  const ringscan::OutputSummary summary = a.read.output_summary(a.output, ctx);
+  const ringscan::RingGraph graph = a.read.ring_graph(a.output, ctx);
+  const std::vector<ringscan::Ring> rings = a.read.rings(a.output, ctx);
+  ringscan::RingReportOptions options;
+  options.top = a.top;
+  ringscan::RingReportSources sources;
+  sources.output = &summary;
+  sources.graph = &graph;
+  sources.rings = &rings;
+  ringscan::Dataset input;
+  if (!a.input.empty()) {
+    ringscan::LoadOptions load;
+    load.embedding_rows = 0;  // the report draws no embeddings
+    load.load_request_ids = true;
+    input = a.read.dataset(a.input, ctx, load);
+    sources.input = &input;
+    const std::vector<int64_t> rows = ringscan::report_example_rows(rings, options);
+    const std::vector<std::string> texts = a.read.request_texts(a.input, rows, ctx);
+    for (std::size_t i = 0; i < texts.size(); ++i) sources.texts.emplace(rows[i], texts[i]);
+  }
+  ringscan::write_file_atomically(a.path, ringscan::ring_report_html(sources, options));
+  progress.finish();
+  std::cout << "wrote " << a.path << ": " << rings.size() << " rings, the top "
+            << std::min<int64_t>(a.top, int64_t(rings.size())) << " in detail\n";
+  return 0;
+}
+
 struct InfoArgs {
   std::string input;
   bool json = false;
@@ -1109,11 +1178,13 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
   EvaluateArgs evaluate_args;
   InfoArgs info_args;
   ExportArgs export_args;
+  ReportArgs report_args;
   CLI::App* generate = add_generate(app, generate_args);
   CLI::App* detect = add_detect(app, detect_args);
   CLI::App* evaluate = add_evaluate(app, evaluate_args);
   CLI::App* info = add_info(app, info_args);
   CLI::App* exporter = add_export(app, export_args);
+  CLI::App* reporter = add_report(app, report_args);
 
   // A misspelt command would otherwise read as a missing one.
   const auto is_command = [&app](const char* name) {
@@ -1125,7 +1196,7 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
     print_error((std::string("unknown command '") + argv[1] +
-                 "' (commands: generate, detect, evaluate, info, export; ringscan --help describes them)")
+                 "' (commands: generate, detect, evaluate, info, export, report; ringscan --help describes them)")
                     .c_str());
     return 2;
   }
@@ -1174,6 +1245,10 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
     if (*exporter) {
       setup_logging(export_args.common.quiet);
       return run_export(export_args);
+    }
+    if (*reporter) {
+      setup_logging(report_args.common.quiet);
+      return run_report(report_args);
     }
     print_error("no subcommand");  // unreachable: require_subcommand(1)
     return 2;

@@ -289,6 +289,56 @@ def test_load_reads_what_generate_wrote(tmp_path):
         ringscan.load(str(tmp_path / "missing.h5"))
 
 
+def graphml_structure_errors(path):
+    """What the GraphML 1.0 schema requires of the elements ringscan writes, checked by hand
+    (the schema file itself is not available offline): the namespace, keys before the graph,
+    key domains and types from the schema's enumerations, unique ids, edges between declared
+    nodes, data naming a key declared for its element, values of the key's type."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    root = ET.parse(path).getroot()
+    errors = []
+    if root.tag != ns + "graphml":
+        return [f"root element {root.tag}"]
+    children = [c.tag for c in root]
+    if children != sorted(children, key=lambda t: t != ns + "key") or children.count(ns + "graph") != 1:
+        errors.append(f"expected key* graph, found {children}")
+    keys = {}
+    for k in root.findall(ns + "key"):
+        if k.get("id") in keys:
+            errors.append(f"key {k.get('id')} declared twice")
+        if k.get("for", "all") not in {"all", "graphml", "graph", "node", "edge", "hyperedge", "port", "endpoint"}:
+            errors.append(f"key {k.get('id')}: for={k.get('for')}")
+        if k.get("attr.type") not in {"boolean", "int", "long", "float", "double", "string"}:
+            errors.append(f"key {k.get('id')}: attr.type={k.get('attr.type')}")
+        keys[k.get("id")] = (k.get("for", "all"), k.get("attr.type"))
+    graph = root.find(ns + "graph")
+    if graph.get("edgedefault") not in {"directed", "undirected"}:
+        errors.append(f"edgedefault={graph.get('edgedefault')}")
+    nodes = [n.get("id") for n in graph.findall(ns + "node")]
+    if len(set(nodes)) != len(nodes) or None in nodes:
+        errors.append("node ids missing or repeated")
+    parse = {"boolean": lambda v: v in ("true", "false") or int("x"), "int": int, "long": int,
+             "float": float, "double": float, "string": str}
+    for element in graph:
+        kind = element.tag[len(ns):]
+        if kind not in {"node", "edge", "data"}:
+            errors.append(f"unexpected <{kind}> in the graph")
+        if kind == "edge" and not (element.get("source") in nodes and element.get("target") in nodes):
+            errors.append(f"edge {element.get('source')}-{element.get('target')} between undeclared nodes")
+        for data in element.findall(ns + "data"):
+            domain, kind_of_value = keys.get(data.get("key"), (None, None))
+            if domain not in (kind, "all"):
+                errors.append(f"<{kind}> holds data of key {data.get('key')} (for={domain})")
+                continue
+            try:
+                parse.get(kind_of_value, str)(data.text or "")  # a key of no known type is reported above
+            except ValueError:
+                errors.append(f"key {data.get('key')}: {data.text!r} is not a {kind_of_value}")
+    return errors
+
+
 @pytest.mark.skipif(CLI is None, reason="RINGSCAN_CLI is not set: no command to export with")
 def test_the_exported_graphml_loads_with_networkx_and_holds_every_ring_and_its_evidence(tmp_path):
     import networkx  # a test requirement (scripts/python-env.sh)
@@ -300,6 +350,7 @@ def test_the_exported_graphml_loads_with_networkx_and_holds_every_ring_and_its_e
     graphml = tmp_path / "rings.graphml"
     subprocess.run([CLI, "export", "-q", str(tmp_path / "out.h5"), "--input", str(path), "-o", str(graphml)],
                    check=True, capture_output=True)
+    assert graphml_structure_errors(graphml) == []
     graph = networkx.read_graphml(str(graphml))
     ring_of = {int(m): r["id"] for r in rings for m in r["members"]}
     assert {int(graph.nodes[n]["account"]) for n in graph.nodes} == set(ring_of)
