@@ -13,7 +13,7 @@ from pathlib import Path
 STAGES = ["load", "order", "background", "account_content", "request_index", "prompt_groups",
           "account_profiles", "infrastructure", "account_index", "calibration", "evidence_graph",
           "clustering", "ring_scoring"]
-EXCHANGED = ["order", "background", "request_index", "account_profiles"]
+EXCHANGED = ["order", "background", "request_index", "account_profiles", "evidence_graph"]
 
 
 def load(runs, name):

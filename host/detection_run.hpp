@@ -3,6 +3,7 @@
 // detection (distributed_detect.cpp) feeds it what its processes computed together.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string>
@@ -15,6 +16,7 @@
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 #include "ringscan/request_order.hpp"
+#include "stage_variants.hpp"
 
 namespace ringscan {
 
@@ -56,6 +58,10 @@ class DetectionRun {
   const DetectOptions& resolved() const { return resolved_; }
   /// The prompt groups of the request index's pairs (a stage).
   PromptGroups prompt_groups(const CanonicalRequests& req, std::vector<RequestPair> pairs);
+  /// Where the evidence graph's candidate pairs are evaluated, instead of the backend: an
+  /// evaluator for the profiles and calibration (a distributed run spreads them over ranks).
+  using PairEvaluation = std::function<PairEvaluator(const AccountProfiles&, const EvidenceCalibration&)>;
+  void evaluate_pairs_with(PairEvaluation evaluation) { pair_evaluation_ = std::move(evaluation); }
   /// The account stages, ring scoring and the statistics: the finished result. `req` needs
   /// its embeddings only when indicators are collected or matched.
   DetectionResult finish(const CanonicalRequests& req, const PromptGroups& groups, const AccountProfiles& profiles,
@@ -70,6 +76,7 @@ class DetectionRun {
   std::unique_ptr<Backend> backend_;
   BackgroundSimilarity background_;
   int64_t request_pairs_ = 0;
+  PairEvaluation pair_evaluation_;
   DetectionResult result_;
 };
 

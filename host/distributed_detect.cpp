@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "detection_run.hpp"
+#include "distributed_evidence.hpp"
 #include "evidence_math.hpp"
 #include "faiss_util.hpp"
 #include "parallel.hpp"
@@ -116,7 +117,26 @@ class DistributedDetection {
         local([&] { return me_ == 0 ? run_->prompt_groups(c_, std::move(pairs)) : PromptGroups{}; });
     const AccountProfiles profiles = stage("account_profiles", "account profiles", [&] { return account_profiles(); });
     mark("account_profiles");
-    DetectionResult result = local([&] { return me_ == 0 ? run_->finish(c_, groups, profiles, exact) : DetectionResult{}; });
+    // The candidate pairs' evidence is evaluated on every rank; the other ranks serve rank 0
+    // until it lets them go.
+    DistributedPairEvaluation evaluation(group_, ctx_);
+    DetectionResult result = local([&] {
+      if (me_ != 0) {
+        evaluation.serve();
+        return DetectionResult{};
+      }
+      run_->evaluate_pairs_with([&](const AccountProfiles& p, const EvidenceCalibration& c) { return evaluation.evaluator(p, c); });
+      DetectionResult finished;
+      try {
+        finished = run_->finish(c_, groups, profiles, exact);
+      } catch (...) {
+        if (!group_.stopped_together()) evaluation.release();
+        throw;
+      }
+      evaluation.release();
+      return finished;
+    });
+    mark("evidence_graph");
     add_distribution_statistics(result);
     if (me_ == 0) result.stage_seconds.insert(result.stage_seconds.begin(), {"load", load_seconds});
     return result;

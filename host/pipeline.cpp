@@ -243,7 +243,10 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   // The graph with its weak edges, and the strong edges alone.
   EvidenceGraph graph;
   const EvidenceGraph weak_graph = stage("evidence_graph", "evidence graph", [&] {
-    EvidenceGraph g = backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
+    EvidenceGraph g = pair_evaluation_ ? evidence_graph(groups, profiles.num_accounts, account_pairs,
+                                                        edge_rule(calibration), ctx,
+                                                        pair_evaluation_(profiles, calibration))
+                                       : backend->evidence_graph(groups, profiles, calibration, account_pairs, options, ctx);
     // The allowlist's count is of edges, not weak edges.
     const EdgeRule rule = edge_rule(calibration);
     const auto edges = [&](const EvidenceGraph& x) {

@@ -49,19 +49,29 @@ Kind kind_of(const std::exception_ptr& failure, std::string& message) {
 
 }  // namespace
 
-void agree(ProcessGroup& group, std::exception_ptr failure) {
+Bytes failure_status(const std::exception_ptr& failure) {
   Bytes status;
   if (failure) {
     std::string message;
     status.push_back(char(kind_of(failure, message)));
     status.insert(status.end(), message.begin(), message.end());
   }
+  return status;
+}
+
+void throw_failure_status(const Bytes& status, const std::string& prefix) {
+  if (status.empty()) throw InternalError(prefix + "a failure without its status");
+  throw_kind(Kind(status[0]), prefix + std::string(status.begin() + 1, status.end()));
+}
+
+void agree(ProcessGroup& group, std::exception_ptr failure) {
+  const Bytes status = failure_status(failure);
   group.wait_for_all();
   const std::vector<Bytes> all = group.all_gather(status);
   for (int r = 0; r < int(all.size()); ++r)
     if (!all[r].empty()) {
       group.stop_together();
-      throw_kind(Kind(all[r][0]), "rank " + std::to_string(r) + ": " + std::string(all[r].begin() + 1, all[r].end()));
+      throw_failure_status(all[r], "rank " + std::to_string(r) + ": ");
     }
 }
 

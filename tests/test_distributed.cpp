@@ -186,6 +186,17 @@ TEST_F(Distributed, AFailedAllocationOnOneRankStopsTheJobNamingTheRank) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST_F(Distributed, AFailureWhileAnotherRankEvaluatesPairsStopsTheJobNamingThatRank) {
+  const std::string out = path("pairs-out.h5");
+  // Rank 1's sixth budgeted allocation, its last, holds the account profiles rank 0 shares
+  // for the evaluation of the candidate pairs (earlier ones: the stages before; should
+  // they change in number, this message names the stage that failed instead).
+  const ShellRun r = shell(rank_one_faulty("alloc:6", out));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("evaluating candidate pairs on rank 1: out of memory"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST_F(Distributed, AKilledRankFailsTheJobWithoutOutput) {
   const std::string out = path("killed-out.h5");
   const ShellRun r = shell(rank_one_faulty("kill-alloc:4", out));

@@ -81,6 +81,12 @@ std::vector<T> unpack_all(std::vector<Bytes> parts) {
   return v;
 }
 
+/// A failure as bytes another rank can raise again (its kind and message); empty for none.
+Bytes failure_status(const std::exception_ptr& failure);
+/// Throws the failure `status` holds (non-empty, from failure_status), of the same kind, its
+/// message prefixed with `prefix`.
+[[noreturn]] void throw_failure_status(const Bytes& status, const std::string& prefix);
+
 /// Called by every rank after a step: when any rank's step failed (`failure` set), every
 /// rank throws the error of the lowest failing rank, its kind kept (InvalidInput stays an
 /// input error) and its message prefixed with "rank N: ", so the whole job stops together.

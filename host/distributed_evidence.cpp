@@ -1,0 +1,152 @@
+#include "distributed_evidence.hpp"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "isolated_reader.hpp"
+#include "ringscan/error.hpp"
+
+namespace ringscan {
+namespace {
+
+/// What rank 0 tells the others next.
+enum class Message : int64_t { Release = 0, State = 1, Pairs = 2 };
+
+/// Every field of the profiles and the calibration, in one order for both ends: the pair
+/// evaluation reads a view of them (pair_evidence.hpp).
+template <class Archive, class P, class C>
+void evaluation_state(Archive& a, P& p, C& c) {
+  a(p.num_accounts, p.dim, p.feature_dim, p.content, p.behaviour, p.request_offsets, p.request_time, p.days,
+    p.bucket_offsets, p.active_buckets, p.bucket_idf, p.timing_norm, p.has_timing);
+  a(c.num_accounts, c.feature_dim, c.total_requests, c.group_mass, c.feature_rank, c.feature_tie, c.categorical,
+    c.feature_weight, c.feature_lift, c.feature_names, c.behaviour_null.values, c.behaviour_null.tail_start,
+    c.behaviour_null.tail_scale, c.behaviour_null.tail_log_share, c.behaviour_present, c.anchor_pairs, c.has_timing,
+    c.first_time, c.last_time, c.has_infrastructure, c.infrastructure_kinds, c.proposing_users, c.token_offsets,
+    c.account_tokens, c.token_kind, c.token_users, c.seed, c.seed_prior, c.content_null.values,
+    c.content_null.tail_start, c.content_null.tail_scale, c.content_null.tail_log_share, c.signals,
+    c.index_penalty, c.edge_threshold, c.weak_edge_threshold, c.notes);
+}
+
+/// One pair to evaluate as it travels.
+struct PairRow {
+  int64_t first, second;
+  float shared;
+};
+
+Bytes header(Message m) {
+  const int64_t v = int64_t(m);
+  Bytes b(sizeof v);
+  std::memcpy(b.data(), &v, sizeof v);
+  return b;
+}
+
+Message read_header(const Bytes& b) {
+  int64_t v = -1;
+  if (b.size() != sizeof v) throw InternalError("distributed pair evaluation: malformed message");
+  std::memcpy(&v, b.data(), sizeof v);
+  if (v < 0 || v > 2) throw InternalError("distributed pair evaluation: unknown message " + std::to_string(v));
+  return Message(v);
+}
+
+/// Evaluates `rows` with `evaluate`: their evidence as bytes.
+Bytes evaluated(const PairEvaluator& evaluate, const std::vector<PairRow>& rows) {
+  const int64_t n = int64_t(rows.size());
+  std::vector<int64_t> first(size_t(n), 0), second(size_t(n), 0);
+  std::vector<float> shared(size_t(n), 0);
+  for (int64_t i = 0; i < n; ++i) first[i] = rows[i].first, second[i] = rows[i].second, shared[i] = rows[i].shared;
+  std::vector<PairEvidence> out(static_cast<size_t>(n));
+  evaluate(first.data(), second.data(), shared.data(), n, out.data());
+  return pack(out);
+}
+
+}  // namespace
+
+PairEvaluator DistributedPairEvaluation::evaluator(const AccountProfiles& profiles,
+                                                   const EvidenceCalibration& calibration) {
+  return [this, &profiles, &calibration](const int64_t* first, const int64_t* second, const float* shared, int64_t n,
+                                         PairEvidence* out) {
+    const int ranks = group_.size();
+    if (!sent_state_) {
+      isolation::Encoder e;
+      evaluation_state(e, profiles, calibration);
+      group_.wait_for_all();
+      group_.broadcast(header(Message::State), 0);
+      group_.broadcast(Bytes(e.bytes().begin(), e.bytes().end()), 0);
+      sent_state_ = true;
+    }
+    // Contiguous shares, so the evidence comes back in the pairs' order.
+    std::vector<Bytes> parts(static_cast<size_t>(ranks));
+    for (int r = 0; r < ranks; ++r) {
+      const int64_t lo = n * r / ranks, hi = n * (r + 1) / ranks;
+      std::vector<PairRow> rows(static_cast<size_t>(hi - lo));
+      for (int64_t i = lo; i < hi; ++i) rows[size_t(i - lo)] = {first[i], second[i], shared[i]};
+      parts[size_t(r)] = pack(rows);
+    }
+    group_.wait_for_all();
+    group_.broadcast(header(Message::Pairs), 0);
+    const std::vector<Bytes> mine = group_.all_to_all(std::move(parts));
+    std::exception_ptr failure;
+    Bytes result;
+    try {
+      result = evaluated(host_pair_evaluator(profiles, calibration), unpack<PairRow>(mine[0]));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // Each rank's status, then its evidence.
+    const std::vector<Bytes> status = group_.gather(failure_status(failure), 0);
+    std::vector<Bytes> evidence = group_.gather(result, 0);
+    for (int r = 0; r < ranks; ++r)
+      if (!status[size_t(r)].empty())
+        throw_failure_status(status[size_t(r)], "evaluating candidate pairs on rank " + std::to_string(r) + ": ");
+    const std::vector<PairEvidence> all = unpack_all<PairEvidence>(std::move(evidence));
+    if (int64_t(all.size()) != n) throw InternalError("distributed pair evaluation: evidence of " +
+                                                      std::to_string(all.size()) + " pairs for " + std::to_string(n));
+    std::copy(all.begin(), all.end(), out);
+  };
+}
+
+void DistributedPairEvaluation::release() {
+  group_.wait_for_all();
+  group_.broadcast(header(Message::Release), 0);
+}
+
+void DistributedPairEvaluation::serve() {
+  const ThreadScope threads(ctx_.threads);
+  AccountProfiles profiles;
+  EvidenceCalibration calibration;
+  bool have_state = false;
+  std::exception_ptr state_failure;
+  for (;;) {
+    group_.wait_for_all();
+    const Message m = read_header(group_.broadcast(Bytes(), 0));
+    if (m == Message::Release) return;
+    if (m == Message::State) {
+      const Bytes state = group_.broadcast(Bytes(), 0);
+      try {
+        ctx_.require_memory(int64_t(state.size()), "the account profiles rank 0 shares for the pair evaluation");
+        const std::string bytes(state.begin(), state.end());
+        isolation::Decoder d(bytes, "the account profiles from rank 0");
+        evaluation_state(d, profiles, calibration);
+        d.finish();
+        have_state = true;
+      } catch (...) {
+        state_failure = std::current_exception();
+      }
+      continue;
+    }
+    const std::vector<Bytes> mine = group_.all_to_all(std::vector<Bytes>(size_t(group_.size())));
+    std::exception_ptr failure = state_failure;
+    Bytes result;
+    if (!failure) try {
+        if (!have_state) throw InternalError("distributed pair evaluation: pairs before the profiles");
+        result = evaluated(host_pair_evaluator(profiles, calibration), unpack<PairRow>(mine[0]));
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    group_.gather(failure_status(failure), 0);
+    group_.gather(result, 0);
+  }
+}
+
+}  // namespace ringscan

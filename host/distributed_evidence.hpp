@@ -1,0 +1,36 @@
+// The evidence of candidate account pairs, evaluated over the ranks of a distributed run:
+// rank 0 runs the account stages and hands every other rank a share of each batch of pairs
+// (contiguous, so the evidence comes back in the order one process computes it).
+#pragma once
+#include <cstdint>
+
+#include "ringscan/account_profiles.hpp"
+#include "ringscan/context.hpp"
+#include "ringscan/evidence_calibration.hpp"
+#include "ringscan/process_group.hpp"
+#include "stage_variants.hpp"
+
+namespace ringscan {
+
+class DistributedPairEvaluation {
+ public:
+  DistributedPairEvaluation(ProcessGroup& group, const Context& ctx) : group_(group), ctx_(ctx) {}
+
+  /// Rank 0: an evaluator that sends the profiles and calibration to the other ranks (once),
+  /// then splits each call's pairs among all ranks. A rank's failure is thrown here, of its
+  /// kind, naming the rank. The profiles and calibration must outlive the evaluator.
+  PairEvaluator evaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration);
+  /// Rank 0: lets the other ranks go; called once the account stages are over, also when
+  /// they failed (not when every rank already stopped together).
+  void release();
+  /// The other ranks: evaluate what rank 0 sends until it lets them go. Waits without
+  /// spinning meanwhile. A failure is sent to rank 0, which reports it.
+  void serve();
+
+ private:
+  ProcessGroup& group_;
+  const Context& ctx_;
+  bool sent_state_ = false;
+};
+
+}  // namespace ringscan
