@@ -249,26 +249,59 @@ std::string timeline(const Ring& ring, const std::vector<int64_t>& members, cons
   return o.str();
 }
 
-/// Per feature: the population's 5/25/50/75/95th percentiles and the members' values.
+/// The members' most common value of a categorical column and its share among them and
+/// among all accounts (`population` ascending).
+struct CategoryShare {
+  float value = 0;
+  double members = 0, population = 0;
+};
+CategoryShare category_share(std::vector<float> mine, const std::vector<float>& population) {
+  std::sort(mine.begin(), mine.end());
+  CategoryShare best;
+  int64_t most = 0;
+  for (std::size_t i = 0; i < mine.size();) {
+    std::size_t j = i;
+    while (j < mine.size() && mine[j] == mine[i]) ++j;
+    if (int64_t(j - i) > most) most = int64_t(j - i), best.value = mine[i];
+    i = j;
+  }
+  best.members = mine.empty() ? 0 : double(most) / double(mine.size());
+  const auto [lo, hi] = std::equal_range(population.begin(), population.end(), best.value);
+  best.population = population.empty() ? 0 : double(hi - lo) / double(population.size());
+  return best;
+}
+
+/// Per feature, the members against all accounts: for a continuous one, the population's
+/// 5/25/50/75/95th percentiles and each member's value; for a categorical one, the share of
+/// the members and of all accounts at the members' most common value.
 std::string behaviour_plot(const std::vector<int64_t>& members, const InputView& v,
                            const std::vector<std::vector<float>>& population_sorted) {
   const Dataset& in = *v.input;
   if (!in.has_features()) return "<p class=\"muted\">No behaviour features: the input has no /accounts/features.</p>";
   const int64_t B = in.feature_dim;
+  const auto categorical = [&](int64_t f) {
+    return f < int64_t(in.feature_categorical.size()) && in.feature_categorical[size_t(f)] != 0;
+  };
   struct Row {
     int64_t feature;
-    double distance;  ///< |members' median - population median| in population IQRs
+    /// How unusual the members are on it: |members' median - population median| in
+    /// population IQRs, or for a category ln(members' share / population's share).
+    double distance;
   };
   std::vector<Row> rows;
   std::vector<std::vector<float>> values(static_cast<size_t>(B));
   for (int64_t f = 0; f < B; ++f) {
     for (const int64_t a : members) values[size_t(f)].push_back(in.features[size_t(v.input_row[size_t(a)] * B + f)]);
     const std::vector<float>& pop = population_sorted[size_t(f)];
+    if (categorical(f)) {
+      const CategoryShare c = category_share(values[size_t(f)], pop);
+      rows.push_back({f, std::log(std::max(c.members, 1e-9) / std::max(c.population, 1.0 / double(pop.size())))});
+      continue;
+    }
     std::vector<float> mine = values[size_t(f)];
     const double median = quantile(mine, 0.5);
-    const auto at = [&pop](double q) { return sorted_quantile(pop, q); };
-    const double iqr = std::max(1e-9, at(0.75) - at(0.25));
-    rows.push_back({f, std::fabs(median - at(0.5)) / iqr});
+    const double iqr = std::max(1e-9, sorted_quantile(pop, 0.75) - sorted_quantile(pop, 0.25));
+    rows.push_back({f, std::fabs(median - sorted_quantile(pop, 0.5)) / iqr});
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.distance > b.distance; });
   const int64_t shown = std::min<int64_t>(B, kFeatureRows);
@@ -279,16 +312,27 @@ std::string behaviour_plot(const std::vector<int64_t>& members, const InputView&
   for (int64_t i = 0; i < shown; ++i) {
     const int64_t f = rows[size_t(i)].feature;
     const std::vector<float>& pop = population_sorted[size_t(f)];
+    const int y = kTop + int(i) * kRow, mid = y + kRow / 2;
+    const std::string name = f < int64_t(in.feature_names.size()) ? in.feature_names[size_t(f)] : "feature " + std::to_string(f);
+    o << "<text x=\"" << kLabelWidth - 6 << "\" y=\"" << mid + 4 << "\" text-anchor=\"end\">" << detail::markup_escaped(name)
+      << "</text>";
+    if (categorical(f)) {
+      // Two bars on a 0-100% scale: all accounts (grey) and the members (red) at the value.
+      const CategoryShare c = category_share(values[size_t(f)], pop);
+      const double width = kPlotWidth * 0.6;
+      o << "<rect x=\"" << kLabelWidth << "\" y=\"" << mid - 7 << "\" width=\"" << fixed(width * c.population, 1)
+        << "\" height=\"6\" fill=\"#bbb\"/><rect x=\"" << kLabelWidth << "\" y=\"" << mid + 1 << "\" width=\""
+        << fixed(width * c.members, 1) << "\" height=\"6\" fill=\"#d62728\" fill-opacity=\"0.8\"/>";
+      o << "<text x=\"" << fixed(kLabelWidth + width + 8, 1) << "\" y=\"" << mid + 4 << "\">category "
+        << fixed(c.value, 0) << ": " << fixed(100 * c.members, 0) << "% of the members, " << fixed(100 * c.population, 1)
+        << "% of all accounts</text>";
+      continue;
+    }
     const auto at = [&pop](double q) { return sorted_quantile(pop, q); };
     double lo = at(0.01), hi = at(0.99);
     for (const float x : values[size_t(f)]) lo = std::min(lo, double(x)), hi = std::max(hi, double(x));
     if (hi <= lo) hi = lo + 1;
     const auto X = [&](double x) { return kLabelWidth + (x - lo) / (hi - lo) * kPlotWidth; };
-    const int y = kTop + int(i) * kRow, mid = y + kRow / 2;
-    std::string name = f < int64_t(in.feature_names.size()) ? in.feature_names[size_t(f)] : "feature " + std::to_string(f);
-    if (f < int64_t(in.feature_categorical.size()) && in.feature_categorical[size_t(f)]) name += " (category)";
-    o << "<text x=\"" << kLabelWidth - 6 << "\" y=\"" << mid + 4 << "\" text-anchor=\"end\">" << detail::markup_escaped(name)
-      << "</text>";
     o << "<line x1=\"" << fixed(X(at(0.05)), 1) << "\" y1=\"" << mid << "\" x2=\"" << fixed(X(at(0.95)), 1)
       << "\" y2=\"" << mid << "\" stroke=\"#999\"/>";
     o << "<rect x=\"" << fixed(X(at(0.25)), 1) << "\" y=\"" << mid - 6 << "\" width=\""
@@ -302,8 +346,9 @@ std::string behaviour_plot(const std::vector<int64_t>& members, const InputView&
     }
   }
   o << "</svg><p class=\"muted\">Grey: all accounts of the input (box 25th\u201375th percentile, line "
-       "5th\u201395th, mark the median). Red: the ring's members. ";
-  if (shown < B) o << "The " << shown << " of " << B << " features whose members' median lies furthest from the population's are drawn.";
+       "5th\u201395th, mark the median; for a category, the share at the members' most common value). Red: the "
+       "ring's members. ";
+  if (shown < B) o << "The " << shown << " of " << B << " features on which the members stand out most are drawn.";
   o << "</p>";
   return o.str();
 }

@@ -68,6 +68,26 @@ void add_texts(const std::string& file, const char* name, const std::vector<std:
   H5Fclose(f);
 }
 
+/// Marks feature column `name` categorical: attribute `categorical` of /accounts/features.
+void mark_categorical(const std::string& file, const char* name) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0) << file;
+  const hid_t d = H5Dopen2(f, "/accounts/features", H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  const hsize_t one = 1;
+  const hid_t space = H5Screate_simple(1, &one, nullptr);
+  const hid_t a = H5Acreate2(d, "categorical", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(a, 0);
+  EXPECT_GE(H5Awrite(a, type, &name), 0);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
 class Report : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -218,4 +238,18 @@ TEST_F(Report, WithoutTheInputDrawsTheGraphsAndSaysWhatIsLeftOut) {
   EXPECT_EQ(occurrences(html, "<svg class=\"timeline\""), 0);
   EXPECT_EQ(occurrences(html, "aria-label=\"evidence graph of ring "),
             std::min<int64_t>(20, int64_t(report_["rings"].size())));
+}
+
+TEST_F(Report, ACategoricalFeatureShowsTheMembersShareAtTheirCommonValue) {
+  const std::string input = copy_of_input("categorical.h5");
+  mark_categorical(input, "temperature");
+  const CommandRun r = run("report -q " + path("out.h5") + " --input " + input + " --top 1 -o " + path("cat.html"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string html = slurp(path("cat.html"));
+  const size_t plot = html.find("<svg class=\"behaviour\"");
+  ASSERT_NE(plot, std::string::npos);
+  const std::string behaviour = html.substr(plot, html.find("</svg>", plot) - plot);
+  // One row of shares for the categorical column; box plots for the others.
+  EXPECT_EQ(occurrences(behaviour, "% of the members, "), 1) << behaviour;
+  EXPECT_EQ(occurrences(behaviour, "<circle "), int64_t(report_["rings"][0]["members"].size()) * 7);
 }
