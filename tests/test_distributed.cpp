@@ -214,6 +214,17 @@ TEST_F(Distributed, OptionsARunOverRanksCannotHonourAreRefusedWithTheReason) {
   const ShellRun cuda = shell(mpirun(2) + " " + cli() + " detect -q --device cuda " + path("in.h5") + " -o " + path("x.h5"));
   EXPECT_EQ(cuda.code, 2) << cuda.output;
   EXPECT_NE(cuda.output.find("--device cuda"), std::string::npos) << cuda.output;
+  // Checked by every rank alike and agreed: reported once, by rank 0, and no rank aborts.
+  const auto count = [](const std::string& text, const std::string& what) {
+    int n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(cuda.output, "ringscan: error:"), 1) << cuda.output;
+  EXPECT_EQ(cuda.output.find("MPI_ABORT"), std::string::npos) << cuda.output;
+  const ShellRun typo = shell(mpirun(2) + " " + cli() + " detect -q --no-such-option " + path("in.h5"));
+  EXPECT_EQ(typo.code, 2) << typo.output;
+  EXPECT_EQ(count(typo.output, "ringscan: error:"), 1) << typo.output;
   const ShellRun generate = shell(mpirun(2) + " " + cli() + " generate -q -o " + path("g.h5") + " --accounts 50");
   EXPECT_EQ(generate.code, 2) << generate.output;
   EXPECT_NE(generate.output.find("only detect runs over the ranks"), std::string::npos) << generate.output;

@@ -558,48 +558,57 @@ int run_detect(DetectArgs& a, ringscan::ProcessGroup* group) {
   // rank 0 reports and writes the output.
   const bool distributed = group != nullptr && group->size() > 1;
   const bool writer = !distributed || group->rank() == 0;
-  // Everything the command line says is checked before any file is read: on a large input
-  // a typo would otherwise surface minutes later.
-  a.options.device = ringscan::parse_device(a.device);
-  ringscan::validate_detect_options(a.options);
   Progress progress = Progress::for_stderr(a.common.quiet);
   Context ctx = make_context(a.common, progress);
-  if (!a.allow.empty()) a.options.allow = a.read.allowlist(a.allow, ctx);
-  if (!a.seeds.empty()) {
-    a.options.seeds = a.read.seed_accounts(a.seeds, ctx);
-    a.options.seeds_source = a.seeds;
-  }
-  if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
-  if (!a.indicators_in.empty()) {
-    a.options.known_indicators = ringscan::read_indicators(a.indicators_in, ctx.memory_budget);
-    a.options.known_indicators_source = a.indicators_in;
-  }
-  a.options.collect_indicators = !a.indicators_out.empty();
-  if (distributed) ringscan::check_distributed_options(a.options);
-  refuse_overwriting({{"output", a.output}, {"report", a.report}, {"indicators", a.indicators_out}},
-                     {a.input, a.indicators_in});
-  if (writer) {
-    require_writable(a.output, "output");
-    if (!a.report.empty()) require_writable(a.report, "report");
-    if (!a.indicators_out.empty()) require_writable(a.indicators_out, "indicators");
-  }
-  // The backend is checked before loading: a large input takes minutes to read.
-  ringscan::make_backend(a.options.device);
-  if (a.options.device == ringscan::Device::Auto && !distributed)
-    if (const std::string problem = unused_gpu_problem(ringscan::build_info()); !problem.empty())
-      spdlog::warn("--device auto: {}; running on the CPU backend", problem);
+  ringscan::InputShape shape;
+  const auto prepare = [&] {
+    // Everything the command line says is checked before any file is read: on a large input
+    // a typo would otherwise surface minutes later.
+    a.options.device = ringscan::parse_device(a.device);
+    ringscan::validate_detect_options(a.options);
+    if (!a.allow.empty()) a.options.allow = a.read.allowlist(a.allow, ctx);
+    if (!a.seeds.empty()) {
+      a.options.seeds = a.read.seed_accounts(a.seeds, ctx);
+      a.options.seeds_source = a.seeds;
+    }
+    if (!a.device_memory_budget.empty()) ctx.device_memory_budget = ringscan::parse_size(a.device_memory_budget);
+    if (!a.indicators_in.empty()) {
+      a.options.known_indicators = ringscan::read_indicators(a.indicators_in, ctx.memory_budget);
+      a.options.known_indicators_source = a.indicators_in;
+    }
+    a.options.collect_indicators = !a.indicators_out.empty();
+    if (distributed) ringscan::check_distributed_options(a.options);
+    refuse_overwriting({{"output", a.output}, {"report", a.report}, {"indicators", a.indicators_out}},
+                       {a.input, a.indicators_in});
+    if (writer) {
+      require_writable(a.output, "output");
+      if (!a.report.empty()) require_writable(a.report, "report");
+      if (!a.indicators_out.empty()) require_writable(a.indicators_out, "indicators");
+    }
+    // The backend is checked before loading: a large input takes minutes to read.
+    ringscan::make_backend(a.options.device);
+    if (a.options.device == ringscan::Device::Auto && !distributed)
+      if (const std::string problem = unused_gpu_problem(ringscan::build_info()); !problem.empty())
+        spdlog::warn("--device auto: {}; running on the CPU backend", problem);
 
-  // What a killed earlier run left beside the outputs goes now, not after a long detection.
-  if (writer) {
-    ringscan::remove_stale_temporaries(a.output);
-    if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
-    if (!a.indicators_out.empty()) ringscan::remove_stale_temporaries(a.indicators_out);
-  }
-  // Refused up front, from the declared shapes (each rank's share over ranks), rather than
-  // after minutes of loading. The headers are untrusted too: read in the child unless
-  // isolation is off.
-  const ringscan::InputShape shape = a.read.shape(a.input, ctx);
-  ringscan::require_detection_memory(shape, a.options, ctx, distributed ? group->size() : 1);
+    // What a killed earlier run left beside the outputs goes now, not after a long detection.
+    if (writer) {
+      ringscan::remove_stale_temporaries(a.output);
+      if (!a.report.empty()) ringscan::remove_stale_temporaries(a.report);
+      if (!a.indicators_out.empty()) ringscan::remove_stale_temporaries(a.indicators_out);
+    }
+    // Refused up front, from the declared shapes (each rank's share over ranks), rather than
+    // after minutes of loading. The headers are untrusted too: read in the child unless
+    // isolation is off.
+    shape = a.read.shape(a.input, ctx);
+    ringscan::require_detection_memory(shape, a.options, ctx, distributed ? group->size() : 1);
+  };
+  // Over ranks, every rank checks alike and they agree: rank 0 reports an error once, and
+  // every rank exits with it.
+  if (distributed)
+    ringscan::on_every_rank(*group, prepare);
+  else
+    prepare();
   ringscan::DetectionResult result;
   if (distributed) {
     const ringscan::DistributedInput input{
@@ -1204,7 +1213,9 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version end here with code 0; every real parse error is usage: 2.
+    // --help and --version end here with code 0; every real parse error is usage: 2. Under
+    // mpirun every rank parses the same line: rank 0 alone prints.
+    if (!g_reports_errors) return e.get_exit_code() == 0 ? 0 : 2;
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
     // e.g. the version callback failing to probe devices
