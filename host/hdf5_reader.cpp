@@ -1302,7 +1302,7 @@ std::vector<std::string> read_request_texts(const std::string& path, const std::
                               std::to_string(l.requests) + " rows");
   std::vector<std::string> texts(wanted.size());
   // Every text is read and checked, in blocks, though only the wanted ones are kept.
-  constexpr int64_t kTextBlock = 4096;
+  constexpr int64_t kTextBlock = 1024;  // at most 1 GiB of texts at once, at 1 MiB each
   size_t next = 0;
   for_each_chunk(l.requests, kTextBlock, [&](int64_t first, int64_t count) {
     std::vector<std::string> block = f.read_text_rows(l.text, first, count);
