@@ -298,13 +298,15 @@ class SourceFile {
       if (H5Dread(c.dataset.get(), memtype.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
                   pointers.data()) < 0)
         fail(c.name, "cannot read " + rows + ": " + h5::last_error());
+      // Copied, and HDF5's strings freed, before any is checked: a bad one throws.
       for (int64_t i = 0; i < count; ++i)
-        if (pointers[i] != nullptr) out[i] = text_of(c, first + i, pointers[i], std::strlen(pointers[i]));
+        if (pointers[i] != nullptr) out[i] = pointers[i];
 #if H5_VERSION_GE(1, 12, 0)
       H5Treclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
 #else
       H5Dvlen_reclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
 #endif
+      for (int64_t i = 0; i < count; ++i) out[i] = text_of(c, first + i, out[i].data(), out[i].size());
       return out;
     }
     const size_t size = H5Tget_size(c.type.get());

@@ -13,6 +13,7 @@
 
 #include "command.hpp"
 #include "ringscan/context.hpp"
+#include "ringscan/error.hpp"
 #include "ringscan/io.hpp"
 
 namespace {
@@ -202,6 +203,14 @@ TEST_F(Report, ATextThatIsNotUtf8ExitsTwoNamingItsRowAndKeepsTheEarlierReport) {
   EXPECT_NE(r.output.find("/requests/text"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("row " + std::to_string(requests_ - 3) + ": not UTF-8"), std::string::npos) << r.output;
   EXPECT_EQ(slurp(path("kept.html")), "earlier report\n");
+  // The same in this process (no isolation): the reader's error, and nothing leaked.
+  try {
+    ringscan::read_request_texts(input, {0});
+    ADD_FAILURE() << "a text that is not UTF-8 was read";
+  } catch (const ringscan::InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("row " + std::to_string(requests_ - 3) + ": not UTF-8"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(Report, RequestIdsOrTextsOfAnotherLengthAreRefusedByEveryCommand) {
