@@ -86,6 +86,36 @@ int64_t first_invalid_utf8(const char* text, size_t n) {
   return -1;
 }
 
+/// Reads variable-length strings of `stored`'s character set through `read` (an H5Aread or
+/// H5Dread into char pointers, given the memory type), one per element of `out`, and frees
+/// what HDF5 allocated for them; false when HDF5 failed.
+template <class Read>
+bool read_variable_strings(hid_t stored, hid_t space, std::vector<std::string>& out, Read&& read) {
+  Handle memtype(H5Tcopy(H5T_C_S1), H5Tclose);
+  if (!memtype.valid() || H5Tset_size(memtype.get(), H5T_VARIABLE) < 0 ||
+      H5Tset_cset(memtype.get(), H5Tget_cset(stored)) < 0)
+    return false;
+  std::vector<char*> pointers(out.size(), nullptr);
+  if (read(memtype.get(), pointers.data()) < 0) return false;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (pointers[i] != nullptr) out[i] = pointers[i];
+#if H5_VERSION_GE(1, 12, 0)
+  H5Treclaim(memtype.get(), space, H5P_DEFAULT, pointers.data());
+#else
+  H5Dvlen_reclaim(memtype.get(), space, H5P_DEFAULT, pointers.data());
+#endif
+  return true;
+}
+
+/// The text of one fixed-length string of `size` bytes: up to its first NUL, and without the
+/// trailing spaces of a space-padded type.
+std::string fixed_length_string(const char* text, size_t size, bool space_padded) {
+  size_t n = strnlen(text, size);
+  if (space_padded)
+    while (n > 0 && text[n - 1] == ' ') --n;
+  return std::string(text, n);
+}
+
 /// True when `type` is IEEE binary16 (numpy's float16) in either byte order.
 bool is_binary16(hid_t type) {
   size_t spos, epos, esize, mpos, msize;
@@ -291,21 +321,11 @@ class SourceFile {
     Handle memory_space(check(H5Screate_simple(1, &extent, nullptr), c.name), H5Sclose);
     const std::string rows = "rows " + std::to_string(first) + ".." + std::to_string(first + count - 1);
     if (check(H5Tis_variable_str(c.type.get()), c.name) > 0) {
-      Handle memtype(check(H5Tcopy(H5T_C_S1), c.name), H5Tclose);
-      check(H5Tset_size(memtype.get(), H5T_VARIABLE), c.name);
-      check(H5Tset_cset(memtype.get(), H5Tget_cset(c.type.get())), c.name);
-      std::vector<char*> pointers(static_cast<size_t>(count), nullptr);
-      if (H5Dread(c.dataset.get(), memtype.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
-                  pointers.data()) < 0)
-        fail(c.name, "cannot read " + rows + ": " + h5::last_error());
       // Copied, and HDF5's strings freed, before any is checked: a bad one throws.
-      for (int64_t i = 0; i < count; ++i)
-        if (pointers[i] != nullptr) out[i] = pointers[i];
-#if H5_VERSION_GE(1, 12, 0)
-      H5Treclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
-#else
-      H5Dvlen_reclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
-#endif
+      if (!read_variable_strings(c.type.get(), memory_space.get(), out, [&](hid_t memtype, char** into) {
+            return H5Dread(c.dataset.get(), memtype, memory_space.get(), file_space.get(), H5P_DEFAULT, into);
+          }))
+        fail(c.name, "cannot read " + rows + ": " + h5::last_error());
       for (int64_t i = 0; i < count; ++i) out[i] = text_of(c, first + i, out[i].data(), out[i].size());
       return out;
     }
@@ -319,11 +339,8 @@ class SourceFile {
       fail(c.name, "cannot read " + rows + ": " + h5::last_error());
     const bool space_padded = H5Tget_strpad(c.type.get()) == H5T_STR_SPACEPAD;
     for (int64_t i = 0; i < count; ++i) {
-      const char* text = buffer.data() + size * size_t(i);
-      size_t n = strnlen(text, size);
-      if (space_padded)
-        while (n > 0 && text[n - 1] == ' ') --n;
-      out[i] = text_of(c, first + i, text, n);
+      const std::string text = fixed_length_string(buffer.data() + size * size_t(i), size, space_padded);
+      out[i] = text_of(c, first + i, text.data(), text.size());
     }
     return out;
   }
@@ -448,18 +465,9 @@ class SourceFile {
     std::vector<std::string> out(static_cast<size_t>(count));
     if (count == 0) return out;
     if (check(H5Tis_variable_str(type.get()), object) > 0) {
-      Handle memtype(check(H5Tcopy(H5T_C_S1), object), H5Tclose);
-      check(H5Tset_size(memtype.get(), H5T_VARIABLE), object);
-      check(H5Tset_cset(memtype.get(), H5Tget_cset(type.get())), object);
-      std::vector<char*> pointers(static_cast<size_t>(count), nullptr);
-      check(H5Aread(attr, memtype.get(), pointers.data()), object);
-      for (int64_t i = 0; i < count; ++i)
-        if (pointers[i] != nullptr) out[i] = pointers[i];
-#if H5_VERSION_GE(1, 12, 0)
-      H5Treclaim(memtype.get(), space.get(), H5P_DEFAULT, pointers.data());
-#else
-      H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, pointers.data());
-#endif
+      if (!read_variable_strings(type.get(), space.get(), out,
+                                 [&](hid_t memtype, char** into) { return H5Aread(attr, memtype, into); }))
+        fail(object, h5::last_error());
       return out;
     }
     const size_t size = H5Tget_size(type.get());
@@ -469,12 +477,8 @@ class SourceFile {
     std::vector<char> buffer(size * static_cast<size_t>(count));
     check(H5Aread(attr, type.get(), buffer.data()), object);  // the stored type: no conversion
     const bool space_padded = H5Tget_strpad(type.get()) == H5T_STR_SPACEPAD;
-    for (int64_t i = 0; i < count; ++i) {
-      const char* text = buffer.data() + size * size_t(i);
-      std::string s(text, strnlen(text, size));
-      if (space_padded) s.erase(s.find_last_not_of(' ') + 1);
-      out[i] = std::move(s);
-    }
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = fixed_length_string(buffer.data() + size * size_t(i), size, space_padded);
     return out;
   }
 
