@@ -290,7 +290,12 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     }
     // Units are judged on prompts, timing and behaviour (not on shared infrastructure).
     const int signals = c.signals - (c.has_infrastructure ? 1 : 0);
-    merge[i] = edge_evidence(prompts, sync, alike, signals, k.shared > 0 ? 0.0f : c.index_penalty) >= c.edge_threshold;
+    // A pair the account index linked pays for that choice, less the more member pairs could
+    // have given the link.
+    const float penalty =
+        k.shared > 0 ? 0.0f
+                     : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
+    merge[i] = edge_evidence(prompts, sync, alike, signals, penalty) >= c.edge_threshold;
   });
 
   std::vector<int64_t> parent(u.count);

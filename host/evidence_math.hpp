@@ -323,6 +323,17 @@ RINGSCAN_HD inline float edge_evidence(float prompts, float synchrony, float beh
   return float(e > 0 ? e : 0.0);
 }
 
+/// What a pair of units (clusters, or accounts outside them) of `size_u` and `size_v`
+/// accounts that the account index linked pays for having been picked: the index proposes
+/// about 2k of the A accounts to each account, so a random pair of accounts is linked with
+/// chance 2k / A (`account_penalty` = ln(A / 2k)), and a random pair of units, through any of
+/// its size_u x size_v pairs of members, with chance about size_u size_v 2k / A.
+RINGSCAN_HD inline float unit_pair_index_penalty(float account_penalty, int64_t size_u, int64_t size_v) {
+  const double pairs = double(size_u > 1 ? size_u : 1) * double(size_v > 1 ? size_v : 1);
+  const double p = double(account_penalty) - portable_log(pairs);
+  return float(p > 0 ? p : 0.0);
+}
+
 /// The same without infrastructure evidence.
 RINGSCAN_HD inline float edge_evidence(float prompts, float synchrony, float behaviour, int signals, float penalty) {
   return edge_evidence(prompts, synchrony, behaviour, 0.0f, signals, penalty);

@@ -343,6 +343,16 @@ TEST(EdgeEvidence, OneOverwhelmingSignalOrSeveralWeakOnesMakeAnEdgeAndOneWeakOne
   EXPECT_NEAR(edge_evidence(0.0f, 20.0f, 10.0f, 3, 5.0f), edge_evidence(0.0f, 20.0f, 10.0f, 3, 0.0f) - 5.0f, 1e-4f);
 }
 
+TEST(UnitPairIndexPenalty, AccountsPayForTheIndexsChoiceAndLargeUnitsLinkedByAnyMemberPayLess) {
+  const float account = std::log(10000.0f / 32.0f);  // 10,000 accounts, 16 neighbours each way
+  EXPECT_FLOAT_EQ(unit_pair_index_penalty(account, 1, 1), account);
+  // Two clusters of 9: any of 81 member pairs could have been linked by chance.
+  EXPECT_NEAR(unit_pair_index_penalty(account, 9, 9), account - std::log(81.0f), 1e-5);
+  EXPECT_NEAR(unit_pair_index_penalty(account, 9, 1), account - std::log(9.0f), 1e-5);
+  // Clusters so large that some link between them is expected pay nothing.
+  EXPECT_FLOAT_EQ(unit_pair_index_penalty(account, 30, 20), 0.0f);
+}
+
 TEST(DotProduct, MatchesADoublePrecisionSumForAnyLength) {
   for (int64_t d : {1, 15, 16, 17, 64, 383}) {
     std::vector<float> a(d), b(d);
