@@ -187,15 +187,19 @@ void DetectionRun::end_stage(const char* name, double seconds) { result_.stage_s
 void DetectionRun::resolve(const BackgroundSimilarity& background) {
   background_ = background;
   resolved_ = options_;
-  // The template floor, unless given, from what unrelated prompts look like in this file.
-  if (!(resolved_.template_similarity > 0))
-    resolved_.template_similarity = estimated_template_similarity(background, options_.duplicate_similarity);
+  // Similarities are on the background's scale: the file's cosines from its median unrelated
+  // pair up. The template floor, unless given, from what unrelated prompts look like here.
+  resolved_.duplicate_similarity = on_background_scale(background, options_.duplicate_similarity);
+  resolved_.template_similarity = options_.template_similarity > 0
+                                      ? on_background_scale(background, options_.template_similarity)
+                                      : estimated_template_similarity(background, resolved_.duplicate_similarity);
 }
 
 PromptGroups DetectionRun::prompt_groups(const CanonicalRequests& req, std::vector<RequestPair> pairs) {
   request_pairs_ = int64_t(pairs.size());
   return timed("prompt_groups", "prompt groups", [&] {
-    return backend_->prompt_groups(req, prompt_links(req, std::move(pairs), resolved_), resolved_, ctx_);
+    return backend_->prompt_groups(req, prompt_links(req, std::move(pairs), resolved_, 1.0f - background_offset(background_)),
+                                   resolved_, ctx_);
   });
 }
 
@@ -234,8 +238,9 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   if (const std::string note = allowlist_note(options.allow, infra); !note.empty()) result.notes.push_back(note);
   if (crowded_background(background))
     result.notes.push_back("unrelated prompts sit close together in this embedding space (1% of random pairs at cosine " +
-                           text(background.upper) + " or more): near-duplicates at --duplicate-similarity " +
-                           text(options.duplicate_similarity) + " may join unrelated prompts; consider a higher value");
+                           text(background.upper) + " or more): near-duplicates at cosine " +
+                           text(resolved.duplicate_similarity) + " (--duplicate-similarity " +
+                           text(options.duplicate_similarity) + ") may join unrelated prompts; consider a higher value");
   // The allowlist's accounts, and every account that used one of its tokens, stay out of
   // clusters: their edges go before clustering and they leave any cluster a merge gave them.
   const std::vector<uint8_t> allowed = options.allow.empty() ? std::vector<uint8_t>{} : allowed_accounts(req, options.allow);
@@ -282,7 +287,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   }
   if (!options.known_indicators.empty()) {
     const std::vector<IndicatorMatch> matches = stage("indicators", "indicator matching", [&] {
-      return match_indicators(req, options.known_indicators, options.duplicate_similarity,
+      return match_indicators(req, options.known_indicators, resolved.duplicate_similarity,
                               options.known_indicators_source, ctx);
     });
     result.indicator_matches.resize(req.num_accounts);
@@ -343,6 +348,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   // What the evidence was measured against in this input (docs/method.md).
   result.statistics.emplace_back("background_median_cosine", double(background.median));
   result.statistics.emplace_back("background_upper_cosine", double(background.upper));
+  result.statistics.emplace_back("duplicate_cosine", double(resolved.duplicate_similarity));
   result.statistics.emplace_back("template_similarity", double(join_similarity(resolved)));
   result.statistics.emplace_back("edge_threshold_nats", double(calibration.edge_threshold));
   result.statistics.emplace_back("weak_edge_threshold_nats", double(calibration.weak_edge_threshold));

@@ -13,7 +13,8 @@
 namespace ringscan {
 namespace {
 
-/// Cosine between consecutive levels of the template search.
+/// Similarity between consecutive levels of the template search, on the background's scale
+/// (a cosine where unrelated prompts sit at 0; on_background_scale).
 constexpr float kLevelStep = 0.05f;
 /// Requests per account a template group holds at least: an operator reuses a template (half
 /// the accounts, on average, sent two of its instances), while people asking about a
@@ -28,8 +29,9 @@ constexpr double kFloorScales = 3.0;
 /// The 99th percentile of a normal, in standard deviations: turns the background's spread
 /// between its median and its 99th percentile into a scale.
 constexpr double kUpperQuantileScales = 2.326;
-/// Background upper percentile at which the near-duplicate cosine is likely too low for the
-/// embedding model (unrelated prompts then reach within 0.2 of the default 0.9).
+/// Background upper percentile, on the background's scale, at which the near-duplicate
+/// similarity is likely too low for the embedding model (unrelated prompts then reach within
+/// 0.2 of the default 0.9).
 constexpr float kCrowdedBackground = 0.7f;
 
 /// Requests and distinct accounts of each component (indexed by root) among the requests
@@ -93,14 +95,25 @@ BackgroundSimilarity background_similarity(const CanonicalRequests& req) {
   return background_from_cosines(std::move(cosines));
 }
 
+float background_offset(const BackgroundSimilarity& bg) { return bg.pairs > 0 ? std::max(0.0f, bg.median) : 0.0f; }
+
+float on_background_scale(const BackgroundSimilarity& bg, float similarity) {
+  const double m = background_offset(bg);
+  return float(std::min(1.0, m + double(similarity) * (1.0 - m)));
+}
+
 float estimated_template_similarity(const BackgroundSimilarity& bg, float duplicate_similarity) {
   if (bg.pairs == 0) return duplicate_similarity;  // nothing to compare with: no template search
+  const double m = background_offset(bg);
   const double scale = std::max(0.0, double(bg.upper) - double(bg.median)) / kUpperQuantileScales;
-  const double floor = std::max(double(bg.median) + kFloorScales * scale, 0.5 * double(duplicate_similarity));
+  const double floor = std::max(double(bg.median) + kFloorScales * scale, m + 0.5 * (double(duplicate_similarity) - m));
   return float(std::min(floor, double(duplicate_similarity)));
 }
 
-bool crowded_background(const BackgroundSimilarity& bg) { return bg.pairs > 0 && bg.upper >= kCrowdedBackground; }
+bool crowded_background(const BackgroundSimilarity& bg) {
+  const double m = background_offset(bg);
+  return bg.pairs > 0 && m < 1.0 && (double(bg.upper) - m) / (1.0 - m) >= double(kCrowdedBackground);
+}
 
 float join_similarity(const DetectOptions& options) {
   return options.template_similarity > 0 ? std::min(options.duplicate_similarity, options.template_similarity)
@@ -108,7 +121,8 @@ float join_similarity(const DetectOptions& options) {
 }
 
 std::vector<RequestPair> prompt_links(const CanonicalRequests& req, std::vector<RequestPair> pairs,
-                                      const DetectOptions& options) {
+                                      const DetectOptions& options, float scale) {
+  const float step = kLevelStep * std::clamp(scale, 0.01f, 1.0f);
   const int64_t R = req.num_requests, A = req.num_accounts;
   const float tau = options.duplicate_similarity, floor = join_similarity(options);
   auto by_requests = [](const RequestPair& a, const RequestPair& b) {
@@ -118,7 +132,7 @@ std::vector<RequestPair> prompt_links(const CanonicalRequests& req, std::vector<
   // pairs are reordered and trimmed in place: they are the stage's largest array.
   const auto near_end = std::partition(pairs.begin(), pairs.end(),
                                        [&](const RequestPair& p) { return p.similarity >= tau; });
-  const int levels = int(std::floor((double(tau) - double(floor)) / kLevelStep + 1e-4));
+  const int levels = int(std::floor((double(tau) - double(floor)) / double(step) + 1e-4));
   if (levels < 2) {
     pairs.erase(near_end, pairs.end());
     return pairs;
@@ -153,7 +167,7 @@ std::vector<RequestPair> prompt_links(const CanonicalRequests& req, std::vector<
     return a.similarity != b.similarity ? a.similarity > b.similarity : by_requests(a, b);
   });
   const int64_t common = common_group_accounts(A, options.max_prompt_share);
-  auto level_cosine = [&](int64_t l) { return tau - float(l) * kLevelStep; };
+  auto level_cosine = [&](int64_t l) { return tau - float(l) * step; };
   std::vector<int64_t> chosen_level(R, -1), chosen_root(R, -1), previous_root(R, -1), previous_accounts(R, 0),
       previous_requests(R, 0);
   auto next = below;

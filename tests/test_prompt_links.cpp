@@ -201,29 +201,66 @@ TEST(BackgroundSimilarity, MeasuresWhereUnrelatedPromptsSit) {
   EXPECT_EQ(again.upper, bg.upper);
 }
 
+TEST(BackgroundSimilarity, SimilaritiesAreMeasuredFromTheMedianUnrelatedPair) {
+  BackgroundSimilarity bg;
+  bg.pairs = 1000;
+  bg.median = 0.85f;
+  bg.upper = 0.9f;
+  EXPECT_FLOAT_EQ(background_offset(bg), 0.85f);
+  EXPECT_NEAR(on_background_scale(bg, 0.9f), 0.85 + 0.9 * 0.15, 1e-6);
+  EXPECT_FLOAT_EQ(on_background_scale(bg, 1.0f), 1.0f);
+  // Below 0, or nothing sampled: cosines as they are.
+  bg.median = -0.05f;
+  EXPECT_FLOAT_EQ(on_background_scale(bg, 0.9f), 0.9f);
+  EXPECT_FLOAT_EQ(on_background_scale(BackgroundSimilarity{}, 0.9f), 0.9f);
+}
+
 TEST(BackgroundSimilarity, TheTemplateFloorSitsThreeBackgroundScalesAboveTheMedian) {
   BackgroundSimilarity bg;
   bg.pairs = 1000;
   bg.median = 0.1f;
   bg.upper = 0.45f;
-  EXPECT_NEAR(estimated_template_similarity(bg, 0.9f), 0.1 + 3 * 0.35 / 2.326, 1e-5);
-  // Never below half the near-duplicate cosine, never above it.
+  EXPECT_NEAR(estimated_template_similarity(bg, 0.91f), 0.1 + 3 * 0.35 / 2.326, 1e-5);
+  // Never below half-way from the median to the near-duplicate cosine, never above it.
   bg.upper = 0.15f;
+  EXPECT_NEAR(estimated_template_similarity(bg, 0.91f), 0.1 + 0.5 * 0.81, 1e-6);
+  bg.median = 0.0f;
   EXPECT_FLOAT_EQ(estimated_template_similarity(bg, 0.9f), 0.45f);
-  bg.median = 0.75f;
-  bg.upper = 0.9f;
-  EXPECT_FLOAT_EQ(estimated_template_similarity(bg, 0.9f), 0.9f);
-  EXPECT_TRUE(crowded_background(bg));
+  bg.median = 0.5f;
+  bg.upper = 0.99f;
+  EXPECT_FLOAT_EQ(estimated_template_similarity(bg, 0.95f), 0.95f);
   // Nothing sampled: no template search.
   EXPECT_FLOAT_EQ(estimated_template_similarity(BackgroundSimilarity{}, 0.9f), 0.9f);
 }
 
-TEST(BackgroundSimilarity, AModelWhoseUnrelatedPromptsSitCloseIsNamedInTheNotes) {
+TEST(BackgroundSimilarity, OnlyUnrelatedPromptsSpreadCloseToTheNearDuplicateCosineCountAsCrowded) {
+  BackgroundSimilarity bg;
+  bg.pairs = 1000;
+  // All leaning one way, but spread little: measured from their median, nothing crowds.
+  bg.median = 0.85f;
+  bg.upper = 0.9f;
+  EXPECT_FALSE(crowded_background(bg));
+  // Spread up to 0.8 from a median of 0.1: 1% of unrelated pairs within reach of 0.9.
+  bg.median = 0.1f;
+  bg.upper = 0.8f;
+  EXPECT_TRUE(crowded_background(bg));
+}
+
+TEST(BackgroundSimilarity, AModelWhoseUnrelatedPromptsSpreadCloseIsNamedInTheNotes) {
+  // A model that uses three directions: unrelated prompts' cosines spread over [-1, 1].
   Space space;
+  const std::vector<float> axes[3] = {space.direction(), space.direction(), space.direction()};
+  std::normal_distribution<float> n(0.0f, 1.0f);
   Traffic t;
-  const std::vector<float> none;
   for (int64_t a = 0; a < 200; ++a)
-    for (int i = 0; i < 5; ++i) t.send(a, space.prompt(none, 0, 1.0f, 2.5f));  // unrelated at ~0.86
+    for (int i = 0; i < 5; ++i) {
+      std::vector<float> v(kDim, 0.0f);
+      for (const auto& axis : axes) {
+        const float w = n(space.rng);
+        for (int64_t j = 0; j < kDim; ++j) v[j] += w * axis[j];
+      }
+      t.send(a, v);
+    }
   t.finish(200);
   const DetectionResult r = detect_rings(t.data, DetectOptions{}, context());
   bool named = false;

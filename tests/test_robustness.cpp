@@ -4,6 +4,7 @@
 // The seeds are ones the defaults were not chosen on.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <ostream>
 #include <string>
@@ -157,6 +158,56 @@ double statistic(const DetectionResult& r, const std::string& name) {
     if (key == name) return value;
   ADD_FAILURE() << "no statistic " << name;
   return -1;
+}
+
+// Sentence models are anisotropic: every vector leans along common directions, and unrelated
+// texts sit at a cosine of 0.1-0.4, some models' at 0.8 or more. The same traffic embedded by a
+// model whose vectors all lean one way: each row's component along one direction replaced by
+// a common one, so that every pairwise cosine c becomes (c + w^2) / (1 + w^2).
+void lean_one_way(Dataset& d) {
+  constexpr double kLean = 2.38;  // unrelated prompts (c = 0) at 0.85
+  const int64_t D = d.dim;
+  std::vector<double> u(D);
+  for (int64_t i = 0; i < D; ++i) u[i] = (i % 3 == 0 ? 1.0 : -0.5) * std::sqrt(2.0 / double(D));
+  double un = 0;
+  for (double x : u) un += x * x;
+  for (double& x : u) x /= std::sqrt(un);
+  for (int64_t r = 0; r < d.num_requests(); ++r) {
+    float* row = d.embeddings.data() + r * D;
+    double n = 0, along = 0;
+    for (int64_t i = 0; i < D; ++i) n += double(row[i]) * row[i];
+    for (int64_t i = 0; i < D; ++i) along += double(row[i]) / std::sqrt(n) * u[i];
+    double m = 0;
+    std::vector<double> v(D);
+    for (int64_t i = 0; i < D; ++i) {
+      v[i] = double(row[i]) / std::sqrt(n) - along * u[i];
+      m += v[i] * v[i];
+    }
+    for (int64_t i = 0; i < D; ++i) row[i] = float(v[i] / std::sqrt(m) + kLean * u[i]);
+  }
+}
+
+double statistic(const DetectionResult& r, const std::string& name);
+
+TEST(RobustnessRegime, AModelWhoseVectorsAllLeanOneWayFindsTheSameRings) {
+  // The near-duplicate and template similarities are measured from where this file's
+  // unrelated prompts sit, so the defaults serve both models. (At a fixed cosine of 0.9 the
+  // leaning model's unrelated prompts on one topic become near-duplicates.)
+  const Regime plain{"Default", [](GenerateOptions&) {}};
+  DetectionResult upright, leaning;
+  const Outcome a = detect_regime(plain, 9104, nullptr, &upright);
+  const Outcome b = detect_regime(plain, 9104, lean_one_way, &leaning);
+  const double m = statistic(leaning, "background_median_cosine");
+  EXPECT_NEAR(statistic(upright, "background_median_cosine"), 0.0, 0.05);
+  EXPECT_GT(m, 0.8);
+  EXPECT_NEAR(statistic(leaning, "duplicate_cosine"), m + 0.9 * (1 - m), 1e-4);
+  ASSERT_GE(a.evaluation.planted_rings, 3);
+  EXPECT_EQ(b.evaluation.reported_rings, a.evaluation.reported_rings);
+  EXPECT_EQ(b.evaluation.ring_recall, a.evaluation.ring_recall);
+  EXPECT_NEAR(b.evaluation.account_precision, a.evaluation.account_precision, 0.01);
+  EXPECT_NEAR(b.evaluation.account_recall, a.evaluation.account_recall, 0.01);
+  EXPECT_GE(b.evaluation.ring_recall, 0.95);
+  EXPECT_GE(b.evaluation.account_precision, 0.99);
 }
 
 TEST(ProxyNetwork, IsFoundAsOneRingWithoutTheProxyServicesCustomers) {

@@ -442,10 +442,12 @@ CLI::App* add_detect(CLI::App& app, DetectArgs& a) {
                "Expected edges between independent accounts per million candidate pairs "
                "(an edge needs ln(10^6 / this) nats)")
       ->group(kEvidence);
-  sub->add_option("--duplicate-similarity", o.duplicate_similarity, "Cosine at which two prompts are near-duplicates")
+  sub->add_option("--duplicate-similarity", o.duplicate_similarity, "Similarity at which two prompts are near-duplicates: a cosine measured from the file's median "
+               "unrelated pair (m), that is the cosine m + this x (1 - m)")
       ->group(kEvidence);
   sub->add_option("--template-similarity", o.template_similarity,
-               "Lowest cosine of template groups (prompts with no near-duplicate); 0: from the file")
+               "Lowest similarity of template groups (prompts with no near-duplicate), measured as "
+               "--duplicate-similarity is; 0: from the file")
       ->group(kEvidence);
   sub->add_option("--duplicate-neighbours", o.duplicate_neighbours, "k of the request kNN")->group(kEvidence);
   sub->add_option("--max-prompt-share", o.max_prompt_share,

@@ -57,13 +57,26 @@ BackgroundSimilarity background_similarity(const CanonicalRequests& req);
 std::vector<std::pair<int64_t, int64_t>> background_pairs(const CanonicalRequests& req);
 BackgroundSimilarity background_from_cosines(std::vector<float> cosines);
 
+/// Where similarities are measured from: the cosine of the median unrelated pair of this
+/// file, when above 0 (0 when nothing was sampled). Sentence models are anisotropic: their
+/// unrelated texts sit at 0.1-0.4, some at 0.7-0.8, rather than at 0.
+float background_offset(const BackgroundSimilarity& bg);
+
+/// The cosine that `similarity`, on the background's scale (0 where the median unrelated pair
+/// sits, 1 for identical prompts), is in this file: m + similarity (1 - m), m the offset.
+/// The options' --duplicate-similarity and --template-similarity are on that scale, so that
+/// an embedding model whose every vector shares a common direction needs no other values.
+float on_background_scale(const BackgroundSimilarity& bg, float similarity);
+
 /// The floor of the template groups from the background: three background scales (the spread
-/// from the median to the 99th percentile over 2.326) above the median, at least half the
-/// near-duplicate cosine and at most the near-duplicate cosine itself.
+/// from the median to the 99th percentile over 2.326) above the median, at least half-way
+/// from the offset to the near-duplicate cosine and at most that cosine itself (cosines of
+/// this file: on_background_scale).
 float estimated_template_similarity(const BackgroundSimilarity& bg, float duplicate_similarity);
 
 /// True when unrelated prompts come close to the near-duplicate cosine (the background's
-/// 99th percentile at 0.7 or above): the embedding model may need a higher one.
+/// 99th percentile at 0.7 or above on the background's scale): the embedding model may need
+/// a higher one.
 bool crowded_background(const BackgroundSimilarity& bg);
 
 /// The lowest cosine the request index must find pairs at: the near-duplicate cosine, or the
@@ -74,8 +87,9 @@ float join_similarity(const DetectOptions& options);
 /// options.duplicate_similarity), and, among requests no other account sent a near-duplicate
 /// of, the pairs inside template groups: components, at a cosine between the template floor
 /// (options.template_similarity, > 0) and the near-duplicate cosine, that are rare and stable.
+/// The levels of the template search are `scale` (1 - background_offset) times 0.05 apart.
 std::vector<RequestPair> prompt_links(const CanonicalRequests& req, std::vector<RequestPair> pairs,
-                                      const DetectOptions& options);
+                                      const DetectOptions& options, float scale = 1.0f);
 
 /// Groups pairs into prompt groups (connected components) and weights them.
 PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,

@@ -46,8 +46,10 @@ std::vector<int64_t> read_seed_accounts_isolated(const std::string& path, const 
 struct DetectOptions {
   Device device = Device::Auto;
   // near-duplicate prompts
-  float duplicate_similarity = 0.90f;   ///< cosine at or above which two prompts are near-duplicates
-  float template_similarity = 0.0f;     ///< lowest cosine of template groups; 0: from the file's background
+  /// Similarity at or above which two prompts are near-duplicates, measured from the file's
+  /// median unrelated pair (cosine m > 0): the cosine m + duplicate_similarity (1 - m).
+  float duplicate_similarity = 0.90f;
+  float template_similarity = 0.0f;     ///< lowest similarity of template groups, measured so; 0: from the file's background
   int64_t duplicate_neighbours = 24;    ///< k of the request kNN
   int64_t exact_request_limit = 5000;   ///< exact (flat) request index up to this many requests
   int64_t reduced_dim = 96;             ///< projection width of the IVF request index
@@ -75,7 +77,8 @@ struct DetectOptions {
   /// Fill DetectionResult::indicators (--indicators-out).
   bool collect_indicators = false;
   /// Indicators of another run to match every account against (--indicators-in): an account
-  /// matches a ring's indicators with two requests within duplicate_similarity of its
+  /// matches a ring's indicators with two requests within duplicate_similarity (measured in this
+  /// input, from its median unrelated pair) of its
   /// prompts, or one and one of its tokens (DetectionResult::indicator_matches).
   Indicators known_indicators;
   std::string known_indicators_source;  ///< where they were read from (for the parameters)
