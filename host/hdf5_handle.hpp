@@ -78,7 +78,17 @@ inline std::string last_error() {
     return 0;
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &text);
-  return text.empty() ? "HDF5 call failed" : text;
+  if (text.empty()) return "HDF5 call failed";
+  // The file driver's failures ("file write failed: time = ..., filename = ..., errno = 28,
+  // error message = 'No space left on device', buf = ...") come down to their first words
+  // and the system's message.
+  const auto message = text.find("error message = '");
+  const auto what = text.find(": time = ");
+  if (message != std::string::npos && what != std::string::npos) {
+    const auto start = message + 17, end = text.find('\'', start);
+    if (end != std::string::npos) return text.substr(0, what) + ": " + text.substr(start, end - start);
+  }
+  return text;
 }
 
 /// Throws E("<context>: <HDF5 reason>") when an HDF5 call returned a negative status.

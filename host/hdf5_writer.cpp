@@ -166,6 +166,12 @@ struct Stored<double> {
   static hid_t memory() { return H5T_NATIVE_DOUBLE; }
 };
 
+}  // namespace
+
+void leave_hdf5_shutdown_to_exit() { H5dont_atexit(); }
+
+namespace {
+
 /// An HDF5 file being written at `temp`; every failure throws InternalError naming `path`.
 class SinkFile {
  public:

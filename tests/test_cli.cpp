@@ -77,6 +77,34 @@ TEST_F(Cli, BadInputExitsTwoNamingTheFileAndLeavesTheOutputUntouched) {
   EXPECT_EQ(info.code, 2) << info.output;
 }
 
+TEST_F(Cli, AFullDiskIsOneClearErrorAndLeavesTheEarlierOutput) {
+  // A file size limit (ulimit -f, in KiB, with SIGXFSZ ignored) makes writes fail as a full
+  // disk does: HDF5 cannot even close the file it was writing.
+  const auto limited = [](int kib, const std::string& args) {
+    return ringscan::testing::run_command("bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(kib) + "; exec " +
+                                          std::string(RINGSCAN_CLI) + " " + args + "\"");
+  };
+  const CliRun g = limited(200, "generate -q -o " + path("big.h5") + " --accounts 1500 --dim 32 --seed 6");
+  EXPECT_EQ(g.code, 1) << g.output;
+  EXPECT_NE(g.output.find("ringscan: error: " + path("big.h5") + ": cannot write"), std::string::npos) << g.output;
+  EXPECT_NE(g.output.find("file write failed: File too large"), std::string::npos) << g.output;
+  EXPECT_EQ(g.output.find("infinite loop"), std::string::npos) << g.output;
+  EXPECT_NE(access(path("big.h5").c_str(), F_OK), 0);
+
+  const CliRun first = run("detect -q " + path("in.h5") + " -o " + path("full.h5"));
+  ASSERT_EQ(first.code, 0) << first.output;
+  const std::string before = slurp(path("full.h5"));
+  ASSERT_GT(before.size(), size_t(32) << 10);
+  const CliRun again = limited(32, "detect -q " + path("in.h5") + " -o " + path("full.h5"));
+  EXPECT_EQ(again.code, 1) << again.output;
+  EXPECT_NE(again.output.find("File too large"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find("infinite loop"), std::string::npos) << again.output;
+  EXPECT_EQ(slurp(path("full.h5")), before);
+  std::size_t lines = 0;
+  for (char c : again.output) lines += c == '\n';
+  EXPECT_LE(lines, 2u) << again.output;  // the error, and perhaps a warning
+}
+
 TEST_F(Cli, AJobOverItsMemoryBudgetIsRefusedBeforeLoading) {
   const CliRun r = run("detect -q " + path("in.h5") + " -o " + path("small.h5") + " --memory-budget 1M");
   EXPECT_EQ(r.code, 2) << r.output;

@@ -1148,6 +1148,7 @@ int run_main(int argc, char** argv, ringscan::ProcessGroup* group);
 }  // namespace
 
 int main(int argc, char** argv) {
+  ringscan::leave_hdf5_shutdown_to_exit();
   // Started by mpirun or srun: MPI is initialised before anything else reads the arguments.
   std::unique_ptr<ringscan::ProcessGroup> group;
   try {

@@ -86,6 +86,12 @@ struct InputSummary {
 /// Validates `path` fully (as `detect` would load it) and describes it.
 InputSummary describe_input(const std::string& path, const Context& ctx);
 
+/// Leaves HDF5's shutdown to the end of the process, for programs (not for code embedded in
+/// another program that uses HDF5). A file HDF5 could not close, because the disk filled
+/// while it was written, would otherwise make HDF5 print "infinite loop closing library" at
+/// exit, after the error that says what happened. Call before any other ringscan call.
+void leave_hdf5_shutdown_to_exit();
+
 /// Writes the output file of the data contract atomically: to a locked temporary file beside
 /// `path`, synced and renamed into place only on success; an existing file is untouched on
 /// failure, and a process killed at any point leaves either the old or the new file.
