@@ -16,6 +16,7 @@
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 #include "ringscan/request_order.hpp"
+#include "self_join.hpp"
 #include "stage_variants.hpp"
 
 namespace ringscan {
@@ -62,6 +63,9 @@ class DetectionRun {
   /// evaluator for the profiles and calibration (a distributed run spreads them over ranks).
   using PairEvaluation = std::function<PairEvaluator(const AccountProfiles&, const EvidenceCalibration&)>;
   void evaluate_pairs_with(PairEvaluation evaluation) { pair_evaluation_ = std::move(evaluation); }
+  /// How the account index joins the profiles, instead of the backend's join (a distributed
+  /// run spreads its cells over ranks).
+  void join_accounts_with(SelfJoin join) { account_join_ = std::move(join); }
   /// The account stages, ring scoring and the statistics: the finished result. `req` needs
   /// its embeddings only when indicators are collected or matched.
   DetectionResult finish(const CanonicalRequests& req, const PromptGroups& groups, const AccountProfiles& profiles,
@@ -77,6 +81,7 @@ class DetectionRun {
   BackgroundSimilarity background_;
   int64_t request_pairs_ = 0;
   PairEvaluation pair_evaluation_;
+  SelfJoin account_join_;
   DetectionResult result_;
 };
 

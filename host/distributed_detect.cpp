@@ -117,8 +117,8 @@ class DistributedDetection {
         local([&] { return me_ == 0 ? run_->prompt_groups(c_, std::move(pairs)) : PromptGroups{}; });
     const AccountProfiles profiles = stage("account_profiles", "account profiles", [&] { return account_profiles(); });
     mark("account_profiles");
-    // The candidate pairs' evidence is evaluated on every rank; the other ranks serve rank 0
-    // until it lets them go.
+    // The account index's join and the candidate pairs' evidence run on every rank; the other
+    // ranks serve rank 0 until it lets them go.
     DistributedPairEvaluation evaluation(group_, ctx_);
     DetectionResult result = local([&] {
       if (me_ != 0) {
@@ -126,6 +126,7 @@ class DistributedDetection {
         return DetectionResult{};
       }
       run_->evaluate_pairs_with([&](const AccountProfiles& p, const EvidenceCalibration& c) { return evaluation.evaluator(p, c); });
+      run_->join_accounts_with(evaluation.account_join());
       DetectionResult finished;
       try {
         finished = run_->finish(c_, groups, profiles, exact);

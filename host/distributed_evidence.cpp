@@ -11,7 +11,7 @@ namespace ringscan {
 namespace {
 
 /// What rank 0 tells the others next.
-enum class Message : int64_t { Release = 0, State = 1, Pairs = 2 };
+enum class Message : int64_t { Release = 0, State = 1, Pairs = 2, Join = 3 };
 
 /// Every field of the profiles and the calibration, in one order for both ends: the pair
 /// evaluation reads a view of them (pair_evidence.hpp).
@@ -45,7 +45,7 @@ Message read_header(const Bytes& b) {
   int64_t v = -1;
   if (b.size() != sizeof v) throw InternalError("distributed pair evaluation: malformed message");
   std::memcpy(&v, b.data(), sizeof v);
-  if (v < 0 || v > 2) throw InternalError("distributed pair evaluation: unknown message " + std::to_string(v));
+  if (v < 0 || v > 3) throw InternalError("distributed pair evaluation: unknown message " + std::to_string(v));
   return Message(v);
 }
 
@@ -60,7 +60,63 @@ Bytes evaluated(const PairEvaluator& evaluate, const std::vector<PairRow>& rows)
   return pack(out);
 }
 
+/// What every rank's share of an account join needs: the rows and the join's shape.
+struct JoinTask {
+  int64_t n = 0, d = 0, cap = 0;
+  bool exact = false;
+  std::vector<float> rows;
+};
+
+template <class Archive, class T>
+void join_task(Archive& a, T& t) {
+  a(t.n, t.d, t.cap, t.exact, t.rows);
+}
+
+/// This rank's share of the kNN join of `task`, keeping every neighbour.
+std::vector<RequestPair> joined_share(const JoinTask& t, const JoinFilter& accept, const Context& ctx, const char* stage,
+                                      int part, int parts) {
+  return ivf_self_join_share(t.rows.data(), t.n, t.d, t.exact, -1.0f, t.cap, accept, ctx, stage, NeighbourTiers{},
+                             part, parts);
+}
+
 }  // namespace
+
+SelfJoin DistributedPairEvaluation::account_join() {
+  SelfJoin join;
+  join.run = [this](const float* x, int64_t n, int64_t d, bool exact, float radius, int64_t cap,
+                    const JoinFilter& accept, const Context& ctx, const char* stage,
+                    const NeighbourTiers& tiers) -> std::vector<RequestPair> {
+    RINGSCAN_EXPECTS(radius < 0 && tiers.near < 0, "the ranks share kNN joins that keep every neighbour");
+    const int ranks = group_.size();
+    JoinTask task;
+    task.n = n;
+    task.d = d;
+    task.cap = cap;
+    task.exact = exact;
+    task.rows.assign(x, x + n * d);
+    isolation::Encoder e;
+    join_task(e, task);
+    group_.wait_for_all();
+    group_.broadcast(header(Message::Join), 0);
+    group_.broadcast(Bytes(e.bytes().begin(), e.bytes().end()), 0);
+    std::exception_ptr failure;
+    std::vector<RequestPair> mine;
+    try {
+      mine = joined_share(task, accept, ctx, stage, 0, ranks);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    const std::vector<Bytes> status = group_.gather(failure_status(failure), 0);
+    std::vector<Bytes> found = group_.gather(pack(mine), 0);
+    for (int r = 0; r < ranks; ++r)
+      if (!status[size_t(r)].empty())
+        throw_failure_status(status[size_t(r)], std::string(stage) + " on rank " + std::to_string(r) + ": ");
+    std::vector<RequestPair> pairs = unpack_all<RequestPair>(std::move(found));
+    make_canonical(pairs);
+    return pairs;
+  };
+  return join;
+}
 
 PairEvaluator DistributedPairEvaluation::evaluator(const AccountProfiles& profiles,
                                                    const EvidenceCalibration& calibration) {
@@ -133,6 +189,30 @@ void DistributedPairEvaluation::serve() {
       } catch (...) {
         state_failure = std::current_exception();
       }
+      continue;
+    }
+    if (m == Message::Join) {
+      const Bytes payload = group_.broadcast(Bytes(), 0);
+      std::exception_ptr failure;
+      std::vector<RequestPair> found;
+      try {
+        ctx_.require_memory(2 * int64_t(payload.size()), "the account profiles rank 0 shares for the account index");
+        JoinTask task;
+        {
+          const std::string bytes(payload.begin(), payload.end());
+          isolation::Decoder d(bytes, "the account index's rows from rank 0");
+          join_task(d, task);
+          d.finish();
+        }
+        if (task.n < 0 || task.d < 0 || int64_t(task.rows.size()) != task.n * task.d)
+          throw InternalError("distributed account index: malformed rows from rank 0");
+        const JoinFilter keep_all = [](int64_t, int64_t, float, float*) { return true; };
+        found = joined_share(task, keep_all, ctx_, "account index", group_.rank(), group_.size());
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      group_.gather(failure_status(failure), 0);
+      group_.gather(pack(found), 0);
       continue;
     }
     const std::vector<Bytes> mine = group_.all_to_all(std::vector<Bytes>(size_t(group_.size())));

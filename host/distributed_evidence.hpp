@@ -1,6 +1,7 @@
-// The evidence of candidate account pairs, evaluated over the ranks of a distributed run:
-// rank 0 runs the account stages and hands every other rank a share of each batch of pairs
-// (contiguous, so the evidence comes back in the order one process computes it).
+// The account stages' work spread over the ranks of a distributed run: rank 0 runs the
+// account stages and hands every other rank a share of the account index's join (top-level
+// cells) and of each batch of candidate pairs' evidence (contiguous, so the evidence comes
+// back in the order one process computes it).
 #pragma once
 #include <cstdint>
 
@@ -8,6 +9,7 @@
 #include "ringscan/context.hpp"
 #include "ringscan/evidence_calibration.hpp"
 #include "ringscan/process_group.hpp"
+#include "self_join.hpp"
 #include "stage_variants.hpp"
 
 namespace ringscan {
@@ -20,6 +22,10 @@ class DistributedPairEvaluation {
   /// then splits each call's pairs among all ranks. A rank's failure is thrown here, of its
   /// kind, naming the rank. The profiles and calibration must outlive the evaluator.
   PairEvaluator evaluator(const AccountProfiles& profiles, const EvidenceCalibration& calibration);
+  /// Rank 0: the account index's join, its top-level cells spread over all ranks
+  /// (ivf_self_join_share), with the pairs one process finds. For kNN joins that keep every
+  /// neighbour (the account index's); a rank's failure is thrown naming the rank.
+  SelfJoin account_join();
   /// Rank 0: lets the other ranks go; called once the account stages are over, also when
   /// they failed (not when every rank already stopped together).
   void release();

@@ -224,7 +224,8 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   });
   // Candidates: the account index's pairs and the pairs that share a rare token.
   const auto account_pairs = stage("account_index", "account index", [&] {
-    auto pairs = backend->account_candidate_pairs(profiles, options, ctx);
+    auto pairs = account_join_.run ? account_candidate_pairs(profiles, options, ctx, account_join_)
+                                   : backend->account_candidate_pairs(profiles, options, ctx);
     return token_pairs.empty() ? pairs : pair_union(pairs, token_pairs);
   });
   token_pairs = {};

@@ -272,6 +272,16 @@ void join_representatives(const float* rep_vectors, const std::vector<int64_t>& 
 std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t dr, bool exact,
                                        float radius, int64_t cap, const JoinFilter& accept,
                                        const Context& ctx, const char* stage, const NeighbourTiers& tiers) {
+  std::vector<RequestPair> pairs = ivf_self_join_share(vectors, R, dr, exact, radius, cap, accept, ctx, stage, tiers, 0, 1);
+  make_canonical(pairs);
+  return pairs;
+}
+
+std::vector<RequestPair> ivf_self_join_share(const float* vectors, int64_t R, int64_t dr, bool exact, float radius,
+                                             int64_t cap, const JoinFilter& accept, const Context& ctx,
+                                             const char* stage, const NeighbourTiers& tiers, int part, int parts) {
+  RINGSCAN_EXPECTS(parts >= 1 && part >= 0 && part < parts, "a share of a self-join is one of its parts");
+  RINGSCAN_EXPECTS(parts == 1 || radius < 0, "a self-join is shared out in kNN mode only");
   std::vector<RequestPair> pairs;
   if (R < 2 || cap < 1) return pairs;
   ThreadScope threads(ctx.threads);
@@ -287,6 +297,7 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
   std::vector<int64_t> all(R);
   std::iota(all.begin(), all.end(), 0);
   if (joins_in_one_cell(R, exact)) {
+    if (part != 0) return pairs;  // one cell is one share
     // One cell: the queries are split into blocks searched in parallel.
     const int64_t blocks = std::min<int64_t>((R + kRangeBatch - 1) / kRangeBatch, 4 * omp_get_max_threads());
     const int64_t per_block = (R + blocks - 1) / blocks;
@@ -320,6 +331,7 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     int64_t done = 0;
     faiss_call(stage, [&] {
       detail::parallel_for(top, 1, [&](int64_t oc) {
+        if (oc % parts != part) return;  // another share's cell
         const int64_t c = order[oc];
         std::vector<int64_t> m(level1.members.begin() + level1.member_off[c], level1.members.begin() + level1.member_off[c + 1]);
         std::vector<int64_t> q(level1.queries.begin() + level1.query_off[c], level1.queries.begin() + level1.query_off[c + 1]);
@@ -345,7 +357,6 @@ std::vector<RequestPair> ivf_self_join(const float* vectors, int64_t R, int64_t 
     }
     ctx.report(stage, R, R);
   }
-  make_canonical(pairs);
   return pairs;
 }
 

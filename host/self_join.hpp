@@ -44,6 +44,15 @@ std::vector<RequestPair> ivf_self_join(const float* x, int64_t n, int64_t d, boo
                                        const Context& ctx, const char* stage,
                                        const NeighbourTiers& tiers = NeighbourTiers{});
 
+/// One share of ivf_self_join's work, for a join spread over `parts` processes: the pairs of
+/// the top-level cells whose place in the join's order (largest first) is `part` modulo
+/// `parts` (one cell: part 0 alone). kNN mode only (radius < 0), where no pair joins two
+/// cells' representatives. Unsorted: the union of every share's pairs, made canonical, is
+/// ivf_self_join's result (make_canonical, below), whatever the number of parts.
+std::vector<RequestPair> ivf_self_join_share(const float* x, int64_t n, int64_t d, bool exact, float radius,
+                                             int64_t cap, const JoinFilter& accept, const Context& ctx,
+                                             const char* stage, const NeighbourTiers& tiers, int part, int parts);
+
 /// How the request and account indices find near rows: the CPU's ivf_self_join, or the
 /// CUDA backend's device search (same contract as ivf_self_join).
 struct SelfJoin {

@@ -141,19 +141,26 @@ class Distributed : public ::testing::Test {
 std::string Distributed::dir_;
 
 TEST_F(Distributed, OneTwoAndFourRanksWriteTheAccountsAndRingsOfOneProcess) {
-  for (const std::string input : {"in.h5", "small.h5"}) {
-    const std::string one = path("one-" + input);
-    const ShellRun single = shell(cli() + " detect -q --threads 2 " + path(input) + " -o " + one);
+  // The last case takes the account index's partitioned join (its top-level cells shared
+  // among the ranks) rather than its exact one.
+  const std::pair<std::string, std::string> cases[] = {
+      {"in.h5", ""}, {"small.h5", ""}, {"in.h5", " --exact-account-limit 100"}};
+  for (const auto& [input, options] : cases) {
+    const std::string name = input + (options.empty() ? "" : "-partitioned");
+    const std::string one = path("one-" + name);
+    const ShellRun single = shell(cli() + " detect -q --threads 2 " + path(input) + options + " -o " + one);
     ASSERT_EQ(single.code, 0) << single.output;
     const auto want = labels_and_rings(one);
     ASSERT_FALSE(want.empty());
     for (int ranks : {1, 2, 4}) {
-      const std::string out = path(std::to_string(ranks) + "-" + input);
-      const ShellRun r = shell(mpirun(ranks) + " " + cli() + " detect -q --threads 1 " + path(input) + " -o " + out);
+      const std::string out = path(std::to_string(ranks) + "-" + name);
+      const ShellRun r =
+          shell(mpirun(ranks) + " " + cli() + " detect -q --threads 1 " + path(input) + options + " -o " + out);
       ASSERT_EQ(r.code, 0) << ranks << " ranks: " << r.output;
       const auto got = labels_and_rings(out);
       ASSERT_EQ(got.size(), want.size()) << ranks << " ranks, " << input;
-      for (const auto& [name, bytes] : want) EXPECT_TRUE(got.at(name) == bytes) << name << " differs at " << ranks << " ranks, " << input;
+      for (const auto& [dataset, bytes] : want)
+        EXPECT_TRUE(got.at(dataset) == bytes) << dataset << " differs at " << ranks << " ranks, " << name;
     }
   }
   // The rings found are the input's: not an empty answer that trivially agrees.
@@ -188,12 +195,23 @@ TEST_F(Distributed, AFailedAllocationOnOneRankStopsTheJobNamingTheRank) {
 
 TEST_F(Distributed, AFailureWhileAnotherRankEvaluatesPairsStopsTheJobNamingThatRank) {
   const std::string out = path("pairs-out.h5");
-  // Rank 1's sixth budgeted allocation, its last, holds the account profiles rank 0 shares
-  // for the evaluation of the candidate pairs (earlier ones: the stages before; should
-  // they change in number, this message names the stage that failed instead).
-  const ShellRun r = shell(rank_one_faulty("alloc:6", out));
+  // Rank 1's eighth budgeted allocation, its last, holds the account profiles rank 0 shares
+  // for the evaluation of the candidate pairs (earlier ones: the stages before, the last two
+  // the rows of the account index's two joins; should they change in number, this message
+  // names the stage that failed instead).
+  const ShellRun r = shell(rank_one_faulty("alloc:8", out));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("evaluating candidate pairs on rank 1: out of memory"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Distributed, AFailureWhileAnotherRankJoinsAccountProfilesStopsTheJobNamingThatRank) {
+  const std::string out = path("join-out.h5");
+  // Rank 1's sixth budgeted allocation holds the rows of the account index's first join
+  // (coordination profiles), which rank 0 shares.
+  const ShellRun r = shell(rank_one_faulty("alloc:6", out));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("account index on rank 1: out of memory"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out));
 }
 
