@@ -10,10 +10,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_set>
 #include <vector>
 
@@ -1204,6 +1206,23 @@ std::vector<float> read_floats(const SourceFile& f, const Column& c) {
   return v;
 }
 
+/// The 1-D columns `names` of `group` (integers, or floats with `floats`), each required and
+/// of `rows` rows, as the column `key` is.
+template <class T>
+std::vector<std::vector<T>> columns_of_one_length(const SourceFile& f, const std::string& group,
+                                                  std::initializer_list<const char*> names, int64_t rows,
+                                                  const std::string& key) {
+  constexpr bool floats = std::is_same_v<T, float>;
+  std::vector<std::vector<T>> out;
+  for (const char* name : names) {
+    const Column c = f.column(group + "/" + name, floats ? Numeric::Float : Numeric::Integer, 1, true);
+    require_rows(f, c, rows, key);
+    if constexpr (floats) out.push_back(read_floats(f, c));
+    else out.push_back(read_integers(f, c, kDefaultChunkRows));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Ring> read_rings(const std::string& path) {
@@ -1214,19 +1233,11 @@ std::vector<Ring> read_rings(const std::string& path) {
 
   const Column id = f.column("/rings/id", Numeric::Integer, 1, true);
   const int64_t n = id.rows();
-  std::vector<std::vector<int64_t>> integer;
-  for (const char* name : {"id", "cluster", "size", "shared_groups"}) {
-    const Column c = f.column(std::string("/rings/") + name, Numeric::Integer, 1, true);
-    require_rows(f, c, n, id.name);
-    integer.push_back(read_integers(f, c, kDefaultChunkRows));
-  }
-  std::vector<std::vector<float>> real;
-  for (const char* name : {"score", "shared_prompt_strength", "synchrony", "behaviour_tightness", "prompt_diversity",
-                           "volume"}) {
-    const Column c = f.column(std::string("/rings/") + name, Numeric::Float, 1, true);
-    require_rows(f, c, n, id.name);
-    real.push_back(read_floats(f, c));
-  }
+  const auto integer =
+      columns_of_one_length<int64_t>(f, "/rings", {"id", "cluster", "size", "shared_groups"}, n, id.name);
+  const auto real = columns_of_one_length<float>(
+      f, "/rings", {"score", "shared_prompt_strength", "synchrony", "behaviour_tightness", "prompt_diversity", "volume"},
+      n, id.name);
   std::vector<Ring> rings(static_cast<size_t>(n));  // n rows were read above
   for (int64_t r = 0; r < n; ++r) {
     // Rings are written ranked: the id is the rank, which the members' labels refer to.
@@ -1261,15 +1272,9 @@ std::vector<Ring> read_rings(const std::string& path) {
   const Column prompt_ring = f.column("/ring_prompts/ring", Numeric::Integer, 1, false);
   if (!prompt_ring.present()) return rings;
   const int64_t p = prompt_ring.rows();
-  std::vector<std::vector<int64_t>> group;
-  for (const char* name : {"ring", "accounts_in_ring", "accounts_overall", "examples"}) {
-    const Column c = f.column(std::string("/ring_prompts/") + name, Numeric::Integer, 1, true);
-    require_rows(f, c, p, prompt_ring.name);
-    group.push_back(read_integers(f, c, kDefaultChunkRows));
-  }
-  const Column idf_column = f.column("/ring_prompts/idf", Numeric::Float, 1, true);
-  require_rows(f, idf_column, p, prompt_ring.name);
-  const std::vector<float> idf = read_floats(f, idf_column);
+  const auto group = columns_of_one_length<int64_t>(
+      f, "/ring_prompts", {"ring", "accounts_in_ring", "accounts_overall", "examples"}, p, prompt_ring.name);
+  const std::vector<float> idf = columns_of_one_length<float>(f, "/ring_prompts", {"idf"}, p, prompt_ring.name)[0];
   const Column row_column = f.column("/ring_prompts/example_row", Numeric::Integer, 1, true);
   const std::vector<int64_t> example_rows = read_integers(f, row_column, kDefaultChunkRows);
   int64_t at = 0;
