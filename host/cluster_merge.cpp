@@ -326,7 +326,10 @@ namespace {
 struct WeakCoreCandidates {
   std::vector<uint8_t> in;                        ///< [A] still a candidate
   std::vector<int64_t> group_offsets, groups;     ///< CSR: each candidate's evidence groups
+  std::vector<int64_t> group_requests;            ///< aligned with groups: the candidate's requests in each
+  std::vector<int64_t> requests;                  ///< [A] each candidate's requests
   std::vector<double> token_chance;               ///< [A] chance a random account shares a token with it
+  bool tokens = false;                            ///< the infrastructure test applies
 };
 
 /// One round of the weak core's tests over the candidates still in: the accounts that fail.
@@ -346,10 +349,26 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
   std::fill(seen.begin(), seen.end(), -1);
   for (int64_t a = 0; a < A; ++a) {
     if (!c.in[a]) continue;
-    int64_t degree = 0, shared_groups = 0, partners = 0;
+    int64_t degree = 0, shared_groups = 0, partners = 0, shared_requests = 0, members = 0, senders = 0;
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) degree += c.in[g.neighbours[e]] && weak_edge(a, e);
-    for (int64_t i = c.group_offsets[a]; i < c.group_offsets[a + 1]; ++i)
-      shared_groups += members_in_group[c.groups[i]] >= 2;
+    for (int64_t i = c.group_offsets[a]; i < c.group_offsets[a + 1]; ++i) {
+      const int64_t group = c.groups[i];
+      if (members_in_group[group] < 2) continue;
+      ++shared_groups;
+      shared_requests += c.group_requests[i];
+      members += members_in_group[group];
+      senders += groups.accounts_in(group);
+    }
+    if (degree < kWeakCoreDegree || shared_groups < kWeakCoreDegree) {
+      out.push_back(a);
+      continue;
+    }
+    if (!c.tokens) {
+      if (double(shared_requests) < kWeakCoreOwnTraffic * double(c.requests[a]) ||
+          double(members) < kWeakCoreOwnSenders * double(senders))
+        out.push_back(a);
+      continue;
+    }
     // Other members that share an evidence token with a, against what its tokens' users give.
     for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i) {
       const int64_t t = infra.account_tokens[i];
@@ -363,7 +382,7 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
     }
     const double expected = std::max(1e-12, double(size - 1) * c.token_chance[a]);
     const float tied = surprise_of(log_poisson_tail(double(partners), expected));
-    if (degree < kWeakCoreDegree || shared_groups < kWeakCoreDegree || tied < weak) out.push_back(a);
+    if (tied < weak) out.push_back(a);
   }
   return out;
 }
@@ -375,7 +394,7 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
                            const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found) {
   *found = 0;
   const float weak = calibration.weak_edge_threshold;
-  if (!(weak > 0) || !infra.present() || infra.account_offsets.empty()) return clusters;
+  if (!(weak > 0)) return clusters;
   const int64_t A = int64_t(clusters.label.size());
   const auto weak_edge = [&](int64_t a, int64_t e) {
     return clusters.label[a] < 0 && clusters.label[g.neighbours[e]] < 0 && g.evidence[e].shared_prompts >= weak;
@@ -385,14 +404,29 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
   c.in.assign(A, 0);
   c.group_offsets.assign(A + 1, 0);
   c.token_chance.assign(A, 0.0);
+  c.requests.assign(A, 0);
+  c.tokens = infra.present() && !infra.account_offsets.empty();
   std::vector<int64_t> mine;
   for (int64_t a = 0; a < A; ++a) {
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1] && !c.in[a]; ++e) c.in[a] = weak_edge(a, e);
     if (c.in[a]) {
-      account_evidence_groups(req, groups, a, mine);
-      c.groups.insert(c.groups.end(), mine.begin(), mine.end());
-      for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)
-        c.token_chance[a] += double(infra.accounts_of(infra.account_tokens[i]) - 1) / double(std::max<int64_t>(1, A - 1));
+      // The account's evidence groups, ascending, with its requests in each.
+      mine.clear();
+      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
+        if (const int64_t group = groups.group_of_request[r]; group >= 0 && groups.is_evidence(group)) mine.push_back(group);
+      std::sort(mine.begin(), mine.end());
+      for (std::size_t i = 0; i < mine.size();) {
+        std::size_t j = i;
+        while (j < mine.size() && mine[j] == mine[i]) ++j;
+        c.groups.push_back(mine[i]);
+        c.group_requests.push_back(int64_t(j - i));
+        i = j;
+      }
+      c.requests[a] = req.account_offsets[a + 1] - req.account_offsets[a];
+      if (c.tokens)
+        for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)
+          c.token_chance[a] +=
+              double(infra.accounts_of(infra.account_tokens[i]) - 1) / double(std::max<int64_t>(1, A - 1));
     }
     c.group_offsets[a + 1] = int64_t(c.groups.size());
   }

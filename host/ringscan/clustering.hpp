@@ -52,19 +52,29 @@ int64_t label_components(const std::vector<int64_t>& root, int64_t min_size, int
 /// Weak edges, and distinct prompt groups shared with other members, that a member of a weak
 /// core needs.
 constexpr int64_t kWeakCoreDegree = 2;
+/// Without infrastructure: the share of a weak core member's requests that must lie in the
+/// prompt groups it shares with other members (a member works mostly for the ring) ...
+constexpr double kWeakCoreOwnTraffic = 0.5;
+/// ... and the share of those groups' senders the core must hold (the prompts are the
+/// ring's own, not a public template's or a trending topic's, whose users are a few of many).
+constexpr double kWeakCoreOwnSenders = 1.0 / 3.0;
 
 /// Clusters for networks that no pair betrays (hundreds of light accounts, each sharing a
-/// template or two with a few others, behind one proxy service): among the accounts outside
-/// `clusters`, the largest set in which every member
+/// template or two with a few others, behind one proxy service; a ring of light accounts
+/// drawing a few requests each from one pool): among the accounts outside `clusters`, the
+/// largest set in which every member
 ///   - has kWeakCoreDegree weak edges to members (`weak_graph`, EvidenceCalibration): chance
 ///     gives an account about kChanceWeakDegree of them, far below what a random graph needs
 ///     to hold such a core;
 ///   - shares kWeakCoreDegree distinct evidence groups with other members: the users of one
 ///     prompt (a public template, a viral paste) rest on one coincidence;
-///   - shares evidence tokens (infrastructure or payment) with more members than its tokens'
-///     users explain, by the weak threshold's nats (Poisson): a second, independent kind of
-///     evidence. Without infrastructure no weak core is formed: on prompts alone such a core
-///     cannot be told from the users of a public app's template.
+///   - and shows a second kind of evidence. With infrastructure: it shares evidence tokens
+///     (infrastructure or payment) with more members than its tokens' users explain, by the
+///     weak threshold's nats (Poisson). Without: its traffic is the core's, kWeakCoreOwnTraffic
+///     of its requests in the groups it shares with members, and those groups are the core's,
+///     kWeakCoreOwnSenders of their senders members. Users of a public app's template or of a
+///     trending topic send them amid their own work, beside many other users; a network
+///     whose accounts carry mostly ordinary traffic needs the infrastructure test.
 /// Its components of min_ring_size or more become clusters, which merge_clusters and the
 /// ring scoring judge like any other. Labels stay canonical; `*found` receives the number of
 /// clusters added.
