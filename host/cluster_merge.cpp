@@ -26,6 +26,14 @@ constexpr int64_t kSessionGap = 7200;
 /// clusters is no evidence for any two of them).
 constexpr int64_t kMaxGroupUnitPairs = 4096;
 
+/// The second test of a weak core without infrastructure, and of a light member joining a
+/// cluster: `shared_requests` of the account's `requests` lie in the prompt groups it shares
+/// with the set, and the set's accounts are `members` of those groups' `senders`.
+bool traffic_owned(int64_t shared_requests, int64_t requests, int64_t members, int64_t senders) {
+  return double(shared_requests) >= kWeakCoreOwnTraffic * double(requests) &&
+         double(members) >= kWeakCoreOwnSenders * double(senders);
+}
+
 /// What one round works on: every cluster is a unit, every account outside a cluster too.
 struct Units {
   int64_t count = 0, clusters = 0;
@@ -153,6 +161,27 @@ BehaviourSummary behaviour_summary(const Units& u, int64_t unit, const EvidenceC
   return s;
 }
 
+/// Whether `cluster` owns the traffic of account `a` (traffic_owned), from its entries.
+bool owns_traffic_of(int64_t cluster, int64_t a, const CanonicalRequests& req, const PromptGroups& groups,
+                     const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry) {
+  const auto begin = by_unit.begin() + unit_first_entry[cluster], end = by_unit.begin() + unit_first_entry[cluster + 1];
+  std::vector<int64_t> shared;  // a's requests' groups that the cluster sent
+  for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+    const int64_t g = groups.group_of_request[r];
+    if (g < 0 || !groups.is_evidence(g)) continue;
+    const auto at = std::lower_bound(begin, end, g, [](const UnitGroup& e, int64_t key) { return e.group < key; });
+    if (at != end && at->group == g) shared.push_back(g);
+  }
+  std::sort(shared.begin(), shared.end());
+  int64_t members = 0, senders = 0;
+  for (std::size_t i = 0; i < shared.size(); ++i) {
+    if (i > 0 && shared[i] == shared[i - 1]) continue;
+    members += std::lower_bound(begin, end, shared[i], [](const UnitGroup& e, int64_t key) { return e.group < key; })->senders;
+    senders += groups.accounts_in(shared[i]);
+  }
+  return traffic_owned(int64_t(shared.size()), req.account_offsets[a + 1] - req.account_offsets[a], members, senders);
+}
+
 /// Whether half a cluster's members share a prompt group with another member.
 bool held_by_prompts(const Units& u, int64_t unit, const CanonicalRequests& req, const PromptGroups& groups,
                      const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry) {
@@ -267,6 +296,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
                                      c.behaviour_null.tail_log_share};
   const int64_t B = c.feature_dim;
   std::vector<uint8_t> merge(candidates.size(), 0);
+  std::vector<float> joins(candidates.size(), 0.0f);  // a light member's evidence for its cluster
   detail::parallel_for(int64_t(candidates.size()), 64, [&](int64_t i) {
     const Candidate& k = candidates[i];
     const int64_t su = slot(k.u), sv = slot(k.v);
@@ -296,6 +326,11 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
         k.shared > 0 ? 0.0f
                      : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
     merge[i] = edge_evidence(prompts, sync, alike, signals, penalty) >= c.edge_threshold;
+    // A light member: a cluster and an account outside clusters (units are ascending).
+    if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kWeakCoreDegree &&
+        c.weak_edge_threshold > 0 && prompts >= c.weak_edge_threshold &&
+        owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry))
+      joins[i] = prompts;
   });
 
   std::vector<int64_t> parent(u.count);
@@ -304,6 +339,15 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
   for (std::size_t i = 0; i < candidates.size(); ++i)
     if (merge[i]) {
       union_sets(parent.data(), candidates[i].u, candidates[i].v);
+      ++*merges;
+    }
+  // Light members that no merge took join their likeliest cluster (ties: the smaller id).
+  std::vector<std::pair<float, int64_t>> join(u.count, {0.0f, -1});
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    if (joins[i] > join[candidates[i].v].first) join[candidates[i].v] = {joins[i], candidates[i].u};
+  for (int64_t v = u.clusters; v < u.count; ++v)
+    if (join[v].second >= 0 && find_root(parent.data(), v) == v) {
+      union_sets(parent.data(), join[v].second, v);
       ++*merges;
     }
   Clustering out;
@@ -364,9 +408,7 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
       continue;
     }
     if (!c.tokens) {
-      if (double(shared_requests) < kWeakCoreOwnTraffic * double(c.requests[a]) ||
-          double(members) < kWeakCoreOwnSenders * double(senders))
-        out.push_back(a);
+      if (!traffic_owned(shared_requests, c.requests[a], members, senders)) out.push_back(a);
       continue;
     }
     // Other members that share an evidence token with a, against what its tokens' users give.

@@ -37,7 +37,11 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// merges. Pairs are proposed by shared groups (one side a cluster) and by the account index
 /// (both clusters); without a shared group, both clusters must be held together by prompts
 /// (half their members share a group with another member), so that look-alikes cannot
-/// chain rings together. Labels stay canonical.
+/// chain rings together. An account outside clusters that no merge takes joins the cluster
+/// it shares kWeakCoreDegree groups with when that evidence alone reaches the weak edge
+/// threshold and the cluster owns its traffic as a weak core would (the light member of a
+/// ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
+/// that one account cannot join two. Labels stay canonical.
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
