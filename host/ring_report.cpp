@@ -4,12 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <numeric>
 #include <sstream>
 #include <unordered_map>
 
 #include "markup_text.hpp"
+#include "utc_text.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/export.hpp"
 
@@ -55,14 +55,7 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-std::string utc(int64_t t) {
-  const std::time_t s = static_cast<std::time_t>(t);
-  std::tm tm{};
-  if (gmtime_r(&s, &tm) == nullptr) return std::to_string(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
+std::string utc(int64_t t) { return detail::utc_text(t, "%Y-%m-%d %H:%M"); }
 
 std::string duration(double seconds) {
   if (seconds < 120) return fixed(seconds, 0) + " s";

@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <filesystem>
 #include <fmt/core.h>
@@ -43,6 +42,7 @@
 #endif
 
 #include "cli/progress.hpp"
+#include "utc_text.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/context.hpp"
 #include "ringscan/distributed_detect.hpp"
@@ -305,14 +305,7 @@ std::string version_text() {
   return text;
 }
 
-std::string format_utc(int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) return std::to_string(unix_seconds);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
+std::string format_utc(int64_t unix_seconds) { return ringscan::detail::utc_text(unix_seconds, "%Y-%m-%d %H:%M:%S UTC"); }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
