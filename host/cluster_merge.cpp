@@ -215,10 +215,10 @@ int64_t relabel_canonically(std::vector<int64_t>& label) {
 }
 
 /// One round: the units' candidate pairs, their evidence, the merges. Returns the merged
-/// clustering and how many merges were made.
+/// clustering, how many merges were made and how many of them were light members joining.
 Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                        const EvidenceCalibration& c, const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                       int64_t* merges) {
+                       int64_t* merges, int64_t* joined) {
   const int64_t A = req.num_accounts;
   const Units u = make_units(clusters);
   const std::vector<UnitGroup> by_unit = unit_groups(u, req, groups);
@@ -336,6 +336,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
   std::vector<int64_t> parent(u.count);
   std::iota(parent.begin(), parent.end(), 0);
   *merges = 0;
+  *joined = 0;
   for (std::size_t i = 0; i < candidates.size(); ++i)
     if (merge[i]) {
       union_sets(parent.data(), candidates[i].u, candidates[i].v);
@@ -349,6 +350,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     if (join[v].second >= 0 && find_root(parent.data(), v) == v) {
       union_sets(parent.data(), join[v].second, v);
       ++*merges;
+      ++*joined;
     }
   Clustering out;
   out.label.assign(A, -1);
@@ -511,7 +513,8 @@ Clustering without_accounts(Clustering clusters, const std::vector<uint8_t>& dro
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                          const DetectOptions& options, const Context& ctx) {
+                          const DetectOptions& options, const Context& ctx, int64_t* light_members) {
+  if (light_members != nullptr) *light_members = 0;
   if (!options.merge_clusters || clusters.num_clusters == 0) return clusters;
   ThreadScope threads(ctx.threads);
   ctx.require_memory(size_from_double(double(req.num_requests) * 40 + double(req.num_accounts) * 64 +
@@ -519,8 +522,9 @@ Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& r
                      "cluster merge");
   Clustering current = clusters;
   for (int round = 0; round < kMergeRounds; ++round) {
-    int64_t merges = 0;
-    current = merge_round(current, req, groups, calibration, account_pairs, &merges);
+    int64_t merges = 0, joined = 0;
+    current = merge_round(current, req, groups, calibration, account_pairs, &merges, &joined);
+    if (light_members != nullptr) *light_members += joined;
     if (merges == 0) break;
   }
   return current;

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <map>
+#include <random>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -15,6 +15,7 @@
 #include "ringscan/evaluate.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/pipeline.hpp"
+#include "test_support.hpp"
 
 using namespace ringscan;
 
@@ -333,6 +334,32 @@ TEST(LightRing, MembersBesideAClusterOfHeavyMembersJoinIt) {
     EXPECT_GE(e.account_recall, 0.85) << what << ": account recall " << e.account_recall;
     EXPECT_EQ(app_users_accused, 0) << what;
     EXPECT_GE(e.account_precision, 0.99) << what;
+  }
+}
+
+TEST(LightRing, WeakCoresAndJoinedMembersAreTheSameForAnyOrderOfTheInputAndThreadCount) {
+  // Both inputs: a weak core without infrastructure, and light members joining a cluster.
+  for (const int64_t heavy : {0, 8}) {
+    const Dataset d = light_ring_input(35, heavy).data;
+    std::vector<int64_t> new_row;
+    const Dataset p = ringscan::testing::permuted(d, 7, &new_row);
+    Context ctx;
+    ctx.threads = 2;
+    const DetectionResult a = detect_rings(d, DetectOptions{}, ctx);
+    ctx.threads = 1;
+    const DetectionResult b = detect_rings(p, DetectOptions{}, ctx);
+    ASSERT_FALSE(a.rings.empty()) << heavy << " heavy members";
+    // Each input takes the path it is there for.
+    EXPECT_GE(statistic(a, heavy > 0 ? "light_members_joined" : "weak_core_clusters"), 1) << heavy << " heavy members";
+    EXPECT_EQ(statistic(a, "light_members_joined"), statistic(b, "light_members_joined"));
+    EXPECT_EQ(statistic(a, "weak_core_clusters"), statistic(b, "weak_core_clusters"));
+    for (int64_t i = 0; i < d.num_accounts(); ++i) {
+      const int64_t j = new_row[i];
+      ASSERT_EQ(b.account_ids[j], a.account_ids[i]);
+      EXPECT_EQ(b.cluster[j], a.cluster[i]) << "account " << a.account_ids[i];
+      EXPECT_EQ(b.ring[j], a.ring[i]) << "account " << a.account_ids[i];
+      EXPECT_EQ(b.ring_score[j], a.ring_score[i]) << "account " << a.account_ids[i];
+    }
   }
 }
 

@@ -44,7 +44,7 @@ inline Dataset permuted(const Dataset& d, uint64_t seed, std::vector<int64_t>* n
     if (!d.labels.empty()) p.labels[i] = d.labels[aperm[i]];
     if (!d.account_payment.empty()) p.account_payment[i] = d.account_payment[aperm[i]];
     if (!d.account_created.empty()) p.account_created[i] = d.account_created[aperm[i]];
-    std::copy_n(&d.features[aperm[i] * d.feature_dim], d.feature_dim, &p.features[i * d.feature_dim]);
+    std::copy_n(d.features.data() + aperm[i] * d.feature_dim, d.feature_dim, p.features.data() + i * d.feature_dim);
     moved[aperm[i]] = i;
   }
   for (int64_t r = 0; r < d.num_requests(); ++r) {

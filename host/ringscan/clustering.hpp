@@ -41,11 +41,12 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// it shares kWeakCoreDegree groups with when that evidence alone reaches the weak edge
 /// threshold and the cluster owns its traffic as a weak core would (the light member of a
 /// ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
-/// that one account cannot join two. Labels stay canonical.
+/// that one account cannot join two. Labels stay canonical; `*light_members` (when given)
+/// receives the number of light members that joined clusters so.
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                          const DetectOptions& options, const Context& ctx);
+                          const DetectOptions& options, const Context& ctx, int64_t* light_members = nullptr);
 
 /// Labels the components of `root` ([A]: an account's component root, -1 for none) that have
 /// `min_size` members or more, from `first_label` on in the order of their smallest member,
