@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <string>
@@ -135,6 +136,16 @@ class Distributed : public ::testing::Test {
         std::string(RINGSCAN_CLI_WITH_TEST_FAULTS) + " detect -q --threads 1 " + path("in.h5") + " -o " + out;
     return mpirun(1) + " " + detect + " : -np 1 env RINGSCAN_TEST_FAULT=" + fault + " " + detect;
   }
+  /// Runs rank_one_faulty with `fault` into `name`: the job exits 1 with each of `messages`
+  /// in its output, and writes nothing.
+  static void expect_rank_one_failure(const std::string& fault, const std::string& name,
+                                      std::initializer_list<const char*> messages) {
+    const std::string out = path(name);
+    const ShellRun r = shell(rank_one_faulty(fault, out));
+    EXPECT_EQ(r.code, 1) << r.output;
+    for (const char* m : messages) EXPECT_NE(r.output.find(m), std::string::npos) << m << " in: " << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
   static std::string path(const std::string& name) { return dir_ + "/" + name; }
   static std::string dir_;
 };
@@ -184,35 +195,22 @@ TEST_F(Distributed, BadInputInOneRanksShareStopsEveryRankNamingItAndWritesNothin
 }
 
 TEST_F(Distributed, AFailedAllocationOnOneRankStopsTheJobNamingTheRank) {
-  const std::string out = path("alloc-out.h5");
   // Rank 1 alone fails its third budgeted allocation.
-  const ShellRun r = shell(rank_one_faulty("alloc:3", out));
-  EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("rank 1: "), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("out of memory"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(out));
+  expect_rank_one_failure("alloc:3", "alloc-out.h5", {"rank 1: ", "out of memory"});
 }
 
 TEST_F(Distributed, AFailureWhileAnotherRankEvaluatesPairsStopsTheJobNamingThatRank) {
-  const std::string out = path("pairs-out.h5");
   // Rank 1's eighth budgeted allocation, its last, holds the account profiles rank 0 shares
   // for the evaluation of the candidate pairs (earlier ones: the stages before, the last two
   // the rows of the account index's two joins; should they change in number, this message
   // names the stage that failed instead).
-  const ShellRun r = shell(rank_one_faulty("alloc:8", out));
-  EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("evaluating candidate pairs on rank 1: out of memory"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(out));
+  expect_rank_one_failure("alloc:8", "pairs-out.h5", {"evaluating candidate pairs on rank 1: out of memory"});
 }
 
 TEST_F(Distributed, AFailureWhileAnotherRankJoinsAccountProfilesStopsTheJobNamingThatRank) {
-  const std::string out = path("join-out.h5");
   // Rank 1's sixth budgeted allocation holds the rows of the account index's first join
   // (coordination profiles), which rank 0 shares.
-  const ShellRun r = shell(rank_one_faulty("alloc:6", out));
-  EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("account index on rank 1: out of memory"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(out));
+  expect_rank_one_failure("alloc:6", "join-out.h5", {"account index on rank 1: out of memory"});
 }
 
 TEST_F(Distributed, AKilledRankFailsTheJobWithoutOutput) {
