@@ -165,21 +165,17 @@ BehaviourSummary behaviour_summary(const Units& u, int64_t unit, const EvidenceC
 bool owns_traffic_of(int64_t cluster, int64_t a, const CanonicalRequests& req, const PromptGroups& groups,
                      const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry) {
   const auto begin = by_unit.begin() + unit_first_entry[cluster], end = by_unit.begin() + unit_first_entry[cluster + 1];
-  std::vector<int64_t> shared;  // a's requests' groups that the cluster sent
-  for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
-    const int64_t g = groups.group_of_request[r];
-    if (g < 0 || !groups.is_evidence(g)) continue;
-    const auto at = std::lower_bound(begin, end, g, [](const UnitGroup& e, int64_t key) { return e.group < key; });
-    if (at != end && at->group == g) shared.push_back(g);
+  std::vector<int64_t> sent, requests;
+  account_evidence_groups(req, groups, a, sent, requests);
+  int64_t shared_requests = 0, members = 0, senders = 0;
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const auto at = std::lower_bound(begin, end, sent[i], [](const UnitGroup& e, int64_t key) { return e.group < key; });
+    if (at == end || at->group != sent[i]) continue;
+    shared_requests += requests[i];
+    members += at->senders;
+    senders += groups.accounts_in(sent[i]);
   }
-  std::sort(shared.begin(), shared.end());
-  int64_t members = 0, senders = 0;
-  for (std::size_t i = 0; i < shared.size(); ++i) {
-    if (i > 0 && shared[i] == shared[i - 1]) continue;
-    members += std::lower_bound(begin, end, shared[i], [](const UnitGroup& e, int64_t key) { return e.group < key; })->senders;
-    senders += groups.accounts_in(shared[i]);
-  }
-  return traffic_owned(int64_t(shared.size()), req.account_offsets[a + 1] - req.account_offsets[a], members, senders);
+  return traffic_owned(shared_requests, req.account_offsets[a + 1] - req.account_offsets[a], members, senders);
 }
 
 /// Whether half a cluster's members share a prompt group with another member.
@@ -450,22 +446,13 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
   c.token_chance.assign(A, 0.0);
   c.requests.assign(A, 0);
   c.tokens = infra.present() && !infra.account_offsets.empty();
-  std::vector<int64_t> mine;
+  std::vector<int64_t> mine, mine_requests;
   for (int64_t a = 0; a < A; ++a) {
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1] && !c.in[a]; ++e) c.in[a] = weak_edge(a, e);
     if (c.in[a]) {
-      // The account's evidence groups, ascending, with its requests in each.
-      mine.clear();
-      for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r)
-        if (const int64_t group = groups.group_of_request[r]; group >= 0 && groups.is_evidence(group)) mine.push_back(group);
-      std::sort(mine.begin(), mine.end());
-      for (std::size_t i = 0; i < mine.size();) {
-        std::size_t j = i;
-        while (j < mine.size() && mine[j] == mine[i]) ++j;
-        c.groups.push_back(mine[i]);
-        c.group_requests.push_back(int64_t(j - i));
-        i = j;
-      }
+      account_evidence_groups(req, groups, a, mine, mine_requests);
+      c.groups.insert(c.groups.end(), mine.begin(), mine.end());
+      c.group_requests.insert(c.group_requests.end(), mine_requests.begin(), mine_requests.end());
       c.requests[a] = req.account_offsets[a + 1] - req.account_offsets[a];
       if (c.tokens)
         for (int64_t i = infra.account_offsets[a]; i < infra.account_offsets[a + 1]; ++i)

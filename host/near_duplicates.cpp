@@ -166,6 +166,25 @@ void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& g
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
+void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& groups, int64_t a,
+                             std::vector<int64_t>& out, std::vector<int64_t>& requests) {
+  std::vector<int64_t> sent;  // one entry a request
+  for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+    const int64_t g = groups.group_of_request[r];
+    if (g >= 0 && groups.is_evidence(g)) sent.push_back(g);
+  }
+  std::sort(sent.begin(), sent.end());
+  out.clear();
+  requests.clear();
+  for (std::size_t i = 0; i < sent.size();) {
+    std::size_t j = i;
+    while (j < sent.size() && sent[j] == sent[i]) ++j;
+    out.push_back(sent[i]);
+    requests.push_back(int64_t(j - i));
+    i = j;
+  }
+}
+
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share) {
   return std::max<int64_t>(64, int64_t(double(max_prompt_share) * double(num_accounts)));
 }

@@ -39,6 +39,9 @@ std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
 /// The evidence groups canonical account `a` sent, each once, ascending, into `out`.
 void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& groups, int64_t a,
                              std::vector<int64_t>& out);
+/// The same, with the account's requests in each group in `requests` (aligned with `out`).
+void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& groups, int64_t a,
+                             std::vector<int64_t>& out, std::vector<int64_t>& requests);
 
 /// Accounts above which a prompt group is common (not evidence): max(64, share * A).
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share);
