@@ -45,11 +45,14 @@ for artifact in "$work/artifacts"/*; do
   [[ -e $artifact ]] || continue
   report=$("$fuzzer" "${options[@]}" -runs=1 "$artifact" 2>&1 || true)
   # Frames read "#N 0x... in FUNCTION FILE:LINE" or "#N 0x... in FUNCTION (MODULE+0x...)".
+  # awk reads the whole report: leaving early would end printf with SIGPIPE on a long
+  # report, and pipefail would end this script.
   verdict=$(printf '%s\n' "$report" | awk -v src="$src/" '
-    /^ +#[0-9]+ / {
-      if (index($0, "libhdf5")) { print "hdf5"; exit }
-      if (index($0, src "host/") || index($0, src "fuzz/fuzz_loader.cpp") || index($0, "ringscan::")) { print "ours"; exit }
-    }')
+    verdict == "" && /^ +#[0-9]+ / {
+      if (index($0, "libhdf5")) verdict = "hdf5"
+      else if (index($0, src "host/") || index($0, src "fuzz/fuzz_loader.cpp") || index($0, "ringscan::")) verdict = "ours"
+    }
+    END { if (verdict != "") print verdict }')
   summary=$(printf '%s\n' "$report" | grep -m1 -E 'ERROR|ALARM|SUMMARY' || true)
   name=$(basename "$artifact")
   if [[ $verdict == hdf5 ]]; then
