@@ -323,7 +323,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
                      : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
     merge[i] = edge_evidence(prompts, sync, alike, signals, penalty) >= c.edge_threshold;
     // A light member: a cluster and an account outside clusters (units are ascending).
-    if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kWeakCoreDegree &&
+    if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kLightMemberGroups &&
         c.weak_edge_threshold > 0 && prompts >= c.weak_edge_threshold &&
         owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry))
       joins[i] = prompts;
@@ -371,6 +371,7 @@ struct WeakCoreCandidates {
   std::vector<int64_t> group_requests;            ///< aligned with groups: the candidate's requests in each
   std::vector<int64_t> requests;                  ///< [A] each candidate's requests
   std::vector<double> token_chance;               ///< [A] chance a random account shares a token with it
+  std::vector<int64_t> clustered_senders;         ///< [G] senders of each group in a cluster already
   bool tokens = false;                            ///< the infrastructure test applies
 };
 
@@ -391,21 +392,23 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
   std::fill(seen.begin(), seen.end(), -1);
   for (int64_t a = 0; a < A; ++a) {
     if (!c.in[a]) continue;
-    int64_t degree = 0, shared_groups = 0, partners = 0, shared_requests = 0, members = 0, senders = 0;
+    int64_t degree = 0, partners = 0;
     for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) degree += c.in[g.neighbours[e]] && weak_edge(a, e);
-    for (int64_t i = c.group_offsets[a]; i < c.group_offsets[a + 1]; ++i) {
-      const int64_t group = c.groups[i];
-      if (members_in_group[group] < 2) continue;
-      ++shared_groups;
-      shared_requests += c.group_requests[i];
-      members += members_in_group[group];
-      senders += groups.accounts_in(group);
-    }
-    if (degree < kWeakCoreDegree || shared_groups < kWeakCoreDegree) {
+    if (degree < kWeakCoreDegree) {
       out.push_back(a);
       continue;
     }
     if (!c.tokens) {
+      // The groups a shares with other members; their senders that clusters hold already
+      // are other rings' (a template two operators use), not a public's.
+      int64_t shared_requests = 0, members = 0, senders = 0;
+      for (int64_t i = c.group_offsets[a]; i < c.group_offsets[a + 1]; ++i) {
+        const int64_t group = c.groups[i];
+        if (members_in_group[group] < 2) continue;
+        shared_requests += c.group_requests[i];
+        members += members_in_group[group];
+        senders += groups.accounts_in(group) - c.clustered_senders[group];
+      }
       if (!traffic_owned(shared_requests, c.requests[a], members, senders)) out.push_back(a);
       continue;
     }
@@ -461,6 +464,13 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
     }
     c.group_offsets[a + 1] = int64_t(c.groups.size());
   }
+  c.clustered_senders.assign(groups.num_groups, 0);
+  if (!c.tokens)
+    for (int64_t a = 0; a < A; ++a)
+      if (clusters.label[a] >= 0) {
+        account_evidence_groups(req, groups, a, mine);
+        for (const int64_t group : mine) ++c.clustered_senders[group];
+      }
   // Peel, until none fails, the members that fail one of the tests.
   std::vector<int64_t> seen(A, -1);
   for (std::vector<int64_t> out = failing_weak_core_tests(c, g, infra, groups, weak, weak_edge, seen); !out.empty();

@@ -38,7 +38,7 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// (both clusters); without a shared group, both clusters must be held together by prompts
 /// (half their members share a group with another member), so that look-alikes cannot
 /// chain rings together. An account outside clusters that no merge takes joins the cluster
-/// it shares kWeakCoreDegree groups with when that evidence alone reaches the weak edge
+/// it shares kLightMemberGroups groups with when that evidence alone reaches the weak edge
 /// threshold and the cluster owns its traffic as a weak core would (the light member of a
 /// ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
 /// that one account cannot join two. Labels stay canonical; `*light_members` (when given)
@@ -54,9 +54,12 @@ Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& r
 int64_t label_components(const std::vector<int64_t>& root, int64_t min_size, int64_t first_label,
                          std::vector<int64_t>& label);
 
-/// Weak edges, and distinct prompt groups shared with other members, that a member of a weak
-/// core needs.
+/// Weak edges to other members that a member of a weak core needs.
 constexpr int64_t kWeakCoreDegree = 2;
+/// Distinct prompt groups an account outside clusters must share with a cluster to join it
+/// as a light member: one shared prompt is one coincidence, where a weak core's member has
+/// its weak edges and the core's other tests besides.
+constexpr int64_t kLightMemberGroups = 2;
 /// Without infrastructure: the share of a weak core member's requests that must lie in the
 /// prompt groups it shares with other members (a member works mostly for the ring) ...
 constexpr double kWeakCoreOwnTraffic = 0.5;
@@ -71,15 +74,16 @@ constexpr double kWeakCoreOwnSenders = 1.0 / 3.0;
 ///   - has kWeakCoreDegree weak edges to members (`weak_graph`, EvidenceCalibration): chance
 ///     gives an account about kChanceWeakDegree of them, far below what a random graph needs
 ///     to hold such a core;
-///   - shares kWeakCoreDegree distinct evidence groups with other members: the users of one
-///     prompt (a public template, a viral paste) rest on one coincidence;
 ///   - and shows a second kind of evidence. With infrastructure: it shares evidence tokens
 ///     (infrastructure or payment) with more members than its tokens' users explain, by the
 ///     weak threshold's nats (Poisson). Without: its traffic is the core's, kWeakCoreOwnTraffic
 ///     of its requests in the groups it shares with members, and those groups are the core's,
-///     kWeakCoreOwnSenders of their senders members. Users of a public app's template or of a
-///     trending topic send them amid their own work, beside many other users; a network
-///     whose accounts carry mostly ordinary traffic needs the infrastructure test.
+///     kWeakCoreOwnSenders of their senders outside `clusters` members (senders in clusters
+///     are other rings', as when two operators fill one template). Users of a public app's
+///     template or of a trending topic send them amid their own work, beside many other
+///     users; a network whose accounts carry mostly ordinary traffic needs the
+///     infrastructure test. One shared group can hold a core: a light ring's members may
+///     each send little but one rare template.
 /// Its components of min_ring_size or more become clusters, which merge_clusters and the
 /// ring scoring judge like any other. Labels stay canonical; `*found` receives the number of
 /// clusters added.
