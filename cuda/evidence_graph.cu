@@ -39,7 +39,8 @@ class DeviceProfiles {
  public:
   DeviceProfiles(const AccountProfiles& p, const EvidenceCalibration& c)
       : content_(p.content), offsets_(p.request_offsets), times_(p.request_time), mass_(c.group_mass),
-        rank_(c.feature_rank), tie_(c.feature_tie), weight_(c.feature_weight), categorical_(c.categorical),
+        prompts_(c.distinct_prompts), rank_(c.feature_rank), tie_(c.feature_tie), weight_(c.feature_weight),
+        categorical_(c.categorical),
         behaviour_null_(c.behaviour_null.values), content_null_(c.content_null.values),
         token_offsets_(c.token_offsets), account_tokens_(c.account_tokens), token_kind_(c.token_kind),
         token_users_(c.token_users), seed_(c.seed), view_(host_view(p, c)) {
@@ -47,6 +48,7 @@ class DeviceProfiles {
     view_.request_offsets = offsets_.data();
     view_.request_time = p.request_time.empty() ? nullptr : times_.data();
     view_.group_mass = mass_.data();
+    view_.distinct_prompts = prompts_.data();
     view_.feature_rank = rank_.data();
     view_.feature_tie = tie_.data();
     view_.feature_weight = weight_.data();
@@ -66,7 +68,8 @@ class DeviceProfiles {
     return int64_t(4 * (p.content.size() + c.group_mass.size() + c.feature_rank.size() + c.feature_tie.size() +
                         c.feature_weight.size() + c.behaviour_null.values.size() + c.content_null.values.size() +
                         c.token_kind.size() + c.token_users.size()) +
-                   8 * (p.request_offsets.size() + p.request_time.size() + c.token_offsets.size() +
+                   8 * (p.request_offsets.size() + p.request_time.size() + c.distinct_prompts.size() +
+                        c.token_offsets.size() +
                         c.account_tokens.size()) +
                    c.categorical.size() + c.seed.size());
   }
@@ -82,7 +85,9 @@ class DeviceProfiles {
  private:
   DeviceBuffer<float> content_;
   DeviceBuffer<int64_t> offsets_, times_;
-  DeviceBuffer<float> mass_, rank_, tie_, weight_;
+  DeviceBuffer<float> mass_;
+  DeviceBuffer<int64_t> prompts_;
+  DeviceBuffer<float> rank_, tie_, weight_;
   DeviceBuffer<uint8_t> categorical_;
   DeviceBuffer<float> behaviour_null_, content_null_;
   DeviceBuffer<int64_t> token_offsets_, account_tokens_;

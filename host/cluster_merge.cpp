@@ -222,9 +222,10 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
   for (const UnitGroup& e : by_unit) ++unit_first_entry[e.unit + 1];
   for (int64_t i = 0; i < u.count; ++i) unit_first_entry[i + 1] += unit_first_entry[i];
 
-  // Requests and group mass of each unit: the senders of its groups outside it.
-  std::vector<int64_t> requests(u.count, 0);
-  for (int64_t a = 0; a < A; ++a) requests[u.of_account[a]] += req.account_offsets[a + 1] - req.account_offsets[a];
+  // Distinct prompts (tries at sharing a group) and group mass of each unit: the senders of
+  // its groups outside it.
+  std::vector<int64_t> prompts(u.count, 0);
+  for (int64_t a = 0; a < A; ++a) prompts[u.of_account[a]] += c.distinct_prompts[a];
   std::vector<double> mass(u.count, 0.0);
   for (const UnitGroup& e : by_unit) mass[e.unit] += double(groups.accounts_in(e.group) - e.senders);
 
@@ -299,8 +300,8 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     // Without a shared prompt, only clusters that prompts hold together are joined: look-alikes
     // (teams, crowds) must not chain rings together through timing or behaviour.
     if (k.shared == 0 && !(held[su] && held[sv])) return;
-    const float prompts = shared_groups_surprise(float(k.shared), float(mass[k.u]), float(mass[k.v]), requests[k.u],
-                                                 requests[k.v], c.total_requests);
+    const float shared = shared_groups_surprise(float(k.shared), float(mass[k.u]), float(mass[k.v]),
+                                                double(prompts[k.u]), double(prompts[k.v]), c.total_prompts);
     float sync = 0, alike = 0;
     if (c.has_timing)
       sync = synchrony_surprise(times[su].data(), int64_t(times[su].size()), times[sv].data(),
@@ -321,12 +322,12 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     const float penalty =
         k.shared > 0 ? 0.0f
                      : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
-    merge[i] = edge_evidence(prompts, sync, alike, signals, penalty) >= c.edge_threshold;
+    merge[i] = edge_evidence(shared, sync, alike, signals, penalty) >= c.edge_threshold;
     // A light member: a cluster and an account outside clusters (units are ascending).
     if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kLightMemberGroups &&
-        c.weak_edge_threshold > 0 && prompts >= c.weak_edge_threshold &&
+        c.weak_edge_threshold > 0 && shared >= c.weak_edge_threshold &&
         owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry))
-      joins[i] = prompts;
+      joins[i] = shared;
   });
 
   std::vector<int64_t> parent(u.count);

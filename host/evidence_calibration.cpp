@@ -96,8 +96,7 @@ void rank_features(const CanonicalRequests& req, int64_t columns, std::vector<fl
 /// Account pairs whose shared prompt groups alone are strong evidence, up to kMaxAnchors (a
 /// hashed, reproducible choice when there are more).
 std::vector<std::pair<int64_t, int64_t>> anchor_pairs(const PromptGroups& groups,
-                                                      const EvidenceCalibration& c,
-                                                      const std::vector<int64_t>& requests) {
+                                                      const EvidenceCalibration& c) {
   const int64_t A = c.num_accounts;
   std::vector<int64_t> keys;
   for (int64_t g = 0; g < groups.num_groups && int64_t(keys.size()) < kMaxPromptPairs; ++g) {
@@ -113,8 +112,9 @@ std::vector<std::pair<int64_t, int64_t>> anchor_pairs(const PromptGroups& groups
     std::size_t j = i;
     while (j < keys.size() && keys[j] == keys[i]) ++j;
     const int64_t a = keys[i] / A, b = keys[i] % A;
-    const float s = shared_groups_surprise(float(j - i), c.group_mass[a], c.group_mass[b], requests[a],
-                                           requests[b], c.total_requests);
+    const float s = shared_groups_surprise(float(j - i), c.group_mass[a], c.group_mass[b],
+                                           double(c.distinct_prompts[a]), double(c.distinct_prompts[b]),
+                                           c.total_prompts);
     if (s >= kAnchorSurprise) anchors.emplace_back(mix64(uint64_t(keys[i]) ^ kCalibrationSeed), keys[i]);
     i = j;
   }
@@ -229,7 +229,6 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
                                   ? req.feature_names[f]
                                   : "column_" + std::to_string(f));
   if (!req.created.empty()) c.feature_names.push_back("sign_up_time");
-  c.total_requests = double(R);
   c.edge_threshold = edge_threshold_nats(options.false_edges_per_million);
   ctx.require_memory(size_from_double(double(A) * (double(B) * 8 + 16) + double(kNullPairs) * 48),
                      "evidence calibration");
@@ -243,8 +242,8 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
     for (int64_t i = groups.account_offsets[g]; i < groups.account_offsets[g + 1]; ++i)
       c.group_mass[groups.group_accounts[i]] += mass;
   }
-  std::vector<int64_t> requests(A);
-  for (int64_t a = 0; a < A; ++a) requests[a] = req.account_offsets[a + 1] - req.account_offsets[a];
+  c.distinct_prompts = distinct_prompts(req, groups);
+  for (const int64_t n : c.distinct_prompts) c.total_prompts += double(n);
 
   std::vector<std::pair<int64_t, int64_t>> random;
   if (A >= 2)
@@ -255,7 +254,7 @@ EvidenceCalibration calibrate_evidence(const CanonicalRequests& req, const Promp
     rank_features(req, B, c.feature_rank, c.feature_tie);
     c.categorical = req.feature_categorical.empty() ? std::vector<uint8_t>(req.feature_dim, 0) : req.feature_categorical;
     c.categorical.resize(B, 0);
-    calibrate_behaviour(c, anchor_pairs(groups, c, requests), random);
+    calibrate_behaviour(c, anchor_pairs(groups, c), random);
   } else {
     c.categorical.assign(B, 0);
     c.feature_weight.assign(B, 0.0f);

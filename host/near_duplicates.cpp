@@ -185,6 +185,23 @@ void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& g
   }
 }
 
+std::vector<int64_t> distinct_prompts(const CanonicalRequests& req, const PromptGroups& groups) {
+  const int64_t A = req.num_accounts;
+  RINGSCAN_ASSERT(int64_t(groups.group_of_request.size()) == req.num_requests, "prompt groups of another input");
+  std::vector<int64_t> out(A, 0);
+  detail::parallel_for(A, 256, [&](int64_t a) {
+    std::vector<int64_t> sent;
+    for (int64_t r = req.account_offsets[a]; r < req.account_offsets[a + 1]; ++r) {
+      const int64_t g = groups.group_of_request[r];
+      if (g < 0) ++out[a];
+      else sent.push_back(g);
+    }
+    std::sort(sent.begin(), sent.end());
+    out[a] += int64_t(std::unique(sent.begin(), sent.end()) - sent.begin());
+  });
+  return out;
+}
+
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share) {
   return std::max<int64_t>(64, int64_t(double(max_prompt_share) * double(num_accounts)));
 }

@@ -28,13 +28,14 @@ struct ProfilesView {
   bool has_timing = false, has_behaviour = false;
   int signals = 1;
   float index_penalty = 0;
-  double total_requests = 0;
+  double total_prompts = 0;
   TimingNull timing;
   EmpiricalNull behaviour_null, content_null;
   const float* content = nullptr;           ///< [A x D]
   const int64_t* request_offsets = nullptr; ///< [A+1]
   const int64_t* request_time = nullptr;    ///< [R], or null without times
   const float* group_mass = nullptr;        ///< [A]
+  const int64_t* distinct_prompts = nullptr;  ///< [A]
   const float* feature_rank = nullptr;      ///< [A x B]
   const float* feature_tie = nullptr;       ///< [A x B]
   const float* feature_weight = nullptr;    ///< [B]
@@ -58,8 +59,9 @@ RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, 
   PairEvidence e;
   const int64_t oa = p.request_offsets[a], ob = p.request_offsets[b];
   const int64_t na = p.request_offsets[a + 1] - oa, nb = p.request_offsets[b + 1] - ob;
-  e.shared_prompts = shared_groups_surprise(shared_groups, p.group_mass[a], p.group_mass[b], na, nb,
-                                            p.total_requests);
+  e.shared_prompts = shared_groups_surprise(shared_groups, p.group_mass[a], p.group_mass[b],
+                                            double(p.distinct_prompts[a]), double(p.distinct_prompts[b]),
+                                            p.total_prompts);
   if (p.has_timing)
     e.synchrony = synchrony_surprise(p.request_time + oa, na, p.request_time + ob, nb, p.timing);
   const int64_t B = p.feature_dim, D = p.dim;
@@ -100,7 +102,7 @@ inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCal
   v.has_behaviour = c.behaviour_present;
   v.signals = c.signals;
   v.index_penalty = c.index_penalty;
-  v.total_requests = c.total_requests;
+  v.total_prompts = c.total_prompts;
   if (c.has_timing) v.timing = timing_null(c.first_time, c.last_time);
   v.behaviour_null = empirical_null(c.behaviour_null);
   v.content_null = empirical_null(c.content_null);
@@ -108,6 +110,7 @@ inline ProfilesView host_view(const AccountProfiles& profiles, const EvidenceCal
   v.request_offsets = profiles.request_offsets.data();
   v.request_time = profiles.request_time.empty() ? nullptr : profiles.request_time.data();
   v.group_mass = c.group_mass.data();
+  v.distinct_prompts = c.distinct_prompts.data();
   v.feature_rank = c.feature_rank.data();
   v.feature_tie = c.feature_tie.data();
   v.feature_weight = c.feature_weight.data();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 
 #include "pair_evidence.hpp"
@@ -146,6 +147,58 @@ TEST(EvidenceCalibration, OnlyTheRequiredDatasetsStillFindRingsAndSaySo) {
   EXPECT_NE(r.notes[0].find("timing evidence off"), std::string::npos) << r.notes[0];
   EXPECT_NE(r.notes[1].find("infrastructure evidence off"), std::string::npos) << r.notes[1];
   EXPECT_NE(r.notes[2].find("behaviour evidence off"), std::string::npos) << r.notes[2];
+}
+
+TEST(SharedPromptEvidence, AccountsWhoseTrafficIsOneRareTemplateGainMoreThanOccasionalSenders) {
+  // 400 accounts of 10 unrelated prompts each; accounts 0-3 send nothing but one template,
+  // ten times each, and accounts 4-7 send it once amid nine prompts of their own. Both pairs
+  // share the one group of eight senders and send as many requests, but a prompt sent again
+  // is no new chance to meet another account: the focused pair had one try each, the others
+  // ten.
+  const int64_t A = 400, D = 64, per_account = 10;
+  std::mt19937_64 rng(41);
+  std::normal_distribution<float> normal;
+  const auto random_row = [&] {
+    std::vector<float> v(D);
+    for (auto& x : v) x = normal(rng);
+    return v;
+  };
+  const std::vector<float> template_row = random_row();
+  const auto template_copy = [&] {
+    std::vector<float> v = template_row;
+    for (auto& x : v) x += 0.02f * normal(rng);
+    return v;
+  };
+  Dataset d;
+  d.source = "focused-and-occasional";
+  d.dim = D;
+  for (int64_t a = 0; a < A; ++a) {
+    d.account_ids.push_back(1000 + a);
+    for (int64_t r = 0; r < per_account; ++r) {
+      const bool templated = a < 4 || (a < 8 && r == 0);
+      const std::vector<float> row = templated ? template_copy() : random_row();
+      d.embeddings.insert(d.embeddings.end(), row.begin(), row.end());
+      d.request_account.push_back(a);
+      d.request_time.push_back(1767225600 + (a * per_account + r) * 977);
+    }
+  }
+  const Context ctx = two_threads();
+  const DetectOptions o;
+  const CanonicalRequests req = canonical_requests(d, ctx);
+  const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
+  const AccountProfiles profiles = account_profiles(req, o, ctx);
+  const EvidenceCalibration cal = calibrate_evidence(req, groups, profiles, o, ctx);
+  ASSERT_EQ(req.account_id[0], 1000);  // canonical order is the ids' order here
+  for (int64_t a = 0; a < 4; ++a) EXPECT_EQ(cal.distinct_prompts[a], 1) << "account " << a;
+  for (int64_t a = 4; a < 12; ++a) EXPECT_EQ(cal.distinct_prompts[a], per_account) << "account " << a;
+  EXPECT_EQ(cal.group_mass[0], 7.0f);
+  EXPECT_EQ(cal.group_mass[4], 7.0f);
+
+  const ProfilesView view = host_view(profiles, cal);
+  const float focused = evaluate_pair(view, 0, 1, 1.0f).shared_prompts;
+  const float occasional = evaluate_pair(view, 4, 5, 1.0f).shared_prompts;
+  EXPECT_GT(focused, occasional + 2.0f) << "ten times fewer tries is about ln 10 nats more surprise";
+  EXPECT_GT(occasional, 0.0f);
 }
 
 TEST(EvidenceThreshold, IsTheSurpriseOfTheExpectedFalseEdgesPerMillionPairs) {

@@ -297,6 +297,7 @@ TEST(PortableEvidenceGraph, IsTheCpuStagesGraphWithSampledGroupsRepeatsAndNoEvid
   const int64_t A = prof.num_accounts;
   std::mt19937_64 rng(81);
   PromptGroups groups;
+  groups.group_of_request.assign(req.num_requests, -1);  // the accounts' lists are made up, not their requests'
   groups.account_offsets = {0};
   for (int64_t size : {2, 3, 300, 5, 700, 40, 2, 257, 9, 256, 1000}) {
     std::set<int64_t> members;

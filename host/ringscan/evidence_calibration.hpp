@@ -28,8 +28,10 @@ struct NullSample {
 /// What the evidence of a pair of accounts is measured against (docs/method.md).
 struct EvidenceCalibration {
   int64_t num_accounts = 0, feature_dim = 0;
-  // Shared prompts: the chance that an independent account shares a group.
-  double total_requests = 0;           ///< R
+  // Shared prompts: the chance that an independent account shares a group. An account's
+  // tries at it are its distinct prompts: a prompt sent again is no new chance to meet another.
+  std::vector<int64_t> distinct_prompts;  ///< [A] prompt groups the account sent, plus its prompts in none
+  double total_prompts = 0;            ///< the sum of distinct_prompts
   std::vector<float> group_mass;       ///< [A] sum over the account's evidence groups of (accounts in it - 1)
   // Behaviour: each feature's values as ranks among the accounts, and what each feature is
   // worth, learnt from pairs that share rare prompts.

@@ -43,6 +43,10 @@ void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& g
 void account_evidence_groups(const CanonicalRequests& req, const PromptGroups& groups, int64_t a,
                              std::vector<int64_t>& out, std::vector<int64_t>& requests);
 
+/// Each canonical account's distinct prompts [A]: the prompt groups (of any kind) it sent,
+/// each once, plus its prompts that fall in no group.
+std::vector<int64_t> distinct_prompts(const CanonicalRequests& req, const PromptGroups& groups);
+
 /// Accounts above which a prompt group is common (not evidence): max(64, share * A).
 int64_t common_group_accounts(int64_t num_accounts, float max_prompt_share);
 
