@@ -256,6 +256,8 @@ struct LightRingShape {
   /// A second ring (label 1) of as many heavy accounts, whose traffic holds the first ring's
   /// pool half of the time and a pool of its own otherwise: two operators on one template.
   int64_t neighbours = 0;
+  /// Requests of each member that is not heavy: between this and this + 2 (0: 3-5).
+  int64_t member_requests = 0;
 };
 
 struct LightRingInput {
@@ -302,7 +304,8 @@ LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
     d.labels.push_back(ring ? 0 : neighbour ? 1 : -1);
     in.app_user.push_back(app ? 1 : 0);
     if (ring) {
-      for (int64_t i = a - kOrdinary < shape.heavy_members ? between(20, 30) : between(3, 5); i > 0; --i)
+      const int64_t light = shape.member_requests > 0 ? shape.member_requests : 3;
+      for (int64_t i = a - kOrdinary < shape.heavy_members ? between(20, 30) : between(light, light + 2); i > 0; --i)
         send(a, rng() % 5 ? pick(ring_pool) : random_prompt());
       continue;
     }
@@ -367,6 +370,22 @@ TEST(LightRing, OnATemplateAnotherRingFillsTooIsFoundApartFromIt) {
     const std::string what = "seed " + std::to_string(seed);
     EXPECT_EQ(e.ring_recall, 1.0) << what;
     EXPECT_GE(statistic(r, "weak_core_clusters"), 1) << what;
+    EXPECT_GE(e.account_recall, 0.85) << what << ": account recall " << e.account_recall;
+    EXPECT_EQ(app_users_accused, 0) << what;
+    EXPECT_GE(e.account_precision, 0.99) << what;
+  }
+}
+
+TEST(LightRing, WhoseMembersSendOneTemplateOverAndOverIsFoundBesideAnotherRingOnIt) {
+  // Each member sends ten to twelve requests, nearly all of them the one prompt that a ring of
+  // 40 heavy accounts also sends. A member's repeats are one try at sharing it: counted as ten
+  // tries, the pairs' shared-prompt evidence stayed short of a weak edge and the ring was
+  // missed (ring recall 0.5, account recall 0.69 and 0.66).
+  for (const uint64_t seed : {38u, 39u}) {
+    DetectionResult r;
+    const auto [e, app_users_accused] = detect_light_ring(light_ring_input(seed, {0, 1, 40, 10}), &r);
+    const std::string what = "seed " + std::to_string(seed);
+    EXPECT_EQ(e.ring_recall, 1.0) << what;
     EXPECT_GE(e.account_recall, 0.85) << what << ": account recall " << e.account_recall;
     EXPECT_EQ(app_users_accused, 0) << what;
     EXPECT_GE(e.account_precision, 0.99) << what;
