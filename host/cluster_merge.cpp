@@ -161,9 +161,12 @@ BehaviourSummary behaviour_summary(const Units& u, int64_t unit, const EvidenceC
   return s;
 }
 
-/// Whether `cluster` owns the traffic of account `a` (traffic_owned), from its entries.
+/// Whether `cluster` owns the traffic of account `a` (traffic_owned), from its entries. The
+/// senders that other clusters hold ([G] `clustered` counts all clusters' senders) are other
+/// rings', as in a weak core's test, not the prompt's public.
 bool owns_traffic_of(int64_t cluster, int64_t a, const CanonicalRequests& req, const PromptGroups& groups,
-                     const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry) {
+                     const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry,
+                     const std::vector<int64_t>& clustered) {
   const auto begin = by_unit.begin() + unit_first_entry[cluster], end = by_unit.begin() + unit_first_entry[cluster + 1];
   std::vector<int64_t> sent, requests;
   account_evidence_groups(req, groups, a, sent, requests);
@@ -173,7 +176,7 @@ bool owns_traffic_of(int64_t cluster, int64_t a, const CanonicalRequests& req, c
     if (at == end || at->group != sent[i]) continue;
     shared_requests += requests[i];
     members += at->senders;
-    senders += groups.accounts_in(sent[i]);
+    senders += groups.accounts_in(sent[i]) - (clustered[sent[i]] - at->senders);
   }
   return traffic_owned(shared_requests, req.account_offsets[a + 1] - req.account_offsets[a], members, senders);
 }
@@ -228,6 +231,10 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
   for (int64_t a = 0; a < A; ++a) prompts[u.of_account[a]] += c.distinct_prompts[a];
   std::vector<double> mass(u.count, 0.0);
   for (const UnitGroup& e : by_unit) mass[e.unit] += double(groups.accounts_in(e.group) - e.senders);
+  // Each group's senders that clusters hold.
+  std::vector<int64_t> clustered(groups.num_groups, 0);
+  for (const UnitGroup& e : by_unit)
+    if (e.unit < u.clusters) clustered[e.group] += e.senders;
 
   // Candidates: units that sent a common group, one of them a cluster; clusters the account
   // index links.
@@ -326,7 +333,7 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     // A light member: a cluster and an account outside clusters (units are ascending).
     if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kLightMemberGroups &&
         c.weak_edge_threshold > 0 && shared >= c.weak_edge_threshold &&
-        owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry))
+        owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry, clustered))
       joins[i] = shared;
   });
 
