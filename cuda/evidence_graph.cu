@@ -69,8 +69,7 @@ class DeviceProfiles {
                         c.feature_weight.size() + c.behaviour_null.values.size() + c.content_null.values.size() +
                         c.token_kind.size() + c.token_users.size()) +
                    8 * (p.request_offsets.size() + p.request_time.size() + c.distinct_prompts.size() +
-                        c.token_offsets.size() +
-                        c.account_tokens.size()) +
+                        c.token_offsets.size() + c.account_tokens.size()) +
                    c.categorical.size() + c.seed.size());
   }
   /// out[i] = evidence of (first[i], second[i]), which share shared[i] groups; device arrays.

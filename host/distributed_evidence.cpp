@@ -19,13 +19,13 @@ template <class Archive, class P, class C>
 void evaluation_state(Archive& a, P& p, C& c) {
   a(p.num_accounts, p.dim, p.feature_dim, p.content, p.behaviour, p.request_offsets, p.request_time, p.days,
     p.bucket_offsets, p.active_buckets, p.bucket_idf, p.timing_norm, p.has_timing);
-  a(c.num_accounts, c.feature_dim, c.total_prompts, c.distinct_prompts, c.group_mass, c.feature_rank, c.feature_tie, c.categorical,
-    c.feature_weight, c.feature_lift, c.feature_names, c.behaviour_null.values, c.behaviour_null.tail_start,
-    c.behaviour_null.tail_scale, c.behaviour_null.tail_log_share, c.behaviour_present, c.anchor_pairs, c.has_timing,
-    c.first_time, c.last_time, c.has_infrastructure, c.infrastructure_kinds, c.proposing_users, c.token_offsets,
-    c.account_tokens, c.token_kind, c.token_users, c.seed, c.seed_prior, c.content_null.values,
-    c.content_null.tail_start, c.content_null.tail_scale, c.content_null.tail_log_share, c.signals,
-    c.index_penalty, c.edge_threshold, c.weak_edge_threshold, c.notes);
+  a(c.num_accounts, c.feature_dim, c.total_prompts, c.distinct_prompts, c.group_mass, c.feature_rank, c.feature_tie,
+    c.categorical, c.feature_weight, c.feature_lift, c.feature_names, c.behaviour_null.values,
+    c.behaviour_null.tail_start, c.behaviour_null.tail_scale, c.behaviour_null.tail_log_share, c.behaviour_present,
+    c.anchor_pairs, c.has_timing, c.first_time, c.last_time, c.has_infrastructure, c.infrastructure_kinds,
+    c.proposing_users, c.token_offsets, c.account_tokens, c.token_kind, c.token_users, c.seed, c.seed_prior,
+    c.content_null.values, c.content_null.tail_start, c.content_null.tail_scale, c.content_null.tail_log_share,
+    c.signals, c.index_penalty, c.edge_threshold, c.weak_edge_threshold, c.notes);
 }
 
 /// One pair to evaluate as it travels.

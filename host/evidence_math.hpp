@@ -56,11 +56,12 @@ RINGSCAN_HD inline int64_t first_not_below(const T* v, int64_t n, K key) {
 
 /// Surprise of two accounts sharing `shared` prompt groups. Under independence, account b
 /// sends one of a's groups g (sent by n_g accounts) with probability about
-/// (n_g - 1) r_b / R for b's r_b of the file's R requests: the expected number of shared
-/// groups is mass_a r_b / R, mass_a the sum of n_g - 1 over a's groups (the larger of the
-/// two directions is taken), and the count of shared groups is Poisson. So a heavy account
-/// is expected to share more, a group sent by many accounts is weak evidence, and one
-/// shared prompt among thousands is a coincidence, whatever the embedding model.
+/// (n_g - 1) p_b / P for b's p_b of the file's P tries (`volume_b`, `total_volume`: distinct
+/// prompts, as a prompt sent again is no new try): the expected number of shared groups is
+/// mass_a p_b / P, mass_a the sum of n_g - 1 over a's groups (the larger of the two
+/// directions is taken), and the count of shared groups is Poisson. So a heavy account is
+/// expected to share more, a group sent by many accounts is weak evidence, and one shared
+/// prompt among thousands is a coincidence, whatever the embedding model.
 RINGSCAN_HD inline float shared_groups_surprise(float shared, float mass_a, float mass_b, double volume_a,
                                                 double volume_b, double total_volume) {
   if (!(shared > 0) || !(total_volume > 0)) return 0.0f;

@@ -35,7 +35,7 @@ struct ProfilesView {
   const int64_t* request_offsets = nullptr; ///< [A+1]
   const int64_t* request_time = nullptr;    ///< [R], or null without times
   const float* group_mass = nullptr;        ///< [A]
-  const int64_t* distinct_prompts = nullptr;  ///< [A]
+  const int64_t* distinct_prompts = nullptr;  ///< [A] tries at sharing a group
   const float* feature_rank = nullptr;      ///< [A x B]
   const float* feature_tie = nullptr;       ///< [A x B]
   const float* feature_weight = nullptr;    ///< [B]
