@@ -19,9 +19,10 @@ namespace {
 
 /// Rounds of merging at most: each round's merged clusters carry more evidence the next.
 constexpr int kMergeRounds = 4;
-/// The pooled timelines of clusters are counted in episodes of at least a session (two
-/// hours without activity end one; synchrony_surprise).
-constexpr int64_t kSessionGap = 7200;
+/// The pooled timelines of clusters are counted in episodes of at least a session (half an
+/// hour without activity ends one, the usual inactivity timeout of a web session;
+/// synchrony_surprise). Two hours ran an operator's bursts of the same afternoon into one.
+constexpr int64_t kSessionGap = 1800;
 /// A group's (cluster, unit) pairs beyond which it proposes none (a group sent by hundreds of
 /// clusters is no evidence for any two of them).
 constexpr int64_t kMaxGroupUnitPairs = 4096;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -387,6 +388,76 @@ TEST(LightRing, WhoseMembersSendOneTemplateOverAndOverIsFoundBesideAnotherRingOn
     const auto [e, app_users_accused] = detect_light_ring(light_ring_input(seed, {0, 1, 40, 10}), &r);
     const std::string what = "seed " + std::to_string(seed);
     expect_rings_found_and_no_app_user(e, app_users_accused, what, 0.85);
+  }
+}
+
+// A ring split in two sub-groups that work on different capabilities: each sends its own
+// pool of prompts, so nothing but timing joins them (no behaviour columns, no
+// infrastructure). The operator runs them together in bursts of twenty minutes, several an
+// afternoon, an hour or so apart; each member sends six to ten requests, too few for a pair
+// across the halves to make an edge. Beside them, ordinary accounts at random times.
+Dataset split_ring_input(uint64_t seed, int64_t bursts) {
+  constexpr int64_t kDim = 48, kOrdinary = 3000, kSubGroup = 10, kSpan = 7 * 86400, kEpoch = 1700000000;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  const auto random_prompt = [&] {
+    std::vector<float> v(kDim);
+    for (float& x : v) x = normal(rng);
+    return v;
+  };
+  std::vector<std::vector<float>> pools[2];
+  for (auto& pool : pools)
+    for (int i = 0; i < 6; ++i) pool.push_back(random_prompt());
+  // Afternoons of three to five bursts, each starting 40 to 80 minutes after the last.
+  std::vector<int64_t> burst_start;
+  while (int64_t(burst_start.size()) < bursts) {
+    int64_t t = int64_t(rng() % uint64_t(kSpan - 8 * 3600));
+    for (int64_t k = 3 + int64_t(rng() % 3); k > 0 && int64_t(burst_start.size()) < bursts; --k) {
+      burst_start.push_back(t);
+      t += 2400 + int64_t(rng() % 2400);
+    }
+  }
+  Dataset d;
+  d.dim = kDim;
+  const auto send = [&](int64_t account, std::vector<float> v, int64_t time) {
+    d.request_account.push_back(account);
+    d.embeddings.insert(d.embeddings.end(), v.begin(), v.end());
+    d.request_time.push_back(kEpoch + time);
+  };
+  for (int64_t a = 0; a < kOrdinary + 2 * kSubGroup; ++a) {
+    d.account_ids.push_back(500000 + 13 * a);
+    const bool ring = a >= kOrdinary;
+    d.labels.push_back(ring ? 0 : -1);
+    if (!ring) {
+      for (int64_t i = 4 + int64_t(rng() % 12); i > 0; --i) send(a, random_prompt(), int64_t(rng() % uint64_t(kSpan)));
+      continue;
+    }
+    const auto& pool = pools[(a - kOrdinary) / kSubGroup];
+    for (int64_t i = 6 + int64_t(rng() % 5); i > 0; --i) {
+      std::vector<float> v = pool[rng() % pool.size()];
+      for (float& x : v) x += 0.02f * normal(rng);
+      send(a, std::move(v), burst_start[rng() % burst_start.size()] + int64_t(rng() % 1200));
+    }
+  }
+  return d;
+}
+
+TEST(SplitRing, WhoseSubGroupsShareOnlyBurstsAnHourApartIsReportedAsOneRing) {
+  // Counted in episodes that two hours without activity end, an afternoon's bursts were one
+  // coincidence, and the halves were reported as two rings.
+  for (const uint64_t seed : {41u, 42u}) {
+    Context ctx;
+    ctx.threads = 2;
+    const Dataset d = split_ring_input(seed, 16);
+    const DetectionResult r = detect_rings(d, DetectOptions{}, ctx);
+    const Evaluation e = evaluate_rings(r.ring, d.labels);
+    // Half the ring alone counts as found: the test is that both halves are one ring.
+    std::set<int64_t> rings_of_members;
+    for (int64_t a = 0; a < d.num_accounts(); ++a)
+      if (d.labels[a] == 0) rings_of_members.insert(r.ring[a]);
+    EXPECT_EQ(rings_of_members.size(), 1u) << "seed " << seed << ": " << r.rings.size() << " rings";
+    EXPECT_EQ(rings_of_members.count(-1), 0u) << "seed " << seed;
+    EXPECT_GE(e.account_precision, 0.99) << "seed " << seed;
   }
 }
 
