@@ -23,6 +23,10 @@ constexpr int kMergeRounds = 4;
 /// hour without activity ends one, the usual inactivity timeout of a web session;
 /// synchrony_surprise). Two hours ran an operator's bursts of the same afternoon into one.
 constexpr int64_t kSessionGap = 1800;
+/// Clusters of a round up to which every pair of them is judged (about 32,000 pairs); beyond
+/// it, the pairs the account index links. Judging every pair selects none, so none pays for a
+/// selection, and sub-groups of one ring that the index did not link are still compared.
+constexpr int64_t kEveryPairClusters = 256;
 /// A group's (cluster, unit) pairs beyond which it proposes none (a group sent by hundreds of
 /// clusters is no evidence for any two of them).
 constexpr int64_t kMaxGroupUnitPairs = 4096;
@@ -237,8 +241,9 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
   for (const UnitGroup& e : by_unit)
     if (e.unit < u.clusters) clustered[e.group] += e.senders;
 
-  // Candidates: units that sent a common group, one of them a cluster; clusters the account
-  // index links.
+  // Candidates: units that sent a common group, one of them a cluster; every pair of
+  // clusters, or where there are too many, the pairs the account index links.
+  const bool every_cluster_pair = u.clusters <= kEveryPairClusters;
   std::vector<Candidate> found;
   {
     std::vector<std::pair<int64_t, int64_t>> by_group;  // (group, unit)
@@ -258,9 +263,14 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
           for (int64_t y = x + 1; y < n; ++y) found.push_back({units[x], units[y], 1});
       i = j;
     }
-    for (const auto& [a, b] : account_pairs) {
-      const int64_t ua = u.of_account[a], ub = u.of_account[b];
-      if (ua != ub && ua < u.clusters && ub < u.clusters) found.push_back({std::min(ua, ub), std::max(ua, ub), 0});
+    if (every_cluster_pair) {
+      for (int64_t x = 0; x < u.clusters; ++x)
+        for (int64_t y = x + 1; y < u.clusters; ++y) found.push_back({x, y, 0});
+    } else {
+      for (const auto& [a, b] : account_pairs) {
+        const int64_t ua = u.of_account[a], ub = u.of_account[b];
+        if (ua != ub && ua < u.clusters && ub < u.clusters) found.push_back({std::min(ua, ub), std::max(ua, ub), 0});
+      }
     }
   }
   detail::parallel_sort(found, std::less<Candidate>());
@@ -326,10 +336,11 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
     // Units are judged on prompts, timing and behaviour (not on shared infrastructure).
     const int signals = c.signals - (c.has_infrastructure ? 1 : 0);
     // A pair the account index linked pays for that choice, less the more member pairs could
-    // have given the link.
+    // have given the link; where every pair is judged, none was chosen.
     const float penalty =
-        k.shared > 0 ? 0.0f
-                     : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
+        k.shared > 0 || every_cluster_pair
+            ? 0.0f
+            : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
     merge[i] = edge_evidence(shared, sync, alike, signals, penalty) >= c.edge_threshold;
     // A light member: a cluster and an account outside clusters (units are ascending).
     if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kLightMemberGroups &&
@@ -524,7 +535,7 @@ Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& r
   if (!options.merge_clusters || clusters.num_clusters == 0) return clusters;
   ThreadScope threads(ctx.threads);
   ctx.require_memory(size_from_double(double(req.num_requests) * 40 + double(req.num_accounts) * 64 +
-                                      double(account_pairs.size()) * 24),
+                                      double(account_pairs.size() + kEveryPairClusters * kEveryPairClusters / 2) * 24),
                      "cluster merge");
   Clustering current = clusters;
   for (int round = 0; round < kMergeRounds; ++round) {

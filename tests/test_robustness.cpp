@@ -391,13 +391,14 @@ TEST(LightRing, WhoseMembersSendOneTemplateOverAndOverIsFoundBesideAnotherRingOn
   }
 }
 
-// A ring split in two sub-groups that work on different capabilities: each sends its own
-// pool of prompts, so nothing but timing joins them (no behaviour columns, no
-// infrastructure). The operator runs them together in bursts of twenty minutes, several an
-// afternoon, an hour or so apart; each member sends six to ten requests, too few for a pair
-// across the halves to make an edge. Beside them, ordinary accounts at random times.
-Dataset split_ring_input(uint64_t seed, int64_t bursts) {
-  constexpr int64_t kDim = 48, kOrdinary = 3000, kSubGroup = 10, kSpan = 7 * 86400, kEpoch = 1700000000;
+// A ring split in sub-groups (two of ten members, unless told) that work on different
+// capabilities: each sends its own pool of prompts, so nothing but timing joins them (no
+// behaviour columns, no infrastructure). The operator runs them together in bursts of twenty
+// minutes, several an afternoon, an hour or so apart; each member sends six to ten requests,
+// too few for a pair across sub-groups to make an edge. Beside them, ordinary accounts at
+// random times.
+Dataset split_ring_input(uint64_t seed, int64_t bursts, int64_t sub_groups = 2, int64_t members = 10) {
+  constexpr int64_t kDim = 48, kOrdinary = 3000, kSpan = 7 * 86400, kEpoch = 1700000000;
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal;
   const auto random_prompt = [&] {
@@ -405,7 +406,7 @@ Dataset split_ring_input(uint64_t seed, int64_t bursts) {
     for (float& x : v) x = normal(rng);
     return v;
   };
-  std::vector<std::vector<float>> pools[2];
+  std::vector<std::vector<std::vector<float>>> pools(sub_groups);
   for (auto& pool : pools)
     for (int i = 0; i < 6; ++i) pool.push_back(random_prompt());
   // Afternoons of three to five bursts, each starting 40 to 80 minutes after the last.
@@ -424,7 +425,7 @@ Dataset split_ring_input(uint64_t seed, int64_t bursts) {
     d.embeddings.insert(d.embeddings.end(), v.begin(), v.end());
     d.request_time.push_back(kEpoch + time);
   };
-  for (int64_t a = 0; a < kOrdinary + 2 * kSubGroup; ++a) {
+  for (int64_t a = 0; a < kOrdinary + sub_groups * members; ++a) {
     d.account_ids.push_back(500000 + 13 * a);
     const bool ring = a >= kOrdinary;
     d.labels.push_back(ring ? 0 : -1);
@@ -432,7 +433,7 @@ Dataset split_ring_input(uint64_t seed, int64_t bursts) {
       for (int64_t i = 4 + int64_t(rng() % 12); i > 0; --i) send(a, random_prompt(), int64_t(rng() % uint64_t(kSpan)));
       continue;
     }
-    const auto& pool = pools[(a - kOrdinary) / kSubGroup];
+    const auto& pool = pools[(a - kOrdinary) / members];
     for (int64_t i = 6 + int64_t(rng() % 5); i > 0; --i) {
       std::vector<float> v = pool[rng() % pool.size()];
       for (float& x : v) x += 0.02f * normal(rng);
@@ -442,23 +443,38 @@ Dataset split_ring_input(uint64_t seed, int64_t bursts) {
   return d;
 }
 
+/// Whether all members of split_ring_input's ring are in one reported ring, which accuses
+/// nobody else: the failures, for a message.
+std::string split_ring_failures(const Dataset& d) {
+  Context ctx;
+  ctx.threads = 2;
+  const DetectionResult r = detect_rings(d, DetectOptions{}, ctx);
+  std::set<int64_t> rings_of_members;
+  int64_t accused = 0;
+  for (int64_t a = 0; a < d.num_accounts(); ++a) {
+    if (d.labels[a] == 0) rings_of_members.insert(r.ring[a]);
+    accused += d.labels[a] < 0 && r.ring[a] >= 0;
+  }
+  std::string failures;
+  // Half the ring alone counts as found in the evaluation: the test is that it is one ring.
+  if (rings_of_members.size() != 1 || rings_of_members.count(-1) != 0)
+    failures += "members in " + std::to_string(rings_of_members.size()) + " rings (-1: none); ";
+  if (accused > 0) failures += std::to_string(accused) + " ordinary accounts accused; ";
+  return failures;
+}
+
 TEST(SplitRing, WhoseSubGroupsShareOnlyBurstsAnHourApartIsReportedAsOneRing) {
   // Counted in episodes that two hours without activity end, an afternoon's bursts were one
   // coincidence, and the halves were reported as two rings.
-  for (const uint64_t seed : {41u, 42u}) {
-    Context ctx;
-    ctx.threads = 2;
-    const Dataset d = split_ring_input(seed, 16);
-    const DetectionResult r = detect_rings(d, DetectOptions{}, ctx);
-    const Evaluation e = evaluate_rings(r.ring, d.labels);
-    // Half the ring alone counts as found: the test is that both halves are one ring.
-    std::set<int64_t> rings_of_members;
-    for (int64_t a = 0; a < d.num_accounts(); ++a)
-      if (d.labels[a] == 0) rings_of_members.insert(r.ring[a]);
-    EXPECT_EQ(rings_of_members.size(), 1u) << "seed " << seed << ": " << r.rings.size() << " rings";
-    EXPECT_EQ(rings_of_members.count(-1), 0u) << "seed " << seed;
-    EXPECT_GE(e.account_precision, 0.99) << "seed " << seed;
-  }
+  for (const uint64_t seed : {41u, 42u})
+    EXPECT_EQ(split_ring_failures(split_ring_input(seed, 16)), "") << "seed " << seed;
+}
+
+TEST(SplitRing, OfSmallSubGroupsIsReportedAsOneRingThoughTheAccountIndexMissedTheirLinks) {
+  // Three sub-groups of four. Every pair of clusters is judged: with only the pairs of
+  // clusters the account index linked, the sub-groups of seed 42 were reported as two rings.
+  for (const uint64_t seed : {41u, 42u})
+    EXPECT_EQ(split_ring_failures(split_ring_input(seed, 16, 3, 4)), "") << "seed " << seed;
 }
 
 TEST(LightRing, WeakCoresAndJoinedMembersAreTheSameForAnyOrderOfTheInputAndThreadCount) {
