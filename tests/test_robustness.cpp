@@ -266,20 +266,31 @@ struct LightRingInput {
   std::vector<uint8_t> app_user;  ///< [A]
 };
 
-LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
-  constexpr int64_t kDim = 48, kOrdinary = 3000, kRing = 18, kHeavyAppUsers = 120, kLightAppUsers = 30;
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  const auto random_prompt = [&] {
-    std::vector<float> v(kDim);
+/// Random prompts of `dim` dimensions and resendings of them (the same text, nearly), drawn
+/// from `rng`, which the inputs below also use for everything else they draw.
+struct PromptMaker {
+  PromptMaker(uint64_t seed, int64_t dim) : rng(seed), dim(dim) {}
+  std::vector<float> random_prompt() {
+    std::vector<float> v(dim);
     for (float& x : v) x = normal(rng);
     return v;
-  };
-  const auto resent = [&](const std::vector<float>& base) {  // the same text, nearly
+  }
+  std::vector<float> resent(const std::vector<float>& base) {
     std::vector<float> v(base);
     for (float& x : v) x += 0.02f * normal(rng);
     return v;
-  };
+  }
+  std::mt19937_64 rng;
+  int64_t dim;
+  std::normal_distribution<float> normal;
+};
+
+LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
+  constexpr int64_t kDim = 48, kOrdinary = 3000, kRing = 18, kHeavyAppUsers = 120, kLightAppUsers = 30;
+  PromptMaker prompts(seed, kDim);
+  std::mt19937_64& rng = prompts.rng;
+  const auto random_prompt = [&] { return prompts.random_prompt(); };
+  const auto resent = [&](const std::vector<float>& base) { return prompts.resent(base); };
   std::vector<std::vector<float>> ring_pool(shape.pool > 0 ? shape.pool : shape.heavy_members > 0 ? 40 : 14),
       neighbour_pool(shape.neighbours > 0 ? 40 : 0), app_pool(40);
   for (auto& p : ring_pool) p = random_prompt();
@@ -399,16 +410,11 @@ TEST(LightRing, WhoseMembersSendOneTemplateOverAndOverIsFoundBesideAnotherRingOn
 // random times.
 Dataset split_ring_input(uint64_t seed, int64_t bursts, int64_t sub_groups = 2, int64_t members = 10) {
   constexpr int64_t kDim = 48, kOrdinary = 3000, kSpan = 7 * 86400, kEpoch = 1700000000;
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  const auto random_prompt = [&] {
-    std::vector<float> v(kDim);
-    for (float& x : v) x = normal(rng);
-    return v;
-  };
+  PromptMaker prompts(seed, kDim);
+  std::mt19937_64& rng = prompts.rng;
   std::vector<std::vector<std::vector<float>>> pools(sub_groups);
   for (auto& pool : pools)
-    for (int i = 0; i < 6; ++i) pool.push_back(random_prompt());
+    for (int i = 0; i < 6; ++i) pool.push_back(prompts.random_prompt());
   // Afternoons of three to five bursts, each starting 40 to 80 minutes after the last.
   std::vector<int64_t> burst_start;
   while (int64_t(burst_start.size()) < bursts) {
@@ -430,13 +436,12 @@ Dataset split_ring_input(uint64_t seed, int64_t bursts, int64_t sub_groups = 2, 
     const bool ring = a >= kOrdinary;
     d.labels.push_back(ring ? 0 : -1);
     if (!ring) {
-      for (int64_t i = 4 + int64_t(rng() % 12); i > 0; --i) send(a, random_prompt(), int64_t(rng() % uint64_t(kSpan)));
+      for (int64_t i = 4 + int64_t(rng() % 12); i > 0; --i) send(a, prompts.random_prompt(), int64_t(rng() % uint64_t(kSpan)));
       continue;
     }
     const auto& pool = pools[(a - kOrdinary) / members];
     for (int64_t i = 6 + int64_t(rng() % 5); i > 0; --i) {
-      std::vector<float> v = pool[rng() % pool.size()];
-      for (float& x : v) x += 0.02f * normal(rng);
+      std::vector<float> v = prompts.resent(pool[rng() % pool.size()]);
       send(a, std::move(v), burst_start[rng() % burst_start.size()] + int64_t(rng() % 1200));
     }
   }
