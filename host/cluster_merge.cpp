@@ -23,10 +23,13 @@ constexpr int kMergeRounds = 4;
 /// hour without activity ends one, the usual inactivity timeout of a web session;
 /// synchrony_surprise). Two hours ran an operator's bursts of the same afternoon into one.
 constexpr int64_t kSessionGap = 1800;
-/// Clusters of a round up to which every pair of them is judged (about 32,000 pairs); beyond
-/// it, the pairs the account index links. Judging every pair selects none, so none pays for a
-/// selection, and sub-groups of one ring that the index did not link are still compared.
+/// Clusters of a round up to which every pair of them is judged (about 32,000 pairs), while
+/// the timelines compared stay under kEveryPairRequests (each pair reads both clusters'
+/// requests); beyond either, the pairs the account index links. Judging every pair selects
+/// none, so none pays for a selection, and sub-groups of one ring that the index did not link
+/// are still compared.
 constexpr int64_t kEveryPairClusters = 256;
+constexpr int64_t kEveryPairRequests = int64_t(1) << 27;
 /// A group's (cluster, unit) pairs beyond which it proposes none (a group sent by hundreds of
 /// clusters is no evidence for any two of them).
 constexpr int64_t kMaxGroupUnitPairs = 4096;
@@ -243,7 +246,11 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
 
   // Candidates: units that sent a common group, one of them a cluster; every pair of
   // clusters, or where there are too many, the pairs the account index links.
-  const bool every_cluster_pair = u.clusters <= kEveryPairClusters;
+  int64_t clustered_requests = 0;  // each cluster's are read by its C - 1 pairs
+  for (int64_t i = 0; i < u.offsets[u.clusters]; ++i)
+    clustered_requests += req.account_offsets[u.members[i] + 1] - req.account_offsets[u.members[i]];
+  const bool every_cluster_pair =
+      u.clusters <= kEveryPairClusters && (u.clusters - 1) * clustered_requests <= kEveryPairRequests;
   std::vector<Candidate> found;
   {
     std::vector<std::pair<int64_t, int64_t>> by_group;  // (group, unit)
