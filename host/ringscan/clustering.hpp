@@ -34,8 +34,9 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// their coordinated requests (those in groups two or more members sent: cover traffic left
 /// out), and their behaviour medians (an operator's one scripted client). Judged as one
 /// pair's evidence (evidence_math.hpp) against the edge threshold, over rounds until nothing
-/// merges. Pairs are proposed by shared groups (one side a cluster) and by the account index
-/// (both clusters); without a shared group, both clusters must be held together by prompts
+/// merges. Pairs are proposed by shared groups (one side a cluster), and pairs of clusters
+/// are all judged while a round's clusters and their requests are few enough (else those the
+/// account index links); without a shared group, both clusters must be held together by prompts
 /// (half their members share a group with another member), so that look-alikes cannot
 /// chain rings together. An account outside clusters that no merge takes joins the cluster
 /// it shares kLightMemberGroups groups with when that evidence alone reaches the weak edge
