@@ -36,9 +36,9 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// pair's evidence (evidence_math.hpp) against the edge threshold, over rounds until nothing
 /// merges. Pairs are proposed by shared groups (one side a cluster), and pairs of clusters
 /// are all judged while a round's clusters and their requests are few enough (else those the
-/// account index links); without a shared group, both clusters must be held together by prompts
-/// (half their members share a group with another member), so that look-alikes cannot
-/// chain rings together. An account outside clusters that no merge takes joins the cluster
+/// account index links); without a shared group, both clusters must be held together by
+/// prompts (half their members share a group with another member), so that look-alikes
+/// cannot chain rings together. An account outside clusters that no merge takes joins the cluster
 /// it shares kLightMemberGroups groups with when that evidence alone reaches the weak edge
 /// threshold and the cluster owns its traffic as a weak core would (the light member of a
 /// ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
