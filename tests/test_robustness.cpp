@@ -289,13 +289,11 @@ LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
   constexpr int64_t kDim = 48, kOrdinary = 3000, kRing = 18, kHeavyAppUsers = 120, kLightAppUsers = 30;
   PromptMaker prompts(seed, kDim);
   std::mt19937_64& rng = prompts.rng;
-  const auto random_prompt = [&] { return prompts.random_prompt(); };
-  const auto resent = [&](const std::vector<float>& base) { return prompts.resent(base); };
   std::vector<std::vector<float>> ring_pool(shape.pool > 0 ? shape.pool : shape.heavy_members > 0 ? 40 : 14),
       neighbour_pool(shape.neighbours > 0 ? 40 : 0), app_pool(40);
-  for (auto& p : ring_pool) p = random_prompt();
-  for (auto& p : neighbour_pool) p = random_prompt();
-  for (auto& p : app_pool) p = random_prompt();
+  for (auto& p : ring_pool) p = prompts.random_prompt();
+  for (auto& p : neighbour_pool) p = prompts.random_prompt();
+  for (auto& p : app_pool) p = prompts.random_prompt();
   LightRingInput in;
   Dataset& d = in.data;
   d.dim = kDim;
@@ -305,7 +303,7 @@ LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
     d.request_time.push_back(1700000000 + int64_t(rng() % (30 * 86400)));
   };
   const auto between = [&](int64_t lo, int64_t hi) { return lo + int64_t(rng() % uint64_t(hi - lo + 1)); };
-  const auto pick = [&](const std::vector<std::vector<float>>& pool) { return resent(pool[rng() % pool.size()]); };
+  const auto pick = [&](const std::vector<std::vector<float>>& pool) { return prompts.resent(pool[rng() % pool.size()]); };
   const int64_t apps = kOrdinary + kRing + shape.neighbours;
   for (int64_t a = 0; a < apps + kHeavyAppUsers + kLightAppUsers; ++a) {
     d.account_ids.push_back(100000 + 7 * a);
@@ -318,7 +316,7 @@ LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
     if (ring) {
       const int64_t light = shape.member_requests > 0 ? shape.member_requests : 3;
       for (int64_t i = a - kOrdinary < shape.heavy_members ? between(20, 30) : between(light, light + 2); i > 0; --i)
-        send(a, rng() % 5 ? pick(ring_pool) : random_prompt());
+        send(a, rng() % 5 ? pick(ring_pool) : prompts.random_prompt());
       continue;
     }
     if (neighbour) {
@@ -327,7 +325,7 @@ LightRingInput light_ring_input(uint64_t seed, LightRingShape shape = {}) {
     }
     for (int64_t i = app ? between(2, 3) : 0; i > 0; --i) send(a, pick(app_pool));
     for (int64_t i = light_app_user ? between(0, 1) : app ? between(20, 40) : between(4, 15); i > 0; --i)
-      send(a, random_prompt());
+      send(a, prompts.random_prompt());
   }
   return in;
 }
@@ -436,13 +434,18 @@ Dataset split_ring_input(uint64_t seed, int64_t bursts, int64_t sub_groups = 2, 
     const bool ring = a >= kOrdinary;
     d.labels.push_back(ring ? 0 : -1);
     if (!ring) {
-      for (int64_t i = 4 + int64_t(rng() % 12); i > 0; --i) send(a, prompts.random_prompt(), int64_t(rng() % uint64_t(kSpan)));
+      // One draw a statement: the order of a call's arguments is the compiler's to choose.
+      for (int64_t i = 4 + int64_t(rng() % 12); i > 0; --i) {
+        const int64_t time = int64_t(rng() % uint64_t(kSpan));
+        send(a, prompts.random_prompt(), time);
+      }
       continue;
     }
     const auto& pool = pools[(a - kOrdinary) / members];
     for (int64_t i = 6 + int64_t(rng() % 5); i > 0; --i) {
       std::vector<float> v = prompts.resent(pool[rng() % pool.size()]);
-      send(a, std::move(v), burst_start[rng() % burst_start.size()] + int64_t(rng() % 1200));
+      const int64_t burst = burst_start[rng() % burst_start.size()];
+      send(a, std::move(v), burst + int64_t(rng() % 1200));
     }
   }
   return d;

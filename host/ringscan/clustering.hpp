@@ -38,10 +38,10 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// are all judged while a round's clusters and their requests are few enough (else those the
 /// account index links); without a shared group, both clusters must be held together by
 /// prompts (half their members share a group with another member), so that look-alikes
-/// cannot chain rings together. An account outside clusters that no merge takes joins the cluster
-/// it shares kLightMemberGroups groups with when that evidence alone reaches the weak edge
-/// threshold and the cluster owns its traffic as a weak core would (the light member of a
-/// ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
+/// cannot chain rings together. An account outside clusters that no merge takes joins the
+/// cluster it shares kLightMemberGroups groups with when that evidence alone reaches the weak
+/// edge threshold and the cluster owns its traffic as a weak core would (the light member of
+/// a ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
 /// that one account cannot join two. Labels stay canonical; `*light_members` (when given)
 /// receives the number of light members that joined clusters so.
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
