@@ -457,6 +457,80 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
   return out;
 }
 
+/// A weak core's component may hold the rings of several operators who fill one template,
+/// none of them with the edges to make a cluster: their members are alike in prompts, and
+/// only their timing tells them apart. Timing cores are the members joined by weak edges whose
+/// synchrony alone reaches the weak threshold, `min_size` or more of them. A component with
+/// two or more is cut around them: every other member goes, step by step outward, to the
+/// core it shares the most co-activity with (then the most edge evidence). The cluster merge,
+/// which pools each core's timeline, joins the cores of one ring again. `root` [A]: each
+/// weak core member's component, replaced by its piece (-1 for a member no core reached).
+template <class WeakEdge>
+void split_at_timing_cores(std::vector<int64_t>& root, const EvidenceGraph& g, const std::vector<uint8_t>& in,
+                           const WeakEdge& weak_edge, float weak, int64_t min_size) {
+  const int64_t A = int64_t(root.size());
+  std::vector<int64_t> parent(A);
+  std::iota(parent.begin(), parent.end(), 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a])
+      for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e)
+        if (in[g.neighbours[e]] && weak_edge(a, e) && g.evidence[e].synchrony >= weak)
+          union_sets(parent.data(), a, g.neighbours[e]);
+  std::vector<int64_t> size(A, 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a]) ++size[find_root(parent.data(), a)];
+  // piece[a]: the timing core of a (named by its smallest member), -1 outside every core.
+  std::vector<int64_t> piece(A, -1), cores(A, 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a] && size[find_root(parent.data(), a)] >= min_size) {
+      piece[a] = find_root(parent.data(), a);
+      if (piece[a] == a) ++cores[root[a]];
+    }
+  std::vector<int64_t> open;  // members of components to cut, outside every core
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a] && cores[root[a]] >= 2 && piece[a] < 0) open.push_back(a);
+  // Outward in steps, each decided on the previous step's pieces, so that the result does not
+  // depend on the order of the accounts; ties go to the core with the smaller name.
+  std::vector<std::pair<int64_t, int64_t>> taken;
+  struct Pull {
+    int64_t piece;
+    double timing, evidence;
+    bool operator<(const Pull& o) const { return piece < o.piece; }
+  };
+  std::vector<Pull> best;
+  for (bool grew = true; grew;) {
+    taken.clear();
+    for (const int64_t a : open) {
+      if (piece[a] >= 0) continue;
+      best.clear();
+      for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
+        const int64_t b = g.neighbours[e];
+        if (in[b] && piece[b] >= 0 && root[b] == root[a] && weak_edge(a, e))
+          best.push_back({piece[b], g.evidence[e].synchrony, g.evidence[e].weight});
+      }
+      if (best.empty()) continue;
+      std::stable_sort(best.begin(), best.end());
+      int64_t choice = -1;
+      std::pair<double, double> top{-1, -1};
+      for (std::size_t i = 0; i < best.size();) {
+        std::pair<double, double> sum{0, 0};
+        std::size_t j = i;
+        for (; j < best.size() && best[j].piece == best[i].piece; ++j) {
+          sum.first += best[j].timing;
+          sum.second += best[j].evidence;
+        }
+        if (sum > top) top = sum, choice = best[i].piece;
+        i = j;
+      }
+      taken.emplace_back(a, choice);
+    }
+    for (const auto& [a, p] : taken) piece[a] = p;
+    grew = !taken.empty();
+  }
+  for (int64_t a = 0; a < A; ++a)
+    if (in[a] && cores[root[a]] >= 2) root[a] = piece[a];
+}
+
 }  // namespace
 
 Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const CanonicalRequests& req,
@@ -514,6 +588,8 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
   std::vector<int64_t> root(A, -1);
   for (int64_t a = 0; a < A; ++a)
     if (c.in[a]) root[a] = find_root(parent.data(), a);
+  if (calibration.has_timing)
+    split_at_timing_cores(root, g, c.in, weak_edge, weak, std::max<int64_t>(3, options.min_ring_size));
   const int64_t before = clusters.num_clusters;
   clusters.num_clusters =
       label_components(root, std::max<int64_t>(2, options.min_ring_size), clusters.num_clusters, clusters.label);

@@ -85,6 +85,9 @@ constexpr double kWeakCoreOwnSenders = 1.0 / 3.0;
 ///     users; a network whose accounts carry mostly ordinary traffic needs the
 ///     infrastructure test. One shared group can hold a core: a light ring's members may
 ///     each send little but one rare template.
+/// With times, a component holding two or more timing cores (members joined by weak edges
+/// whose synchrony alone reaches the weak threshold) is cut around them: two operators who
+/// fill one template are told apart by when they work.
 /// Its components of min_ring_size or more become clusters, which merge_clusters and the
 /// ring scoring judge like any other. Labels stay canonical; `*found` receives the number of
 /// clusters added.
