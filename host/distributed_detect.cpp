@@ -486,20 +486,23 @@ class DistributedDetection {
     }
     u.count = first_unit[top];
     const std::vector<std::vector<float>> centroids = leaf_centroids(x, dr, cell, probes, visiting, members, before, leaves);
-    // Each visit's unit: its leaf cell in a refined top cell (its nearest leaf centroid).
+    // Each visit's units: its leaf cells in a refined top cell (its nearest leaf centroids).
     local([&] {
       std::vector<int64_t> unit_of;
       for (int64_t c = 0; c < top; ++c) {
         const int64_t* rows = visiting.ids.data() + visiting.offsets[c];
         const int64_t nv = visiting.offsets[c + 1] - visiting.offsets[c];
-        std::vector<int64_t> leaf(nv, 0);
+        // A visitor visits its kLeafProbes nearest leaves; it is a member of the nearest only.
+        const int64_t lp = leaves[c] >= 2 ? std::min(kLeafProbes, leaves[c]) : 1;
+        std::vector<int64_t> leaf(nv * lp, 0);
         if (leaves[c] >= 2)
-          faiss_call("request index", [&] { leaf = nearest_cells(x, dr, rows, nv, centroids[c].data(), leaves[c], kLeafProbes); });
-        for (int64_t j = 0; j < nv; ++j) {
-          u.row.push_back(rows[j]);
-          u.member.push_back(cell[rows[j] * probes] == c);
-          unit_of.push_back(first_unit[c] + leaf[j]);
-        }
+          faiss_call("request index", [&] { leaf = nearest_cells(x, dr, rows, nv, centroids[c].data(), leaves[c], lp); });
+        for (int64_t j = 0; j < nv; ++j)
+          for (int64_t p = 0; p < lp; ++p) {
+            u.row.push_back(rows[j]);
+            u.member.push_back(p == 0 && cell[rows[j] * probes] == c);
+            unit_of.push_back(first_unit[c] + leaf[j * lp + p]);
+          }
       }
       u.visits = group_by_cell(unit_of.data(), nullptr, int64_t(unit_of.size()), 1, 1, u.count);
     });

@@ -8,6 +8,7 @@
 
 #include "detection_run.hpp"
 #include "pair_evidence.hpp"
+#include "self_join.hpp"
 #include "ringscan/backend.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/ring_indicators.hpp"
@@ -119,8 +120,8 @@ namespace {
 constexpr int64_t kProcessBytes = int64_t{32} << 20;  ///< code, libraries, stacks, BLAS buffers
 constexpr int64_t kRequestBookkeeping = 96;  ///< per request: ids, times, order, groups, pairs
 /// Per request, the request index's pairs below the near-duplicate cosine (template groups:
-/// up to 8 neighbours a prompt, found from both ends and sorted).
-constexpr int64_t kTemplatePairBytes = 8 * 16 * 2;
+/// up to 8 neighbours a prompt in each leaf cell it visits, found from both ends and sorted).
+constexpr int64_t kTemplatePairBytes = 8 * 16 * 2 * kLeafProbes;
 constexpr int64_t kPcaSample = 65536;        ///< rows sampled to train the request projection
 constexpr int64_t kAccountIndexCopies = 3;   ///< content profile, index vectors, projection
 }  // namespace

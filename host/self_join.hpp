@@ -34,11 +34,11 @@ struct NeighbourTiers {
 /// Pairs (first < second, sorted, unique) of rows of `x` [n x d] that are near each other.
 /// Rows are partitioned by two levels of k-means (FAISS Clustering) into cells of about 256,
 /// each row stored in its nearest cell and matched against the cells of its 2 nearest
-/// top-level centroids (and the nearest leaf inside each) by FAISS brute-force search (BLAS); with `exact`, one
-/// cell holds everything. `radius` >= 0: every row within that squared distance (FAISS range
-/// search), of which each query keeps its `cap` closest; `radius` < 0: the `cap` nearest
-/// (kNN), `tiers` then limiting those beyond a nearer radius. `accept` filters and values
-/// the candidates. Memory: O(n) beyond `x`.
+/// top-level centroids (and its kLeafProbes nearest leaves inside each) by FAISS
+/// brute-force search (BLAS); with `exact`, one cell holds everything. `radius` >= 0: every
+/// row within that squared distance (FAISS range search), of which each query keeps its
+/// `cap` closest; `radius` < 0: the `cap` nearest (kNN), `tiers` then limiting those beyond
+/// a nearer radius. `accept` filters and values the candidates. Memory: O(n) beyond `x`.
 std::vector<RequestPair> ivf_self_join(const float* x, int64_t n, int64_t d, bool exact,
                                        float radius, int64_t cap, const JoinFilter& accept,
                                        const Context& ctx, const char* stage,
@@ -131,8 +131,10 @@ struct CellJoin {
 /// Leaf cells a top-level cell of `members` rows is refined into by k-means (seeded
 /// kTopLevelSeed + its index, each row visiting its kLeafProbes nearest); below 2 it is
 /// joined whole. Visiting two top cells catches near neighbours across the coarse
-/// boundaries; inside one, a second visit doubled the cost for few more neighbours
-/// (measured on generated data).
+/// boundaries. A second leaf visit inside each finds the near-duplicates of a few light ring
+/// members more (account recall +0.01 to +0.02 on generated light rings), changes which
+/// rings the real-text fixture finds (one seed better, one worse) and costs 60% more time in
+/// the request index (docs/benchmarks.md).
 int64_t leaf_cells(int64_t members);
 constexpr int64_t kLeafProbes = 1;
 
