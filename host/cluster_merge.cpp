@@ -465,8 +465,9 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
 /// core it shares the most co-activity with (then the most edge evidence). The cluster merge,
 /// which pools each core's timeline, joins the cores of one ring again. `root` [A]: each
 /// weak core member's component, replaced by its piece (-1 for a member no core reached).
+/// Returns the number of components cut.
 template <class WeakEdge>
-void split_at_timing_cores(std::vector<int64_t>& root, const EvidenceGraph& g, const std::vector<uint8_t>& in,
+int64_t split_at_timing_cores(std::vector<int64_t>& root, const EvidenceGraph& g, const std::vector<uint8_t>& in,
                            const WeakEdge& weak_edge, float weak, int64_t min_size) {
   const int64_t A = int64_t(root.size());
   std::vector<int64_t> parent(A);
@@ -527,16 +528,21 @@ void split_at_timing_cores(std::vector<int64_t>& root, const EvidenceGraph& g, c
     for (const auto& [a, p] : taken) piece[a] = p;
     grew = !taken.empty();
   }
+  int64_t cut = 0;
+  for (int64_t a = 0; a < A; ++a) cut += in[a] && root[a] == a && cores[a] >= 2;
   for (int64_t a = 0; a < A; ++a)
     if (in[a] && cores[root[a]] >= 2) root[a] = piece[a];
+  return cut;
 }
 
 }  // namespace
 
 Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const CanonicalRequests& req,
                            const PromptGroups& groups, const SharedInfrastructure& infra,
-                           const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found) {
+                           const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found,
+                           int64_t* cut) {
   *found = 0;
+  if (cut != nullptr) *cut = 0;
   const float weak = calibration.weak_edge_threshold;
   if (!(weak > 0)) return clusters;
   const int64_t A = int64_t(clusters.label.size());
@@ -588,8 +594,10 @@ Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& g, const Ca
   std::vector<int64_t> root(A, -1);
   for (int64_t a = 0; a < A; ++a)
     if (c.in[a]) root[a] = find_root(parent.data(), a);
-  if (calibration.has_timing)
-    split_at_timing_cores(root, g, c.in, weak_edge, weak, std::max<int64_t>(3, options.min_ring_size));
+  if (calibration.has_timing) {
+    const int64_t n = split_at_timing_cores(root, g, c.in, weak_edge, weak, std::max<int64_t>(3, options.min_ring_size));
+    if (cut != nullptr) *cut = n;
+  }
   const int64_t before = clusters.num_clusters;
   clusters.num_clusters =
       label_components(root, std::max<int64_t>(2, options.min_ring_size), clusters.num_clusters, clusters.label);

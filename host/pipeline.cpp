@@ -268,11 +268,11 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
     graph = strong_edges(g, rule);
     return g;
   });
-  int64_t weak_cores = 0, light_members = 0;
+  int64_t weak_cores = 0, weak_cores_cut = 0, light_members = 0;
   const Clustering clusters = stage("clustering", "clustering", [&] {
     Clustering c = merge_clusters(
         with_weak_cores(backend->cluster_accounts(graph, options, ctx), weak_graph, req, groups, infra, calibration,
-                        options, &weak_cores), req,
+                        options, &weak_cores, &weak_cores_cut), req,
         groups, calibration, account_pairs, options, ctx, &light_members);
     return allowed.empty() ? c : without_accounts(std::move(c), allowed);
   });
@@ -344,6 +344,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
                        {"edges", double(graph.num_edges())},
                        {"weak_edges", double(weak_graph.num_edges() - graph.num_edges())},
                        {"weak_core_clusters", double(weak_cores)},
+                       {"weak_cores_cut", double(weak_cores_cut)},
                        {"light_members_joined", double(light_members)},
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};

@@ -589,6 +589,7 @@ DetectionResult expect_same_for_any_order_and_thread_count(const Dataset& d, con
   const DetectionResult b = detect_at_defaults(p, 1);
   EXPECT_EQ(statistic(a, "light_members_joined"), statistic(b, "light_members_joined")) << what;
   EXPECT_EQ(statistic(a, "weak_core_clusters"), statistic(b, "weak_core_clusters")) << what;
+  EXPECT_EQ(statistic(a, "weak_cores_cut"), statistic(b, "weak_cores_cut")) << what;
   for (int64_t i = 0; i < d.num_accounts(); ++i) {
     const int64_t j = new_row[i];
     EXPECT_EQ(b.account_ids[j], a.account_ids[i]) << what;
@@ -610,6 +611,7 @@ TEST(LightRing, WeakCoresAndJoinedMembersAreTheSameForAnyOrderOfTheInputAndThrea
   }
   const DetectionResult a = expect_same_for_any_order_and_thread_count(two_rings_on_one_template(51), "two rings");
   EXPECT_GE(statistic(a, "weak_core_clusters"), 2);
+  EXPECT_EQ(statistic(a, "weak_cores_cut"), 1);
 }
 
 }  // namespace

@@ -90,10 +90,11 @@ constexpr double kWeakCoreOwnSenders = 1.0 / 3.0;
 /// fill one template are told apart by when they work.
 /// Its components of min_ring_size or more become clusters, which merge_clusters and the
 /// ring scoring judge like any other. Labels stay canonical; `*found` receives the number of
-/// clusters added.
+/// clusters added, `*cut` (when given) the number of components cut at timing cores.
 Clustering with_weak_cores(Clustering clusters, const EvidenceGraph& weak_graph, const CanonicalRequests& req,
                            const PromptGroups& groups, const SharedInfrastructure& infra,
-                           const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found);
+                           const EvidenceCalibration& calibration, const DetectOptions& options, int64_t* found,
+                           int64_t* cut = nullptr);
 
 /// `clusters` without the accounts flagged in `drop` [A] (the allowlist's): they and any
 /// cluster left with one member get -1; labels stay canonical.
