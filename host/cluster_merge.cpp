@@ -468,7 +468,7 @@ std::vector<int64_t> failing_weak_core_tests(const WeakCoreCandidates& c, const 
 /// Returns the number of components cut.
 template <class WeakEdge>
 int64_t split_at_timing_cores(std::vector<int64_t>& root, const EvidenceGraph& g, const std::vector<uint8_t>& in,
-                           const WeakEdge& weak_edge, float weak, int64_t min_size) {
+                              const WeakEdge& weak_edge, float weak, int64_t min_size) {
   const int64_t A = int64_t(root.size());
   std::vector<int64_t> parent(A);
   std::iota(parent.begin(), parent.end(), 0);
