@@ -498,29 +498,30 @@ int64_t split_at_timing_cores(std::vector<int64_t>& root, const EvidenceGraph& g
     double timing, evidence;
     bool operator<(const Pull& o) const { return piece < o.piece; }
   };
-  std::vector<Pull> best;
+  std::vector<Pull> pulls;
   for (bool grew = true; grew;) {
     taken.clear();
     for (const int64_t a : open) {
       if (piece[a] >= 0) continue;
-      best.clear();
+      pulls.clear();
       for (int64_t e = g.offsets[a]; e < g.offsets[a + 1]; ++e) {
         const int64_t b = g.neighbours[e];
-        if (in[b] && piece[b] >= 0 && root[b] == root[a] && weak_edge(a, e))
-          best.push_back({piece[b], g.evidence[e].synchrony, g.evidence[e].weight});
+        // A weak edge between members keeps to one component, and only members have pieces.
+        if (piece[b] >= 0 && weak_edge(a, e))
+          pulls.push_back({piece[b], g.evidence[e].synchrony, g.evidence[e].weight});
       }
-      if (best.empty()) continue;
-      std::stable_sort(best.begin(), best.end());
+      if (pulls.empty()) continue;
+      std::stable_sort(pulls.begin(), pulls.end());
       int64_t choice = -1;
       std::pair<double, double> top{-1, -1};
-      for (std::size_t i = 0; i < best.size();) {
+      for (std::size_t i = 0; i < pulls.size();) {
         std::pair<double, double> sum{0, 0};
         std::size_t j = i;
-        for (; j < best.size() && best[j].piece == best[i].piece; ++j) {
-          sum.first += best[j].timing;
-          sum.second += best[j].evidence;
+        for (; j < pulls.size() && pulls[j].piece == pulls[i].piece; ++j) {
+          sum.first += pulls[j].timing;
+          sum.second += pulls[j].evidence;
         }
-        if (sum > top) top = sum, choice = best[i].piece;
+        if (sum > top) top = sum, choice = pulls[i].piece;
         i = j;
       }
       taken.emplace_back(a, choice);
