@@ -1,5 +1,5 @@
-// Host-to-device uploads from pageable memory: page-locked staging chunks, filled on several
-// host threads, copied asynchronously on streams of their own.
+// Copies between pageable host memory and the device: page-locked staging chunks, filled or
+// emptied on several host threads, copied asynchronously on streams of their own.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -38,7 +38,7 @@ class Stream {
 };
 
 /// dst [n] = src [n], in slices on several host threads when the copy is large: one thread
-/// fills a pinned buffer far slower than the PCIe link empties it.
+/// fills (or empties) a pinned buffer far slower than the PCIe link moves it.
 inline void copy_to_pinned(const float* src, int64_t n, float* dst) {
   constexpr int64_t kSliceFloats = int64_t(1) << 20;  // 4 MiB a thread at least
   const int64_t cores = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
@@ -75,6 +75,32 @@ inline void upload_through_pinned(const float* host, int64_t n, float* device) {
                                       cudaMemcpyHostToDevice, streams[s].get()));
   }
   for (auto& s : streams) RINGSCAN_CUDA_TRY(cudaStreamSynchronize(s.get()));
+}
+
+/// host [n] (pageable) = device [n] through two pinned chunks on two streams, so that the
+/// copy of one chunk from the device overlaps emptying the other; returns when complete.
+inline void download_through_pinned(const float* device, int64_t n, float* host) {
+  if (n <= 0) return;
+  constexpr int64_t kChunkFloats = int64_t(4) << 20;  // 16 MiB
+  const int64_t chunk = std::min(kChunkFloats, n);
+  PinnedBuffer pinned[2] = {PinnedBuffer(sizeof(float) * size_t(chunk)), PinnedBuffer(sizeof(float) * size_t(chunk))};
+  Stream streams[2];
+  // Chunk k goes to buffer k & 1; it is emptied once chunk k + 1 is on its way.
+  auto empty = [&](int64_t k) {
+    const int s = int(k & 1);
+    const int64_t first = k * chunk, count = std::min(chunk, n - first);
+    RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams[s].get()));
+    copy_to_pinned(pinned[s].data(), count, host + first);
+  };
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  for (int64_t k = 0; k < chunks; ++k) {
+    const int s = int(k & 1);
+    const int64_t first = k * chunk, count = std::min(chunk, n - first);
+    RINGSCAN_CUDA_TRY(cudaMemcpyAsync(pinned[s].data(), device + first, sizeof(float) * size_t(count),
+                                      cudaMemcpyDeviceToHost, streams[s].get()));
+    if (k > 0) empty(k - 1);
+  }
+  empty(chunks - 1);
 }
 
 }  // namespace ringscan::cuda

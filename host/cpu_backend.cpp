@@ -1,4 +1,5 @@
 #include <memory>
+#include <utility>
 
 #include "ringscan/backend.hpp"
 
@@ -8,6 +9,12 @@ namespace {
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx, double* host_seconds) override {
+    return ringscan::canonical_requests(data, ctx, host_seconds);
+  }
+  CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx, double* host_seconds) override {
+    return ringscan::canonical_requests(std::move(data), ctx, host_seconds);
+  }
   std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                                 const DetectOptions& options, const Context& ctx,
                                                 bool* exact) override {

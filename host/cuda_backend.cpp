@@ -1,8 +1,8 @@
-// The CUDA backend: each stage's compute-heavy part on the device (kNN and threshold joins by
-// cuBLAS tiles and a fused selection kernel, exact or over a k-means partition; prompt
-// groups, the account profiles, the evidence graph, clustering, the merge's pair evidence,
-// ring tallies); the rest of each stage is the code the CPU backend runs
-// (host/stage_variants.hpp).
+// The CUDA backend: each stage's compute-heavy part on the device (the requests' order and
+// unit rows; kNN and threshold joins by cuBLAS tiles and a fused selection kernel, exact or
+// over a k-means partition; prompt groups, the account profiles, the evidence graph,
+// clustering, the merge's pair evidence, ring tallies); the rest of each stage is the code
+// the CPU backend runs (host/stage_variants.hpp).
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -65,6 +65,14 @@ SelfJoin device_self_join(int64_t device_budget, std::shared_ptr<JoinWork> work)
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "cuda"; }
+  CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx, double* host_seconds) override {
+    return cuda::canonical_requests(data, nullptr, ctx, device_budget(ctx), host_seconds);
+  }
+  CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx, double* host_seconds) override {
+    CanonicalRequests c = cuda::canonical_requests(data, &data.embeddings, ctx, device_budget(ctx), host_seconds);
+    data.embeddings.clear();
+    return c;
+  }
   std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                                 const DetectOptions& options, const Context& ctx,
                                                 bool* exact) override {

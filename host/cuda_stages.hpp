@@ -50,6 +50,13 @@ std::vector<PairEvidence> evaluate_pairs(const AccountProfiles& profiles, const 
                                          const int64_t* first, const int64_t* second, const float* shared, int64_t n,
                                          int64_t device_budget);
 
+/// The CPU stage's canonical_requests of `data`, its requests sorted and its embeddings
+/// gathered and scaled on the current device within `device_budget` bytes (BudgetExceeded
+/// beyond); bit-identical to the CPU's. With `reuse` (data.embeddings itself) the unit rows
+/// take over the stored rows' host array. `host_seconds` as for canonical_requests.
+CanonicalRequests canonical_requests(const Dataset& data, std::vector<float>* reuse, const Context& ctx,
+                                     int64_t device_budget, double* host_seconds);
+
 /// The CPU stage's prompt groups of `req` from its verified pairs, built on the current device
 /// within `device_budget` bytes (BudgetExceeded beyond). Identical to the CPU stage's.
 PromptGroups prompt_groups(const CanonicalRequests& req, const std::vector<RequestPair>& pairs,

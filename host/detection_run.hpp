@@ -54,6 +54,8 @@ class DetectionRun {
   }
 
   Backend& backend() { return *backend_; }
+  /// A figure for the result's statistics.
+  void add_statistic(std::string name, double value) { result_.statistics.emplace_back(std::move(name), value); }
   /// Sets the options the request index runs with from the file's background similarity.
   void resolve(const BackgroundSimilarity& background);
   const DetectOptions& resolved() const { return resolved_; }

@@ -332,6 +332,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   }
   int64_t shared_groups = 0;
   for (int64_t g = 0; g < groups.num_groups; ++g) shared_groups += groups.is_evidence(g);
+  const auto earlier = std::move(result.statistics);  // added by the stages before these
   result.statistics = {{"accounts", double(A)},
                        {"requests", double(req.num_requests)},
                        {"exact_request_index", exact ? 1.0 : 0.0},
@@ -348,6 +349,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
                        {"light_members_joined", double(light_members)},
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
+  result.statistics.insert(result.statistics.end(), earlier.begin(), earlier.end());
   for (auto& figure : backend->statistics()) result.statistics.push_back(std::move(figure));
   // What the evidence was measured against in this input (docs/method.md).
   result.statistics.emplace_back("background_median_cosine", double(background.median));
@@ -369,13 +371,17 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
 
 namespace {
 
-/// The pipeline after loading; `make_order` produces the canonical requests (by copy or by
-/// taking the dataset's embeddings over).
+/// The pipeline after loading; `make_order(backend, host_seconds)` produces the canonical
+/// requests (by copy or by taking the dataset's embeddings over).
 template <class MakeOrder>
 DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options, const Context& ctx,
                              MakeOrder&& make_order) {
   DetectionRun run(options, ctx, data.source, data.account_ids);
-  const CanonicalRequests req = run.timed("order", "order", make_order);
+  double order_host_seconds = 0;
+  const CanonicalRequests req =
+      run.timed("order", "order", [&] { return make_order(run.backend(), &order_host_seconds); });
+  // What of the order stage stays on the host with either backend: it bounds a device's gain.
+  run.add_statistic("order_host_seconds", order_host_seconds);
   run.resolve(run.timed("background", "background similarity", [&] { return background_similarity(req); }));
   bool exact = true;
   auto pairs = run.timed("request_index", "request index", [&] {
@@ -392,11 +398,14 @@ DetectionResult run_pipeline(const Dataset& data, const DetectOptions& options, 
 
 DetectionResult detect_rings(const Dataset& data, const DetectOptions& options,
                              const Context& ctx) {
-  return run_pipeline(data, options, ctx, [&] { return canonical_requests(data, ctx); });
+  return run_pipeline(data, options, ctx,
+                      [&](Backend& backend, double* host) { return backend.canonical_requests(data, ctx, host); });
 }
 
 DetectionResult detect_rings(Dataset&& data, const DetectOptions& options, const Context& ctx) {
-  return run_pipeline(data, options, ctx, [&] { return canonical_requests(std::move(data), ctx); });
+  return run_pipeline(data, options, ctx, [&](Backend& backend, double* host) {
+    return backend.canonical_requests(std::move(data), ctx, host);
+  });
 }
 
 }  // namespace ringscan

@@ -7,6 +7,8 @@
 
 #include "ringscan/error.hpp"
 #include "parallel.hpp"
+#include "stopwatch.hpp"
+#include "unit_rows.hpp"
 
 namespace ringscan {
 
@@ -24,14 +26,11 @@ constexpr int64_t kRowBlock = 1024;
 
 }  // namespace
 
-CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx, const RawEmbedding& raw_row) {
-  ThreadScope threads(ctx.threads);
-  CanonicalRequests c;
-  const int64_t A = data.num_accounts(), R = data.num_requests(), D = data.dim;
+std::vector<int64_t> order_accounts(const Dataset& data, CanonicalRequests& c) {
+  const int64_t A = data.num_accounts();
   c.num_accounts = A;
-  c.num_requests = R;
-  c.dim = D;
-
+  c.num_requests = data.num_requests();
+  c.dim = data.dim;
   c.account_row.resize(A);
   std::iota(c.account_row.begin(), c.account_row.end(), 0);
   std::sort(c.account_row.begin(), c.account_row.end(),
@@ -42,10 +41,16 @@ CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx,
     rank[c.account_row[i]] = i;
     c.account_id[i] = data.account_ids[c.account_row[i]];
   }
+  return rank;
+}
 
-  // Order requests by (account, time, embedding): ties left are identical requests, whose
-  // relative order cannot change any result. Keys are sorted as a contiguous array; the
-  // embeddings are compared only inside the rare runs of equal (account, time).
+namespace {
+
+/// request_row, request_owner and time of `c`: requests by (account rank, time, row).
+void order_requests(const Dataset& data, const std::vector<int64_t>& rank, CanonicalRequests& c) {
+  const int64_t R = data.num_requests();
+  // Keys are sorted as a contiguous array; the embeddings are compared later, only inside
+  // the rare runs of equal (account, time) (break_ties).
   const bool timed = data.has_time();
   struct Key {
     int64_t account, time, row;
@@ -71,7 +76,12 @@ CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx,
       if (timed) c.time[r] = keys[r].time;
     }
   });
-  keys = {};
+}
+
+}  // namespace
+
+void finish_bookkeeping(CanonicalRequests& c, const Dataset& data, const RawEmbedding& raw_row) {
+  const int64_t A = c.num_accounts, R = c.num_requests;
   break_ties(c, 0, R, raw_row);
   c.account_offsets.assign(A + 1, 0);
   for (int64_t r = 0; r < R; ++r) ++c.account_offsets[c.request_owner[r] + 1];
@@ -95,6 +105,19 @@ CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx,
       to->resize(A);
       for (int64_t a = 0; a < A; ++a) (*to)[a] = (*from)[c.account_row[a]];
     }
+}
+
+CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx, const RawEmbedding& raw_row,
+                                        double* host_seconds) {
+  ThreadScope threads(ctx.threads);
+  CanonicalRequests c;
+  Stopwatch host;
+  const std::vector<int64_t> rank = order_accounts(data, c);
+  double seconds = host.seconds();
+  order_requests(data, rank, c);
+  host.restart();
+  finish_bookkeeping(c, data, raw_row);
+  if (host_seconds != nullptr) *host_seconds += seconds + host.seconds();
   return c;
 }
 
@@ -130,21 +153,6 @@ void copy_request_tokens(CanonicalRequests& c, const Dataset& data) {
 
 namespace {
 
-}  // namespace
-
-/// 1 / |v| (0 for a zero vector). The squares (exact in double) are summed in four
-/// interleaved partial sums: one running sum is a chain of dependent additions, which was
-/// a tenth of the order stage's time on 10M requests.
-namespace {
-float inverse_norm(const float* v, int64_t d) {
-  double part[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= d; i += 4)
-    for (int j = 0; j < 4; ++j) part[j] += double(v[i + j]) * v[i + j];
-  for (; i < d; ++i) part[0] += double(v[i]) * v[i];
-  const double s = (part[0] + part[1]) + (part[2] + part[3]);
-  return s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
-}
 }  // namespace
 
 void write_unit_row(const float* src, float* dst, int64_t D) {
@@ -241,28 +249,25 @@ void reorder_rows_in_place(std::vector<float>& emb, const std::vector<int64_t>& 
 
 }  // namespace
 
-namespace {
-/// The stored embedding of each input row of `data`, for break_ties.
 RawEmbedding stored_row(const Dataset& data) {
   return [&data](int64_t row) { return data.embeddings.data() + row * data.dim; };
 }
-}  // namespace
 
-CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx) {
+CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx, double* host_seconds) {
   ctx.require_memory(canonical_requests_bytes(data), data.source + ": canonical request order");
-  CanonicalRequests c = canonical_bookkeeping(data, ctx, stored_row(data));
+  CanonicalRequests c = canonical_bookkeeping(data, ctx, stored_row(data), host_seconds);
   ThreadScope threads(ctx.threads);
   c.unit_embeddings = unit_rows_in_order(data.embeddings.data(), c.request_row, c.dim);
   ctx.report("order", c.num_requests, c.num_requests);
   return c;
 }
 
-CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx) {
+CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx, double* host_seconds) {
   // The embeddings are reordered in place: no second copy of the largest array (touching
   // fresh memory is also what costs most time here).
   ctx.require_memory(canonical_requests_bytes(data) - data.num_requests() * data.dim * 4,
                      data.source + ": canonical request order");
-  CanonicalRequests c = canonical_bookkeeping(data, ctx, stored_row(data));
+  CanonicalRequests c = canonical_bookkeeping(data, ctx, stored_row(data), host_seconds);
   ThreadScope threads(ctx.threads);
   c.unit_embeddings = std::move(data.embeddings);
   data.embeddings.clear();

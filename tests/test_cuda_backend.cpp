@@ -407,6 +407,24 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
   }
 }
 
+TEST(CudaRequestOrder, IsTheCpuStagesBitForBitByCopyAndTakingTheEmbeddingsOver) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const Context ctx = test_context();
+  Dataset d = ringscan::testing::permuted(small_world(1500, 40), 3);
+  // Times to the hour: ties of (account, time) that the stored embeddings decide.
+  for (auto& t : d.request_time) t = t / 3600 * 3600;
+  for (const bool timed : {true, false}) {
+    if (!timed) d.request_time.clear();
+    const CanonicalRequests cpu = canonical_requests(d, ctx);
+    Dataset taken = d;
+    double host_seconds = 0;
+    for (CanonicalRequests gpu : {cuda::canonical_requests(d, nullptr, ctx, kDeviceBudget, nullptr),
+                                  cuda::canonical_requests(taken, &taken.embeddings, ctx, kDeviceBudget, &host_seconds)})
+      ringscan::testing::expect_same_order(gpu, cpu);
+    EXPECT_GT(host_seconds, 0.0);
+  }
+}
+
 namespace {
 
 TEST(CudaSharedInfrastructure, SortsTheCpuStagesTokenUsesAndFindsTheProxyNetwork) {

@@ -13,6 +13,7 @@
 #include "portable/account_profiles.hpp"
 #include "portable/evidence_graph.hpp"
 #include "portable/prompt_groups.hpp"
+#include "portable/request_order.hpp"
 #include "portable/ring_tallies.hpp"
 #include "portable/shared_infrastructure.hpp"
 #include "ringscan/ring_scoring.hpp"
@@ -359,6 +360,52 @@ TEST(PortableSharedInfrastructure, SortsTheCpuStagesTokenUsesWithAndWithoutEithe
   EXPECT_TRUE(portable_token_uses(infra_only) == token_uses(infra_only, ctx));
   std::fill(infra_only.infra.begin(), infra_only.infra.end(), 0);
   EXPECT_TRUE(portable_token_uses(infra_only).empty());
+}
+
+namespace {
+
+/// canonical_requests of `d` with its two large parts by the portable stage on the OpenMP
+/// system (the CUDA backend's sequence: accounts, sort, host bookkeeping, unit rows).
+CanonicalRequests portable_order(const Dataset& d) {
+  CanonicalRequests c;
+  const std::vector<int64_t> rank = order_accounts(d, c);
+  const int64_t R = d.num_requests(), D = d.dim;
+  const bool timed = d.has_time();
+  DeviceLikeBuffer<int64_t> row(R), owner(R), time(timed ? R : 0);
+  portable::sort_request_rows(thrust::omp::par, R, rank.data(), d.request_account.data(),
+                              timed ? d.request_time.data() : nullptr, row.data(), owner.data(),
+                              timed ? time.data() : nullptr);
+  c.request_row.assign(row.data(), row.data() + R);
+  c.request_owner.assign(owner.data(), owner.data() + R);
+  if (timed) c.time.assign(time.data(), time.data() + R);
+  finish_bookkeeping(c, d, stored_row(d));
+  DeviceLikeBuffer<int64_t> ordered(R);
+  std::copy_n(c.request_row.data(), R, ordered.data());
+  DeviceLikeBuffer<float> scale(R), unit(R * D);
+  portable::unit_rows_in_order(thrust::omp::par, R, D, d.embeddings.data(), ordered.data(), scale.data(), unit.data());
+  c.unit_embeddings.assign(unit.data(), unit.data() + R * D);
+  return c;
+}
+
+}  // namespace
+
+TEST(PortableRequestOrder, IsTheCpuStagesOrderAndUnitRowsBitForBitWithTiesZeroRowsAndNoTimes) {
+  const Context ctx = two_threads();
+  Dataset d = ringscan::testing::permuted(generated(1200, 24, 86), 5);
+  // Times to the hour: many requests of one account at one time, whose order the stored
+  // embeddings decide; identical rows among them; zero rows and negative times.
+  const int64_t R = d.num_requests(), D = d.dim;
+  for (int64_t r = 0; r < R; ++r) d.request_time[r] = d.request_time[r] / 3600 * 3600 - (r % 5 == 0 ? 1 << 30 : 0);
+  for (int64_t r = 1; r < R; r += 11) std::copy_n(&d.embeddings[(r - 1) * D], D, &d.embeddings[r * D]);
+  for (int64_t r = 0; r < R; r += 97) std::fill_n(&d.embeddings[r * D], D, 0.0f);
+  const CanonicalRequests cpu = canonical_requests(d, ctx);
+  int64_t ties = 0;
+  for (int64_t r = 1; r < R; ++r) ties += cpu.request_owner[r] == cpu.request_owner[r - 1] && cpu.time[r] == cpu.time[r - 1];
+  ASSERT_GT(ties, R / 8);
+  ringscan::testing::expect_same_order(portable_order(d), cpu);
+
+  d.request_time.clear();
+  ringscan::testing::expect_same_order(portable_order(d), canonical_requests(d, ctx));
 }
 
 TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPairs) {

@@ -109,15 +109,8 @@ TEST(CanonicalRequests, TakingTheDatasetOverGivesTheSameAsCopyingIt) {
       Dataset moved = d;
       const CanonicalRequests got = canonical_requests(std::move(moved), c);
       EXPECT_TRUE(moved.embeddings.empty());
-      EXPECT_EQ(got.request_row, expected.request_row);
-      EXPECT_EQ(got.request_owner, expected.request_owner);
-      EXPECT_EQ(got.account_offsets, expected.account_offsets);
-      EXPECT_EQ(got.time, expected.time);
-      ASSERT_EQ(got.unit_embeddings.size(), expected.unit_embeddings.size());
-      EXPECT_EQ(std::memcmp(got.unit_embeddings.data(), expected.unit_embeddings.data(),
-                            expected.unit_embeddings.size() * sizeof(float)),
-                0)
-          << threads << " threads";
+      SCOPED_TRACE(std::to_string(threads) + " threads");
+      ringscan::testing::expect_same_order(got, expected);
     }
   }
 }

@@ -29,6 +29,21 @@ inline void expect_same_groups(const PromptGroups& a, const PromptGroups& b, flo
   for (std::size_t i = 0; i < b.idf.size(); ++i) EXPECT_NEAR(a.idf[i], b.idf[i], idf_relative * b.idf[i]) << "group " << i;
 }
 
+/// The same canonical order: accounts, requests, times, per-account arrays, and the unit
+/// rows bit for bit.
+inline void expect_same_order(const CanonicalRequests& got, const CanonicalRequests& want) {
+  EXPECT_EQ(got.account_row, want.account_row);
+  EXPECT_EQ(got.request_row, want.request_row);
+  EXPECT_EQ(got.request_owner, want.request_owner);
+  EXPECT_EQ(got.account_offsets, want.account_offsets);
+  EXPECT_EQ(got.time, want.time);
+  EXPECT_EQ(got.features, want.features);
+  ASSERT_EQ(got.unit_embeddings.size(), want.unit_embeddings.size());
+  EXPECT_EQ(std::memcmp(got.unit_embeddings.data(), want.unit_embeddings.data(),
+                        want.unit_embeddings.size() * sizeof(float)),
+            0);
+}
+
 /// `d` with its requests and its accounts in a random order (fixed by `seed`); new_row[i] is
 /// where the input's account row i went.
 inline Dataset permuted(const Dataset& d, uint64_t seed, std::vector<int64_t>* new_row = nullptr) {

@@ -25,12 +25,16 @@ namespace ringscan {
 /// 3.5e13 FLOP, under a second on one GPU.
 constexpr int64_t kDeviceExactJoinRows = int64_t(1) << 18;
 
-/// The compute-heavy stages of detection. Load, ordering and scoring stay on the host.
+/// The compute-heavy stages of detection. Loading and scoring stay on the host.
 class Backend {
  public:
   virtual ~Backend() = default;
   /// "cpu" or "cuda".
   virtual const char* name() const = 0;
+  /// The canonical order (request_order.hpp) of `data`, by copy or taking its embeddings over
+  /// (`data.embeddings` left empty); `host_seconds` as for ringscan::canonical_requests.
+  virtual CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx, double* host_seconds) = 0;
+  virtual CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx, double* host_seconds) = 0;
   virtual std::vector<RequestPair> near_duplicate_pairs(const CanonicalRequests& req,
                                                         const DetectOptions& options,
                                                         const Context& ctx, bool* exact) = 0;

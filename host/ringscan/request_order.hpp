@@ -36,14 +36,26 @@ struct CanonicalRequests {
 int64_t canonical_requests_bytes(const Dataset& data);
 
 /// Sorts accounts by id and requests by (account, time, embedding); normalises embeddings.
-CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx);
+/// `host_seconds`, when given, is added the seconds spent in the parts that stay on the host
+/// whichever backend orders the requests (order_accounts and finish_bookkeeping).
+CanonicalRequests canonical_requests(const Dataset& data, const Context& ctx, double* host_seconds = nullptr);
 /// The parts canonical_requests is made of, for a distributed run, whose processes each
 /// hold some of the embeddings.
 /// The stored embedding of an input row, or null where this process does not hold it.
 using RawEmbedding = std::function<const float*(int64_t row)>;
 /// Everything but the unit embeddings: accounts by id, requests by (account, time), ties of
 /// those broken by break_ties with `raw_row`.
-CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx, const RawEmbedding& raw_row);
+CanonicalRequests canonical_bookkeeping(const Dataset& data, const Context& ctx, const RawEmbedding& raw_row,
+                                        double* host_seconds = nullptr);
+/// The stored embedding of each input row of `data` (data.embeddings holds all of them).
+RawEmbedding stored_row(const Dataset& data);
+/// canonical_bookkeeping's first part: the counts, the accounts by id (account_row,
+/// account_id). Returns each input account row's canonical account (its rank by id).
+std::vector<int64_t> order_accounts(const Dataset& data, CanonicalRequests& c);
+/// Its last part, once request_row, request_owner and time hold the requests by (account
+/// rank, time, row): ties broken (break_ties), account offsets, the per-account arrays and the
+/// tokens in canonical order.
+void finish_bookkeeping(CanonicalRequests& c, const Dataset& data, const RawEmbedding& raw_row);
 /// Orders the runs of equal (account, time) among canonical requests [first, last) by the
 /// bytes of their stored embeddings (raw_row), leaving runs whose rows it lacks as they are.
 void break_ties(CanonicalRequests& c, int64_t first, int64_t last, const RawEmbedding& raw_row);
@@ -54,6 +66,6 @@ void write_unit_row(const float* src, float* dst, int64_t D);
 
 /// The same, taking the embeddings of `data` over and reordering them in place (no copy);
 /// `data.embeddings` is left empty.
-CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx);
+CanonicalRequests canonical_requests(Dataset&& data, const Context& ctx, double* host_seconds = nullptr);
 
 }  // namespace ringscan
