@@ -294,7 +294,7 @@ run_memcheck() {
   fi
   step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
     build-device/tests/ringscan_tests '--gtest_filter=*Cuda*:-*Sizes/CudaStages.*/2:CudaDetection.*'
-  local small='--gtest_filter=Sizes/CudaStages.*/1:*CudaNearestRows*/0:*CudaNearestRows*/1'
+  local small='--gtest_filter=Sizes/CudaStages.*/1:*CudaNearestRows*/0:*CudaNearestRows*/1:CudaRequestOrder.*'
   local tool
   for tool in racecheck synccheck initcheck; do
     step "$tool" 120 compute-sanitizer --tool "$tool" --error-exitcode 3 build-device/tests/ringscan_tests "$small"
