@@ -2,7 +2,6 @@
 // the timing and result they share. detect_rings drives it in one process; the distributed
 // detection (distributed_detect.cpp) feeds it what its processes computed together.
 #pragma once
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <new>
@@ -18,6 +17,7 @@
 #include "ringscan/request_order.hpp"
 #include "self_join.hpp"
 #include "stage_variants.hpp"
+#include "stopwatch.hpp"
 
 namespace ringscan {
 
@@ -35,8 +35,8 @@ class DetectionRun {
   template <class Run>
   auto timed(const char* name, const char* label, Run&& run) {
     begin_stage(label);
-    const auto started = std::chrono::steady_clock::now();
-    const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+    const Stopwatch watch;
+    const auto seconds = [&] { return watch.seconds(); };
     try {
       if constexpr (std::is_void_v<decltype(run())>) {
         run();
