@@ -131,7 +131,7 @@ void upload_rows(const float* x, int64_t n, int64_t d, Stored* stored, float* no
     const int64_t rows = std::min(chunk_rows, n - first);
     // The chunk two steps back used these buffers: wait for its conversion to finish.
     RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams[s].get()));
-    copy_to_pinned(x + first * d, rows * d, pinned[s].data());
+    copy_with_threads(x + first * d, rows * d, pinned[s].data());
     RINGSCAN_CUDA_TRY(cudaMemcpyAsync(staging[s].data(), pinned[s].data(), sizeof(float) * size_t(rows * d),
                                       cudaMemcpyHostToDevice, streams[s].get()));
     const int blocks = int(std::min<int64_t>((rows * kWarp + kRowThreads - 1) / kRowThreads, 4096));

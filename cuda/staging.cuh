@@ -39,7 +39,7 @@ class Stream {
 
 /// dst [n] = src [n], in slices on several host threads when the copy is large: one thread
 /// fills (or empties) a pinned buffer far slower than the PCIe link moves it.
-inline void copy_to_pinned(const float* src, int64_t n, float* dst) {
+inline void copy_with_threads(const float* src, int64_t n, float* dst) {
   constexpr int64_t kSliceFloats = int64_t(1) << 20;  // 4 MiB a thread at least
   const int64_t cores = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()));
   const int64_t threads = std::min<int64_t>({n / kSliceFloats, 8, cores});
@@ -70,7 +70,7 @@ inline void upload_through_pinned(const float* host, int64_t n, float* device) {
     const int64_t count = std::min(chunk, n - first);
     // The chunk two steps back used this buffer: wait for its copy to finish.
     RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams[s].get()));
-    copy_to_pinned(host + first, count, pinned[s].data());
+    copy_with_threads(host + first, count, pinned[s].data());
     RINGSCAN_CUDA_TRY(cudaMemcpyAsync(device + first, pinned[s].data(), sizeof(float) * size_t(count),
                                       cudaMemcpyHostToDevice, streams[s].get()));
   }
@@ -90,7 +90,7 @@ inline void download_through_pinned(const float* device, int64_t n, float* host)
     const int s = int(k & 1);
     const int64_t first = k * chunk, count = std::min(chunk, n - first);
     RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams[s].get()));
-    copy_to_pinned(pinned[s].data(), count, host + first);
+    copy_with_threads(pinned[s].data(), count, host + first);
   };
   const int64_t chunks = (n + chunk - 1) / chunk;
   for (int64_t k = 0; k < chunks; ++k) {
