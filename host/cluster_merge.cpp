@@ -340,9 +340,9 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
                                                                       y.imprecision[f], c.categorical[f] != 0);
       alike = null_surprise(float(sum), behaviour_null);
     }
-    // Units are judged on prompts, timing and behaviour (not on shared infrastructure). Units
-    // that sent no common group are judged on timing and behaviour alone: their shared-prompt
-    // evidence is nothing by what they are, not a draw of its null, so it is no signal tried.
+    // Units are judged on prompts, timing and behaviour (not on shared infrastructure); units
+    // that sent no common group on timing and behaviour alone, as an account pair is
+    // (evaluate_pair).
     const int signals = c.signals - (c.has_infrastructure ? 1 : 0) - (k.shared == 0 ? 1 : 0);
     // A pair the account index linked pays for that choice, less the more member pairs could
     // have given the link; where every pair is judged, none was chosen.

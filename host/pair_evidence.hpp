@@ -84,7 +84,10 @@ RINGSCAN_HD inline PairEvidence evaluate_pair(const ProfilesView& p, int64_t a, 
   float penalty = proposed ? 0.0f : p.index_penalty;
   // A known ring member's pairs start from better odds: the prior adds to the evidence.
   if (p.seed != nullptr && (p.seed[a] || p.seed[b])) penalty -= p.seed_prior;
-  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, e.infrastructure, p.signals, penalty);
+  // A pair that shares no prompt group is judged on its other signals alone: its
+  // shared-prompt evidence is nothing by what the pair is, not a draw from that signal's null.
+  const int signals = p.signals - (shared_groups > 0 ? 0 : 1);
+  e.weight = edge_evidence(e.shared_prompts, e.synchrony, e.behaviour, e.infrastructure, signals, penalty);
   return e;
 }
 
