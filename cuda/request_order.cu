@@ -17,6 +17,13 @@
 #include "portable/request_order.hpp"
 
 namespace ringscan::cuda {
+namespace {
+
+/// Floats of unit rows the device writes at a time at most (256 MiB): beside the stored rows
+/// it holds one block, not a second whole array (15 GB for 10M requests of 384 dimensions).
+constexpr int64_t kUnitBlockFloats = int64_t(64) << 20;
+
+}  // namespace
 
 CanonicalRequests canonical_requests(const Dataset& data, std::vector<float>* reuse, const Context& ctx,
                                      int64_t device_budget, double* host_seconds) {
@@ -24,10 +31,15 @@ CanonicalRequests canonical_requests(const Dataset& data, std::vector<float>* re
   ctx.require_memory(canonical_requests_bytes(data) - (reuse != nullptr ? R * D * 4 : 0),
                      data.source + ": canonical request order");
   // The sort: accounts, times, ranks, rows, keys, times out and the radix sort's scratch
-  // (keys and rows again); then the stored rows, the unit rows, the order and the scales.
+  // (keys and rows again); then the stored rows and the order, and blocks of unit rows with
+  // their scales, as many rows a block as the budget leaves room for (up to 256 MiB).
   const double sort_bytes = double(R) * 8 * 8 + double(A) * 8;
-  const double gather_bytes = double(R) * double(D) * 8 + double(R) * 12;
-  require_device_memory(std::max(sort_bytes, gather_bytes), device_budget, "request order on the device");
+  require_device_memory(sort_bytes, device_budget, "request order on the device");
+  const int64_t block =
+      R == 0 ? 0
+             : batch_within_budget(device_budget, double(R) * (double(D) * 4 + 8), D * 4 + 4,
+                                   std::min<int64_t>(R, std::max<int64_t>(1, kUnitBlockFloats / std::max<int64_t>(D, 1))),
+                                   1, "request order on the device");
   ThreadScope threads(ctx.threads);
   CanonicalRequests c;
   Stopwatch host;
@@ -56,16 +68,19 @@ CanonicalRequests canonical_requests(const Dataset& data, std::vector<float>* re
   seconds += host.seconds();
   if (host_seconds != nullptr) *host_seconds += seconds;
   {
-    DeviceBuffer<float> raw(R * D), unit(R * D), scale(R);
+    DeviceBuffer<float> raw(R * D), unit(block * D), scale(block);
     upload_through_pinned(data.embeddings.data(), R * D, raw.data());
     const DeviceBuffer<int64_t> row(c.request_row);  // ties broken
-    run_thrust("request order on the device", [&] {
-      portable::unit_rows_in_order(thrust::cuda::par, R, D, raw.data(), row.data(), scale.data(), unit.data());
-    });
     // The stored rows are on the device: their host array may take the unit rows.
     if (reuse != nullptr) c.unit_embeddings = std::move(*reuse);
     c.unit_embeddings.resize(size_t(R * D));
-    download_through_pinned(unit.data(), R * D, c.unit_embeddings.data());
+    PinnedDownload download(block * D);
+    run_thrust("request order on the device", [&] {
+      portable::unit_rows_in_order(thrust::cuda::par, R, D, raw.data(), row.data(), block, scale.data(), unit.data(),
+                                   [&](int64_t first, int64_t count) {
+                                     download(unit.data(), count * D, c.unit_embeddings.data() + first * D);
+                                   });
+    });
   }
   ctx.report("order", R, R);
   return c;

@@ -77,30 +77,43 @@ inline void upload_through_pinned(const float* host, int64_t n, float* device) {
   for (auto& s : streams) RINGSCAN_CUDA_TRY(cudaStreamSynchronize(s.get()));
 }
 
-/// host [n] (pageable) = device [n] through two pinned chunks on two streams, so that the
-/// copy of one chunk from the device overlaps emptying the other; returns when complete.
-inline void download_through_pinned(const float* device, int64_t n, float* host) {
-  if (n <= 0) return;
-  constexpr int64_t kChunkFloats = int64_t(4) << 20;  // 16 MiB
-  const int64_t chunk = std::min(kChunkFloats, n);
-  PinnedBuffer pinned[2] = {PinnedBuffer(sizeof(float) * size_t(chunk)), PinnedBuffer(sizeof(float) * size_t(chunk))};
-  Stream streams[2];
-  // Chunk k goes to buffer k & 1; it is emptied once chunk k + 1 is on its way.
-  auto empty = [&](int64_t k) {
-    const int s = int(k & 1);
-    const int64_t first = k * chunk, count = std::min(chunk, n - first);
-    RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams[s].get()));
-    copy_with_threads(pinned[s].data(), count, host + first);
-  };
-  const int64_t chunks = (n + chunk - 1) / chunk;
-  for (int64_t k = 0; k < chunks; ++k) {
-    const int s = int(k & 1);
-    const int64_t first = k * chunk, count = std::min(chunk, n - first);
-    RINGSCAN_CUDA_TRY(cudaMemcpyAsync(pinned[s].data(), device + first, sizeof(float) * size_t(count),
-                                      cudaMemcpyDeviceToHost, streams[s].get()));
-    if (k > 0) empty(k - 1);
+/// Downloads to pageable host memory through two pinned chunks on two streams, so that the
+/// copy of one chunk from the device overlaps emptying the other. Its buffers serve every
+/// download it makes (page-locking memory costs more than copying a chunk).
+class PinnedDownload {
+ public:
+  static constexpr int64_t kChunkFloats = int64_t(4) << 20;  // 16 MiB
+
+  /// Buffers for downloads of up to `largest` floats a chunk (at most kChunkFloats).
+  explicit PinnedDownload(int64_t largest)
+      : chunk_(std::max<int64_t>(1, std::min(kChunkFloats, largest))),
+        pinned_{PinnedBuffer(sizeof(float) * size_t(chunk_)), PinnedBuffer(sizeof(float) * size_t(chunk_))} {}
+
+  /// host [n] = device [n]; returns when complete.
+  void operator()(const float* device, int64_t n, float* host) {
+    if (n <= 0) return;
+    // Chunk k goes to buffer k & 1; it is emptied once chunk k + 1 is on its way.
+    auto empty = [&](int64_t k) {
+      const int s = int(k & 1);
+      const int64_t first = k * chunk_, count = std::min(chunk_, n - first);
+      RINGSCAN_CUDA_TRY(cudaStreamSynchronize(streams_[s].get()));
+      copy_with_threads(pinned_[s].data(), count, host + first);
+    };
+    const int64_t chunks = (n + chunk_ - 1) / chunk_;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int s = int(k & 1);
+      const int64_t first = k * chunk_, count = std::min(chunk_, n - first);
+      RINGSCAN_CUDA_TRY(cudaMemcpyAsync(pinned_[s].data(), device + first, sizeof(float) * size_t(count),
+                                        cudaMemcpyDeviceToHost, streams_[s].get()));
+      if (k > 0) empty(k - 1);
+    }
+    empty(chunks - 1);
   }
-  empty(chunks - 1);
-}
+
+ private:
+  int64_t chunk_;
+  PinnedBuffer pinned_[2];
+  Stream streams_[2];
+};
 
 }  // namespace ringscan::cuda

@@ -407,7 +407,7 @@ TEST(CudaEvidence, MatchesTheCpuPairByPair) {
   }
 }
 
-TEST(CudaRequestOrder, IsTheCpuStagesBitForBitByCopyAndTakingTheEmbeddingsOver) {
+TEST(CudaRequestOrder, IsTheCpuStagesBitForBitByCopyInBlocksAndTakingTheEmbeddingsOver) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const Context ctx = test_context();
   Dataset d = ringscan::testing::permuted(small_world(1500, 40), 3);
@@ -418,7 +418,11 @@ TEST(CudaRequestOrder, IsTheCpuStagesBitForBitByCopyAndTakingTheEmbeddingsOver) 
     const CanonicalRequests cpu = canonical_requests(d, ctx);
     Dataset taken = d;
     double host_seconds = 0;
+    // A budget that leaves room for blocks of about 100 unit rows beside the stored rows.
+    const int64_t R = d.num_requests(), D = d.dim;
+    const int64_t tight = std::max(R * (D * 4 + 8) + 100 * (D * 4 + 4), R * 64 + d.num_accounts() * 8);
     for (CanonicalRequests gpu : {cuda::canonical_requests(d, nullptr, ctx, kDeviceBudget, nullptr),
+                                  cuda::canonical_requests(d, nullptr, ctx, tight, nullptr),
                                   cuda::canonical_requests(taken, &taken.embeddings, ctx, kDeviceBudget, &host_seconds)})
       ringscan::testing::expect_same_order(gpu, cpu);
     EXPECT_GT(host_seconds, 0.0);

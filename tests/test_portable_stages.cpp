@@ -4,6 +4,7 @@
 #include <thrust/system/omp/execution_policy.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <set>
@@ -366,7 +367,9 @@ namespace {
 
 /// canonical_requests of `d` with its two large parts by the portable stage on the OpenMP
 /// system (the CUDA backend's sequence: accounts, sort, host bookkeeping, unit rows).
-CanonicalRequests portable_order(const Dataset& d) {
+/// The order stage as the CUDA backend runs it, on thrust::omp, its unit rows written `block`
+/// canonical rows at a time.
+CanonicalRequests portable_order(const Dataset& d, int64_t block) {
   CanonicalRequests c;
   const std::vector<int64_t> rank = order_accounts(d, c);
   const int64_t R = d.num_requests(), D = d.dim;
@@ -381,15 +384,23 @@ CanonicalRequests portable_order(const Dataset& d) {
   finish_bookkeeping(c, d, stored_row(d));
   DeviceLikeBuffer<int64_t> ordered(R);
   std::copy_n(c.request_row.data(), R, ordered.data());
-  DeviceLikeBuffer<float> scale(R), unit(R * D);
-  portable::unit_rows_in_order(thrust::omp::par, R, D, d.embeddings.data(), ordered.data(), scale.data(), unit.data());
-  c.unit_embeddings.assign(unit.data(), unit.data() + R * D);
+  DeviceLikeBuffer<float> scale(block), unit(block * D);
+  c.unit_embeddings.assign(size_t(R * D), std::nanf(""));
+  int64_t next = 0;  // blocks arrive in order, each whole
+  portable::unit_rows_in_order(thrust::omp::par, R, D, d.embeddings.data(), ordered.data(), block, scale.data(),
+                               unit.data(), [&](int64_t first, int64_t count) {
+                                 EXPECT_EQ(first, next);
+                                 EXPECT_EQ(count, std::min(block, R - first));
+                                 std::copy_n(unit.data(), count * D, c.unit_embeddings.data() + first * D);
+                                 next = first + count;
+                               });
+  EXPECT_EQ(next, R);
   return c;
 }
 
 }  // namespace
 
-TEST(PortableRequestOrder, IsTheCpuStagesOrderAndUnitRowsBitForBitWithTiesZeroRowsAndNoTimes) {
+TEST(PortableRequestOrder, IsTheCpuStagesOrderAndUnitRowsBitForBitInBlocksWithTiesZeroRowsAndNoTimes) {
   const Context ctx = two_threads();
   Dataset d = ringscan::testing::permuted(generated(1200, 24, 86), 5);
   // Times to the hour: many requests of one account at one time, whose order the stored
@@ -402,10 +413,11 @@ TEST(PortableRequestOrder, IsTheCpuStagesOrderAndUnitRowsBitForBitWithTiesZeroRo
   int64_t ties = 0;
   for (int64_t r = 1; r < R; ++r) ties += cpu.request_owner[r] == cpu.request_owner[r - 1] && cpu.time[r] == cpu.time[r - 1];
   ASSERT_GT(ties, R / 8);
-  ringscan::testing::expect_same_order(portable_order(d), cpu);
+  // The unit rows in one block, and in blocks that do not divide the requests.
+  for (const int64_t block : {R, int64_t(37), int64_t(1)}) ringscan::testing::expect_same_order(portable_order(d, block), cpu);
 
   d.request_time.clear();
-  ringscan::testing::expect_same_order(portable_order(d), canonical_requests(d, ctx));
+  ringscan::testing::expect_same_order(portable_order(d, 37), canonical_requests(d, ctx));
 }
 
 TEST(PortablePromptGroups, AreTheCpuStagesGroupsOnADetectionRandomPairsAndNoPairs) {

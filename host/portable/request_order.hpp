@@ -80,15 +80,23 @@ void sort_request_rows(Policy&& policy, int64_t R, const int64_t* rank, const in
   if (time != nullptr) thrust::for_each(policy, zero, zero + R, detail::GatherTime{time, row, time_out});
 }
 
-/// unit [R x D] = the input rows raw [R x D] in the order row [R], scaled to unit length with
-/// the bits of the CPU stage's write_unit_row; scale [R] is scratch. All in policy memory.
-template <class Policy>
-void unit_rows_in_order(Policy&& policy, int64_t R, int64_t D, const float* raw, const int64_t* row, float* scale,
-                        float* unit) {
+/// The input rows raw [R x D] in the order row [R], scaled to unit length with the bits of
+/// the CPU stage's write_unit_row, `block` canonical rows at a time: each block goes to unit
+/// [block x D] (scale [block] is scratch, both policy memory) and is handed to
+/// deliver(first, count) before the next block overwrites it. With a block smaller than R,
+/// a device holds the stored rows and one block of unit rows, not two whole arrays.
+template <class Policy, class Deliver>
+void unit_rows_in_order(Policy&& policy, int64_t R, int64_t D, const float* raw, const int64_t* row, int64_t block,
+                        float* scale, float* unit, Deliver&& deliver) {
   if (R == 0 || D == 0) return;
   const thrust::counting_iterator<int64_t> zero(0);
-  thrust::for_each(policy, zero, zero + R, detail::RowScale{raw, row, D, scale});
-  thrust::for_each(policy, zero, zero + R * D, detail::WriteUnitElement{raw, row, scale, D, unit});
+  block = block < 1 ? 1 : block;
+  for (int64_t first = 0; first < R; first += block) {
+    const int64_t count = R - first < block ? R - first : block;
+    thrust::for_each(policy, zero, zero + count, detail::RowScale{raw, row + first, D, scale});
+    thrust::for_each(policy, zero, zero + count * D, detail::WriteUnitElement{raw, row + first, scale, D, unit});
+    deliver(first, count);
+  }
 }
 
 }  // namespace ringscan::portable
