@@ -583,13 +583,31 @@ int64_t first_non_finite(const float* values, int64_t n) {
   return first.load();
 }
 
-/// Fails naming the row and column of the first non-finite value of a rows x width block.
-void require_finite(const SourceFile& f, const Column& c, const float* block, int64_t first_row,
-                    int64_t rows) {
+/// Index of the first NaN or infinity among n float16 values (bits), or n when all are finite.
+int64_t first_non_finite(const uint16_t* values, int64_t n) {
+  std::atomic<int64_t> first{n};
+  detail::parallel_for_blocks(n, kElementBlock, [&](int64_t b, int64_t e) {
+    uint32_t any = 0;
+    for (int64_t i = b; i < e; ++i) any |= uint32_t((values[i] & 0x7c00u) == 0x7c00u);
+    if (any == 0) return;
+    for (int64_t i = b; i < e; ++i)
+      if ((values[i] & 0x7c00u) == 0x7c00u) return detail::atomic_min(first, i);
+  });
+  return first.load();
+}
+
+/// Fails naming the row and column of the first non-finite value of a rows x width block
+/// (floats, or float16 bits).
+template <class Value>
+void require_finite(const SourceFile& f, const Column& c, const Value* block, int64_t first_row, int64_t rows) {
   const int64_t width = c.width();
   const int64_t bad = first_non_finite(block, rows * width);
   if (bad == rows * width) return;
-  const float v = block[bad];
+  float v;
+  if constexpr (std::is_same_v<Value, uint16_t>)
+    v = h5::half_to_float(block[bad]);
+  else
+    v = block[bad];
   const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
   f.fail(c.name, std::string("contains ") + what + " at row " +
                      std::to_string(first_row + bad / width) + ", column " +
@@ -887,8 +905,10 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
                        std::to_string(e_first + e_rows) + ") asked for, but the dataset has " + std::to_string(r) +
                        " rows");
   int64_t chunk = options.chunk_rows;
-  // A sink takes the embeddings in blocks of its own size.
-  if (sink != nullptr) chunk = std::max<int64_t>(1, std::min(chunk, sink->rows_per_block(l.dim)));
+  // A sink takes the embeddings in blocks of its own size, float16 as stored if it will.
+  const bool half_bits = sink != nullptr && l.half_type.valid() && sink->takes_float16();
+  const int64_t value_bytes = half_bits ? 2 : 4;
+  if (sink != nullptr) chunk = std::max<int64_t>(1, std::min(chunk, sink->rows_per_block(l.dim, value_bytes)));
   const std::string what = path + ": loading " + l.embedding.name + " " +
                            shape_text(l.embedding.shape) + " and the other datasets";
   // Peak: the loaded arrays plus the account index, the float16 staging block and, when
@@ -898,7 +918,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   if (others)
     peak = saturating_add(saturating_sub_embeddings(dataset_bytes(l, l.accounts), l, r - e_rows),
                           l.derived() ? saturating_mul(r, 8) : AccountIndex::bytes_for(l.accounts));
-  if (l.half_type.valid())
+  if (l.half_type.valid() && !half_bits)
     peak = saturating_add(peak, saturating_mul(saturating_mul(std::min(chunk, r), l.dim), 2));
   const bool request_ids = others && options.load_request_ids && l.request_id.present();
   if (request_ids) peak = saturating_add(peak, saturating_mul(r, 8));
@@ -916,14 +936,14 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
   if (sink == nullptr)
     allocate(d.embeddings, saturating_mul(e_rows, l.dim), what);
   else
-    sink->begin(e_rows, l.dim);
+    sink->begin(e_rows, l.dim, value_bytes);
   if (others && l.time.present()) allocate(d.request_time, r, what);
   if (request_ids) allocate(d.request_ids, r, what);
   d.infra_dim = l.infra_dim;
   read_infra_names(f, l, d);
   if (others && l.infra.present()) allocate(d.request_infra, saturating_mul(r, l.infra_dim), what);
   std::vector<uint16_t> staging;
-  if (l.half_type.valid()) allocate(staging, std::min(chunk, r) * l.dim, what);
+  if (l.half_type.valid() && !half_bits) allocate(staging, std::min(chunk, r) * l.dim, what);
 
   ctx.report("load", 0, r);
   for_each_chunk(r, chunk, [&](int64_t first, int64_t count) {
@@ -934,11 +954,17 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     }
     // The embeddings of this chunk's rows within the range asked for.
     const int64_t e0 = std::max(first, e_first), e1 = std::min(first + count, e_first + e_rows);
-    if (e0 < e1) {
-      float* block = sink ? sink->block(e0 - e_first, e1 - e0) : d.embeddings.data() + (e0 - e_first) * l.dim;
+    if (e0 < e1 && half_bits) {
+      auto* block = static_cast<uint16_t*>(sink->block(e0 - e_first, e1 - e0));
+      f.read_rows(l.embedding, l.half_type.get(), e0, e1 - e0, block);
+      require_finite(f, l.embedding, block, e0, e1 - e0);
+      sink->rows(e0 - e_first, e1 - e0);
+    } else if (e0 < e1) {
+      float* block = sink ? static_cast<float*>(sink->block(e0 - e_first, e1 - e0))
+                          : d.embeddings.data() + (e0 - e_first) * l.dim;
       read_embedding_rows(f, l, e0, e1 - e0, block, staging);
       require_finite(f, l.embedding, block, e0, e1 - e0);
-      if (sink != nullptr) sink->rows(e0 - e_first, e1 - e0, block);
+      if (sink != nullptr) sink->rows(e0 - e_first, e1 - e0);
     }
     if (others && l.time.present())
       f.read_rows(l.time, H5T_NATIVE_INT64, first, count, d.request_time.data() + first);

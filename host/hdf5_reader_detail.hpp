@@ -8,17 +8,23 @@
 namespace ringscan::detail {
 
 /// Receives validated embedding rows as load_streaming reads them, in blocks it provides.
+/// A sink that takes float16 gets the rows of a float16 file as stored (IEEE binary16 bits,
+/// checked finite) and converts them itself; otherwise, and for other files, floats.
 class EmbeddingSink {
  public:
   virtual ~EmbeddingSink() = default;
-  /// The most rows of width `dim` one block holds (>= 1; may throw InvalidInput).
-  virtual int64_t rows_per_block(int64_t dim) = 0;
-  /// Called once, after the memory check and before the first rows: the shape [rows x dim].
-  virtual void begin(int64_t rows, int64_t dim) = 0;
-  /// Where to read rows [first, first + count) to: [count x dim] floats.
-  virtual float* block(int64_t first, int64_t count) = 0;
+  /// Whether the rows of a float16 file come as their stored bits.
+  virtual bool takes_float16() const { return false; }
+  /// The most rows of width `dim` one block holds, at `value_bytes` (4, or 2 for float16
+  /// bits) a value (>= 1; may throw InvalidInput).
+  virtual int64_t rows_per_block(int64_t dim, int64_t value_bytes) = 0;
+  /// Called once, after the memory check and before the first rows: the shape [rows x dim]
+  /// and the bytes of a value.
+  virtual void begin(int64_t rows, int64_t dim, int64_t value_bytes) = 0;
+  /// Where to read rows [first, first + count) to: [count x dim] values.
+  virtual void* block(int64_t first, int64_t count) = 0;
   /// Rows [first, first + count), read into block(first, count) and found finite.
-  virtual void rows(int64_t first, int64_t count, const float* block) = 0;
+  virtual void rows(int64_t first, int64_t count) = 0;
 };
 
 /// As load_dataset, but the embeddings go to `sink` block by block (the reader holds none

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "fresh_memory.hpp"
+#include "hdf5_handle.hpp"
 #include "hdf5_reader_detail.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/pipeline.hpp"
@@ -407,48 +408,52 @@ void summary_fields(Archive& a, S& s) {
 
 /// Floats of the embeddings whose pages the parent maps at a time (256 MiB).
 constexpr size_t kMappedAhead = size_t(64) << 20;
+/// float16 values a parent thread converts at a time (a block of 16 MiB holds 32 of them).
+constexpr int64_t kConvertBlock = int64_t(1) << 18;
 
 /// Two blocks of memory shared by parent and child (mapped before the fork): the child
 /// reads embedding rows into one while the parent copies the other into its array, so the
-/// rows are copied once on their way and never pass through a pipe.
+/// rows are copied once on their way and never pass through a pipe. float16 rows come as
+/// stored and the parent converts them on its threads: the child has one thread.
 class SharedSlots {
  public:
   static constexpr int64_t kSlots = 2;
-  static constexpr int64_t kSlotFloats = int64_t{4} << 20;  // 16 MiB
+  static constexpr int64_t kSlotBytes = int64_t{16} << 20;
 
   SharedSlots() {
     void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
       throw InternalError(std::string("cannot map memory for the reader process: ") +
                           std::strerror(errno));
-    slots_ = static_cast<float*>(p);
+    slots_ = static_cast<char*>(p);
   }
   ~SharedSlots() { munmap(slots_, bytes()); }
   SharedSlots(const SharedSlots&) = delete;
   SharedSlots& operator=(const SharedSlots&) = delete;
 
-  float* slot(int64_t i) const { return slots_ + i * kSlotFloats; }
+  void* slot(int64_t i) const { return slots_ + i * kSlotBytes; }
 
  private:
-  static size_t bytes() { return size_t(kSlots * kSlotFloats) * sizeof(float); }
-  float* slots_ = nullptr;
+  static size_t bytes() { return size_t(kSlots * kSlotBytes); }
+  char* slots_ = nullptr;
 };
 
 /// The child's side: embedding rows go into the shared slots in turn; Raw frames say
-/// [rows, dim, -1] once, then [first, count, slot] for each block.
+/// [rows, dim, -1, value bytes] once, then [first, count, slot, 0] for each block.
 class SlotSink final : public detail::EmbeddingSink {
  public:
   SlotSink(const ChildChannel& channel, const SharedSlots& slots, const std::string& path)
       : channel_(channel), slots_(slots), path_(path) {}
-  int64_t rows_per_block(int64_t dim) override {
-    if (dim > SharedSlots::kSlotFloats)
+  bool takes_float16() const override { return true; }
+  int64_t rows_per_block(int64_t dim, int64_t value_bytes) override {
+    if (dim > SharedSlots::kSlotBytes / value_bytes)
       throw InvalidInput(path_ + ": /requests/embedding: width " + std::to_string(dim) +
                          " is too wide for the isolated reader (at most " +
-                         std::to_string(SharedSlots::kSlotFloats) + "; see --no-isolation)");
-    return SharedSlots::kSlotFloats / dim;
+                         std::to_string(SharedSlots::kSlotBytes / value_bytes) + "; see --no-isolation)");
+    return SharedSlots::kSlotBytes / (dim * value_bytes);
   }
-  void begin(int64_t rows, int64_t dim) override { send(rows, dim, -1); }
-  float* block(int64_t, int64_t) override {
+  void begin(int64_t rows, int64_t dim, int64_t value_bytes) override { send(rows, dim, -1, value_bytes); }
+  void* block(int64_t, int64_t) override {
     // The slot is free once the parent acknowledged the block sent from it two blocks ago.
     while (sent_ - acknowledged_ >= SharedSlots::kSlots) {
       channel_.wait_ack();
@@ -456,15 +461,15 @@ class SlotSink final : public detail::EmbeddingSink {
     }
     return slots_.slot(sent_ % SharedSlots::kSlots);
   }
-  void rows(int64_t first, int64_t count, const float*) override {
-    send(first, count, sent_ % SharedSlots::kSlots);
+  void rows(int64_t first, int64_t count) override {
+    send(first, count, sent_ % SharedSlots::kSlots, 0);
     ++sent_;
   }
 
  private:
-  void send(int64_t a, int64_t b, int64_t slot) {
+  void send(int64_t a, int64_t b, int64_t slot, int64_t bytes) {
     Encoder e;
-    e(a, b, slot);
+    e(a, b, slot, bytes);
     channel_.send(FrameType::Raw, e.bytes());
   }
   const ChildChannel& channel_;
@@ -530,7 +535,7 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
                               const LoadOptions& options, const IsolationLimits& limits) {
   const ThreadScope threads(ctx.threads);  // the parent's threads map the embeddings' pages
   Dataset out;
-  int64_t rows = -1, received = 0, embedding_dim = 0;
+  int64_t rows = -1, received = 0, embedding_dim = 0, value_bytes = 4;
   std::optional<detail::PopulatedGrowth<float>> growth;  // of out.embeddings, once reserved
   const auto fields = [](auto& a, auto& d) { dataset_fields(a, d); };
   const isolation::FrameHandler receive_result = result_into(out, path, fields);
@@ -546,15 +551,16 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
       },
       [&](FrameType type, uint64_t size, ParentChannel& channel) {
         if (type == FrameType::Result) return receive_result(type, size, channel);
-        int64_t head[3];
+        int64_t head[4];
         if (size != sizeof head) malformed(path);
         channel.read(head, sizeof head);
-        if (rows < 0) {  // the shape, [rows x dim], before any rows
+        if (rows < 0) {  // the shape, [rows x dim], and the bytes of a value, before any rows
           rows = head[0];
           const int64_t dim = head[1];
+          value_bytes = head[3];
           int64_t values;
-          if (head[2] != -1 || rows < 0 || dim < 1 || dim > SharedSlots::kSlotFloats ||
-              __builtin_mul_overflow(rows, dim, &values))
+          if (head[2] != -1 || (value_bytes != 2 && value_bytes != 4) || rows < 0 || dim < 1 ||
+              dim > SharedSlots::kSlotBytes / value_bytes || __builtin_mul_overflow(rows, dim, &values))
             malformed(path);
           ctx.require_memory(values * int64_t(sizeof(float)), path + ": loading the embeddings");
           // Reserved, not filled: the pages are mapped 256 MiB at a time as the blocks reach
@@ -571,11 +577,19 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
         }
         const int64_t first = head[0], count = head[1], slot = head[2];
         if (first != received || count < 0 || count > rows - first || slot < 0 ||
-            slot >= SharedSlots::kSlots || count * out.dim > SharedSlots::kSlotFloats)
+            slot >= SharedSlots::kSlots || head[3] != 0 || count * out.dim > SharedSlots::kSlotBytes / value_bytes)
           malformed(path);
         growth->resize(size_t((first + count) * out.dim));  // within the reservation
-        std::memcpy(out.embeddings.data() + first * out.dim, slots.slot(slot),
-                    size_t(count * out.dim) * sizeof(float));
+        float* to = out.embeddings.data() + first * out.dim;
+        const int64_t n = count * out.dim;
+        if (value_bytes == 4) {
+          std::memcpy(to, slots.slot(slot), size_t(n) * sizeof(float));
+        } else {
+          const auto* from = static_cast<const uint16_t*>(slots.slot(slot));
+          detail::parallel_for_blocks(n, kConvertBlock, [&](int64_t b, int64_t e) {
+            h5::half_to_float_n(from + b, to + b, e - b);
+          });
+        }
         channel.ack();
         received += count;
         return false;

@@ -1,6 +1,7 @@
 // Untrusted input: the isolated reader (a child process parses the file) returns what the
 // in-process reader returns, and crashes, hangs and damaged files end as clean errors.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -79,6 +80,52 @@ TEST_F(IsolatedReader, ReturnsExactlyTheDatasetOfTheInProcessReader) {
       const Dataset in_process = load_dataset(path, ctx, options);
       ASSERT_GT(in_process.num_requests(), 2000);
       expect_same(load_dataset_isolated(path, ctx, options), in_process);
+    }
+  }
+}
+
+/// Overwrites one stored value of /requests/embedding with `bits` in the file's own type
+/// (float16 here), so that no conversion touches it.
+void store_embedding_bits(const std::string& path, hsize_t row, hsize_t column, uint16_t bits) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t d = H5Dopen2(f, "/requests/embedding", H5P_DEFAULT);
+  const hid_t type = H5Dget_type(d), space = H5Dget_space(d);
+  ASSERT_EQ(H5Tget_size(type), 2u);
+  const hsize_t at[2] = {row, column}, one[2] = {1, 1};
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, at, nullptr, one, nullptr);
+  const hid_t memory = H5Screate_simple(2, one, nullptr);
+  EXPECT_GE(H5Dwrite(d, type, memory, space, H5P_DEFAULT, &bits), 0);
+  for (const hid_t s : {memory, space}) H5Sclose(s);
+  H5Tclose(type);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+TEST_F(IsolatedReader, RefusesNanAndInfinityInFloat16EmbeddingsNamingRowAndColumnAsTheInProcessReaderDoes) {
+  // The child checks float16 rows as stored and the parent converts them: a bad value must
+  // still be named, in any frame, as the in-process reader (which converts first) names it.
+  const std::string path = generated("half.h5", true);
+  LoadOptions options;
+  options.chunk_rows = 1000;  // several embedding frames
+  const Context ctx;
+  for (const auto& [row, column, bits, what] :
+       {std::tuple<hsize_t, hsize_t, uint16_t, std::string>{2345, 5, 0x7e00, "NaN"},
+        {1001, 15, 0x7c00, "Inf"},
+        {700, 0, 0xfc00, "-Inf"}}) {
+    store_embedding_bits(path, row, column, bits);
+    const std::string expected = "/requests/embedding: contains " + what + " at row " + std::to_string(row) +
+                                 ", column " + std::to_string(column);
+    for (const bool isolated : {false, true}) {
+      try {
+        if (isolated)
+          load_dataset_isolated(path, ctx, options);
+        else
+          load_dataset(path, ctx, options);
+        ADD_FAILURE() << "loaded " << path << " with " << what << " at row " << row;
+      } catch (const InvalidInput& e) {
+        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      }
     }
   }
 }
