@@ -1,5 +1,6 @@
 // HDF5 loading: a generated file per size (float32 and float16 embeddings), read and
-// validated by load_dataset. Bytes/s counts the bytes of the file.
+// validated by load_dataset, in this process and (LoadDatasetIsolated, as the CLI reads)
+// in a child process. Bytes/s counts the bytes of the file.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,13 +25,14 @@ std::string file_for(const bench::Config& c, int64_t accounts, bool float16) {
   return path;
 }
 
-void load(benchmark::State& state, const bench::Config& c, int64_t accounts, bool float16) {
+void load(benchmark::State& state, const bench::Config& c, int64_t accounts, bool float16, bool isolated) {
   const std::string path = file_for(c, accounts, float16);
   struct stat st {};
   stat(path.c_str(), &st);
   int64_t requests = 0;
   for (auto _ : state) {
-    const Dataset d = load_dataset(path, bench::bench_context());
+    const Dataset d = isolated ? load_dataset_isolated(path, bench::bench_context())
+                               : load_dataset(path, bench::bench_context());
     requests = d.num_requests();
     benchmark::DoNotOptimize(d.embeddings.data());
   }
@@ -40,8 +42,13 @@ void load(benchmark::State& state, const bench::Config& c, int64_t accounts, boo
 }
 
 void register_all(const bench::Config& c) {
-  bench::register_sizes(c, "LoadDataset/float32", [](benchmark::State& s, const bench::Config& c, int64_t a) { load(s, c, a, false); });
-  bench::register_sizes(c, "LoadDataset/float16", [](benchmark::State& s, const bench::Config& c, int64_t a) { load(s, c, a, true); });
+  for (const bool isolated : {false, true})
+    for (const bool float16 : {false, true})
+      bench::register_sizes(c, std::string(isolated ? "LoadDatasetIsolated/" : "LoadDataset/") +
+                                   (float16 ? "float16" : "float32"),
+                            [float16, isolated](benchmark::State& s, const bench::Config& c, int64_t a) {
+                              load(s, c, a, float16, isolated);
+                            });
 }
 
 }  // namespace
