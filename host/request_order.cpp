@@ -151,10 +151,6 @@ void copy_request_tokens(CanonicalRequests& c, const Dataset& data) {
   });
 }
 
-namespace {
-
-}  // namespace
-
 void write_unit_row(const float* src, float* dst, int64_t D) {
   const float inv = inverse_norm(src, D);
   for (int64_t i = 0; i < D; ++i) dst[i] = src[i] * inv;
