@@ -862,6 +862,65 @@ void read_embedding_rows(const SourceFile& f, const InputLayout& l, int64_t firs
   });
 }
 
+/// Rows [first, first + count) of the embeddings, stored from byte `offset` of the file.
+struct RowExtent {
+  int64_t first, count, offset;
+};
+
+/// Chunks of a dataset beyond which its extents are not listed (each is one lookup).
+constexpr int64_t kMaxExtentChunks = int64_t(1) << 20;
+
+/// Where rows [first, first + rows) of the embeddings lie in the file, when they are stored
+/// as they would be read: no filter, in the file itself, the values little-endian float32
+/// (value_bytes 4) or float16 bits (`half_bits`, value_bytes 2), contiguous or in chunks of
+/// whole rows, every chunk written. Extents are relative to `first`. Empty (the rows are to
+/// be read through HDF5) otherwise, or when any lookup fails: the read that follows then
+/// reports what is wrong.
+std::vector<RowExtent> stored_extents(const Column& c, int64_t dim, int64_t first, int64_t rows,
+                                      int64_t value_bytes, bool half_bits) {
+  std::vector<RowExtent> out;
+  if (rows <= 0) return out;
+  const hid_t d = c.dataset.get();
+  if (!half_bits && H5Tequal(c.type.get(), H5T_IEEE_F32LE) <= 0) return out;
+  const Handle create(H5Dget_create_plist(d), H5Pclose);
+  if (!create.valid() || H5Pget_nfilters(create.get()) != 0 || H5Pget_external_count(create.get()) != 0)
+    return out;
+  const int64_t row_bytes = dim * value_bytes;
+  const H5D_layout_t layout = H5Pget_layout(create.get());
+  if (layout == H5D_CONTIGUOUS) {
+    const haddr_t at = H5Dget_offset(d);
+    if (at == HADDR_UNDEF || at > haddr_t(INT64_MAX)) return out;
+    int64_t offset;
+    if (__builtin_mul_overflow(first, row_bytes, &offset) || __builtin_add_overflow(offset, int64_t(at), &offset))
+      return out;
+    out.push_back({0, rows, offset});
+    return out;
+  }
+  hsize_t chunk[2] = {0, 0};
+  if (layout != H5D_CHUNKED || H5Pget_chunk(create.get(), 2, chunk) != 2 || chunk[1] != hsize_t(dim) ||
+      chunk[0] == 0 || chunk[0] > hsize_t(INT64_MAX))
+    return out;
+  const int64_t per_chunk = int64_t(chunk[0]);
+  const int64_t k0 = first / per_chunk, k1 = (first + rows - 1) / per_chunk;
+  if (k1 - k0 + 1 > kMaxExtentChunks) return out;
+  int64_t chunk_bytes;
+  if (__builtin_mul_overflow(per_chunk, row_bytes, &chunk_bytes)) return out;
+  for (int64_t k = k0; k <= k1; ++k) {
+    const hsize_t at[2] = {hsize_t(k * per_chunk), 0};
+    unsigned mask = 0;
+    haddr_t address = HADDR_UNDEF;
+    hsize_t size = 0;
+    if (H5Dget_chunk_info_by_coord(d, at, &mask, &address, &size) < 0 || address == HADDR_UNDEF ||
+        address > haddr_t(INT64_MAX) || size != hsize_t(chunk_bytes) || mask != 0)
+      return {};
+    const int64_t b = std::max(first, k * per_chunk), e = std::min(first + rows, (k + 1) * per_chunk);
+    int64_t offset;
+    if (__builtin_add_overflow(int64_t(address), (b - k * per_chunk) * row_bytes, &offset)) return {};
+    out.push_back({b - first, e - b, offset});
+  }
+  return out;
+}
+
 /// Replaces the account ids in d.request_account by rows of the sorted unique ids.
 void derive_accounts(const SourceFile& f, const InputLayout& l, const Context& ctx,
                      const std::string& what, Dataset& d) {
@@ -937,6 +996,12 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     allocate(d.embeddings, saturating_mul(e_rows, l.dim), what);
   else
     sink->begin(e_rows, l.dim, value_bytes);
+  // Rows stored as they would be read go to a sink that takes them as where they lie.
+  const bool by_extent = sink != nullptr && sink->takes_extents() && [&] {
+    const std::vector<RowExtent> extents = stored_extents(l.embedding, l.dim, e_first, e_rows, value_bytes, half_bits);
+    for (const RowExtent& x : extents) sink->extent(x.first, x.count, x.offset);
+    return !extents.empty();
+  }();
   if (others && l.time.present()) allocate(d.request_time, r, what);
   if (request_ids) allocate(d.request_ids, r, what);
   d.infra_dim = l.infra_dim;
@@ -953,7 +1018,7 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
       if (!l.derived()) map_to_rows(f, index, accounts, first, count);
     }
     // The embeddings of this chunk's rows within the range asked for.
-    const int64_t e0 = std::max(first, e_first), e1 = std::min(first + count, e_first + e_rows);
+    const int64_t e0 = std::max(first, e_first), e1 = by_extent ? e0 : std::min(first + count, e_first + e_rows);
     if (e0 < e1 && half_bits) {
       auto* block = static_cast<uint16_t*>(sink->block(e0 - e_first, e1 - e0));
       f.read_rows(l.embedding, l.half_type.get(), e0, e1 - e0, block);

@@ -25,6 +25,17 @@ class EmbeddingSink {
   virtual void* block(int64_t first, int64_t count) = 0;
   /// Rows [first, first + count), read into block(first, count) and found finite.
   virtual void rows(int64_t first, int64_t count) = 0;
+  /// Whether rows the file stores as they would be read (no filter, little-endian float32,
+  /// or float16 when takes_float16) may come as where they lie instead of as values.
+  virtual bool takes_extents() const { return false; }
+  /// Rows [first, first + count) lie at byte `offset` of the file, row after row, as
+  /// stored: neither read nor checked (the sink reads and checks them). After begin, before
+  /// any rows, covering every row in order, when takes_extents and the file allows.
+  virtual void extent(int64_t first, int64_t count, int64_t offset) {
+    (void)first;
+    (void)count;
+    (void)offset;
+  }
 };
 
 /// As load_dataset, but the embeddings go to `sink` block by block (the reader holds none

@@ -14,18 +14,23 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <new>
+#include <numeric>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "fresh_memory.hpp"
 #include "hdf5_handle.hpp"
 #include "hdf5_reader_detail.hpp"
+#include "parallel.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/pipeline.hpp"
 
@@ -411,10 +416,111 @@ constexpr size_t kMappedAhead = size_t(64) << 20;
 /// float16 values a parent thread converts at a time (a block of 16 MiB holds 32 of them).
 constexpr int64_t kConvertBlock = int64_t(1) << 18;
 
+/// The slot field of a Raw frame that gives rows' place in the file, [first, count, this,
+/// byte offset], instead of rows in a shared slot.
+constexpr int64_t kExtentFrame = -2;
+
+/// Stored bytes of the embeddings one parent thread reads and converts at a time (float16
+/// rows pass through a buffer of that size each thread keeps).
+constexpr int64_t kExtentPieceBytes = int64_t(4) << 20;
+
+std::atomic<int64_t> rows_read_by_parent{0};
+
+/// Index of the first NaN or infinity among n stored values (float32, or float16 bits), or n.
+template <class Value>
+int64_t first_non_finite_in(const Value* values, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<Value, uint16_t>) {
+      if ((values[i] & 0x7c00u) == 0x7c00u) return i;
+    } else {
+      if (!std::isfinite(values[i])) return i;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+namespace detail {
+
+int64_t embedding_rows_read_by_parent() { return rows_read_by_parent.load(); }
+
+void read_embedding_extents(const std::string& path, const std::vector<std::array<int64_t, 3>>& extents,
+                            int64_t first_row, int64_t dim, int64_t value_bytes, float* out) {
+  const std::string dataset = path + ": /requests/embedding: ";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InvalidInput(dataset + "cannot open the file to read the rows: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw InvalidInput(dataset + "cannot stat the file: " + std::strerror(errno));
+  // Pieces of at most kExtentPieceBytes, each within the file as it is now: the file may
+  // have changed since the child read its layout.
+  const int64_t row_bytes = dim * value_bytes;
+  const int64_t piece_rows = std::max<int64_t>(1, kExtentPieceBytes / row_bytes);
+  std::vector<std::array<int64_t, 3>> pieces;  // first row, rows, offset
+  for (const auto& [first, count, offset] : extents) {
+    int64_t end;
+    if (__builtin_mul_overflow(count, row_bytes, &end) || __builtin_add_overflow(end, offset, &end) ||
+        end > int64_t(st.st_size))
+      throw InvalidInput(dataset + "rows " + std::to_string(first_row + first) + "-" +
+                         std::to_string(first_row + first + count - 1) +
+                         " lie beyond the end of the file (was it changed while it was read?)");
+    for (int64_t b = 0; b < count; b += piece_rows)
+      pieces.push_back({first + b, std::min(piece_rows, count - b), offset + b * row_bytes});
+  }
+  std::atomic<int64_t> first_bad{INT64_MAX};
+  detail::parallel_for(int64_t(pieces.size()), 1, [&](int64_t i) {
+    const auto [first, count, offset] = pieces[i];
+    thread_local std::vector<uint16_t> staging;
+    char* to = reinterpret_cast<char*>(out + first * dim);
+    char* into = to;
+    if (value_bytes == 2) {
+      staging.resize(size_t(count * dim));
+      into = reinterpret_cast<char*>(staging.data());
+    }
+    for (int64_t done = 0, want = count * row_bytes; done < want;) {
+      const ssize_t got = ::pread(fd, into + done, size_t(want - done), off_t(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0)
+        throw InvalidInput(dataset + (got < 0 ? std::string("cannot read rows: ") + std::strerror(errno)
+                                              : std::string("the file ended before its rows (was it changed while "
+                                                            "it was read?)")));
+      done += got;
+    }
+    int64_t bad;
+    if (value_bytes == 2) {
+      bad = first_non_finite_in(staging.data(), count * dim);
+      h5::half_to_float_n(staging.data(), out + first * dim, count * dim);
+    } else {
+      bad = first_non_finite_in(out + first * dim, count * dim);
+    }
+    if (bad < count * dim) detail::atomic_min(first_bad, first * dim + bad);
+  });
+  const int64_t bad = first_bad.load();
+  if (bad != INT64_MAX) {
+    const float v = out[bad];
+    const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
+    throw InvalidInput(dataset + "contains " + what + " at row " + std::to_string(first_row + bad / dim) + ", column " +
+                       std::to_string(bad % dim));
+  }
+  rows_read_by_parent += std::accumulate(extents.begin(), extents.end(), int64_t(0),
+                                         [](int64_t n, const auto& x) { return n + x[1]; });
+}
+
+}  // namespace detail
+
+namespace {
+
 /// Two blocks of memory shared by parent and child (mapped before the fork): the child
 /// reads embedding rows into one while the parent copies the other into its array, so the
 /// rows are copied once on their way and never pass through a pipe. float16 rows come as
-/// stored and the parent converts them on its threads: the child has one thread.
+/// stored and the parent converts them on its threads: the child has one thread. Rows the
+/// file stores as they are used (no filter, whole rows a chunk) do not come this way: the
+/// child says where they lie and the parent reads them on its threads
+/// (read_embedding_extents).
 class SharedSlots {
  public:
   static constexpr int64_t kSlots = 2;
@@ -465,6 +571,8 @@ class SlotSink final : public detail::EmbeddingSink {
     send(first, count, sent_ % SharedSlots::kSlots, 0);
     ++sent_;
   }
+  bool takes_extents() const override { return true; }
+  void extent(int64_t first, int64_t count, int64_t offset) override { send(first, count, kExtentFrame, offset); }
 
  private:
   void send(int64_t a, int64_t b, int64_t slot, int64_t bytes) {
@@ -537,6 +645,7 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
   Dataset out;
   int64_t rows = -1, received = 0, embedding_dim = 0, value_bytes = 4;
   std::optional<detail::PopulatedGrowth<float>> growth;  // of out.embeddings, once reserved
+  std::vector<std::array<int64_t, 3>> extents;          // rows the parent reads from the file itself
   const auto fields = [](auto& a, auto& d) { dataset_fields(a, d); };
   const isolation::FrameHandler receive_result = result_into(out, path, fields);
   const SharedSlots slots;  // mapped before the fork: shared with the child
@@ -576,7 +685,20 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
           return false;
         }
         const int64_t first = head[0], count = head[1], slot = head[2];
-        if (first != received || count < 0 || count > rows - first || slot < 0 ||
+        if (slot == kExtentFrame) {  // where rows lie in the file: the parent reads them itself
+          if (first != received || count < 1 || count > rows - first || head[3] < 0 ||
+              (received > 0 && extents.empty()))
+            malformed(path);
+          extents.push_back({first, count, head[3]});
+          received += count;
+          if (received == rows) {  // every row placed: read them while the child reads the rest
+            detail::resize_populated(out.embeddings, size_t(rows * out.dim));
+            detail::read_embedding_extents(path, extents, options.embedding_first, out.dim, value_bytes,
+                                           out.embeddings.data());
+          }
+          return false;
+        }
+        if (!extents.empty() || first != received || count < 0 || count > rows - first || slot < 0 ||
             slot >= SharedSlots::kSlots || head[3] != 0 || count * out.dim > SharedSlots::kSlotBytes / value_bytes)
           malformed(path);
         growth->resize(size_t((first + count) * out.dim));  // within the reservation

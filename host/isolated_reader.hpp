@@ -2,6 +2,7 @@
 // between child and parent (frames on a pipe, acknowledgements back on a socket), and the
 // fork, limits and reaping around it.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -156,3 +157,19 @@ void run_isolated(const std::string& path, const Context& ctx, const IsolationLi
                   const FrameHandler& handler);
 
 }  // namespace ringscan::isolation
+
+namespace ringscan::detail {
+
+/// Reads embedding rows that the file stores as they are used (no filter, little-endian
+/// float32, or float16 bits at `value_bytes` 2) from where the reader process found them:
+/// `extents` of (first, count, byte offset), rows relative to `first_row`, into `out`
+/// ([rows x dim] floats, rows in order), on the caller's threads. Only bounded reads of the
+/// file: offsets past its end (a file changed since it was parsed), short reads and NaN or
+/// infinity (named by row and column as the reader names them) are InvalidInput naming it.
+void read_embedding_extents(const std::string& path, const std::vector<std::array<int64_t, 3>>& extents,
+                            int64_t first_row, int64_t dim, int64_t value_bytes, float* out);
+
+/// Embedding rows read so by this process (for tests: whether a file took that path).
+int64_t embedding_rows_read_by_parent();
+
+}  // namespace ringscan::detail

@@ -8,7 +8,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <array>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <string>
@@ -159,6 +162,122 @@ TEST_F(IsolatedReader, ReadsTheEmbeddingsOfAShareOfTheRequestsAsTheWholeLoadHold
     EXPECT_THROW(load_dataset(path, ctx, past), InvalidInput);
     EXPECT_THROW(load_dataset_isolated(path, ctx, past), InvalidInput);
   }
+}
+
+/// Rewrites /requests/embedding of `path` with the creation properties `create` (its values
+/// and stored type unchanged).
+void restore_embeddings(const std::string& path, hid_t create) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t d = H5Dopen2(f, "/requests/embedding", H5P_DEFAULT);
+  const hid_t type = H5Dget_type(d);
+  hsize_t dims[2];
+  const hid_t space = H5Dget_space(d);
+  H5Sget_simple_extent_dims(space, dims, nullptr);
+  std::vector<char> values(dims[0] * dims[1] * H5Tget_size(type));
+  ASSERT_GE(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  H5Dclose(d);
+  ASSERT_GE(H5Ldelete(f, "/requests/embedding", H5P_DEFAULT), 0);
+  const hid_t fixed = H5Screate_simple(2, dims, nullptr);
+  const hid_t rewritten = H5Dcreate2(f, "/requests/embedding", type, fixed, H5P_DEFAULT, create, H5P_DEFAULT);
+  ASSERT_GE(rewritten, 0);
+  EXPECT_GE(H5Dwrite(rewritten, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  H5Dclose(rewritten);
+  for (const hid_t x : {fixed, space}) H5Sclose(x);
+  H5Tclose(type);
+  H5Fclose(f);
+}
+
+TEST_F(IsolatedReader, ReadsEmbeddingsStoredAsUsedFromTheFileAndOthersThroughTheChildAlike) {
+  // Rows stored as they are used (no filter, whole rows) the parent reads itself from where
+  // the child found them; compressed rows, or chunks that split rows, come through the
+  // child. Either way the dataset is the in-process reader's, bit for bit, whole or a share.
+  struct Layout {
+    const char* name;
+    bool in_place;
+    std::function<void(hid_t create, hsize_t dim)> set;
+  };
+  const std::vector<Layout> layouts = {
+      {"as generated (chunks of whole rows)", true, nullptr},
+      {"contiguous", true, [](hid_t create, hsize_t) { H5Pset_layout(create, H5D_CONTIGUOUS); }},
+      {"chunks of 7 rows", true,
+       [](hid_t create, hsize_t dim) {
+         const hsize_t chunk[2] = {7, dim};
+         H5Pset_chunk(create, 2, chunk);
+       }},
+      {"compressed", false,
+       [](hid_t create, hsize_t dim) {
+         const hsize_t chunk[2] = {64, dim};
+         H5Pset_chunk(create, 2, chunk);
+         H5Pset_deflate(create, 1);
+       }},
+      {"chunks that split rows", false,
+       [](hid_t create, hsize_t dim) {
+         const hsize_t chunk[2] = {64, dim / 2};
+         H5Pset_chunk(create, 2, chunk);
+       }},
+  };
+  for (const bool float16 : {false, true})
+    for (const Layout& layout : layouts) {
+      const std::string what = std::string(float16 ? "float16, " : "float32, ") + layout.name;
+      const std::string path = generated(float16 ? "half.h5" : "single.h5", float16);
+      if (layout.set) {
+        const hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+        layout.set(create, 16);
+        restore_embeddings(path, create);
+        H5Pclose(create);
+      }
+      const Context ctx;
+      LoadOptions all;
+      all.chunk_rows = 1000;
+      const Dataset in_process = load_dataset(path, ctx, all);
+      const int64_t R = in_process.num_requests(), D = in_process.dim;
+      const int64_t before = detail::embedding_rows_read_by_parent();
+      expect_same(load_dataset_isolated(path, ctx, all), in_process);
+      EXPECT_EQ(detail::embedding_rows_read_by_parent() - before, layout.in_place ? R : 0) << what;
+      LoadOptions share = all;
+      share.embedding_first = R / 3 + 5;
+      share.embedding_rows = R / 3;
+      const Dataset part = load_dataset_isolated(path, ctx, share);
+      ASSERT_EQ(int64_t(part.embeddings.size()), share.embedding_rows * D) << what;
+      EXPECT_TRUE(std::equal(part.embeddings.begin(), part.embeddings.end(),
+                             in_process.embeddings.begin() + share.embedding_first * D))
+          << what;
+    }
+}
+
+TEST_F(IsolatedReader, RefusesRowsPastTheEndOfTheFileAndNamesNanAndInfinityByRowAndColumn) {
+  // What the parent reads from the file itself it bounds by the file as it is now (it may
+  // have changed since the child read its layout) and checks as the reader does.
+  const int64_t dim = 3;
+  std::vector<float> singles(4 * dim, 0.5f);
+  singles[2 * dim + 1] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<uint16_t> halves(4 * dim, 0x3800);  // 0.5
+  halves[3 * dim + 2] = 0xfc00;                   // -Inf
+  const std::string single_path = file("singles.bin"), half_path = file("halves.bin");
+  std::ofstream(single_path, std::ios::binary).write(reinterpret_cast<const char*>(singles.data()), singles.size() * 4);
+  std::ofstream(half_path, std::ios::binary).write(reinterpret_cast<const char*>(halves.data()), halves.size() * 2);
+  std::vector<float> out(4 * dim);
+  const auto refusal = [&](const std::string& path, std::vector<std::array<int64_t, 3>> extents, int64_t bytes) {
+    try {
+      detail::read_embedding_extents(path, extents, 100, dim, bytes, out.data());
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": /requests/embedding: "), std::string::npos) << e.what();
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // Two extents, the second starting mid-file: the rows are numbered from the share's first.
+  EXPECT_NE(refusal(single_path, {{0, 2, 0}, {2, 2, 2 * dim * 4}}, 4).find("contains NaN at row 102, column 1"),
+            std::string::npos);
+  EXPECT_NE(refusal(half_path, {{0, 4, 0}}, 2).find("contains -Inf at row 103, column 2"), std::string::npos);
+  EXPECT_NE(refusal(half_path, {{0, 4, 2}}, 2).find("beyond the end of the file"), std::string::npos);
+  EXPECT_NE(refusal(file("missing.bin"), {{0, 1, 0}}, 4).find("cannot open"), std::string::npos);
+  // Within bounds and finite: the values, converted.
+  halves[3 * dim + 2] = 0x3c00;  // 1.0
+  std::ofstream(half_path, std::ios::binary).write(reinterpret_cast<const char*>(halves.data()), halves.size() * 2);
+  detail::read_embedding_extents(half_path, {{0, 4, 0}}, 0, dim, 2, out.data());
+  EXPECT_EQ(out[3 * dim + 2], 1.0f);
+  EXPECT_EQ(out[0], 0.5f);
 }
 
 TEST_F(IsolatedReader, ReturnsTheSameSummaryTruthAndDetectionLabelsAsTheInProcessReaders) {
