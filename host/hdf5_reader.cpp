@@ -564,34 +564,14 @@ void for_each_chunk(int64_t total, int64_t chunk, Fn&& fn) {
   for (int64_t first = 0; first < total; first += chunk) fn(first, std::min(chunk, total - first));
 }
 
-/// Index of the first NaN or infinity among n values, or n when all are finite.
-int64_t first_non_finite(const float* values, int64_t n) {
+/// Index of the first NaN or infinity among n values (floats or float16 bits), or n, on the
+/// OpenMP threads.
+template <class Value>
+int64_t first_non_finite(const Value* values, int64_t n) {
   std::atomic<int64_t> first{n};
   detail::parallel_for_blocks(n, kElementBlock, [&](int64_t b, int64_t e) {
-    // A branch-free scan of the exponent bits (vectorised), then a search in the rare block
-    // that has a NaN or infinity.
-    uint32_t any = 0;
-    for (int64_t i = b; i < e; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, values + i, sizeof bits);
-      any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (any == 0) return;
-    for (int64_t i = b; i < e; ++i)
-      if (!std::isfinite(values[i])) return detail::atomic_min(first, i);
-  });
-  return first.load();
-}
-
-/// Index of the first NaN or infinity among n float16 values (bits), or n when all are finite.
-int64_t first_non_finite(const uint16_t* values, int64_t n) {
-  std::atomic<int64_t> first{n};
-  detail::parallel_for_blocks(n, kElementBlock, [&](int64_t b, int64_t e) {
-    uint32_t any = 0;
-    for (int64_t i = b; i < e; ++i) any |= uint32_t((values[i] & 0x7c00u) == 0x7c00u);
-    if (any == 0) return;
-    for (int64_t i = b; i < e; ++i)
-      if ((values[i] & 0x7c00u) == 0x7c00u) return detail::atomic_min(first, i);
+    const int64_t bad = detail::first_non_finite_in_block(values + b, e - b);
+    if (bad < e - b) detail::atomic_min(first, b + bad);
   });
   return first.load();
 }
@@ -608,10 +588,7 @@ void require_finite(const SourceFile& f, const Column& c, const Value* block, in
     v = h5::half_to_float(block[bad]);
   else
     v = block[bad];
-  const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
-  f.fail(c.name, std::string("contains ") + what + " at row " +
-                     std::to_string(first_row + bad / width) + ", column " +
-                     std::to_string(bad % width));
+  f.fail(c.name, detail::non_finite_problem(v, first_row + bad / width, bad % width));
 }
 
 /// Open-addressing map from account id to its row in the account list.
@@ -862,11 +839,6 @@ void read_embedding_rows(const SourceFile& f, const InputLayout& l, int64_t firs
   });
 }
 
-/// Rows [first, first + count) of the embeddings, stored from byte `offset` of the file.
-struct RowExtent {
-  int64_t first, count, offset;
-};
-
 /// Chunks of a dataset beyond which its extents are not listed (each is one lookup).
 constexpr int64_t kMaxExtentChunks = int64_t(1) << 20;
 
@@ -876,9 +848,9 @@ constexpr int64_t kMaxExtentChunks = int64_t(1) << 20;
 /// whole rows, every chunk written. Extents are relative to `first`. Empty (the rows are to
 /// be read through HDF5) otherwise, or when any lookup fails: the read that follows then
 /// reports what is wrong.
-std::vector<RowExtent> stored_extents(const Column& c, int64_t dim, int64_t first, int64_t rows,
+std::vector<detail::RowExtent> stored_extents(const Column& c, int64_t dim, int64_t first, int64_t rows,
                                       int64_t value_bytes, bool half_bits) {
-  std::vector<RowExtent> out;
+  std::vector<detail::RowExtent> out;
   if (rows <= 0) return out;
   const hid_t d = c.dataset.get();
   if (!half_bits && H5Tequal(c.type.get(), H5T_IEEE_F32LE) <= 0) return out;
@@ -998,8 +970,9 @@ Dataset load(const std::string& path, const Context& ctx, const LoadOptions& opt
     sink->begin(e_rows, l.dim, value_bytes);
   // Rows stored as they would be read go to a sink that takes them as where they lie.
   const bool by_extent = sink != nullptr && sink->takes_extents() && [&] {
-    const std::vector<RowExtent> extents = stored_extents(l.embedding, l.dim, e_first, e_rows, value_bytes, half_bits);
-    for (const RowExtent& x : extents) sink->extent(x.first, x.count, x.offset);
+    const std::vector<detail::RowExtent> extents =
+        stored_extents(l.embedding, l.dim, e_first, e_rows, value_bytes, half_bits);
+    for (const detail::RowExtent& x : extents) sink->extent(x);
     return !extents.empty();
   }();
   if (others && l.time.present()) allocate(d.request_time, r, what);
@@ -1419,3 +1392,34 @@ std::vector<std::string> read_request_texts(const std::string& path, const std::
 }
 
 }  // namespace ringscan
+
+namespace ringscan::detail {
+
+int64_t first_non_finite_in_block(const float* values, int64_t n) {
+  uint32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, values + i, sizeof bits);
+    any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (any != 0)
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(values[i])) return i;
+  return n;
+}
+
+int64_t first_non_finite_in_block(const uint16_t* values, int64_t n) {
+  uint32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) any |= uint32_t((values[i] & 0x7c00u) == 0x7c00u);
+  if (any != 0)
+    for (int64_t i = 0; i < n; ++i)
+      if ((values[i] & 0x7c00u) == 0x7c00u) return i;
+  return n;
+}
+
+std::string non_finite_problem(float value, int64_t row, int64_t column) {
+  const char* what = std::isnan(value) ? "NaN" : (value > 0 ? "Inf" : "-Inf");
+  return std::string("contains ") + what + " at row " + std::to_string(row) + ", column " + std::to_string(column);
+}
+
+}  // namespace ringscan::detail

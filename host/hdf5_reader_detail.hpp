@@ -7,6 +7,19 @@
 
 namespace ringscan::detail {
 
+/// Rows [first, first + count) of the embeddings, stored from byte `offset` of the file.
+struct RowExtent {
+  int64_t first, count, offset;
+};
+
+/// Index of the first NaN or infinity among n values (floats, or float16 bits), or n, on
+/// the calling thread: a branch-free scan of the exponent bits, then a search where one is.
+int64_t first_non_finite_in_block(const float* values, int64_t n);
+int64_t first_non_finite_in_block(const uint16_t* values, int64_t n);
+
+/// What the reader says of a NaN or infinity `value` at `row`, `column` of a dataset.
+std::string non_finite_problem(float value, int64_t row, int64_t column);
+
 /// Receives validated embedding rows as load_streaming reads them, in blocks it provides.
 /// A sink that takes float16 gets the rows of a float16 file as stored (IEEE binary16 bits,
 /// checked finite) and converts them itself; otherwise, and for other files, floats.
@@ -28,14 +41,9 @@ class EmbeddingSink {
   /// Whether rows the file stores as they would be read (no filter, little-endian float32,
   /// or float16 when takes_float16) may come as where they lie instead of as values.
   virtual bool takes_extents() const { return false; }
-  /// Rows [first, first + count) lie at byte `offset` of the file, row after row, as
-  /// stored: neither read nor checked (the sink reads and checks them). After begin, before
+  /// `rows` lie at their offset of the file, row after row, as stored: neither read nor checked (the sink reads and checks them). After begin, before
   /// any rows, covering every row in order, when takes_extents and the file allows.
-  virtual void extent(int64_t first, int64_t count, int64_t offset) {
-    (void)first;
-    (void)count;
-    (void)offset;
-  }
+  virtual void extent(const RowExtent& rows) { (void)rows; }
 };
 
 /// As load_dataset, but the embeddings go to `sink` block by block (the reader holds none

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -24,7 +23,6 @@
 #include <numeric>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <utility>
 
 #include "fresh_memory.hpp"
@@ -426,26 +424,13 @@ constexpr int64_t kExtentPieceBytes = int64_t(4) << 20;
 
 std::atomic<int64_t> rows_read_by_parent{0};
 
-/// Index of the first NaN or infinity among n stored values (float32, or float16 bits), or n.
-template <class Value>
-int64_t first_non_finite_in(const Value* values, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<Value, uint16_t>) {
-      if ((values[i] & 0x7c00u) == 0x7c00u) return i;
-    } else {
-      if (!std::isfinite(values[i])) return i;
-    }
-  }
-  return n;
-}
-
 }  // namespace
 
 namespace detail {
 
 int64_t embedding_rows_read_by_parent() { return rows_read_by_parent.load(); }
 
-void read_embedding_extents(const std::string& path, const std::vector<std::array<int64_t, 3>>& extents,
+void read_embedding_extents(const std::string& path, const std::vector<RowExtent>& extents,
                             int64_t first_row, int64_t dim, int64_t value_bytes, float* out) {
   const std::string dataset = path + ": /requests/embedding: ";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -460,7 +445,7 @@ void read_embedding_extents(const std::string& path, const std::vector<std::arra
   // have changed since the child read its layout.
   const int64_t row_bytes = dim * value_bytes;
   const int64_t piece_rows = std::max<int64_t>(1, kExtentPieceBytes / row_bytes);
-  std::vector<std::array<int64_t, 3>> pieces;  // first row, rows, offset
+  std::vector<RowExtent> pieces;
   for (const auto& [first, count, offset] : extents) {
     int64_t end;
     if (__builtin_mul_overflow(count, row_bytes, &end) || __builtin_add_overflow(end, offset, &end) ||
@@ -475,8 +460,7 @@ void read_embedding_extents(const std::string& path, const std::vector<std::arra
   detail::parallel_for(int64_t(pieces.size()), 1, [&](int64_t i) {
     const auto [first, count, offset] = pieces[i];
     thread_local std::vector<uint16_t> staging;
-    char* to = reinterpret_cast<char*>(out + first * dim);
-    char* into = to;
+    char* into = reinterpret_cast<char*>(out + first * dim);
     if (value_bytes == 2) {
       staging.resize(size_t(count * dim));
       into = reinterpret_cast<char*>(staging.data());
@@ -492,22 +476,19 @@ void read_embedding_extents(const std::string& path, const std::vector<std::arra
     }
     int64_t bad;
     if (value_bytes == 2) {
-      bad = first_non_finite_in(staging.data(), count * dim);
+      bad = first_non_finite_in_block(staging.data(), count * dim);
       h5::half_to_float_n(staging.data(), out + first * dim, count * dim);
     } else {
-      bad = first_non_finite_in(out + first * dim, count * dim);
+      bad = first_non_finite_in_block(out + first * dim, count * dim);
     }
     if (bad < count * dim) detail::atomic_min(first_bad, first * dim + bad);
   });
   const int64_t bad = first_bad.load();
   if (bad != INT64_MAX) {
-    const float v = out[bad];
-    const char* what = std::isnan(v) ? "NaN" : (v > 0 ? "Inf" : "-Inf");
-    throw InvalidInput(dataset + "contains " + what + " at row " + std::to_string(first_row + bad / dim) + ", column " +
-                       std::to_string(bad % dim));
+    throw InvalidInput(dataset + non_finite_problem(out[bad], first_row + bad / dim, bad % dim));
   }
   rows_read_by_parent += std::accumulate(extents.begin(), extents.end(), int64_t(0),
-                                         [](int64_t n, const auto& x) { return n + x[1]; });
+                                         [](int64_t n, const RowExtent& x) { return n + x.count; });
 }
 
 }  // namespace detail
@@ -572,7 +553,7 @@ class SlotSink final : public detail::EmbeddingSink {
     ++sent_;
   }
   bool takes_extents() const override { return true; }
-  void extent(int64_t first, int64_t count, int64_t offset) override { send(first, count, kExtentFrame, offset); }
+  void extent(const detail::RowExtent& x) override { send(x.first, x.count, kExtentFrame, x.offset); }
 
  private:
   void send(int64_t a, int64_t b, int64_t slot, int64_t bytes) {
@@ -645,7 +626,7 @@ Dataset load_dataset_isolated(const std::string& path, const Context& ctx,
   Dataset out;
   int64_t rows = -1, received = 0, embedding_dim = 0, value_bytes = 4;
   std::optional<detail::PopulatedGrowth<float>> growth;  // of out.embeddings, once reserved
-  std::vector<std::array<int64_t, 3>> extents;          // rows the parent reads from the file itself
+  std::vector<detail::RowExtent> extents;  // rows the parent reads from the file itself
   const auto fields = [](auto& a, auto& d) { dataset_fields(a, d); };
   const isolation::FrameHandler receive_result = result_into(out, path, fields);
   const SharedSlots slots;  // mapped before the fork: shared with the child

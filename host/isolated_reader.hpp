@@ -2,7 +2,6 @@
 // between child and parent (frames on a pipe, acknowledgements back on a socket), and the
 // fork, limits and reaping around it.
 #pragma once
-#include <array>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "ringscan/context.hpp"
+#include "hdf5_reader_detail.hpp"
 #include "ringscan/io.hpp"
 
 namespace ringscan::isolation {
@@ -166,7 +166,7 @@ namespace ringscan::detail {
 /// ([rows x dim] floats, rows in order), on the caller's threads. Only bounded reads of the
 /// file: offsets past its end (a file changed since it was parsed), short reads and NaN or
 /// infinity (named by row and column as the reader names them) are InvalidInput naming it.
-void read_embedding_extents(const std::string& path, const std::vector<std::array<int64_t, 3>>& extents,
+void read_embedding_extents(const std::string& path, const std::vector<RowExtent>& extents,
                             int64_t first_row, int64_t dim, int64_t value_bytes, float* out);
 
 /// Embedding rows read so by this process (for tests: whether a file took that path).

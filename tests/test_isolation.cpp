@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <array>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -257,7 +256,7 @@ TEST_F(IsolatedReader, RefusesRowsPastTheEndOfTheFileAndNamesNanAndInfinityByRow
   std::ofstream(single_path, std::ios::binary).write(reinterpret_cast<const char*>(singles.data()), singles.size() * 4);
   std::ofstream(half_path, std::ios::binary).write(reinterpret_cast<const char*>(halves.data()), halves.size() * 2);
   std::vector<float> out(4 * dim);
-  const auto refusal = [&](const std::string& path, std::vector<std::array<int64_t, 3>> extents, int64_t bytes) {
+  const auto refusal = [&](const std::string& path, std::vector<detail::RowExtent> extents, int64_t bytes) {
     try {
       detail::read_embedding_extents(path, extents, 100, dim, bytes, out.data());
     } catch (const InvalidInput& e) {
