@@ -15,6 +15,7 @@
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/pipeline.hpp"
 #include "ringscan/request_order.hpp"
+#include "ringscan/ring_indicators.hpp"
 #include "self_join.hpp"
 #include "stage_variants.hpp"
 #include "stopwatch.hpp"
@@ -68,8 +69,18 @@ class DetectionRun {
   /// How the account index joins the profiles, instead of the backend's join (a distributed
   /// run spreads its cells over ranks).
   void join_accounts_with(SelfJoin join) { account_join_ = std::move(join); }
+  /// Where the ring indicators' exemplar rows come from, instead of the requests' embeddings
+  /// (a distributed run fetches them from the ranks that hold them).
+  void fetch_rows_with(RequestRows rows) { request_rows_ = std::move(rows); }
+  /// The known indicators' prompt hits of every request, found where the rows are, instead of
+  /// from the requests' embeddings (a distributed run: each rank's requests' hits, in order).
+  void indicator_prompt_hits_from(PromptHits hits) {
+    indicator_hits_ = std::move(hits);
+    have_indicator_hits_ = true;
+  }
   /// The account stages, ring scoring and the statistics: the finished result. `req` needs
-  /// its embeddings only when indicators are collected or matched.
+  /// its embeddings only when indicators are collected or matched, and neither
+  /// fetch_rows_with nor indicator_prompt_hits_from supplied what they need.
   DetectionResult finish(const CanonicalRequests& req, const PromptGroups& groups, const AccountProfiles& profiles,
                          bool exact);
 
@@ -84,6 +95,9 @@ class DetectionRun {
   int64_t request_pairs_ = 0;
   PairEvaluation pair_evaluation_;
   SelfJoin account_join_;
+  RequestRows request_rows_;
+  PromptHits indicator_hits_;
+  bool have_indicator_hits_ = false;
   DetectionResult result_;
 };
 

@@ -106,6 +106,11 @@ class DistributedDetection {
     mark("order");
     run_->resolve(stage("background", "background similarity", [&] { return background(); }));
     mark("background");
+    // Known indicators' prompts are matched where the rows are.
+    if (!options_.known_indicators.empty()) {
+      stage("indicator_prompts", "indicator matching", [&] { indicator_prompt_hits(); });
+      mark("indicator_prompts");
+    }
     // The content profiles of this rank's accounts, before the request index frees the rows.
     content_ = stage("account_content", "account profiles", [&] { return account_content_share(); });
     bool exact = true;
@@ -120,6 +125,7 @@ class DistributedDetection {
     // The account index's join and the candidate pairs' evidence run on every rank; the other
     // ranks serve rank 0 until it lets them go.
     DistributedPairEvaluation evaluation(group_, ctx_);
+    if (options_.collect_indicators) evaluation.hold_rows(&unit_, lo_, D_);
     DetectionResult result = local([&] {
       if (me_ != 0) {
         evaluation.serve();
@@ -127,6 +133,7 @@ class DistributedDetection {
       }
       run_->evaluate_pairs_with([&](const AccountProfiles& p, const EvidenceCalibration& c) { return evaluation.evaluator(p, c); });
       run_->join_accounts_with(evaluation.account_join());
+      if (options_.collect_indicators) run_->fetch_rows_with(evaluation.request_rows());
       DetectionResult finished;
       try {
         finished = run_->finish(c_, groups, profiles, exact);
@@ -410,9 +417,10 @@ class DistributedDetection {
         ctx_.report("request index", t + 1, rounds);
       });
     }
-    // The rows are no longer needed: rank 0 gathers the pairs into their room.
+    // The rows are no longer needed, but for the ring indicators' exemplars: rank 0 gathers
+    // the pairs into their room.
     std::vector<float>().swap(reduced);
-    std::vector<float>().swap(unit_);
+    if (!options_.collect_indicators) std::vector<float>().swap(unit_);
     // The representatives, in top-cell order as one process concatenates them, joined on
     // rank 0 with every pair.
     const std::vector<Bytes> all_reps = group_.gather(representatives, 0);
@@ -746,6 +754,30 @@ class DistributedDetection {
     faiss_call("request index", [&] { join_representatives(xs.data(), ids, join, ctx_, "request index", pairs); });
   }
 
+  /// The known indicators' prompt hits of this rank's requests, gathered on rank 0 in request
+  /// order (the ranks hold ascending ranges of requests) for the indicator matching.
+  void indicator_prompt_hits() {
+    const std::vector<int64_t> flat = local([&] {
+      check_indicator_width(options_.known_indicators, D_, options_.known_indicators_source);
+      std::vector<int64_t> out;
+      for (const auto& [account, ring] :
+           ringscan::indicator_prompt_hits(unit_.data(), lo_, hi_ - lo_, D_, c_.request_owner, options_.known_indicators,
+                                           run_->resolved().duplicate_similarity, ctx_)) {
+        out.push_back(account);
+        out.push_back(ring);
+      }
+      return out;
+    });
+    std::vector<Bytes> all = group_.gather(pack(flat), 0);
+    local([&] {
+      if (me_ != 0) return;
+      const std::vector<int64_t> hits = unpack_all<int64_t>(std::move(all));
+      PromptHits pairs(hits.size() / 2);
+      for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i] = {hits[2 * i], hits[2 * i + 1]};
+      run_->indicator_prompt_hits_from(std::move(pairs));
+    });
+  }
+
   /// Small inputs (one cell): every row to rank 0, which runs the one-process index.
   std::vector<RequestPair> request_index_in_one_process() {
     std::vector<Bytes> all = group_.gather(pack(unit_), 0);
@@ -821,9 +853,6 @@ void check_distributed_options(const DetectOptions& options) {
   if (options.device == Device::Cuda)
     throw InvalidInput("--device cuda: a distributed run uses the CPU backend on every rank (its request index "
                        "is not distributed on the device yet); use --device cpu or auto");
-  if (options.collect_indicators || !options.known_indicators.empty())
-    throw InvalidInput("--indicators-out and --indicators-in need every request's embedding in one process and "
-                       "are not available in a distributed run; run them in one process");
 }
 
 int64_t estimate_distributed_memory(const InputShape& shape, const DetectOptions& options, int ranks) {

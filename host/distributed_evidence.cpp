@@ -1,5 +1,6 @@
 #include "distributed_evidence.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -11,7 +12,7 @@ namespace ringscan {
 namespace {
 
 /// What rank 0 tells the others next.
-enum class Message : int64_t { Release = 0, State = 1, Pairs = 2, Join = 3 };
+enum class Message : int64_t { Release = 0, State = 1, Pairs = 2, Join = 3, Rows = 4 };
 
 /// Every field of the profiles and the calibration, in one order for both ends: the pair
 /// evaluation reads a view of them (pair_evidence.hpp).
@@ -45,8 +46,19 @@ Message read_header(const Bytes& b) {
   int64_t v = -1;
   if (b.size() != sizeof v) throw InternalError("distributed pair evaluation: malformed message");
   std::memcpy(&v, b.data(), sizeof v);
-  if (v < 0 || v > 3) throw InternalError("distributed pair evaluation: unknown message " + std::to_string(v));
+  if (v < 0 || v > 4) throw InternalError("distributed pair evaluation: unknown message " + std::to_string(v));
   return Message(v);
+}
+
+/// Every rank's status, then its `part`, gathered at rank 0; there the first failing rank's
+/// error is thrown, its message prefixed with `what` and the rank. Elsewhere: nothing.
+std::vector<Bytes> gathered_or_thrown(ProcessGroup& group, const std::exception_ptr& failure, const Bytes& part,
+                                      const std::string& what) {
+  const std::vector<Bytes> status = group.gather(failure_status(failure), 0);
+  std::vector<Bytes> parts = group.gather(part, 0);
+  for (std::size_t r = 0; r < status.size(); ++r)
+    if (!status[r].empty()) throw_failure_status(status[r], what + " on rank " + std::to_string(r) + ": ");
+  return parts;
 }
 
 /// Evaluates `rows` with `evaluate`: their evidence as bytes.
@@ -106,11 +118,7 @@ SelfJoin DistributedPairEvaluation::account_join() {
     } catch (...) {
       failure = std::current_exception();
     }
-    const std::vector<Bytes> status = group_.gather(failure_status(failure), 0);
-    std::vector<Bytes> found = group_.gather(pack(mine), 0);
-    for (int r = 0; r < ranks; ++r)
-      if (!status[size_t(r)].empty())
-        throw_failure_status(status[size_t(r)], std::string(stage) + " on rank " + std::to_string(r) + ": ");
+    std::vector<Bytes> found = gathered_or_thrown(group_, failure, pack(mine), stage);
     std::vector<RequestPair> pairs = unpack_all<RequestPair>(std::move(found));
     make_canonical(pairs);
     return pairs;
@@ -150,15 +158,40 @@ PairEvaluator DistributedPairEvaluation::evaluator(const AccountProfiles& profil
       failure = std::current_exception();
     }
     // Each rank's status, then its evidence.
-    const std::vector<Bytes> status = group_.gather(failure_status(failure), 0);
-    std::vector<Bytes> evidence = group_.gather(result, 0);
-    for (int r = 0; r < ranks; ++r)
-      if (!status[size_t(r)].empty())
-        throw_failure_status(status[size_t(r)], "evaluating candidate pairs on rank " + std::to_string(r) + ": ");
+    std::vector<Bytes> evidence = gathered_or_thrown(group_, failure, result, "evaluating candidate pairs");
     const std::vector<PairEvidence> all = unpack_all<PairEvidence>(std::move(evidence));
     if (int64_t(all.size()) != n) throw InternalError("distributed pair evaluation: evidence of " +
                                                       std::to_string(all.size()) + " pairs for " + std::to_string(n));
     std::copy(all.begin(), all.end(), out);
+  };
+}
+
+Bytes DistributedPairEvaluation::held_rows(const std::vector<int64_t>& requests) const {
+  const int64_t held = rows_ && dim_ > 0 ? int64_t(rows_->size()) / dim_ : 0;
+  const auto lo = std::lower_bound(requests.begin(), requests.end(), rows_first_);
+  const auto hi = std::lower_bound(lo, requests.end(), rows_first_ + held);
+  Bytes out(size_t((hi - lo) * dim_) * sizeof(float));
+  char* at = out.data();
+  for (auto q = lo; q != hi; ++q, at += dim_ * sizeof(float))
+    std::memcpy(at, rows_->data() + (*q - rows_first_) * dim_, size_t(dim_) * sizeof(float));
+  return out;
+}
+
+RequestRows DistributedPairEvaluation::request_rows() {
+  return [this](const std::vector<int64_t>& requests) {
+    group_.wait_for_all();
+    group_.broadcast(header(Message::Rows), 0);
+    group_.broadcast(pack(requests), 0);
+    std::exception_ptr failure;
+    Bytes mine;
+    try {
+      mine = held_rows(requests);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    std::vector<Bytes> found = gathered_or_thrown(group_, failure, mine, "ring indicators");
+    // The ranks hold ascending ranges of requests: their rows come in the requests' order.
+    return unpack_all<float>(std::move(found));
   };
 }
 
@@ -211,8 +244,21 @@ void DistributedPairEvaluation::serve() {
       } catch (...) {
         failure = std::current_exception();
       }
-      group_.gather(failure_status(failure), 0);
-      group_.gather(pack(found), 0);
+      gathered_or_thrown(group_, failure, pack(found), "account index");
+      continue;
+    }
+    if (m == Message::Rows) {
+      const Bytes asked = group_.broadcast(Bytes(), 0);
+      std::exception_ptr failure;
+      Bytes rows;
+      try {
+        const std::vector<int64_t> requests = unpack<int64_t>(asked);
+        ctx_.require_memory(int64_t(requests.size()) * dim_ * 4, "the rows rank 0 asks for (ring indicators)");
+        rows = held_rows(requests);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      gathered_or_thrown(group_, failure, rows, "ring indicators");
       continue;
     }
     const std::vector<Bytes> mine = group_.all_to_all(std::vector<Bytes>(size_t(group_.size())));
@@ -224,8 +270,7 @@ void DistributedPairEvaluation::serve() {
       } catch (...) {
         failure = std::current_exception();
       }
-    group_.gather(failure_status(failure), 0);
-    group_.gather(result, 0);
+    gathered_or_thrown(group_, failure, result, "evaluating candidate pairs");
   }
 }
 

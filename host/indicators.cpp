@@ -23,8 +23,11 @@ namespace {
 
 constexpr const char* kFormat = "ringscan-indicators";
 constexpr int64_t kVersion = 1;
-/// Requests compared with the prompts at once (their scores and indices are held).
-constexpr int64_t kMatchChunk = 65536;
+/// Requests compared with the prompts at once, on a grid of canonical indices (a batch's
+/// rows, scores and indices are held per thread).
+constexpr int64_t kMatchBatch = 4096;
+/// Batches between two progress reports.
+constexpr int64_t kMatchRound = 64;
 
 /// Each ring member's (canonical account, ring index), for the accounts of reported rings.
 std::vector<std::pair<int64_t, int64_t>> ring_members(const Clustering& clusters, const std::vector<Ring>& rings) {
@@ -75,7 +78,8 @@ int64_t integer_field(const nlohmann::json& j, const char* name, const std::stri
 }  // namespace
 
 Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& groups, const SharedInfrastructure& infra,
-                           const Clustering& clusters, const std::vector<Ring>& rings, const Context& ctx) {
+                           const Clustering& clusters, const std::vector<Ring>& rings, const Context& ctx,
+                           const RequestRows& rows) {
   Indicators out;
   out.dim = req.dim;
   const int64_t n = int64_t(rings.size()), D = req.dim;
@@ -111,22 +115,37 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
     for (const auto& [t, count] : ring_tokens[i])
       r.tokens.push_back({infra.kind_names[infra.token_kind[t]], infra.token_value[t], count, infra.accounts_of(t)});
   }
-  // Sums of the members' requests per exemplar, the span of their requests.
-  std::vector<std::vector<double>> sums(n);
-  for (int64_t i = 0; i < n; ++i) sums[i].assign(out.rings[i].prompts.size(), 0.0);
-  for (const auto& [a, ring] : members) {
-    RingIndicator& r = out.rings[ring];
+  // The members' requests in the exemplars' groups, and the span of their requests.
+  std::vector<int64_t> wanted;
+  for (const auto& [a, ring] : members)
     for (int64_t q = req.account_offsets[a]; q < req.account_offsets[a + 1]; ++q) {
       if (!req.time.empty()) {
+        RingIndicator& r = out.rings[ring];
         r.first_seen = r.first_seen == 0 ? req.time[q] : std::min(r.first_seen, req.time[q]);
         r.last_seen = std::max(r.last_seen, req.time[q]);
       }
-      const auto at = slot[ring].find(groups.group_of_request[q]);
-      if (at == slot[ring].end()) continue;
-      const float* e = &req.unit_embeddings[q * D];
-      double* s = &sums[ring][at->second * D];
-      for (int64_t d = 0; d < D; ++d) s[d] += e[d];
+      if (slot[ring].count(groups.group_of_request[q])) wanted.push_back(q);
     }
+  std::sort(wanted.begin(), wanted.end());
+  ctx.require_memory(int64_t(wanted.size()) * D * 4, "ring indicators (the exemplars' requests)");
+  std::vector<float> fetched;
+  if (rows) {
+    fetched = rows(wanted);
+    if (int64_t(fetched.size()) != int64_t(wanted.size()) * D)
+      throw InternalError("ring indicators: " + std::to_string(fetched.size() / std::max<int64_t>(D, 1)) + " rows for " +
+                          std::to_string(wanted.size()) + " requests");
+  }
+  auto row_of = [&](std::size_t i) { return rows ? &fetched[i * D] : &req.unit_embeddings[wanted[i] * D]; };
+  // Sums of the members' requests per exemplar, in request order.
+  std::vector<std::vector<double>> sums(n);
+  for (int64_t i = 0; i < n; ++i) sums[i].assign(out.rings[i].prompts.size(), 0.0);
+  std::vector<int64_t> ring_of_account(req.num_accounts, -1);
+  for (const auto& [a, ring] : members) ring_of_account[a] = ring;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    const int64_t ring = ring_of_account[req.request_owner[wanted[i]]];
+    const float* e = row_of(i);
+    double* s = &sums[ring][slot[ring].at(groups.group_of_request[wanted[i]]) * D];
+    for (int64_t d = 0; d < D; ++d) s[d] += e[d];
   }
   for (int64_t i = 0; i < n; ++i) {
     RingIndicator& r = out.rings[i];
@@ -141,14 +160,16 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
   return out;
 }
 
-std::vector<IndicatorMatch> match_indicators(const CanonicalRequests& req, const Indicators& known, float similarity,
-                                             const std::string& source, const Context& ctx) {
-  const int64_t A = req.num_accounts, R = req.num_requests, D = req.dim;
-  std::vector<IndicatorMatch> matches(A);
-  if (known.empty()) return matches;
-  if (known.dim != D)
+void check_indicator_width(const Indicators& known, int64_t dim, const std::string& source) {
+  if (!known.empty() && known.dim != dim)
     throw InvalidInput(source + ": indicators: prompts of width " + std::to_string(known.dim) +
-                       ", but the input's embeddings are " + std::to_string(D) + " wide (another embedding model?)");
+                       ", but the input's embeddings are " + std::to_string(dim) + " wide (another embedding model?)");
+}
+
+PromptHits indicator_prompt_hits(const float* rows, int64_t first, int64_t count, int64_t D,
+                                 const std::vector<int64_t>& request_owner, const Indicators& known, float similarity,
+                                 const Context& ctx) {
+  PromptHits hits;
   // The prompts, flattened, with the ring each belongs to.
   std::vector<float> prompts;
   std::vector<int64_t> prompt_ring;
@@ -158,26 +179,59 @@ std::vector<IndicatorMatch> match_indicators(const CanonicalRequests& req, const
     prompt_ring.insert(prompt_ring.end(), std::size_t(r.num_prompts(D)), int64_t(i));
   }
   const int64_t P = int64_t(prompt_ring.size());
-  ctx.require_memory(std::min(R, kMatchChunk) * 16 + A * 64 + int64_t(prompts.size()) * 4, "indicator matching");
-
-  // (account, indicator ring) hits: requests near a prompt, tokens used.
-  std::vector<std::pair<int64_t, int64_t>> prompt_hits, token_hits;
-  if (P > 0) {
-    ThreadScope threads(ctx.threads);
-    std::vector<float> score(std::min(R, kMatchChunk));
-    std::vector<int64_t> nearest(score.size());
-    for (int64_t first = 0; first < R; first += kMatchChunk) {
-      const int64_t count = std::min(kMatchChunk, R - first);
+  if (P == 0 || count <= 0) return hits;
+  const int threads = ctx.threads > 0 ? ctx.threads : 1;
+  ctx.require_memory(int64_t(threads) * kMatchBatch * (4 * D + 12) + P * D * 4, "indicator matching");
+  // Batches on the grid of canonical indices, each full (positions outside this call's
+  // requests hold copies of its first): FAISS compares a few rows without BLAS, and OpenBLAS
+  // small products with other kernels, so a row's score would otherwise depend on how many
+  // rows share its batch. Single-threaded BLAS, whose split of a product is fixed.
+  const int64_t b0 = first / kMatchBatch, b1 = (first + count - 1) / kMatchBatch + 1;
+  std::vector<PromptHits> found(size_t(b1 - b0));
+  {
+    SerialBlasScope serial_blas;
+    ThreadScope scope(ctx.threads);
+    // Rounds of batches, progress reported between them.
+    for (int64_t k0 = b0; k0 < b1; k0 += kMatchRound) {
       faiss_call("indicator matching", [&] {
-        faiss::knn_inner_product(&req.unit_embeddings[first * D], prompts.data(), size_t(D), size_t(count), size_t(P), 1,
-                                 score.data(), nearest.data());
+        detail::parallel_for(std::min(kMatchRound, b1 - k0), 1, [&](int64_t j) {
+          const int64_t k = k0 - b0 + j;
+          const int64_t start = (b0 + k) * kMatchBatch;
+          const int64_t lo = std::max(first, start), hi = std::min(first + count, start + kMatchBatch);
+          std::vector<float> batch(static_cast<size_t>(kMatchBatch * D)), score(static_cast<size_t>(kMatchBatch));
+          std::vector<int64_t> nearest(static_cast<size_t>(kMatchBatch));
+          for (int64_t i = 0; i < kMatchBatch; ++i) {
+            const int64_t q = start + i >= lo && start + i < hi ? start + i : lo;
+            std::copy_n(rows + (q - first) * D, D, &batch[size_t(i * D)]);
+          }
+          faiss::knn_inner_product(batch.data(), prompts.data(), size_t(D), size_t(kMatchBatch), size_t(P), 1,
+                                   score.data(), nearest.data());
+          for (int64_t q = lo; q < hi; ++q)
+            if (nearest[q - start] >= 0 && score[q - start] >= similarity)
+              found[size_t(k)].emplace_back(request_owner[q], prompt_ring[nearest[q - start]]);
+        });
       });
-      for (int64_t q = 0; q < count; ++q)
-        if (nearest[q] >= 0 && score[q] >= similarity)
-          prompt_hits.emplace_back(req.request_owner[first + q], prompt_ring[nearest[q]]);
-      ctx.report("indicator matching", first + count, R);
+      ctx.report("indicator matching", std::min(first + count, (k0 + kMatchRound) * kMatchBatch) - first, count);
     }
   }
+  for (const PromptHits& f : found) hits.insert(hits.end(), f.begin(), f.end());
+  return hits;
+}
+
+std::vector<IndicatorMatch> match_indicators(const CanonicalRequests& req, const Indicators& known, float similarity,
+                                             const std::string& source, const Context& ctx,
+                                             const PromptHits* prompt_hits_found) {
+  const int64_t A = req.num_accounts, R = req.num_requests, D = req.dim;
+  std::vector<IndicatorMatch> matches(A);
+  if (known.empty()) return matches;
+  check_indicator_width(known, D, source);
+  ctx.require_memory(A * 64, "indicator matching");
+
+  // (account, indicator ring) hits: requests near a prompt, tokens used.
+  PromptHits prompt_hits = prompt_hits_found ? *prompt_hits_found
+                                             : indicator_prompt_hits(req.unit_embeddings.data(), 0, R, D,
+                                                                     req.request_owner, known, similarity, ctx);
+  std::vector<std::pair<int64_t, int64_t>> token_hits;
   // Tokens by (column of this input, value); payment is the column after the infra columns.
   std::map<std::string, int64_t> column;
   for (int64_t k = 0; k < req.infra_dim; ++k) column[req.infra_names[k]] = k;

@@ -284,13 +284,13 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   describe_ring_infrastructure(infra, req, options.report_examples, result.rings);
   const int64_t seeded_rings = mark_seeds(options.seeds, result.rings);
   if (options.collect_indicators) {
-    result.indicators = ring_indicators(req, groups, infra, clusters, result.rings, ctx);
+    result.indicators = ring_indicators(req, groups, infra, clusters, result.rings, ctx, request_rows_);
     result.indicators.source = result.input_path;
   }
   if (!options.known_indicators.empty()) {
     const std::vector<IndicatorMatch> matches = stage("indicators", "indicator matching", [&] {
       return match_indicators(req, options.known_indicators, resolved.duplicate_similarity,
-                              options.known_indicators_source, ctx);
+                              options.known_indicators_source, ctx, have_indicator_hits_ ? &indicator_hits_ : nullptr);
     });
     result.indicator_matches.resize(req.num_accounts);
     for (int64_t a = 0; a < req.num_accounts; ++a) result.indicator_matches[req.account_row[a]] = matches[a];

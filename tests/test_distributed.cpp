@@ -9,9 +9,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -22,6 +24,7 @@
 #include "request_index.hpp"
 #include "ringscan/generate.hpp"
 #include "ringscan/request_order.hpp"
+#include "ringscan/ring_indicators.hpp"
 #include "self_join.hpp"
 
 namespace {
@@ -80,6 +83,11 @@ std::map<std::string, std::string> labels_and_rings(const std::string& file) {
   return out;
 }
 
+std::string slurp(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 /// Overwrites one embedding value of row `row` with NaN.
 void poison_embedding(const std::string& file, int64_t row) {
   const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -120,6 +128,10 @@ class Distributed : public ::testing::Test {
     ASSERT_EQ(big.code, 0) << big.output;
     const ShellRun small = shell(cli() + " generate -q -o " + path("small.h5") + " --accounts 120 --dim 16 --seed 4");
     ASSERT_EQ(small.code, 0) << small.output;
+    // New accounts of in.h5's operators, for indicators taken from in.h5.
+    const ShellRun again = shell(cli() + " generate -q -o " + path("again.h5") +
+                                 " --accounts 800 --dim 48 --seed 22 --operator-seed 21 --infra --proxy-network 0.05");
+    ASSERT_EQ(again.code, 0) << again.output;
   }
   static void TearDownTestSuite() {
     if (!dir_.empty()) fs::remove_all(dir_);
@@ -178,6 +190,43 @@ TEST_F(Distributed, OneTwoAndFourRanksWriteTheAccountsAndRingsOfOneProcess) {
   EXPECT_GT(labels_and_rings(path("one-in.h5")).at("/rings/id").size(), 0u);
 }
 
+TEST_F(Distributed, IndicatorsTakenAndMatchedOverRanksAreOneProcesss) {
+  const std::string taken = path("ind-one.json"), matched = path("ind-one.h5");
+  const ShellRun out = shell(cli() + " detect -q --threads 2 " + path("in.h5") + " -o " + path("ind-src.h5") +
+                             " --indicators-out " + taken);
+  ASSERT_EQ(out.code, 0) << out.output;
+  const ShellRun in = shell(cli() + " detect -q --threads 2 " + path("again.h5") + " -o " + matched +
+                            " --indicators-in " + taken);
+  ASSERT_EQ(in.code, 0) << in.output;
+  const auto want = labels_and_rings(matched);
+  // The operators' new accounts are flagged: not an empty answer that trivially agrees.
+  const std::string& flagged = want.at("/accounts/indicator_ring");
+  int64_t accounts = 0;
+  for (size_t at = 0; at + 8 <= flagged.size(); at += 8) {
+    int64_t ring;
+    std::memcpy(&ring, flagged.data() + at, 8);
+    accounts += ring >= 0;
+  }
+  EXPECT_GE(accounts, 10);
+  for (int ranks : {2, 4}) {
+    const std::string json = path("ind-" + std::to_string(ranks) + ".json"),
+                      h5 = path("ind-" + std::to_string(ranks) + ".h5");
+    const ShellRun r = shell(mpirun(ranks) + " " + cli() + " detect -q --threads 1 " + path("in.h5") + " -o " +
+                             path("ind-src-" + std::to_string(ranks) + ".h5") + " --indicators-out " + json);
+    ASSERT_EQ(r.code, 0) << ranks << " ranks: " << r.output;
+    // Every exemplar (the mean of the members' requests, whichever ranks hold them), token
+    // and span as one process writes it.
+    EXPECT_EQ(slurp(json), slurp(taken)) << ranks << " ranks";
+    const ShellRun m = shell(mpirun(ranks) + " " + cli() + " detect -q --threads 1 " + path("again.h5") + " -o " + h5 +
+                             " --indicators-in " + taken);
+    ASSERT_EQ(m.code, 0) << ranks << " ranks: " << m.output;
+    const auto got = labels_and_rings(h5);
+    ASSERT_EQ(got.size(), want.size()) << ranks << " ranks";
+    for (const auto& [dataset, bytes] : want)
+      EXPECT_TRUE(got.at(dataset) == bytes) << dataset << " differs at " << ranks << " ranks";
+  }
+}
+
 TEST_F(Distributed, BadInputInOneRanksShareStopsEveryRankNamingItAndWritesNothing) {
   const std::string bad = path("bad.h5"), out = path("bad-out.h5");
   fs::copy_file(path("in.h5"), bad, fs::copy_options::overwrite_existing);
@@ -223,10 +272,6 @@ TEST_F(Distributed, AKilledRankFailsTheJobWithoutOutput) {
 }
 
 TEST_F(Distributed, OptionsARunOverRanksCannotHonourAreRefusedWithTheReason) {
-  const ShellRun indicators = shell(mpirun(2) + " " + cli() + " detect -q " + path("in.h5") + " -o " + path("x.h5") +
-                               " --indicators-out " + path("x.json"));
-  EXPECT_EQ(indicators.code, 2) << indicators.output;
-  EXPECT_NE(indicators.output.find("--indicators-out"), std::string::npos) << indicators.output;
   const ShellRun cuda = shell(mpirun(2) + " " + cli() + " detect -q --device cuda " + path("in.h5") + " -o " + path("x.h5"));
   EXPECT_EQ(cuda.code, 2) << cuda.output;
   EXPECT_NE(cuda.output.find("--device cuda"), std::string::npos) << cuda.output;
@@ -269,6 +314,35 @@ TEST(DistributedParts, ARowsNearestCellsDoNotDependOnTheBatchItIsSearchedIn) {
     for (int64_t i = 0; i < count; ++i)
       for (int p = 0; p < 2; ++p)
         ASSERT_EQ(part[i * 2 + p], whole[(first + i) * 2 + p]) << "row " << first + i << " in a share from " << first;
+  }
+}
+
+TEST(DistributedParts, AnyRangeOfRequestsFindsTheWholeCallsKnownPromptHitsInIt) {
+  const int64_t n = 9000, d = 24;
+  const std::vector<float> x = random_rows(n, d, 5);
+  ringscan::Indicators known;
+  known.dim = d;
+  for (int r = 0; r < 3; ++r) {
+    ringscan::RingIndicator ring;
+    ring.ring = r;
+    ring.prompts = random_rows(4, d, 10 + r);
+    known.rings.push_back(ring);
+  }
+  std::vector<int64_t> owner(n);
+  for (int64_t i = 0; i < n; ++i) owner[i] = i;
+  const ringscan::Context ctx;
+  // A similarity some requests reach and most do not.
+  const float similarity = 0.6f;
+  const auto whole = ringscan::indicator_prompt_hits(x.data(), 0, n, d, owner, known, similarity, ctx);
+  ASSERT_GT(whole.size(), 500u);
+  ASSERT_LT(whole.size(), size_t(n - 500));
+  // Ranges starting anywhere, short ones (below FAISS's BLAS threshold) among them.
+  for (const auto& [first, count] : std::vector<std::pair<int64_t, int64_t>>{{0, 7}, {5, 13}, {4095, 3}, {4000, 5000}, {8999, 1}}) {
+    const auto part = ringscan::indicator_prompt_hits(x.data() + first * d, first, count, d, owner, known, similarity, ctx);
+    std::vector<std::pair<int64_t, int64_t>> want;
+    for (const auto& h : whole)
+      if (h.first >= first && h.first < first + count) want.push_back(h);
+    EXPECT_EQ(part, want) << "requests [" << first << ", " << first + count << ")";
   }
 }
 
