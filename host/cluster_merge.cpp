@@ -36,10 +36,12 @@ constexpr int64_t kMaxGroupUnitPairs = 4096;
 
 /// The second test of a weak core without infrastructure, and of a light member joining a
 /// cluster: `shared_requests` of the account's `requests` lie in the prompt groups it shares
-/// with the set, and the set's accounts are `members` of those groups' `senders`.
-bool traffic_owned(int64_t shared_requests, int64_t requests, int64_t members, int64_t senders) {
+/// with the set, and the set's accounts are `members` of those groups' `senders`, at least
+/// `senders_share` of them.
+bool traffic_owned(int64_t shared_requests, int64_t requests, int64_t members, int64_t senders,
+                   double senders_share = kWeakCoreOwnSenders) {
   return double(shared_requests) >= kWeakCoreOwnTraffic * double(requests) &&
-         double(members) >= kWeakCoreOwnSenders * double(senders);
+         double(members) >= senders_share * double(senders);
 }
 
 /// What one round works on: every cluster is a unit, every account outside a cluster too.
@@ -174,7 +176,7 @@ BehaviourSummary behaviour_summary(const Units& u, int64_t unit, const EvidenceC
 /// rings', as in a weak core's test, not the prompt's public.
 bool owns_traffic_of(int64_t cluster, int64_t a, const CanonicalRequests& req, const PromptGroups& groups,
                      const std::vector<UnitGroup>& by_unit, const std::vector<int64_t>& unit_first_entry,
-                     const std::vector<int64_t>& clustered) {
+                     const std::vector<int64_t>& clustered, double senders_share) {
   const auto begin = by_unit.begin() + unit_first_entry[cluster], end = by_unit.begin() + unit_first_entry[cluster + 1];
   std::vector<int64_t> sent, requests;
   account_evidence_groups(req, groups, a, sent, requests);
@@ -186,7 +188,8 @@ bool owns_traffic_of(int64_t cluster, int64_t a, const CanonicalRequests& req, c
     members += at->senders;
     senders += groups.accounts_in(sent[i]) - (clustered[sent[i]] - at->senders);
   }
-  return traffic_owned(shared_requests, req.account_offsets[a + 1] - req.account_offsets[a], members, senders);
+  return traffic_owned(shared_requests, req.account_offsets[a + 1] - req.account_offsets[a], members, senders,
+                       senders_share);
 }
 
 /// Whether half a cluster's members share a prompt group with another member.
@@ -352,9 +355,11 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
             : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
     merge[i] = edge_evidence(shared, sync, alike, signals, penalty) >= c.edge_threshold;
     // A light member: a cluster and an account outside clusters (units are ascending).
-    if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && k.shared >= kLightMemberGroups &&
-        c.weak_edge_threshold > 0 && shared >= c.weak_edge_threshold &&
-        owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry, clustered))
+    // One shared group is one coincidence: the cluster must hold most of its senders.
+    if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && c.weak_edge_threshold > 0 &&
+        shared >= c.weak_edge_threshold &&
+        owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry, clustered,
+                        k.shared >= kLightMemberGroups ? kWeakCoreOwnSenders : kLightMemberOneGroupSenders))
       joins[i] = shared;
   });
 

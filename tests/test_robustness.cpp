@@ -40,6 +40,10 @@ const Regime kRegimes[] = {
     // At 10,000 accounts this regime is still below its floors (docs/benchmarks/robustness.md):
     // some split rings' sub-groups, which share no prompt, have too little behaviour in common.
     {"NoTimes", [](GenerateOptions& g) { g.times = false; }},
+    // Below its floors too at 10,000 accounts: some members' two or three requests share no
+    // prompt with another member's. Here its account recall was 0.942 until a member sharing
+    // one prompt with a cluster could join it when the cluster sent most of that prompt.
+    {"LightAccounts", [](GenerateOptions& g) { g.light_rings = true; }},
 };
 
 struct Outcome {
@@ -102,26 +106,6 @@ TEST_P(RobustnessRegime, FindsTheRings) {
 
 const auto kName = [](const ::testing::TestParamInfo<Regime>& info) { return std::string(info.param.name); };
 INSTANTIATE_TEST_SUITE_P(Regimes, RobustnessRegime, ::testing::ValuesIn(kRegimes), kName);
-
-// Regimes below the recall floors (docs/benchmarks/robustness.md says which and why),
-// run only on request (--gtest_also_run_disabled_tests): of light accounts, some members' two
-// or three requests share no prompt with another member's.
-const Regime kBelowTheirFloors[] = {
-    {"LightAccounts", [](GenerateOptions& g) { g.light_rings = true; }},
-};
-class RobustnessBelowFloor : public ::testing::TestWithParam<Regime> {};
-TEST_P(RobustnessBelowFloor, AccusesNoLookAlike) {
-  const Outcome& o = outcome(GetParam());
-  EXPECT_GE(o.evaluation.account_precision, 0.99);
-  EXPECT_EQ(o.lookalikes.mostly_innocent_rings, 0);
-  EXPECT_EQ(o.lookalikes.team_accounts + o.lookalikes.crowd_accounts + o.lookalikes.viral_sharer_accounts, 0);
-}
-TEST_P(RobustnessBelowFloor, DISABLED_FindsTheRings) {
-  const Outcome& o = outcome(GetParam());
-  EXPECT_GE(o.evaluation.ring_recall, 0.95);
-  EXPECT_GE(o.evaluation.account_recall, 0.95);
-}
-INSTANTIATE_TEST_SUITE_P(Regimes, RobustnessBelowFloor, ::testing::ValuesIn(kBelowTheirFloors), kName);
 
 TEST(RobustnessRegime, OnlyTheRequiredDatasetsFindTemplateRingsAndAccuseNoOne) {
   // No times, no behaviour: shared prompts and their concentration are all there is. The

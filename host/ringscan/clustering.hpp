@@ -57,10 +57,15 @@ int64_t label_components(const std::vector<int64_t>& root, int64_t min_size, int
 
 /// Weak edges to other members that a member of a weak core needs.
 constexpr int64_t kWeakCoreDegree = 2;
-/// Distinct prompt groups an account outside clusters must share with a cluster to join it
-/// as a light member: one shared prompt is one coincidence, where a weak core's member has
-/// its weak edges and the core's other tests besides.
+/// Distinct prompt groups an account outside clusters shares with a cluster from which it
+/// joins it as a light member with the senders' share a weak core asks for ...
 constexpr int64_t kLightMemberGroups = 2;
+/// ... and the share of the senders the cluster must hold when the account shares one group
+/// with it: one shared prompt is one coincidence, unless the prompt is the cluster's own (at
+/// a third, as for two groups, a viral prompt's sharers joined rings on the real-text
+/// fixture; at a half, ordinary users with one copy of a ring's prompt did). Chosen on the
+/// tuning files (docs/robustness.md).
+constexpr double kLightMemberOneGroupSenders = 2.0 / 3.0;
 /// Without infrastructure: the share of a weak core member's requests that must lie in the
 /// prompt groups it shares with other members (a member works mostly for the ring) ...
 constexpr double kWeakCoreOwnTraffic = 0.5;
