@@ -16,6 +16,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -262,6 +263,15 @@ TEST_F(Cli, IndicatorsWrittenByOneRunAreMatchedByAnother) {
   const auto report = nlohmann::json::parse(slurp(path("ind.report.json")));
   ASSERT_FALSE(report["indicator_matches"].empty());
   EXPECT_GE(report["indicator_matches"][0]["accounts"].get<int64_t>(), 3);
+  // Indicators of another embedding model are refused before the input is read: ahead of the
+  // memory budget's check, which needs only the input's header.
+  ASSERT_EQ(run("generate -q -o " + path("ind.narrow.h5") + " --accounts 200 --dim 16 --seed 5").code, 0);
+  const CliRun narrow = run("detect -q " + path("ind.narrow.h5") + " -o " + path("ind.narrow.out.h5") +
+                            " --indicators-in " + path("ind.json") + " --memory-budget 1M");
+  EXPECT_EQ(narrow.code, 2) << narrow.output;
+  EXPECT_NE(narrow.output.find(path("ind.json") + ": indicators: prompts of width 32"), std::string::npos)
+      << narrow.output;
+  EXPECT_FALSE(std::filesystem::exists(path("ind.narrow.out.h5")));
   // An indicators file is never an output's target.
   const CliRun clobber = run("detect -q " + path("in.h5") + " -o " + path("ind.again.h5") + " --indicators-in " +
                              path("ind.json") + " --indicators-out " + path("ind.json"));

@@ -596,6 +596,7 @@ int run_detect(DetectArgs& a, ringscan::ProcessGroup* group) {
     // after minutes of loading. The headers are untrusted too: read in the child unless
     // isolation is off.
     shape = a.read.shape(a.input, ctx);
+    ringscan::check_indicator_width(a.options.known_indicators, shape.dim, a.options.known_indicators_source);
     ringscan::require_detection_memory(shape, a.options, ctx, distributed ? group->size() : 1);
   };
   // Over ranks, every rank checks alike and they agree: rank 0 reports an error once, and

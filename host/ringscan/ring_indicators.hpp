@@ -9,6 +9,7 @@
 
 #include "ringscan/clustering.hpp"
 #include "ringscan/context.hpp"
+#include "ringscan/indicators.hpp"
 #include "ringscan/near_duplicates.hpp"
 #include "ringscan/request_order.hpp"
 #include "ringscan/result.hpp"
@@ -30,9 +31,6 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
 /// (canonical account, index of the ring in `known`) of each known prompt hit: a request at
 /// cosine `similarity` or more from one of the prompts.
 using PromptHits = std::vector<std::pair<int64_t, int64_t>>;
-
-/// InvalidInput, naming `source`, when the prompts of `known` are not `dim` wide.
-void check_indicator_width(const Indicators& known, int64_t dim, const std::string& source);
 
 /// The prompt hits of canonical requests [first, first + count), whose unit rows are `rows`
 /// (count x dim). A request's hit does not depend on which requests share its call: the

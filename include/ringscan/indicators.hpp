@@ -18,4 +18,8 @@ void write_indicators(const std::string& path, const Indicators& indicators);
 /// non-finite value, a token of value 0, a file too large for `memory_budget` bytes).
 Indicators read_indicators(const std::string& path, int64_t memory_budget);
 
+/// InvalidInput, naming `source`, when the prompts of `known` are not `dim` wide (indicators
+/// of another embedding model): checked before an input is read.
+void check_indicator_width(const Indicators& known, int64_t dim, const std::string& source);
+
 }  // namespace ringscan
