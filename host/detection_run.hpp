@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -74,10 +75,7 @@ class DetectionRun {
   void fetch_rows_with(RequestRows rows) { request_rows_ = std::move(rows); }
   /// The known indicators' prompt hits of every request, found where the rows are, instead of
   /// from the requests' embeddings (a distributed run: each rank's requests' hits, in order).
-  void indicator_prompt_hits_from(PromptHits hits) {
-    indicator_hits_ = std::move(hits);
-    have_indicator_hits_ = true;
-  }
+  void indicator_prompt_hits_from(PromptHits hits) { indicator_hits_ = std::move(hits); }
   /// The account stages, ring scoring and the statistics: the finished result. `req` needs
   /// its embeddings only when indicators are collected or matched, and neither
   /// fetch_rows_with nor indicator_prompt_hits_from supplied what they need.
@@ -96,8 +94,7 @@ class DetectionRun {
   PairEvaluation pair_evaluation_;
   SelfJoin account_join_;
   RequestRows request_rows_;
-  PromptHits indicator_hits_;
-  bool have_indicator_hits_ = false;
+  std::optional<PromptHits> indicator_hits_;
   DetectionResult result_;
 };
 

@@ -115,8 +115,10 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
     for (const auto& [t, count] : ring_tokens[i])
       r.tokens.push_back({infra.kind_names[infra.token_kind[t]], infra.token_value[t], count, infra.accounts_of(t)});
   }
-  // The members' requests in the exemplars' groups, and the span of their requests.
+  // The members' requests in the exemplars' groups (ascending: members are), each with its
+  // ring and exemplar, and the span of their requests.
   std::vector<int64_t> wanted;
+  std::vector<std::pair<int64_t, int64_t>> exemplar_of;  // [wanted] (ring, exemplar)
   for (const auto& [a, ring] : members)
     for (int64_t q = req.account_offsets[a]; q < req.account_offsets[a + 1]; ++q) {
       if (!req.time.empty()) {
@@ -124,9 +126,11 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
         r.first_seen = r.first_seen == 0 ? req.time[q] : std::min(r.first_seen, req.time[q]);
         r.last_seen = std::max(r.last_seen, req.time[q]);
       }
-      if (slot[ring].count(groups.group_of_request[q])) wanted.push_back(q);
+      const auto at = slot[ring].find(groups.group_of_request[q]);
+      if (at == slot[ring].end()) continue;
+      wanted.push_back(q);
+      exemplar_of.emplace_back(ring, at->second);
     }
-  std::sort(wanted.begin(), wanted.end());
   ctx.require_memory(int64_t(wanted.size()) * D * 4, "ring indicators (the exemplars' requests)");
   std::vector<float> fetched;
   if (rows) {
@@ -139,12 +143,9 @@ Indicators ring_indicators(const CanonicalRequests& req, const PromptGroups& gro
   // Sums of the members' requests per exemplar, in request order.
   std::vector<std::vector<double>> sums(n);
   for (int64_t i = 0; i < n; ++i) sums[i].assign(out.rings[i].prompts.size(), 0.0);
-  std::vector<int64_t> ring_of_account(req.num_accounts, -1);
-  for (const auto& [a, ring] : members) ring_of_account[a] = ring;
   for (std::size_t i = 0; i < wanted.size(); ++i) {
-    const int64_t ring = ring_of_account[req.request_owner[wanted[i]]];
     const float* e = row_of(i);
-    double* s = &sums[ring][slot[ring].at(groups.group_of_request[wanted[i]]) * D];
+    double* s = &sums[exemplar_of[i].first][exemplar_of[i].second * D];
     for (int64_t d = 0; d < D; ++d) s[d] += e[d];
   }
   for (int64_t i = 0; i < n; ++i) {
@@ -228,9 +229,10 @@ std::vector<IndicatorMatch> match_indicators(const CanonicalRequests& req, const
   ctx.require_memory(A * 64, "indicator matching");
 
   // (account, indicator ring) hits: requests near a prompt, tokens used.
-  PromptHits prompt_hits = prompt_hits_found ? *prompt_hits_found
-                                             : indicator_prompt_hits(req.unit_embeddings.data(), 0, R, D,
-                                                                     req.request_owner, known, similarity, ctx);
+  PromptHits found_here;
+  if (!prompt_hits_found)
+    found_here = indicator_prompt_hits(req.unit_embeddings.data(), 0, R, D, req.request_owner, known, similarity, ctx);
+  const PromptHits& prompt_hits = prompt_hits_found ? *prompt_hits_found : found_here;
   std::vector<std::pair<int64_t, int64_t>> token_hits;
   // Tokens by (column of this input, value); payment is the column after the infra columns.
   std::map<std::string, int64_t> column;

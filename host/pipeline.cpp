@@ -290,7 +290,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   if (!options.known_indicators.empty()) {
     const std::vector<IndicatorMatch> matches = stage("indicators", "indicator matching", [&] {
       return match_indicators(req, options.known_indicators, resolved.duplicate_similarity,
-                              options.known_indicators_source, ctx, have_indicator_hits_ ? &indicator_hits_ : nullptr);
+                              options.known_indicators_source, ctx, indicator_hits_ ? &*indicator_hits_ : nullptr);
     });
     result.indicator_matches.resize(req.num_accounts);
     for (int64_t a = 0; a < req.num_accounts; ++a) result.indicator_matches[req.account_row[a]] = matches[a];
