@@ -2,6 +2,7 @@
 // against another file of the same operators (flagged) and of others (not), and malformed
 // indicator files refused with the file and the field named.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -36,8 +37,12 @@ Dataset generated(uint64_t seed, uint64_t operators) {
   return generate_in_memory(g, two_threads());
 }
 
+/// A path of this process's own: ctest runs each test in a process of its own, several at
+/// once, and each writes and removes the first file's indicators.
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("ringscan-indicators-" + name)).string();
+  return (std::filesystem::temp_directory_path() /
+          ("ringscan-indicators-" + std::to_string(getpid()) + "-" + name))
+      .string();
 }
 
 /// Indicators of the rings of the file of `seed` and `operators`, through a file on disk.
