@@ -224,11 +224,26 @@ int64_t relabel_canonically(std::vector<int64_t>& label) {
   return next;
 }
 
+/// Bytes a round of merging may hold.
+int64_t merge_memory(const CanonicalRequests& req, const std::vector<std::pair<int64_t, int64_t>>& account_pairs) {
+  return size_from_double(double(req.num_requests) * 40 + double(req.num_accounts) * 64 +
+                          double(account_pairs.size() + kEveryPairClusters * kEveryPairClusters / 2) * 24);
+}
+
+/// What one round of merging did.
+struct RoundRecord {
+  int64_t merges = 0;  ///< merges made
+  int64_t joined = 0;  ///< of which light members joining a cluster
+  float threshold = 0;  ///< the round's merge threshold
+  /// When given: receives the pairs of clusters the round judged, with their evidence.
+  std::vector<ClusterPairEvidence>* judged = nullptr;
+};
+
 /// One round: the units' candidate pairs, their evidence, the merges. Returns the merged
-/// clustering, how many merges were made and how many of them were light members joining.
+/// clustering; `record` receives what the round did.
 Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                        const EvidenceCalibration& c, const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                       int64_t* merges, int64_t* joined) {
+                       RoundRecord& record) {
   const int64_t A = req.num_accounts;
   const Units u = make_units(clusters);
   const std::vector<UnitGroup> by_unit = unit_groups(u, req, groups);
@@ -320,8 +335,10 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
                                      c.behaviour_null.tail_start, c.behaviour_null.tail_scale,
                                      c.behaviour_null.tail_log_share};
   const int64_t B = c.feature_dim;
-  std::vector<uint8_t> merge(candidates.size(), 0);
-  std::vector<float> joins(candidates.size(), 0.0f);  // a light member's evidence for its cluster
+  // Each pair's evidence, or -1 where the pair is not judged; the threshold counts the
+  // pairs judged (merge_threshold_nats).
+  std::vector<float> evidence(candidates.size(), -1.0f);
+  std::vector<float> joins(candidates.size(), 0.0f);  // a light member's shared-prompt evidence for its cluster
   detail::parallel_for(int64_t(candidates.size()), 64, [&](int64_t i) {
     const Candidate& k = candidates[i];
     const int64_t su = slot(k.u), sv = slot(k.v);
@@ -353,24 +370,37 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
         k.shared > 0 || every_cluster_pair
             ? 0.0f
             : unit_pair_index_penalty(c.index_penalty, u.offsets[k.u + 1] - u.offsets[k.u], u.offsets[k.v + 1] - u.offsets[k.v]);
-    merge[i] = edge_evidence(shared, sync, alike, signals, penalty) >= c.edge_threshold;
+    evidence[i] = edge_evidence(shared, sync, alike, signals, penalty);
     // A light member: a cluster and an account outside clusters (units are ascending).
     // One shared group is one coincidence: the cluster must hold most of its senders.
-    if (!merge[i] && k.u < u.clusters && k.v >= u.clusters && c.weak_edge_threshold > 0 &&
+    if (k.u < u.clusters && k.v >= u.clusters && c.weak_edge_threshold > 0 &&
         shared >= c.weak_edge_threshold &&
         owns_traffic_of(k.u, u.members[u.offsets[k.v]], req, groups, by_unit, unit_first_entry, clustered,
                         k.shared >= kLightMemberGroups ? kWeakCoreOwnSenders : kLightMemberOneGroupSenders))
       joins[i] = shared;
   });
 
+  const int64_t judged = std::count_if(evidence.begin(), evidence.end(), [](float e) { return e >= 0.0f; });
+  const float threshold = merge_threshold_nats(judged, c.edge_threshold);
+  record.threshold = threshold;
+  if (record.judged != nullptr)
+    for (std::size_t i = 0; i < candidates.size(); ++i)
+      if (evidence[i] >= 0.0f && candidates[i].v < u.clusters)
+        record.judged->push_back({candidates[i].u, candidates[i].v, evidence[i]});
+  std::vector<uint8_t> merge(candidates.size(), 0);
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    merge[i] = evidence[i] >= 0.0f && evidence[i] >= threshold;
+    if (merge[i]) joins[i] = 0.0f;
+  }
+
   std::vector<int64_t> parent(u.count);
   std::iota(parent.begin(), parent.end(), 0);
-  *merges = 0;
-  *joined = 0;
+  record.merges = 0;
+  record.joined = 0;
   for (std::size_t i = 0; i < candidates.size(); ++i)
     if (merge[i]) {
       union_sets(parent.data(), candidates[i].u, candidates[i].v);
-      ++*merges;
+      ++record.merges;
     }
   // Light members that no merge took join their likeliest cluster (ties: the smaller id).
   std::vector<std::pair<float, int64_t>> join(u.count, {0.0f, -1});
@@ -379,8 +409,8 @@ Clustering merge_round(const Clustering& clusters, const CanonicalRequests& req,
   for (int64_t v = u.clusters; v < u.count; ++v)
     if (join[v].second >= 0 && find_root(parent.data(), v) == v) {
       union_sets(parent.data(), join[v].second, v);
-      ++*merges;
-      ++*joined;
+      ++record.merges;
+      ++record.joined;
     }
   Clustering out;
   out.label.assign(A, -1);
@@ -629,21 +659,39 @@ Clustering without_accounts(Clustering clusters, const std::vector<uint8_t>& dro
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                          const DetectOptions& options, const Context& ctx, int64_t* light_members) {
-  if (light_members != nullptr) *light_members = 0;
-  if (!options.merge_clusters || clusters.num_clusters == 0) return clusters;
+                          const DetectOptions& options, const Context& ctx, MergeSummary* summary) {
+  MergeSummary done;
+  done.first_threshold = calibration.edge_threshold;
+  if (!options.merge_clusters || clusters.num_clusters == 0) {
+    if (summary != nullptr) *summary = done;
+    return clusters;
+  }
   ThreadScope threads(ctx.threads);
-  ctx.require_memory(size_from_double(double(req.num_requests) * 40 + double(req.num_accounts) * 64 +
-                                      double(account_pairs.size() + kEveryPairClusters * kEveryPairClusters / 2) * 24),
-                     "cluster merge");
+  ctx.require_memory(merge_memory(req, account_pairs), "cluster merge");
   Clustering current = clusters;
   for (int round = 0; round < kMergeRounds; ++round) {
-    int64_t merges = 0, joined = 0;
-    current = merge_round(current, req, groups, calibration, account_pairs, &merges, &joined);
-    if (light_members != nullptr) *light_members += joined;
-    if (merges == 0) break;
+    RoundRecord record;
+    current = merge_round(current, req, groups, calibration, account_pairs, record);
+    if (round == 0) done.first_threshold = record.threshold;
+    done.light_members += record.joined;
+    if (record.merges == 0) break;
   }
+  if (summary != nullptr) *summary = done;
   return current;
+}
+
+std::vector<ClusterPairEvidence> judged_cluster_pairs(const Clustering& clusters, const CanonicalRequests& req,
+                                                      const PromptGroups& groups, const EvidenceCalibration& calibration,
+                                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                                                      const Context& ctx) {
+  std::vector<ClusterPairEvidence> judged;
+  if (clusters.num_clusters == 0) return judged;
+  ThreadScope threads(ctx.threads);
+  ctx.require_memory(merge_memory(req, account_pairs), "cluster merge");
+  RoundRecord record;
+  record.judged = &judged;
+  merge_round(clusters, req, groups, calibration, account_pairs, record);
+  return judged;
 }
 
 }  // namespace ringscan

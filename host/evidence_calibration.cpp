@@ -209,6 +209,11 @@ float weak_edge_threshold_nats(double candidate_pairs, int64_t accounts, float e
   return nats < 1.0 ? 0.0f : float(std::min<double>(nats, edge_threshold));
 }
 
+float merge_threshold_nats(int64_t judged_pairs, float edge_threshold) {
+  if (judged_pairs <= 0) return edge_threshold;
+  return float(std::min<double>(std::log(double(judged_pairs) / kChanceFalseMerges), edge_threshold));
+}
+
 float edge_threshold_nats(double false_edges_per_million) {
   RINGSCAN_EXPECTS(false_edges_per_million > 0 && false_edges_per_million <= 1e6,
                    "--false-edges must be in (0, 1000000] per million pairs");

@@ -268,12 +268,13 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
     graph = strong_edges(g, rule);
     return g;
   });
-  int64_t weak_cores = 0, weak_cores_cut = 0, light_members = 0;
+  int64_t weak_cores = 0, weak_cores_cut = 0;
+  MergeSummary merged;
   const Clustering clusters = stage("clustering", "clustering", [&] {
     Clustering c = merge_clusters(
         with_weak_cores(backend->cluster_accounts(graph, options, ctx), weak_graph, req, groups, infra, calibration,
                         options, &weak_cores, &weak_cores_cut), req,
-        groups, calibration, account_pairs, options, ctx, &light_members);
+        groups, calibration, account_pairs, options, ctx, &merged);
     return allowed.empty() ? c : without_accounts(std::move(c), allowed);
   });
   result.rings = stage("ring_scoring", "ring scoring", [&] {
@@ -346,7 +347,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
                        {"weak_edges", double(weak_graph.num_edges() - graph.num_edges())},
                        {"weak_core_clusters", double(weak_cores)},
                        {"weak_cores_cut", double(weak_cores_cut)},
-                       {"light_members_joined", double(light_members)},
+                       {"light_members_joined", double(merged.light_members)},
                        {"clusters", double(clusters.num_clusters)},
                        {"rings", double(result.rings.size())}};
   result.statistics.insert(result.statistics.end(), earlier.begin(), earlier.end());
@@ -358,6 +359,7 @@ DetectionResult DetectionRun::finish(const CanonicalRequests& req, const PromptG
   result.statistics.emplace_back("template_similarity", double(join_similarity(resolved)));
   result.statistics.emplace_back("edge_threshold_nats", double(calibration.edge_threshold));
   result.statistics.emplace_back("weak_edge_threshold_nats", double(calibration.weak_edge_threshold));
+  result.statistics.emplace_back("merge_threshold_nats", double(merged.first_threshold));
   result.statistics.emplace_back("index_penalty_nats", double(calibration.index_penalty));
   result.statistics.emplace_back("evidence_signals", double(calibration.signals));
   result.statistics.emplace_back("anchor_pairs", double(calibration.anchor_pairs));

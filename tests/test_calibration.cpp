@@ -9,6 +9,7 @@
 #include "pair_evidence.hpp"
 #include "random.hpp"
 #include "ringscan/account_profiles.hpp"
+#include "ringscan/clustering.hpp"
 #include "ringscan/evidence_calibration.hpp"
 #include "ringscan/error.hpp"
 #include "ringscan/generate.hpp"
@@ -205,6 +206,63 @@ TEST(EvidenceThreshold, IsTheSurpriseOfTheExpectedFalseEdgesPerMillionPairs) {
   EXPECT_NEAR(edge_threshold_nats(1.0), std::log(1e6), 1e-4);
   EXPECT_NEAR(edge_threshold_nats(10.0), std::log(1e5), 1e-4);
   EXPECT_THROW(edge_threshold_nats(0.0), InvalidInput);
+}
+
+TEST(MergeThreshold, ExpectsTheChosenFalseMergesAmongThePairsJudged) {
+  // 300 pairs judged: each merges by chance with e^-t, so 300 e^-t = kChanceFalseMerges.
+  const float t = merge_threshold_nats(300, 11.5f);
+  EXPECT_NEAR(300.0 * std::exp(-double(t)), kChanceFalseMerges, 1e-6);
+  EXPECT_LT(t, 11.5f);
+  // More pairs need more evidence, up to the edge threshold and no further.
+  EXPECT_GT(merge_threshold_nats(3000, 11.5f), t);
+  EXPECT_EQ(merge_threshold_nats(int64_t(1) << 40, 11.5f), 11.5f);
+  // A round that judges nothing asks the edge threshold (it merges nothing either way).
+  EXPECT_EQ(merge_threshold_nats(0, 11.5f), 11.5f);
+}
+
+TEST(MergeEvidence, HalvesOfDifferentRingsShowWhatChanceGivesAndHalvesOfOneRingMuchMore) {
+  // Each planted ring cut in two halves (every other member), each half a cluster. Halves of
+  // two rings are two operators' accounts, so what they carry together is a surprise under
+  // its null: about a share e^-t of such pairs reach t nats, which is what lets the merge
+  // threshold count its tests (merge_threshold_nats). Halves of one ring carry far more.
+  // Rings on one scripted client each, and rings whose members' clients are as varied as
+  // anybody's (their halves' behaviour medians both sit near the population's).
+  std::vector<float> apart, together;
+  for (const uint64_t seed : {9301u, 9302u, 9303u, 9304u}) {
+    const Context ctx = two_threads();
+    GenerateOptions g = world(seed);
+    g.accounts = 4000;
+    g.ring_fraction = 0.2;
+    g.ring_population_behaviour = seed % 2 == 0;
+    const Dataset d = generate_in_memory(g, ctx);
+    const DetectOptions o;
+    const CanonicalRequests req = canonical_requests(d, ctx);
+    const PromptGroups groups = prompt_groups(req, near_duplicate_pairs(req, o, ctx), o);
+    const EvidenceCalibration cal = calibrate_evidence(req, groups, account_profiles(req, o, ctx), o, ctx);
+    // Clusters: ring k's members in canonical order, alternately in clusters 2k and 2k + 1.
+    Clustering halves;
+    halves.label.assign(req.num_accounts, -1);
+    std::vector<int64_t> seen;  // [rings] members placed so far
+    for (int64_t a = 0; a < req.num_accounts; ++a) {
+      const int64_t ring = d.labels[req.account_row[a]];
+      if (ring < 0) continue;
+      if (ring >= int64_t(seen.size())) seen.resize(ring + 1, 0);
+      halves.label[a] = 2 * ring + seen[ring]++ % 2;
+    }
+    halves.num_clusters = 2 * int64_t(seen.size());
+    for (const ClusterPairEvidence& p : judged_cluster_pairs(halves, req, groups, cal, {}, ctx))
+      (p.first / 2 == p.second / 2 ? together : apart).push_back(p.evidence);
+  }
+  ASSERT_GE(apart.size(), 2500u);
+  ASSERT_GE(together.size(), 60u);
+  // A surprise is valid when chance reaches t nats at most a share e^-t of the time.
+  for (const float t : {2.0f, 3.0f, 4.0f, 5.0f}) {
+    const auto reached = std::count_if(apart.begin(), apart.end(), [&](float e) { return e >= t; });
+    EXPECT_LE(double(reached) / double(apart.size()), std::exp(-double(t))) << t << " nats";
+  }
+  // Every ring's halves carry what even a round of millions of pairs would ask.
+  EXPECT_GE(*std::min_element(together.begin(), together.end()),
+            edge_threshold_nats(DetectOptions{}.false_edges_per_million));
 }
 
 TEST(WeakEdgeThreshold, GivesAnAccountHalfAWeakEdgeByChance) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -106,6 +107,30 @@ TEST_P(RobustnessRegime, FindsTheRings) {
 
 const auto kName = [](const ::testing::TestParamInfo<Regime>& info) { return std::string(info.param.name); };
 INSTANTIATE_TEST_SUITE_P(Regimes, RobustnessRegime, ::testing::ValuesIn(kRegimes), kName);
+
+const Regime& regime_named(const std::string& name) {
+  for (const Regime& r : kRegimes)
+    if (name == r.name) return r;
+  throw std::invalid_argument("no regime " + name);
+}
+
+TEST(RobustnessRegime, SplitRingsJoinWhereARoundJudgesFewPairsOfClusters) {
+  // A ring split across capabilities whose sub-groups share no prompt is joined on their
+  // timing and behaviour alone, which at 4,000 accounts reach 9-11 nats: above what a round
+  // that judges a few hundred pairs asks (merge_threshold_nats), below the edge threshold.
+  // While every merge asked the edge threshold, light-accounts seed 9207 had ring recall
+  // 0.80 and account recall 0.925, and no-times seed 9204 ring recall 0.875.
+  for (const auto& [name, seed] : {std::pair<std::string, uint64_t>{"LightAccounts", 9207},
+                                   std::pair<std::string, uint64_t>{"NoTimes", 9204}}) {
+    SCOPED_TRACE(name);
+    const Outcome o = detect_regime(regime_named(name), seed);
+    ASSERT_GE(o.evaluation.planted_rings, 3);
+    EXPECT_GE(o.evaluation.ring_recall, 0.95);
+    EXPECT_GE(o.evaluation.account_recall, 0.95);
+    EXPECT_GE(o.evaluation.account_precision, 0.99);
+    EXPECT_EQ(o.lookalikes.mostly_innocent_rings, 0);
+  }
+}
 
 TEST(RobustnessRegime, OnlyTheRequiredDatasetsFindTemplateRingsAndAccuseNoOne) {
   // No times, no behaviour: shared prompts and their concentration are all there is. The

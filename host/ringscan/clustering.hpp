@@ -27,14 +27,27 @@ struct Clustering {
 Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& options,
                             const Context& ctx);
 
+/// What merge_clusters did.
+struct MergeSummary {
+  int64_t light_members = 0;  ///< accounts outside clusters that joined one as light members
+  float first_threshold = 0;  ///< the first round's merge threshold (merge_threshold_nats), nats
+};
+
+/// A pair of clusters as merge_clusters judges it: their labels (first < second) and the
+/// evidence they carry together, nats.
+struct ClusterPairEvidence {
+  int64_t first, second;
+  float evidence;
+};
+
 /// Refinement: merges clusters, and accounts outside clusters, on the evidence they carry
 /// together: the prompt groups both sent (against the chance of that for groups of their
 /// masses and volumes: a cluster of fifty light accounts drawing on one pool shares many of
 /// its groups with each member left out, though no pair shares much), the co-activity of
 /// their coordinated requests (those in groups two or more members sent: cover traffic left
 /// out), and their behaviour medians (an operator's one scripted client). Judged as one
-/// pair's evidence (evidence_math.hpp) against the edge threshold, over rounds until nothing
-/// merges. Pairs are proposed by shared groups (one side a cluster), and pairs of clusters
+/// pair's evidence (evidence_math.hpp) against the merge threshold, which counts the pairs a
+/// round judges (merge_threshold_nats), over rounds until nothing merges. Pairs are proposed by shared groups (one side a cluster), and pairs of clusters
 /// are all judged while a round's clusters and their requests are few enough (else those the
 /// account index links); without a shared group, both clusters must be held together by
 /// prompts (half their members share a group with another member), so that look-alikes
@@ -42,12 +55,19 @@ Clustering cluster_accounts(const EvidenceGraph& graph, const DetectOptions& opt
 /// cluster it shares kLightMemberGroups groups with when that evidence alone reaches the weak
 /// edge threshold and the cluster owns its traffic as a weak core would (the light member of
 /// a ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
-/// that one account cannot join two. Labels stay canonical; `*light_members` (when given)
-/// receives the number of light members that joined clusters so.
+/// that one account cannot join two. Labels stay canonical; `*summary` (when given) receives
+/// what the merge did.
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
                           const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
-                          const DetectOptions& options, const Context& ctx, int64_t* light_members = nullptr);
+                          const DetectOptions& options, const Context& ctx, MergeSummary* summary = nullptr);
+
+/// The pairs of clusters that the first round of merge_clusters judges on `clusters`, with
+/// their evidence: what its threshold weighs (for diagnostics and the calibration's tests).
+std::vector<ClusterPairEvidence> judged_cluster_pairs(const Clustering& clusters, const CanonicalRequests& req,
+                                                      const PromptGroups& groups, const EvidenceCalibration& calibration,
+                                                      const std::vector<std::pair<int64_t, int64_t>>& account_pairs,
+                                                      const Context& ctx);
 
 /// Labels the components of `root` ([A]: an account's component root, -1 for none) that have
 /// `min_size` members or more, from `first_label` on in the order of their smallest member,

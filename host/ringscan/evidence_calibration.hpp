@@ -86,6 +86,16 @@ constexpr double kChanceWeakDegree = 0.5;
 /// `edge_threshold`; 0 (no weak edges) when that is below one nat.
 float weak_edge_threshold_nats(double candidate_pairs, int64_t accounts, float edge_threshold);
 
+/// Expected false merges, by chance, among the unit pairs one round of merge_clusters judges.
+constexpr double kChanceFalseMerges = 0.02;
+
+/// The evidence a merge of two units (clusters, or a cluster and an account) needs when a
+/// round judges `judged_pairs` pairs: ln(judged_pairs / kChanceFalseMerges), at most
+/// `edge_threshold`. A false edge of the account graph is one edge, which clustering asks
+/// more structure of; a false merge joins two units outright, so its threshold counts the
+/// tests made, and a round that judges few pairs needs less from each.
+float merge_threshold_nats(int64_t judged_pairs, float edge_threshold);
+
 /// Calibrates the pair evidence on this input: prompt-group masses, feature ranks and weights
 /// (from pairs whose shared prompts alone are strong, against random pairs), the gamma null
 /// of the behaviour sum, the content null, the edge threshold. Deterministic.
