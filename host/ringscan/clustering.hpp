@@ -47,15 +47,16 @@ struct ClusterPairEvidence {
 /// their coordinated requests (those in groups two or more members sent: cover traffic left
 /// out), and their behaviour medians (an operator's one scripted client). Judged as one
 /// pair's evidence (evidence_math.hpp) against the merge threshold, which counts the pairs a
-/// round judges (merge_threshold_nats), over rounds until nothing merges. Pairs are proposed by shared groups (one side a cluster), and pairs of clusters
-/// are all judged while a round's clusters and their requests are few enough (else those the
-/// account index links); without a shared group, both clusters must be held together by
-/// prompts (half their members share a group with another member), so that look-alikes
-/// cannot chain rings together. An account outside clusters that no merge takes joins the
-/// cluster it shares kLightMemberGroups groups with when that evidence alone reaches the weak
-/// edge threshold and the cluster owns its traffic as a weak core would (the light member of
-/// a ring: a few requests, each a prompt of the ring's own); the likeliest such cluster, so
-/// that one account cannot join two. Labels stay canonical; `*summary` (when given) receives
+/// round judges (merge_threshold_nats), over rounds until nothing merges. Pairs are proposed
+/// by shared groups (one side a cluster), and pairs of clusters are all judged while a
+/// round's clusters and their requests are few enough (else those the account index links);
+/// without a shared group, both clusters must be held together by prompts (half their
+/// members share a group with another member), so that look-alikes cannot chain rings
+/// together. An account outside clusters that no merge takes joins the cluster it shares
+/// kLightMemberGroups groups with when that evidence alone reaches the weak edge threshold
+/// and the cluster owns its traffic as a weak core would (the light member of a ring: a few
+/// requests, each a prompt of the ring's own); the likeliest such cluster, so that one
+/// account cannot join two. Labels stay canonical; `*summary` (when given) receives
 /// what the merge did.
 Clustering merge_clusters(const Clustering& clusters, const CanonicalRequests& req, const PromptGroups& groups,
                           const EvidenceCalibration& calibration,
